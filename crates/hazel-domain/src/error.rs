@@ -1,0 +1,134 @@
+//! Errors shared by the domain: input validation and the use-case error every service returns.
+
+use std::fmt;
+
+use crate::model::chat_sync::ProviderError;
+
+/// Input that failed validation, naming the offending field (in the API's camelCase).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidationError {
+    field: String,
+    message: String,
+}
+
+impl ValidationError {
+    /// A validation failure of `field`, described by `message`.
+    #[must_use]
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The name of the invalid field.
+    #[must_use]
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+
+    /// What is wrong with it.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The same error reported under a prefixed field path (`settings.syncPins`).
+    #[must_use]
+    pub fn within(self, parent: &str) -> Self {
+        Self {
+            field: format!("{parent}.{}", self.field),
+            message: self.message,
+        }
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+/// Which kind of resource was not found; each maps to its own error code at the API edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotFound {
+    /// An organization.
+    Organization,
+    /// A member.
+    Member,
+    /// A channel.
+    Channel,
+    /// A message.
+    Message,
+    /// A reaction.
+    Reaction,
+    /// A notification (`NotificationNotFoundError`).
+    Notification,
+    /// A chat-sync connection (`ChatSyncConnectionNotFoundError`).
+    Connection,
+    /// A channel link (`ChatSyncChannelLinkNotFoundError`).
+    ChannelLink,
+}
+
+impl NotFound {
+    /// A human-readable name of the resource kind.
+    #[must_use]
+    pub fn resource(self) -> &'static str {
+        match self {
+            Self::Organization => "organization",
+            Self::Member => "member",
+            Self::Channel => "channel",
+            Self::Message => "message",
+            Self::Reaction => "reaction",
+            Self::Notification => "notification",
+            Self::Connection => "connection",
+            Self::ChannelLink => "channel link",
+        }
+    }
+}
+
+/// The error every domain service returns. Expected outcomes are named variants; anything else
+/// is [`DomainError::Unexpected`], whose details are logged but never answered.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// Input failed validation.
+    #[error("invalid input: {0}")]
+    Validation(#[from] ValidationError),
+    /// No token, or a token that matches no user.
+    #[error("missing or invalid credentials")]
+    Unauthenticated,
+    /// The caller is known but not allowed to do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The resource does not exist or is not visible to the caller.
+    #[error("{} not found", .0.resource())]
+    NotFound(NotFound),
+    /// A live connection already exists for (organization, provider, external workspace).
+    #[error("a live connection already exists for this organization, provider and workspace")]
+    ConnectionExists,
+    /// The Hazel channel or the external channel is already linked in this connection.
+    #[error("the Hazel channel or the external channel is already linked in this connection")]
+    ChannelLinkExists,
+    /// A connection has neither credentials nor a usable integration connection.
+    #[error("{0}")]
+    IntegrationNotConnected(String),
+    /// The chat provider refused or failed a request.
+    #[error("provider error: {0}")]
+    Provider(ProviderError),
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl DomainError {
+    /// Shorthand for a [`DomainError::Forbidden`] with a reason.
+    #[must_use]
+    pub fn forbidden(reason: impl Into<String>) -> Self {
+        Self::Forbidden(reason.into())
+    }
+}
+
+/// Result alias for domain services.
+pub type DomainResult<T> = Result<T, DomainError>;

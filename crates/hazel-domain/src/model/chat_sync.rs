@@ -1,0 +1,601 @@
+//! Chat Sync: connections to external workspaces, credentials, channel links.
+
+use std::fmt;
+
+use secrecy::SecretString;
+
+use super::Timestamp;
+use super::text::{Name, Opaque};
+use crate::error::ValidationError;
+use crate::ids::{ChannelId, ChannelLinkId, OrganizationId, SyncConnectionId, UserId};
+
+/// An external chat platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Provider {
+    /// Slack.
+    Slack,
+    /// Discord.
+    Discord,
+    /// Microsoft Teams.
+    Teams,
+}
+
+impl Provider {
+    /// The wire and storage name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Slack => "slack",
+            Self::Discord => "discord",
+            Self::Teams => "teams",
+        }
+    }
+
+    /// Parses a provider name.
+    ///
+    /// # Errors
+    /// [`ValidationError`] on `field` for anything but `slack`, `discord`, `teams`.
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ValidationError> {
+        match raw {
+            "slack" => Ok(Self::Slack),
+            "discord" => Ok(Self::Discord),
+            "teams" => Ok(Self::Teams),
+            _ => Err(ValidationError::new(
+                field,
+                "must be one of slack, discord, teams",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Longest accepted external id (workspace, channel, user), in characters.
+pub const MAX_EXTERNAL_ID_CHARS: usize = 255;
+
+/// A workspace id on the provider (Slack team id, Discord guild snowflake, Teams tenant).
+pub type ExternalWorkspaceId = Opaque;
+/// A channel id on the provider.
+pub type ExternalChannelId = Opaque;
+
+/// Parses an external id (opaque, 1–255 characters).
+///
+/// # Errors
+/// [`ValidationError`] on `field` otherwise.
+pub fn parse_external_id(field: &str, raw: &str) -> Result<Opaque, ValidationError> {
+    Opaque::parse(field, raw, MAX_EXTERNAL_ID_CHARS)
+}
+
+/// Which way messages flow over a channel link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Direction {
+    /// External → Hazel and Hazel → external.
+    #[default]
+    Both,
+    /// External → Hazel only.
+    Inbound,
+    /// Hazel → external only.
+    Outbound,
+}
+
+impl Direction {
+    /// The wire and storage name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Both => "both",
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+        }
+    }
+
+    /// Parses a direction name.
+    ///
+    /// # Errors
+    /// [`ValidationError`] on `field` for anything but `both`, `inbound`, `outbound`.
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ValidationError> {
+        match raw {
+            "both" => Ok(Self::Both),
+            "inbound" => Ok(Self::Inbound),
+            "outbound" => Ok(Self::Outbound),
+            _ => Err(ValidationError::new(
+                field,
+                "must be one of both, inbound, outbound",
+            )),
+        }
+    }
+
+    /// Whether external messages may flow into Hazel.
+    #[must_use]
+    pub fn allows_inbound(self) -> bool {
+        matches!(self, Self::Both | Self::Inbound)
+    }
+
+    /// Whether Hazel messages may flow out.
+    #[must_use]
+    pub fn allows_outbound(self) -> bool {
+        matches!(self, Self::Both | Self::Outbound)
+    }
+}
+
+/// The documented provider error codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProviderErrorCode {
+    /// The credentials are wrong.
+    InvalidCredentials,
+    /// The credentials expired or were revoked.
+    AuthExpired,
+    /// The provider asked us to slow down.
+    RateLimited,
+    /// The bot lacks scopes or permissions.
+    InsufficientPermissions,
+    /// The provider could not be reached.
+    NetworkError,
+    /// The provider failed or answered something unexpected.
+    PlatformError,
+}
+
+impl ProviderErrorCode {
+    /// The wire and storage name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidCredentials => "INVALID_CREDENTIALS",
+            Self::AuthExpired => "AUTH_EXPIRED",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::InsufficientPermissions => "INSUFFICIENT_PERMISSIONS",
+            Self::NetworkError => "NETWORK_ERROR",
+            Self::PlatformError => "PLATFORM_ERROR",
+        }
+    }
+
+    /// Parses a stored code.
+    #[must_use]
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        [
+            Self::InvalidCredentials,
+            Self::AuthExpired,
+            Self::RateLimited,
+            Self::InsufficientPermissions,
+            Self::NetworkError,
+            Self::PlatformError,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == raw)
+    }
+}
+
+/// A failure reported by (or on the way to) a chat provider. Messages never contain secrets.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider rejected the credentials.
+    #[error("the provider rejected the credentials: {message}")]
+    InvalidCredentials {
+        /// The provider's reason.
+        message: String,
+    },
+    /// The credentials expired or were revoked.
+    #[error("the credentials expired or were revoked: {message}")]
+    AuthExpired {
+        /// The provider's reason.
+        message: String,
+    },
+    /// Too many requests.
+    #[error("rate limited by the provider; retry after {retry_after_seconds} s")]
+    RateLimited {
+        /// When to try again.
+        retry_after_seconds: u64,
+    },
+    /// Missing scopes or permissions.
+    #[error("the bot lacks permissions: {message}")]
+    InsufficientPermissions {
+        /// What is missing, in words.
+        message: String,
+        /// Scopes (Slack) or permissions (Discord) still needed.
+        required_scopes: Vec<String>,
+    },
+    /// The provider could not be reached.
+    #[error("could not reach the provider: {message}")]
+    Network {
+        /// What went wrong.
+        message: String,
+    },
+    /// The provider failed.
+    #[error("the provider failed: {message}")]
+    Platform {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl ProviderError {
+    /// The documented error code.
+    #[must_use]
+    pub fn code(&self) -> ProviderErrorCode {
+        match self {
+            Self::InvalidCredentials { .. } => ProviderErrorCode::InvalidCredentials,
+            Self::AuthExpired { .. } => ProviderErrorCode::AuthExpired,
+            Self::RateLimited { .. } => ProviderErrorCode::RateLimited,
+            Self::InsufficientPermissions { .. } => ProviderErrorCode::InsufficientPermissions,
+            Self::Network { .. } => ProviderErrorCode::NetworkError,
+            Self::Platform { .. } => ProviderErrorCode::PlatformError,
+        }
+    }
+}
+
+/// A connection's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnectionStatus {
+    /// Credentials validated; syncing.
+    Connected,
+    /// Paused by a person.
+    Disconnected,
+    /// The last validation or delivery failed.
+    Error {
+        /// The provider error code.
+        code: ProviderErrorCode,
+        /// A human-readable reason (no secrets).
+        message: String,
+    },
+}
+
+impl ConnectionStatus {
+    /// The wire and storage name.
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
+            Self::Error { .. } => "error",
+        }
+    }
+}
+
+/// Per-connection sync switches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// Sync thread replies as replies (else as top-level messages).
+    pub sync_threads: bool,
+    /// Sync reactions.
+    pub sync_reactions: bool,
+    /// Sync edits.
+    pub sync_edits: bool,
+    /// Sync deletes.
+    pub sync_deletes: bool,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        Self {
+            sync_threads: true,
+            sync_reactions: true,
+            sync_edits: true,
+            sync_deletes: true,
+        }
+    }
+}
+
+/// A partial update of [`ConnectionSettings`]; absent fields keep their value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionSettingsPatch {
+    /// New `syncThreads`.
+    pub sync_threads: Option<bool>,
+    /// New `syncReactions`.
+    pub sync_reactions: Option<bool>,
+    /// New `syncEdits`.
+    pub sync_edits: Option<bool>,
+    /// New `syncDeletes`.
+    pub sync_deletes: Option<bool>,
+}
+
+impl ConnectionSettings {
+    /// Applies a partial update.
+    #[must_use]
+    pub fn patched(self, patch: ConnectionSettingsPatch) -> Self {
+        Self {
+            sync_threads: patch.sync_threads.unwrap_or(self.sync_threads),
+            sync_reactions: patch.sync_reactions.unwrap_or(self.sync_reactions),
+            sync_edits: patch.sync_edits.unwrap_or(self.sync_edits),
+            sync_deletes: patch.sync_deletes.unwrap_or(self.sync_deletes),
+        }
+    }
+}
+
+/// Per-link settings. The optional switches override the connection's settings for this link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkSettings {
+    /// Sync pins (default false).
+    pub sync_pins: bool,
+    /// Map mentions between platforms (default true).
+    pub mention_mapping: bool,
+    /// Overrides of the connection's switches.
+    pub overrides: ConnectionSettingsPatch,
+}
+
+impl Default for LinkSettings {
+    fn default() -> Self {
+        Self {
+            sync_pins: false,
+            mention_mapping: true,
+            overrides: ConnectionSettingsPatch::default(),
+        }
+    }
+}
+
+/// A partial update of [`LinkSettings`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkSettingsPatch {
+    /// New `syncPins`.
+    pub sync_pins: Option<bool>,
+    /// New `mentionMapping`.
+    pub mention_mapping: Option<bool>,
+    /// New overrides; each present field replaces the stored override.
+    pub overrides: ConnectionSettingsPatch,
+}
+
+impl LinkSettings {
+    /// Applies a partial update.
+    #[must_use]
+    pub fn patched(self, patch: LinkSettingsPatch) -> Self {
+        let o = patch.overrides;
+        Self {
+            sync_pins: patch.sync_pins.unwrap_or(self.sync_pins),
+            mention_mapping: patch.mention_mapping.unwrap_or(self.mention_mapping),
+            overrides: ConnectionSettingsPatch {
+                sync_threads: o.sync_threads.or(self.overrides.sync_threads),
+                sync_reactions: o.sync_reactions.or(self.overrides.sync_reactions),
+                sync_edits: o.sync_edits.or(self.overrides.sync_edits),
+                sync_deletes: o.sync_deletes.or(self.overrides.sync_deletes),
+            },
+        }
+    }
+
+    /// The settings in force on this link: the connection's, overridden by the link's.
+    #[must_use]
+    pub fn effective(self, connection: ConnectionSettings) -> ConnectionSettings {
+        connection.patched(self.overrides)
+    }
+}
+
+/// Credentials in clear text, only ever held in memory. `Debug` prints no secret.
+#[derive(Clone, Debug)]
+pub enum Credentials {
+    /// Slack bot credentials.
+    Slack {
+        /// `xoxb-…` bot token.
+        bot_token: SecretString,
+        /// Signing secret for Events API requests.
+        signing_secret: SecretString,
+    },
+    /// Discord bot credentials.
+    Discord {
+        /// Bot token.
+        bot_token: SecretString,
+        /// Application id, when known.
+        application_id: Option<String>,
+    },
+    /// Microsoft Teams (Bot Framework) credentials.
+    Teams {
+        /// Microsoft App id.
+        app_id: String,
+        /// Microsoft App password.
+        app_password: SecretString,
+        /// Azure AD tenant.
+        tenant_id: String,
+    },
+}
+
+impl Credentials {
+    /// The provider these credentials are for.
+    #[must_use]
+    pub fn provider(&self) -> Provider {
+        match self {
+            Self::Slack { .. } => Provider::Slack,
+            Self::Discord { .. } => Provider::Discord,
+            Self::Teams { .. } => Provider::Teams,
+        }
+    }
+}
+
+/// Credentials encrypted at rest (nonce and ciphertext, opaque to everyone but the cipher).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedCredentials(Vec<u8>);
+
+impl SealedCredentials {
+    /// Wraps sealed bytes.
+    #[must_use]
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// The sealed bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SealedCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealedCredentials({} bytes)", self.0.len())
+    }
+}
+
+/// Free-form JSON object text supplied by clients (`metadata`); the HTTP edge checks it is an
+/// object and the domain carries it untouched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JsonObject(String);
+
+impl JsonObject {
+    /// Longest accepted metadata, in bytes of JSON text.
+    pub const MAX_BYTES: usize = 16 * 1024;
+
+    /// An empty object.
+    #[must_use]
+    pub fn empty() -> Self {
+        Self("{}".to_owned())
+    }
+
+    /// Wraps JSON text that the caller has checked is an object.
+    ///
+    /// # Errors
+    /// [`ValidationError`] on `field` when the text is longer than [`Self::MAX_BYTES`] or does
+    /// not look like an object.
+    pub fn from_checked_json(field: &str, json: String) -> Result<Self, ValidationError> {
+        if json.len() > Self::MAX_BYTES {
+            return Err(ValidationError::new(
+                field,
+                "must be at most 16 KiB of JSON",
+            ));
+        }
+        if !(json.starts_with('{') && json.ends_with('}')) {
+            return Err(ValidationError::new(field, "must be a JSON object"));
+        }
+        Ok(Self(json))
+    }
+
+    /// The JSON text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A connection from an organization to an external workspace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncConnection {
+    /// Id.
+    pub id: SyncConnectionId,
+    /// The organization.
+    pub organization_id: OrganizationId,
+    /// The platform.
+    pub provider: Provider,
+    /// The workspace on the platform.
+    pub external_workspace_id: ExternalWorkspaceId,
+    /// Its name there.
+    pub external_workspace_name: Option<Name>,
+    /// Display name of the connection.
+    pub name: Name,
+    /// State.
+    pub status: ConnectionStatus,
+    /// An integration connection whose credentials this one uses.
+    pub integration_connection_id: Option<Opaque>,
+    /// Encrypted credentials.
+    pub credentials: Option<SealedCredentials>,
+    /// Sync switches.
+    pub settings: ConnectionSettings,
+    /// Client-supplied metadata.
+    pub metadata: JsonObject,
+    /// Time of the last synced event.
+    pub last_sync_at: Option<Timestamp>,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub updated_at: Timestamp,
+    /// The user who created it.
+    pub created_by: UserId,
+}
+
+/// A link between a Hazel channel and an external channel of one connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelLink {
+    /// Id.
+    pub id: ChannelLinkId,
+    /// The connection.
+    pub connection_id: SyncConnectionId,
+    /// The Hazel channel.
+    pub hazel_channel_id: ChannelId,
+    /// The external channel.
+    pub external_channel_id: ExternalChannelId,
+    /// Its name there.
+    pub external_channel_name: Option<Name>,
+    /// Which way messages flow.
+    pub direction: Direction,
+    /// Whether the link syncs at all.
+    pub is_active: bool,
+    /// Link settings.
+    pub settings: LinkSettings,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub updated_at: Timestamp,
+}
+
+/// A channel on the provider, as discovered live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalChannel {
+    /// Its id.
+    pub id: ExternalChannelId,
+    /// Its name.
+    pub name: String,
+    /// Whether it is private.
+    pub is_private: bool,
+    /// Member count, when the provider tells.
+    pub member_count: Option<u64>,
+}
+
+/// What the provider told about a workspace when credentials were validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatedWorkspace {
+    /// The workspace name.
+    pub workspace_name: Option<String>,
+    /// The bot's own user id there (used later to drop our own echoes).
+    pub bot_user_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_settings_override_connection_settings() {
+        let connection = ConnectionSettings::default();
+        let link = LinkSettings::default().patched(LinkSettingsPatch {
+            overrides: ConnectionSettingsPatch {
+                sync_reactions: Some(false),
+                ..ConnectionSettingsPatch::default()
+            },
+            ..LinkSettingsPatch::default()
+        });
+        let effective = link.effective(connection);
+        assert!(!effective.sync_reactions);
+        assert!(effective.sync_threads);
+    }
+
+    #[test]
+    fn directions_gate_flow() {
+        assert!(Direction::Both.allows_inbound() && Direction::Both.allows_outbound());
+        assert!(Direction::Inbound.allows_inbound() && !Direction::Inbound.allows_outbound());
+        assert!(!Direction::Outbound.allows_inbound() && Direction::Outbound.allows_outbound());
+        assert_eq!(
+            Direction::parse("direction", "sideways")
+                .unwrap_err()
+                .field(),
+            "direction"
+        );
+    }
+
+    #[test]
+    fn credentials_debug_hides_secrets() {
+        let creds = Credentials::Slack {
+            bot_token: SecretString::from("xoxb-very-secret"),
+            signing_secret: SecretString::from("shh-signing"),
+        };
+        let printed = format!("{creds:?}");
+        assert!(!printed.contains("very-secret") && !printed.contains("shh-signing"));
+    }
+
+    #[test]
+    fn error_codes_round_trip() {
+        for code in [
+            ProviderErrorCode::AuthExpired,
+            ProviderErrorCode::PlatformError,
+        ] {
+            assert_eq!(ProviderErrorCode::from_stored(code.as_str()), Some(code));
+        }
+    }
+}

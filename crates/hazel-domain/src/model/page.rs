@@ -1,0 +1,142 @@
+//! Cursor pagination. Lists are ordered by id (UUID v7, so by creation time); the cursor is
+//! the last id of the previous page, so pages stay stable while rows are inserted.
+
+use base64::Engine as _;
+
+use crate::error::ValidationError;
+
+/// Default page size.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// Largest page size.
+pub const MAX_LIMIT: u32 = 200;
+
+/// A request for one page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Page size, 1..=200.
+    pub limit: u32,
+    /// Continue after this id (exclusive), in the list's order.
+    pub after: Option<String>,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            limit: DEFAULT_LIMIT,
+            after: None,
+        }
+    }
+}
+
+impl PageRequest {
+    /// Parses `?limit=` and `?cursor=`.
+    ///
+    /// # Errors
+    /// [`ValidationError`] on `limit` outside 1..=200, or on `cursor` when it is not one this
+    /// service issued.
+    pub fn parse(limit: Option<i64>, cursor: Option<&str>) -> Result<Self, ValidationError> {
+        let limit = match limit {
+            None => DEFAULT_LIMIT,
+            Some(l) if (1..=i64::from(MAX_LIMIT)).contains(&l) => u32::try_from(l)
+                .map_err(|_| ValidationError::new("limit", "must be between 1 and 200"))?,
+            Some(_) => return Err(ValidationError::new("limit", "must be between 1 and 200")),
+        };
+        let after = cursor.map(decode_cursor).transpose()?;
+        Ok(Self { limit, after })
+    }
+}
+
+fn decode_cursor(cursor: &str) -> Result<String, ValidationError> {
+    let invalid = || ValidationError::new("cursor", "is not a cursor issued by this service");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    uuid::Uuid::parse_str(&text).map_err(|_| invalid())?;
+    Ok(text)
+}
+
+/// Encodes the id a next page starts after.
+#[must_use]
+pub fn encode_cursor(last_id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last_id.as_bytes())
+}
+
+/// One page of results.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Cursor of the next page, when there is one.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` fetched rows: the extra row only tells that another
+    /// page exists.
+    #[must_use]
+    pub fn from_overfetch(mut rows: Vec<T>, limit: u32, id_of: impl Fn(&T) -> String) -> Self {
+        let limit = limit as usize;
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|last| encode_cursor(&id_of(last)))
+        } else {
+            None
+        };
+        Self {
+            items: rows,
+            next_cursor,
+        }
+    }
+
+    /// Converts the items, keeping the cursor.
+    #[must_use]
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_bounded() {
+        assert_eq!(PageRequest::parse(None, None).map(|p| p.limit), Ok(50));
+        assert_eq!(
+            PageRequest::parse(Some(200), None).map(|p| p.limit),
+            Ok(200)
+        );
+        for bad in [0, -1, 201] {
+            assert_eq!(
+                PageRequest::parse(Some(bad), None).unwrap_err().field(),
+                "limit"
+            );
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let id = uuid::Uuid::now_v7().to_string();
+        let page = PageRequest::parse(None, Some(&encode_cursor(&id))).unwrap();
+        assert_eq!(page.after, Some(id));
+        for bad in ["%%%", "bm90LWEtdXVpZA"] {
+            assert_eq!(
+                PageRequest::parse(None, Some(bad)).unwrap_err().field(),
+                "cursor"
+            );
+        }
+    }
+
+    #[test]
+    fn overfetch_yields_a_cursor_only_when_more_rows_exist() {
+        let page = Page::from_overfetch(vec!["a", "b", "c"], 2, |s| (*s).to_owned());
+        assert_eq!(page.items, vec!["a", "b"]);
+        assert_eq!(page.next_cursor, Some(encode_cursor("b")));
+        let last = Page::from_overfetch(vec!["a", "b"], 2, |s| (*s).to_owned());
+        assert_eq!(last.next_cursor, None);
+    }
+}

@@ -1,0 +1,32 @@
+//! Ports: the traits adapters implement. Services hold them as `Arc<dyn Port>`.
+
+pub mod chat_provider;
+pub mod clock;
+pub mod repositories;
+pub mod store;
+pub mod vault;
+
+pub use chat_provider::{ChatProvider, ChatProviders};
+pub use clock::{Clock, SystemClock};
+pub use repositories::{
+    ChannelLinkRepository, ChannelRepository, ConnectionRepository, ConnectionView,
+    MemberRepository, MessageRepository, NotificationFilter, NotificationRepository,
+    OrganizationRepository, RepoError, UserRepository,
+};
+pub use store::{Change, ChangeOutcome, Committed, Store, StoreError};
+pub use vault::{CredentialVault, VaultError};
+
+#[cfg(any(test, feature = "mocks"))]
+pub use chat_provider::MockChatProvider;
+#[cfg(any(test, feature = "mocks"))]
+pub use clock::MockClock;
+#[cfg(any(test, feature = "mocks"))]
+pub use repositories::{
+    MockChannelLinkRepository, MockChannelRepository, MockConnectionRepository,
+    MockMemberRepository, MockMessageRepository, MockNotificationRepository,
+    MockOrganizationRepository, MockUserRepository,
+};
+#[cfg(any(test, feature = "mocks"))]
+pub use store::MockStore;
+#[cfg(any(test, feature = "mocks"))]
+pub use vault::MockCredentialVault;

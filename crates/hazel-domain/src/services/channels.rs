@@ -1,0 +1,202 @@
+//! Channels.
+
+use std::sync::Arc;
+
+use super::{Caller, Mutation, membership, unexpected};
+use crate::error::{DomainError, DomainResult, ValidationError};
+use crate::ids::{ChannelId, OrganizationId};
+use crate::model::channel::{Channel, ChannelKind};
+use crate::model::page::{Page, PageRequest};
+use crate::model::text::Name;
+use crate::ports::{Change, ChannelRepository, Clock, MemberRepository, Store};
+
+/// Channel use cases.
+#[derive(Clone)]
+pub struct ChannelService {
+    members: Arc<dyn MemberRepository>,
+    channels: Arc<dyn ChannelRepository>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl ChannelService {
+    /// Wires the service to its ports.
+    #[must_use]
+    pub fn new(
+        members: Arc<dyn MemberRepository>,
+        channels: Arc<dyn ChannelRepository>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            members,
+            channels,
+            store,
+            clock,
+        }
+    }
+
+    /// Creates a channel. A thread's parent must be a non-thread channel of the same organization.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] when the caller is not a member; [`DomainError::Validation`] on
+    /// `parentChannelId` when the parent is unknown, elsewhere, or itself a thread.
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        organization: OrganizationId,
+        name: Name,
+        kind: ChannelKind,
+    ) -> DomainResult<Mutation<Channel>> {
+        membership(&self.members, organization, caller).await?;
+        if let Some(parent) = kind.parent() {
+            let parent = self
+                .channels
+                .find(parent)
+                .await?
+                .filter(|p| p.organization_id == organization)
+                .ok_or_else(|| {
+                    ValidationError::new("parentChannelId", "is not a channel of this organization")
+                })?;
+            if matches!(parent.kind, ChannelKind::Thread { .. }) {
+                return Err(ValidationError::new(
+                    "parentChannelId",
+                    "must not be a thread channel",
+                )
+                .into());
+            }
+        }
+        let channel = Channel {
+            id: ChannelId::new(),
+            organization_id: organization,
+            name,
+            kind,
+            created_at: self.clock.now(),
+        };
+        let committed = self
+            .store
+            .commit(vec![Change::InsertChannel(channel.clone())])
+            .await
+            .map_err(unexpected)?;
+        Ok(Mutation {
+            data: channel,
+            transaction_id: committed.transaction_id,
+        })
+    }
+
+    /// Channels of an organization the caller belongs to.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] when the caller is not a member.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        organization: OrganizationId,
+        page: &PageRequest,
+    ) -> DomainResult<Page<Channel>> {
+        membership(&self.members, organization, caller).await?;
+        Ok(self.channels.list(organization, page).await?)
+    }
+}
+
+/// Finds a channel the caller may see: unknown and other organizations' channels are
+/// [`DomainError::NotFound`].
+pub(crate) async fn visible_channel(
+    channels: &Arc<dyn ChannelRepository>,
+    members: &Arc<dyn MemberRepository>,
+    caller: &Caller,
+    id: ChannelId,
+) -> DomainResult<(Channel, crate::model::identity::Member)> {
+    let not_found = || DomainError::NotFound(crate::error::NotFound::Channel);
+    let channel = channels.find(id).await?.ok_or_else(not_found)?;
+    let member = members
+        .find_for_user(channel.organization_id, caller.user.id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok((channel, member))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::identity::Role;
+    use crate::ports::{MockChannelRepository, MockMemberRepository, MockStore};
+    use crate::services::test_support::{at, caller, clock, committed, member_of, user};
+
+    fn service(
+        members: MockMemberRepository,
+        channels: MockChannelRepository,
+        store: MockStore,
+    ) -> ChannelService {
+        ChannelService::new(
+            Arc::new(members),
+            Arc::new(channels),
+            Arc::new(store),
+            Arc::new(clock()),
+        )
+    }
+
+    #[tokio::test]
+    async fn thread_parent_must_belong_to_the_same_organization() {
+        let ada = user("ada");
+        let org = OrganizationId::new();
+        let mut members = MockMemberRepository::new();
+        let m = member_of(&ada, org, Role::Member);
+        members
+            .expect_find_for_user()
+            .returning(move |_, _| Ok(Some(m.clone())));
+        let mut channels = MockChannelRepository::new();
+        channels.expect_find().returning(|id| {
+            Ok(Some(Channel {
+                id,
+                organization_id: OrganizationId::new(),
+                name: Name::parse("n", "elsewhere").unwrap(),
+                kind: ChannelKind::Public,
+                created_at: at(),
+            }))
+        });
+        let mut store = MockStore::new();
+        store.expect_commit().never();
+        let err = service(members, channels, store)
+            .create(
+                &caller(&ada),
+                org,
+                Name::parse("name", "t").unwrap(),
+                ChannelKind::Thread {
+                    parent: ChannelId::new(),
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, DomainError::Validation(v) if v.field() == "parentChannelId"),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn members_create_channels() {
+        let ada = user("ada");
+        let org = OrganizationId::new();
+        let mut members = MockMemberRepository::new();
+        let m = member_of(&ada, org, Role::Member);
+        members
+            .expect_find_for_user()
+            .returning(move |_, _| Ok(Some(m.clone())));
+        let mut store = MockStore::new();
+        store
+            .expect_commit()
+            .withf(move |c| matches!(c.as_slice(), [Change::InsertChannel(ch)] if ch.organization_id == org))
+            .returning(|c| Ok(committed(c.len())));
+        let made = service(members, MockChannelRepository::new(), store)
+            .create(
+                &caller(&ada),
+                org,
+                Name::parse("name", "general").unwrap(),
+                ChannelKind::Public,
+            )
+            .await
+            .unwrap();
+        assert_eq!(made.data.name.as_str(), "general");
+    }
+}

@@ -1,0 +1,665 @@
+//! Messages and reactions, and the notifications they cause.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::channels::visible_channel;
+use super::{Caller, Mutation, unexpected};
+use crate::error::{DomainError, DomainResult, NotFound, ValidationError};
+use crate::ids::{ChannelId, MessageId, ReactionId, TransactionId};
+use crate::model::Timestamp;
+use crate::model::channel::Channel;
+use crate::model::identity::Member;
+use crate::model::message::{
+    Attachment, Emoji, Mentions, Message, MessageContent, MessageView, Reaction,
+};
+use crate::model::notification::{MessageNotice, Notification};
+use crate::model::page::{Page, PageRequest};
+use crate::ports::{Change, ChannelRepository, Clock, MemberRepository, MessageRepository, Store};
+
+/// Most attachments on one message.
+pub const MAX_ATTACHMENTS: usize = 20;
+/// Most distinct members one message can notify by id; further mentions stay plain text.
+pub const MAX_MEMBER_MENTIONS: usize = 100;
+
+/// Input of [`MessageService::post`].
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    /// Text.
+    pub content: MessageContent,
+    /// The message this replies to.
+    pub parent_message_id: Option<MessageId>,
+    /// Files carried as links.
+    pub attachments: Vec<Attachment>,
+}
+
+/// Who a message notifies, before the notifications are built.
+#[derive(Clone, Debug, Default)]
+pub struct Audience {
+    /// Members mentioned by id (already checked to belong to the organization).
+    pub mentioned: Vec<Member>,
+    /// Members reached by `@channel`/`@here`.
+    pub broadcast: Vec<Member>,
+    /// The author of the message replied to.
+    pub parent_author: Option<Member>,
+}
+
+/// The automatic notifications of a message: one per member at most (a mention wins over a
+/// reply), never for the author, never for shadow members (nobody reads theirs).
+#[must_use]
+pub fn notifications_for_message(
+    message: &Message,
+    channel: &Channel,
+    audience: &Audience,
+    now: Timestamp,
+) -> Vec<Notification> {
+    let mut notices: BTreeMap<crate::ids::MemberId, MessageNotice> = BTreeMap::new();
+    let eligible = |m: &&Member| {
+        m.id != message.author_id && m.is_native() && m.organization_id == channel.organization_id
+    };
+    for member in audience
+        .mentioned
+        .iter()
+        .chain(&audience.broadcast)
+        .filter(eligible)
+    {
+        notices.insert(member.id, MessageNotice::Mention);
+    }
+    if let Some(parent_author) = audience.parent_author.as_ref().filter(eligible) {
+        notices
+            .entry(parent_author.id)
+            .or_insert(MessageNotice::Reply);
+    }
+    notices
+        .into_iter()
+        .map(|(member, notice)| {
+            Notification::for_message(
+                member,
+                channel.organization_id,
+                message.id,
+                channel.id,
+                notice,
+                now,
+            )
+        })
+        .collect()
+}
+
+/// Message and reaction use cases.
+#[derive(Clone)]
+pub struct MessageService {
+    members: Arc<dyn MemberRepository>,
+    channels: Arc<dyn ChannelRepository>,
+    messages: Arc<dyn MessageRepository>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl MessageService {
+    /// Wires the service to its ports.
+    #[must_use]
+    pub fn new(
+        members: Arc<dyn MemberRepository>,
+        channels: Arc<dyn ChannelRepository>,
+        messages: Arc<dyn MessageRepository>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            members,
+            channels,
+            messages,
+            store,
+            clock,
+        }
+    }
+
+    /// Resolves who a message's text and parent notify.
+    ///
+    /// # Errors
+    /// [`DomainError::Unexpected`] on storage failures.
+    pub async fn audience(
+        &self,
+        channel: &Channel,
+        mentions: &Mentions,
+        parent: Option<&Message>,
+    ) -> DomainResult<Audience> {
+        let mut audience = Audience::default();
+        for id in mentions.members.iter().take(MAX_MEMBER_MENTIONS) {
+            if let Some(member) = self.members.find(*id).await?
+                && member.organization_id == channel.organization_id
+            {
+                audience.mentioned.push(member);
+            }
+        }
+        if mentions.broadcast {
+            audience.broadcast = self.members.list_native(channel.organization_id).await?;
+        }
+        if let Some(parent) = parent {
+            audience.parent_author = self.members.find(parent.author_id).await?;
+        }
+        Ok(audience)
+    }
+
+    /// Posts a message as the caller.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] for an unknown or invisible channel; [`DomainError::Validation`]
+    /// on `content` when neither text nor attachments are given, on `attachments` when there are
+    /// too many, on `parentMessageId` when the parent is not a live message of the channel.
+    pub async fn post(
+        &self,
+        caller: &Caller,
+        channel_id: ChannelId,
+        new: NewMessage,
+    ) -> DomainResult<Mutation<MessageView>> {
+        let (channel, author) =
+            visible_channel(&self.channels, &self.members, caller, channel_id).await?;
+        if new.content.is_blank() && new.attachments.is_empty() {
+            return Err(ValidationError::new(
+                "content",
+                "must not be empty when there are no attachments",
+            )
+            .into());
+        }
+        if new.attachments.len() > MAX_ATTACHMENTS {
+            return Err(ValidationError::new(
+                "attachments",
+                format!("must have at most {MAX_ATTACHMENTS} items"),
+            )
+            .into());
+        }
+        let parent = match new.parent_message_id {
+            None => None,
+            Some(id) => Some(
+                self.messages
+                    .find(id)
+                    .await?
+                    .filter(|p| p.channel_id == channel.id && p.deleted_at.is_none())
+                    .ok_or_else(|| {
+                        ValidationError::new("parentMessageId", "is not a message of this channel")
+                    })?,
+            ),
+        };
+        let now = self.clock.now();
+        let message = Message {
+            id: MessageId::new(),
+            channel_id: channel.id,
+            author_id: author.id,
+            content: new.content,
+            parent_message_id: parent.as_ref().map(|p| p.id),
+            attachments: new.attachments,
+            created_at: now,
+            edited_at: None,
+            deleted_at: None,
+        };
+        let audience = self
+            .audience(&channel, &message.content.mentions(), parent.as_ref())
+            .await?;
+        let mut changes = vec![Change::InsertMessage(message.clone())];
+        changes.extend(
+            notifications_for_message(&message, &channel, &audience, now)
+                .into_iter()
+                .map(Change::InsertNotification),
+        );
+        let committed = self.store.commit(changes).await.map_err(unexpected)?;
+        Ok(Mutation {
+            data: MessageView {
+                message,
+                author,
+                reactions: Vec::new(),
+            },
+            transaction_id: committed.transaction_id,
+        })
+    }
+
+    /// Messages of a channel, newest first.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] for an unknown or invisible channel.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        channel_id: ChannelId,
+        page: &PageRequest,
+    ) -> DomainResult<Page<MessageView>> {
+        visible_channel(&self.channels, &self.members, caller, channel_id).await?;
+        Ok(self.messages.list(channel_id, page).await?)
+    }
+
+    /// A live message the caller may see, with its channel and the caller's membership.
+    async fn visible_message(
+        &self,
+        caller: &Caller,
+        id: MessageId,
+    ) -> DomainResult<(Message, Channel, Member)> {
+        let not_found = || DomainError::NotFound(NotFound::Message);
+        let message = self
+            .messages
+            .find(id)
+            .await?
+            .filter(|m| m.deleted_at.is_none())
+            .ok_or_else(not_found)?;
+        let (channel, member) =
+            visible_channel(&self.channels, &self.members, caller, message.channel_id)
+                .await
+                .map_err(|e| match e {
+                    DomainError::NotFound(_) => not_found(),
+                    other => other,
+                })?;
+        Ok((message, channel, member))
+    }
+
+    async fn reread(
+        &self,
+        id: MessageId,
+        transaction_id: TransactionId,
+    ) -> DomainResult<Mutation<MessageView>> {
+        let view = self.messages.view(id).await?.ok_or_else(|| {
+            DomainError::Unexpected(anyhow::anyhow!("message {id} vanished after a write"))
+        })?;
+        Ok(Mutation {
+            data: view,
+            transaction_id,
+        })
+    }
+
+    /// Replaces a message's text. Only its author may; newly mentioned members are notified.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] for an unknown, deleted or invisible message;
+    /// [`DomainError::Forbidden`] for anyone but the author; [`DomainError::Validation`] on
+    /// `content` when the message would become empty.
+    pub async fn edit(
+        &self,
+        caller: &Caller,
+        id: MessageId,
+        content: MessageContent,
+    ) -> DomainResult<Mutation<MessageView>> {
+        let (mut message, channel, member) = self.visible_message(caller, id).await?;
+        if message.author_id != member.id {
+            return Err(DomainError::forbidden("only the author may edit a message"));
+        }
+        if content.is_blank() && message.attachments.is_empty() {
+            return Err(ValidationError::new(
+                "content",
+                "must not be empty when there are no attachments",
+            )
+            .into());
+        }
+        let now = self.clock.now();
+        let audience = Audience {
+            parent_author: None,
+            ..self.audience(&channel, &content.mentions(), None).await?
+        };
+        message.content = content;
+        message.edited_at = Some(now);
+        let mut changes = vec![Change::UpdateMessage(message.clone())];
+        changes.extend(
+            notifications_for_message(&message, &channel, &audience, now)
+                .into_iter()
+                .map(Change::InsertNotification),
+        );
+        let committed = self.store.commit(changes).await.map_err(unexpected)?;
+        self.reread(id, committed.transaction_id).await
+    }
+
+    /// Soft-deletes a message. Its author and the organization's owners and admins may.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] for an unknown, deleted or invisible message;
+    /// [`DomainError::Forbidden`] for other members.
+    pub async fn delete(&self, caller: &Caller, id: MessageId) -> DomainResult<TransactionId> {
+        let (mut message, _, member) = self.visible_message(caller, id).await?;
+        if message.author_id != member.id && !member.role.is_admin() {
+            return Err(DomainError::forbidden(
+                "only the author or an admin may delete a message",
+            ));
+        }
+        message.deleted_at = Some(self.clock.now());
+        let committed = self
+            .store
+            .commit(vec![Change::UpdateMessage(message)])
+            .await
+            .map_err(unexpected)?;
+        Ok(committed.transaction_id)
+    }
+
+    /// Adds the caller's reaction (idempotent) and notifies the message's author.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] for an unknown, deleted or invisible message.
+    pub async fn add_reaction(
+        &self,
+        caller: &Caller,
+        id: MessageId,
+        emoji: Emoji,
+    ) -> DomainResult<Mutation<MessageView>> {
+        let (message, channel, member) = self.visible_message(caller, id).await?;
+        let mut changes = Vec::with_capacity(2);
+        if self
+            .messages
+            .find_reaction(id, member.id, &emoji)
+            .await?
+            .is_none()
+        {
+            let now = self.clock.now();
+            let reaction = Reaction {
+                id: ReactionId::new(),
+                message_id: id,
+                member_id: member.id,
+                emoji,
+                created_at: now,
+            };
+            if message.author_id != member.id
+                && let Some(author) = self.members.find(message.author_id).await?
+                && author.is_native()
+            {
+                changes.push(Change::InsertNotification(Notification::for_reaction(
+                    author.id,
+                    channel.organization_id,
+                    reaction.id,
+                    id,
+                    now,
+                )));
+            }
+            changes.insert(0, Change::InsertReaction(reaction));
+        }
+        let committed = self.store.commit(changes).await.map_err(unexpected)?;
+        self.reread(id, committed.transaction_id).await
+    }
+
+    /// Removes the caller's reaction and the notification it caused.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] for an unknown, deleted or invisible message, or when the caller
+    /// has no such reaction.
+    pub async fn remove_reaction(
+        &self,
+        caller: &Caller,
+        id: MessageId,
+        emoji: &Emoji,
+    ) -> DomainResult<TransactionId> {
+        let (_, _, member) = self.visible_message(caller, id).await?;
+        let reaction = self
+            .messages
+            .find_reaction(id, member.id, emoji)
+            .await?
+            .ok_or(DomainError::NotFound(NotFound::Reaction))?;
+        let committed = self
+            .store
+            .commit(vec![
+                Change::DeleteReaction(reaction.id),
+                Change::DeleteReactionNotifications(reaction.id),
+            ])
+            .await
+            .map_err(unexpected)?;
+        Ok(committed.transaction_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{MemberId, OrganizationId};
+    use crate::model::channel::ChannelKind;
+    use crate::model::chat_sync::Provider;
+    use crate::model::identity::{MemberKind, Role};
+    use crate::model::text::{Name, Opaque};
+    use crate::ports::{
+        MockChannelRepository, MockMemberRepository, MockMessageRepository, MockStore,
+    };
+    use crate::services::test_support::{at, caller, clock, committed, member_of, user};
+
+    fn channel(org: OrganizationId) -> Channel {
+        Channel {
+            id: ChannelId::new(),
+            organization_id: org,
+            name: Name::parse("n", "general").unwrap(),
+            kind: ChannelKind::Public,
+            created_at: at(),
+        }
+    }
+
+    fn message(channel: &Channel, author: MemberId, text: &str) -> Message {
+        Message {
+            id: MessageId::new(),
+            channel_id: channel.id,
+            author_id: author,
+            content: MessageContent::parse("content", text).unwrap(),
+            parent_message_id: None,
+            attachments: vec![],
+            created_at: at(),
+            edited_at: None,
+            deleted_at: None,
+        }
+    }
+
+    fn shadow(org: OrganizationId) -> Member {
+        Member {
+            id: MemberId::new(),
+            organization_id: org,
+            kind: MemberKind::Shadow {
+                provider: Provider::Slack,
+                external_user_id: Opaque::parse("id", "U1", 10).unwrap(),
+            },
+            name: Name::parse("n", "Slacker").unwrap(),
+            avatar_url: None,
+            role: Role::Member,
+            created_at: at(),
+        }
+    }
+
+    #[test]
+    fn notifications_skip_the_author_and_shadows_and_prefer_mentions_over_replies() {
+        let org = OrganizationId::new();
+        let ch = channel(org);
+        let (ada, bob, cy) = (user("ada"), user("bob"), user("cy"));
+        let (ada_m, bob_m, cy_m) = (
+            member_of(&ada, org, Role::Member),
+            member_of(&bob, org, Role::Member),
+            member_of(&cy, org, Role::Member),
+        );
+        let msg = message(&ch, ada_m.id, "hi");
+        let audience = Audience {
+            mentioned: vec![ada_m.clone(), bob_m.clone(), shadow(org)],
+            broadcast: vec![ada_m.clone(), bob_m.clone(), cy_m.clone()],
+            parent_author: Some(bob_m.clone()),
+        };
+        let notes = notifications_for_message(&msg, &ch, &audience, at());
+        let mut targets: Vec<(MemberId, String)> = notes
+            .iter()
+            .map(|n| {
+                (
+                    n.member_id,
+                    n.targeted_resource_type
+                        .as_ref()
+                        .unwrap()
+                        .as_str()
+                        .to_owned(),
+                )
+            })
+            .collect();
+        targets.sort();
+        let mut expected = vec![
+            (bob_m.id, "mention".to_owned()),
+            (cy_m.id, "mention".to_owned()),
+        ];
+        expected.sort();
+        assert_eq!(targets, expected);
+    }
+
+    #[test]
+    fn a_reply_notifies_the_parent_author_once() {
+        let org = OrganizationId::new();
+        let ch = channel(org);
+        let (ada, bob) = (user("ada"), user("bob"));
+        let (ada_m, bob_m) = (
+            member_of(&ada, org, Role::Member),
+            member_of(&bob, org, Role::Member),
+        );
+        let msg = message(&ch, ada_m.id, "agreed");
+        let audience = Audience {
+            parent_author: Some(bob_m.clone()),
+            ..Audience::default()
+        };
+        let notes = notifications_for_message(&msg, &ch, &audience, at());
+        assert_eq!(notes.len(), 1);
+        assert_eq!(notes[0].member_id, bob_m.id);
+        assert_eq!(
+            notes[0].targeted_resource_type.as_ref().map(Opaque::as_str),
+            Some("reply")
+        );
+    }
+
+    #[test]
+    fn members_of_other_organizations_are_never_notified() {
+        let org = OrganizationId::new();
+        let ch = channel(org);
+        let (ada, eve) = (user("ada"), user("eve"));
+        let ada_m = member_of(&ada, org, Role::Member);
+        let msg = message(&ch, ada_m.id, "hi");
+        let audience = Audience {
+            mentioned: vec![member_of(&eve, OrganizationId::new(), Role::Member)],
+            ..Audience::default()
+        };
+        assert!(notifications_for_message(&msg, &ch, &audience, at()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn only_the_author_may_edit() {
+        let org = OrganizationId::new();
+        let ch = channel(org);
+        let (ada, bob) = (user("ada"), user("bob"));
+        let ada_m = member_of(&ada, org, Role::Member);
+        let bob_m = member_of(&bob, org, Role::Owner);
+        let msg = message(&ch, ada_m.id, "hi");
+        let mut messages = MockMessageRepository::new();
+        let found = msg.clone();
+        messages
+            .expect_find()
+            .returning(move |_| Ok(Some(found.clone())));
+        let mut channels = MockChannelRepository::new();
+        let c = ch.clone();
+        channels
+            .expect_find()
+            .returning(move |_| Ok(Some(c.clone())));
+        let mut members = MockMemberRepository::new();
+        members
+            .expect_find_for_user()
+            .returning(move |_, _| Ok(Some(bob_m.clone())));
+        let mut store = MockStore::new();
+        store.expect_commit().never();
+        let service = MessageService::new(
+            Arc::new(members),
+            Arc::new(channels),
+            Arc::new(messages),
+            Arc::new(store),
+            Arc::new(clock()),
+        );
+        let err = service
+            .edit(
+                &caller(&bob),
+                msg.id,
+                MessageContent::parse("content", "x").unwrap(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn posting_writes_the_message_and_its_notifications_together() {
+        let org = OrganizationId::new();
+        let ch = channel(org);
+        let (ada, bob) = (user("ada"), user("bob"));
+        let ada_m = member_of(&ada, org, Role::Member);
+        let bob_m = member_of(&bob, org, Role::Member);
+        let mut channels = MockChannelRepository::new();
+        let c = ch.clone();
+        channels
+            .expect_find()
+            .returning(move |_| Ok(Some(c.clone())));
+        let mut members = MockMemberRepository::new();
+        let a = ada_m.clone();
+        members
+            .expect_find_for_user()
+            .returning(move |_, _| Ok(Some(a.clone())));
+        let b = bob_m.clone();
+        members
+            .expect_find()
+            .returning(move |_| Ok(Some(b.clone())));
+        let bob_id = bob_m.id;
+        let mut store = MockStore::new();
+        store
+            .expect_commit()
+            .withf(move |c| {
+                matches!(c.as_slice(), [Change::InsertMessage(_), Change::InsertNotification(n)] if n.member_id == bob_id)
+            })
+            .times(1)
+            .returning(|c| Ok(committed(c.len())));
+        let service = MessageService::new(
+            Arc::new(members),
+            Arc::new(channels),
+            Arc::new(MockMessageRepository::new()),
+            Arc::new(store),
+            Arc::new(clock()),
+        );
+        let posted = service
+            .post(
+                &caller(&ada),
+                ch.id,
+                NewMessage {
+                    content: MessageContent::parse("content", &format!("hey @[member:{bob_id}]"))
+                        .unwrap(),
+                    parent_message_id: None,
+                    attachments: vec![],
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(posted.data.author.id, ada_m.id);
+    }
+
+    #[tokio::test]
+    async fn empty_messages_are_rejected_before_any_write() {
+        let org = OrganizationId::new();
+        let ch = channel(org);
+        let ada = user("ada");
+        let ada_m = member_of(&ada, org, Role::Member);
+        let mut channels = MockChannelRepository::new();
+        let c = ch.clone();
+        channels
+            .expect_find()
+            .returning(move |_| Ok(Some(c.clone())));
+        let mut members = MockMemberRepository::new();
+        members
+            .expect_find_for_user()
+            .returning(move |_, _| Ok(Some(ada_m.clone())));
+        let mut store = MockStore::new();
+        store.expect_commit().never();
+        let service = MessageService::new(
+            Arc::new(members),
+            Arc::new(channels),
+            Arc::new(MockMessageRepository::new()),
+            Arc::new(store),
+            Arc::new(clock()),
+        );
+        let err = service
+            .post(
+                &caller(&ada),
+                ch.id,
+                NewMessage {
+                    content: MessageContent::parse("content", "  ").unwrap(),
+                    parent_message_id: None,
+                    attachments: vec![],
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, DomainError::Validation(v) if v.field() == "content"),
+            "{err:?}"
+        );
+    }
+}

@@ -1,0 +1,131 @@
+//! Use cases. Each service reads through repository ports, applies the policy rules, and
+//! commits one changeset through the [`Store`](crate::ports::Store).
+
+pub mod channels;
+pub mod chat_sync;
+pub mod identity;
+pub mod messages;
+pub mod notifications;
+
+use std::sync::Arc;
+
+use crate::error::{DomainError, DomainResult, NotFound};
+use crate::ids::{OrganizationId, TransactionId};
+use crate::model::identity::{Member, User};
+use crate::ports::{MemberRepository, RepoError, StoreError};
+
+/// The authenticated user making a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// The user.
+    pub user: User,
+}
+
+/// The result of a mutation: what was written and the transaction that wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mutation<T> {
+    /// The written object.
+    pub data: T,
+    /// The transaction's id.
+    pub transaction_id: TransactionId,
+}
+
+impl From<RepoError> for DomainError {
+    fn from(err: RepoError) -> Self {
+        match err {
+            RepoError::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
+}
+
+/// Maps a store error when no conflict is expected from the changeset.
+pub(crate) fn unexpected(err: StoreError) -> DomainError {
+    match err {
+        StoreError::Conflict { change_index } => DomainError::Unexpected(anyhow::anyhow!(
+            "unexpected uniqueness conflict in change {change_index}"
+        )),
+        StoreError::Unexpected(e) => DomainError::Unexpected(e),
+    }
+}
+
+/// The caller's membership in `organization`. A non-member sees the organization as absent.
+pub(crate) async fn membership(
+    members: &Arc<dyn MemberRepository>,
+    organization: OrganizationId,
+    caller: &Caller,
+) -> DomainResult<Member> {
+    members
+        .find_for_user(organization, caller.user.id)
+        .await?
+        .ok_or(DomainError::NotFound(NotFound::Organization))
+}
+
+/// Like [`membership`], then requires an owner or admin.
+pub(crate) async fn admin_membership(
+    members: &Arc<dyn MemberRepository>,
+    organization: OrganizationId,
+    caller: &Caller,
+) -> DomainResult<Member> {
+    let member = membership(members, organization, caller).await?;
+    if member.role.is_admin() {
+        Ok(member)
+    } else {
+        Err(DomainError::forbidden(
+            "only owners and admins of the organization may do this",
+        ))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Builders shared by the services' unit tests.
+
+    use super::Caller;
+    use crate::ids::{MemberId, OrganizationId, TransactionId, UserId};
+    use crate::model::Timestamp;
+    use crate::model::identity::{Member, MemberKind, Role, User};
+    use crate::model::text::{Email, Name};
+    use crate::ports::{ChangeOutcome, Committed, MockClock};
+
+    pub(crate) fn at() -> Timestamp {
+        Timestamp::UNIX_EPOCH + time::Duration::days(20_000)
+    }
+
+    pub(crate) fn clock() -> MockClock {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(at);
+        clock
+    }
+
+    pub(crate) fn user(name: &str) -> User {
+        User {
+            id: UserId::new(),
+            email: Email::parse("email", &format!("{name}@example.com")).unwrap(),
+            name: Name::parse("name", name).unwrap(),
+            created_at: at(),
+        }
+    }
+
+    pub(crate) fn caller(user: &User) -> Caller {
+        Caller { user: user.clone() }
+    }
+
+    pub(crate) fn member_of(user: &User, org: OrganizationId, role: Role) -> Member {
+        Member {
+            id: MemberId::new(),
+            organization_id: org,
+            kind: MemberKind::Native { user_id: user.id },
+            name: user.name.clone(),
+            avatar_url: None,
+            role,
+            created_at: at(),
+        }
+    }
+
+    pub(crate) fn committed(n: usize) -> Committed {
+        Committed {
+            transaction_id: TransactionId::from_counter(7),
+            outcomes: vec![ChangeOutcome::Applied; n],
+        }
+    }
+}

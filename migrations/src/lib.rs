@@ -1,1 +1,23 @@
-//! Migrations.
+#![doc = include_str!("../README.md")]
+// `MigrationTrait` takes `&SchemaManager` (a type with a hidden lifetime), and the trait's own
+// signature cannot be written with `SchemaManager<'_>` in an impl, so the 2018-idioms lint that
+// asks for `<'_>` has to be silenced for this crate.
+#![expect(
+    elided_lifetimes_in_paths,
+    reason = "sea-orm-migration's MigrationTrait signatures use `&SchemaManager` without `<'_>`"
+)]
+
+mod m20261122_000001_initial_schema;
+
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+/// Every migration of Hazel Sync's schema, oldest first. Apply with
+/// [`MigratorTrait::up`]; the persistence adapter does so in `Database::migrate`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_initial_schema::Migration)]
+    }
+}

@@ -1,1 +1,15 @@
 #![doc = include_str!("../README.md")]
+
+mod database;
+#[expect(
+    unreachable_pub,
+    reason = "sea-orm's entity derives generate `pub` items inside this private module"
+)]
+mod entity;
+mod error;
+mod page;
+mod repositories;
+mod store;
+pub mod testing;
+
+pub use database::Database;

@@ -1,8 +1,9 @@
 //! Notifications.
 
 use super::Timestamp;
+use super::message::Reaction;
 use super::text::Opaque;
-use crate::ids::{ChannelId, MemberId, MessageId, NotificationId, OrganizationId, ReactionId};
+use crate::ids::{ChannelId, MemberId, MessageId, NotificationId, OrganizationId};
 
 /// Longest accepted resource id or type, in characters.
 pub const MAX_RESOURCE_CHARS: usize = 255;
@@ -76,15 +77,16 @@ impl Notification {
         }
     }
 
-    /// The automatic notification of a message's author about a reaction on it.
+    /// The automatic notification of a message's author about a reaction on it. Its dedupe key
+    /// names the (reactor, message, emoji), so two racing adds of the same reaction notify once.
     #[must_use]
     pub fn for_reaction(
         member_id: MemberId,
         organization_id: OrganizationId,
-        reaction_id: ReactionId,
-        message_id: MessageId,
+        reaction: &Reaction,
         now: Timestamp,
     ) -> Self {
+        let (reaction_id, message_id) = (reaction.id, reaction.message_id);
         Self {
             id: NotificationId::new(),
             member_id,
@@ -93,7 +95,11 @@ impl Notification {
             targeted_resource_type: opaque("reaction".to_owned()),
             resource_id: opaque(message_id.to_string()),
             resource_type: opaque("message".to_owned()),
-            dedupe_key: None,
+            dedupe_key: Some(format!(
+                "reaction:{}:{message_id}:{}",
+                reaction.member_id,
+                reaction.emoji.as_str()
+            )),
             created_at: now,
             read_at: None,
         }
@@ -137,5 +143,29 @@ mod tests {
             Some("channel")
         );
         assert_eq!(n.dedupe_key, Some(format!("{member}:{message}")));
+    }
+
+    #[test]
+    fn racing_adds_of_one_reaction_share_a_dedupe_key() {
+        use crate::ids::ReactionId;
+        use crate::model::message::Emoji;
+        let (author, reactor, org, message) = (
+            MemberId::new(),
+            MemberId::new(),
+            OrganizationId::new(),
+            MessageId::new(),
+        );
+        let reaction = |emoji: &str| Reaction {
+            id: ReactionId::new(),
+            message_id: message,
+            member_id: reactor,
+            emoji: Emoji::parse("emoji", emoji).unwrap(),
+            created_at: Timestamp::UNIX_EPOCH,
+        };
+        let key = |r: &Reaction| {
+            Notification::for_reaction(author, org, r, Timestamp::UNIX_EPOCH).dedupe_key
+        };
+        assert_eq!(key(&reaction("👍")), key(&reaction("👍")));
+        assert_ne!(key(&reaction("👍")), key(&reaction(":tada:")));
     }
 }

@@ -358,8 +358,7 @@ impl MessageService {
                 changes.push(Change::InsertNotification(Notification::for_reaction(
                     author.id,
                     channel.organization_id,
-                    reaction.id,
-                    id,
+                    &reaction,
                     now,
                 )));
             }

@@ -1,0 +1,272 @@
+//! The connection pool, its per-backend set-up, migrations and readiness checks.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hazel_migrations::Migrator;
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sea_orm::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sea_orm::{
+    DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, SqlxPostgresConnector,
+    SqlxSqliteConnector, TransactionOptions, TransactionTrait as _,
+};
+use sea_orm_migration::MigratorTrait as _;
+use tokio::sync::{Mutex, MutexGuard};
+
+/// How long a SQLite connection waits for a lock held by another connection or process.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read connections to a SQLite file (WAL lets them read while one writer writes).
+const SQLITE_FILE_CONNECTIONS: u32 = 8;
+/// Connections to PostgreSQL.
+const POSTGRES_CONNECTIONS: u32 = 10;
+
+/// Which database engine a [`Database`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The persistence adapter: a connection pool that implements every repository port and the
+/// [`Store`](hazel_domain::ports::Store). Cheap to clone (the state is behind an [`Arc`]).
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connection: DatabaseConnection,
+    backend: Backend,
+    /// Held around every write transaction on SQLite, which allows one writer at a time:
+    /// concurrent commits queue here instead of failing with `SQLITE_BUSY`. PostgreSQL needs no
+    /// gate (row locks order the writers).
+    write_gate: Option<Mutex<()>>,
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Database")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Opens a pool to `url`, creating the SQLite file and its parent directory when missing.
+    ///
+    /// URL forms: `sqlite://./data/hazel.db` (a file), `sqlite::memory:` (a private in-memory
+    /// database, for tests), `postgres://user:password@host:port/database`. SQLite connections
+    /// use WAL, a 5 s busy timeout and enforced foreign keys.
+    ///
+    /// # Errors
+    /// When the URL is not one of those forms, the directory cannot be created, or the database
+    /// cannot be reached.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let (connection, backend) = if url.starts_with("sqlite:") {
+            (connect_sqlite(url).await?, Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (connect_postgres(url).await?, Backend::Postgres)
+        } else {
+            anyhow::bail!("unsupported database URL: expected sqlite:… or postgres://…");
+        };
+        let write_gate = match backend {
+            Backend::Sqlite => Some(Mutex::new(())),
+            Backend::Postgres => None,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                connection,
+                backend,
+                write_gate,
+            }),
+        })
+    }
+
+    /// Applies the pending migrations, logging each at info. Running it again is a no-op.
+    ///
+    /// # Errors
+    /// When a migration fails; that migration is rolled back.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let _gate = self.write_gate().await;
+        let db = self.connection();
+        let pending: Vec<String> = Migrator::get_pending_migrations(db)
+            .await
+            .context("reading the applied migrations")?
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect();
+        for name in pending {
+            Migrator::up(db, Some(1))
+                .await
+                .with_context(|| format!("applying migration {name}"))?;
+            tracing::info!(migration = %name, backend = self.backend(), "applied database migration");
+        }
+        Ok(())
+    }
+
+    /// The number of migrations not applied yet (0 when the schema is current).
+    ///
+    /// # Errors
+    /// When the database cannot be queried.
+    pub async fn pending_migrations(&self) -> anyhow::Result<usize> {
+        let pending = Migrator::get_pending_migrations_read_only(self.connection())
+            .await
+            .context("reading the applied migrations")?;
+        Ok(pending.len())
+    }
+
+    /// Round-trips a trivial query.
+    ///
+    /// # Errors
+    /// When the database cannot be reached.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        self.connection()
+            .ping()
+            .await
+            .context("pinging the database")
+    }
+
+    /// Which backend this is: `"sqlite"` or `"postgres"`, for logs and metrics.
+    #[must_use]
+    pub fn backend(&self) -> &'static str {
+        match self.inner.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// The pool, for reads.
+    pub(crate) fn connection(&self) -> &DatabaseConnection {
+        &self.inner.connection
+    }
+
+    /// Waits until this process may write (SQLite), or returns at once (PostgreSQL).
+    pub(crate) async fn write_gate(&self) -> Option<MutexGuard<'_, ()>> {
+        match &self.inner.write_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        }
+    }
+
+    /// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`, which takes the write lock
+    /// up front, so that another process's writer makes it wait (busy timeout) rather than
+    /// fail halfway. Call it while holding [`Self::write_gate`].
+    pub(crate) async fn begin_write(&self) -> anyhow::Result<DatabaseTransaction> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: match self.inner.backend {
+                Backend::Sqlite => Some(SqliteTransactionMode::Immediate),
+                Backend::Postgres => None,
+            },
+            ..TransactionOptions::default()
+        };
+        self.connection()
+            .begin_with_options(options)
+            .await
+            .context("beginning a transaction")
+    }
+}
+
+/// Whether a SQLite URL names an in-memory database rather than a file.
+fn is_sqlite_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+async fn connect_sqlite(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let options = SqliteConnectOptions::from_str(url)
+        .context("parsing the SQLite URL")?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .foreign_keys(true);
+    let pool = if is_sqlite_memory(url) {
+        // An in-memory database lives as long as a connection to it: keep exactly one, open
+        // for the life of the pool.
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        create_parent_dir(options.get_filename()).await?;
+        SqlitePoolOptions::new().max_connections(SQLITE_FILE_CONNECTIONS)
+    };
+    let pool = pool
+        .connect_with(options)
+        .await
+        .context("opening the SQLite database")?;
+    Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
+async fn create_parent_dir(file: &Path) -> anyhow::Result<()> {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => tokio::fs::create_dir_all(dir)
+            .await
+            .with_context(|| format!("creating the database directory {}", dir.display())),
+        _ => Ok(()),
+    }
+}
+
+async fn connect_postgres(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let options = PgConnectOptions::from_str(url).context("parsing the PostgreSQL URL")?;
+    let pool = PgPoolOptions::new()
+        .max_connections(POSTGRES_CONNECTIONS)
+        .connect_with(options)
+        .await
+        .context("connecting to PostgreSQL")?;
+    Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_urls_are_recognised() {
+        assert!(is_sqlite_memory("sqlite::memory:"));
+        assert!(is_sqlite_memory("sqlite://file:x?mode=memory&cache=shared"));
+        assert!(!is_sqlite_memory("sqlite://./data/hazel.db"));
+    }
+
+    #[tokio::test]
+    async fn sqlite_files_use_wal_a_busy_timeout_and_foreign_keys() {
+        use sea_orm::{ConnectionTrait as _, Statement};
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("hazel.db").display());
+        let db = Database::connect(&url).await.unwrap();
+        let pragma = |name: &str| {
+            let db = db.clone();
+            let sql = format!("PRAGMA {name}");
+            async move {
+                let row = db
+                    .connection()
+                    .query_one_raw(Statement::from_string(
+                        db.connection().get_database_backend(),
+                        sql,
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                row.try_get_by_index::<String>(0)
+                    .or_else(|_| row.try_get_by_index::<i64>(0).map(|v| v.to_string()))
+                    .unwrap()
+            }
+        };
+        assert_eq!(pragma("journal_mode").await, "wal");
+        assert_eq!(pragma("foreign_keys").await, "1");
+        assert_eq!(pragma("busy_timeout").await, "5000");
+    }
+
+    #[tokio::test]
+    async fn unknown_schemes_are_refused() {
+        let err = Database::connect("mysql://localhost/x").await.unwrap_err();
+        assert!(err.to_string().contains("unsupported database URL"));
+    }
+}

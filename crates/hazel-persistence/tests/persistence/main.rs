@@ -1,0 +1,15 @@
+//! Black-box tests of the persistence adapter through the domain's ports. Every test runs on
+//! SQLite, and also on PostgreSQL when `HAZEL_TEST_POSTGRES_URL` is set (see `support`).
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions fail the test on any error, as tests do"
+)]
+
+mod chat_sync;
+mod database;
+mod identity;
+mod messages;
+mod notifications;
+mod pagination;
+mod store;
+mod support;

@@ -1,1 +1,269 @@
 #![doc = include_str!("../README.md")]
+
+pub mod config;
+pub mod telemetry;
+pub mod vault;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use hazel_discord::{DiscordProvider, DiscordSettings};
+use hazel_domain::model::identity::User;
+use hazel_domain::model::text::{Email, Name};
+use hazel_domain::ports::{ChatProviders, Clock, SystemClock};
+use hazel_domain::services::channels::ChannelService;
+use hazel_domain::services::chat_sync::{ChatSyncPorts, ChatSyncService};
+use hazel_domain::services::identity::IdentityService;
+use hazel_domain::services::messages::MessageService;
+use hazel_domain::services::notifications::NotificationService;
+use hazel_http::{ApiState, Readiness};
+use hazel_persistence::Database;
+use hazel_slack::{SlackProvider, SlackSettings};
+use poem::listener::{Acceptor as _, TcpAcceptor};
+
+pub use config::Config;
+use vault::{AesGcmVault, SecretKey};
+
+/// How long in-flight requests get to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Installs the process-wide TLS crypto provider (ring). Safe to call more than once.
+pub fn install_crypto_provider() {
+    // Several crates link rustls; without an explicit choice rustls cannot pick a provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A wired application, listening but not yet serving.
+pub struct App {
+    acceptor: TcpAcceptor,
+    local_addr: SocketAddr,
+    state: ApiState,
+    database: Database,
+}
+
+/// Opens the database named by `config` and applies pending migrations.
+///
+/// # Errors
+/// When the database cannot be opened or migrated.
+pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
+    let database = Database::connect(&config.database_url)
+        .await
+        .context("opening the database")?;
+    database.migrate().await.context("applying migrations")?;
+    Ok(database)
+}
+
+/// The credential key: `HAZEL_SECRET_KEY`, else (SQLite only) a key generated once into the
+/// data directory.
+fn secret_key(config: &Config) -> anyhow::Result<SecretKey> {
+    if let Some(encoded) = &config.secret_key {
+        return SecretKey::parse(encoded);
+    }
+    match config.data_dir() {
+        Some(dir) => SecretKey::load_or_create(&dir),
+        None if config.is_sqlite() => {
+            tracing::warn!("in-memory database without HAZEL_SECRET_KEY: credentials are encrypted with a throw-away key");
+            Ok(SecretKey::generate())
+        }
+        None => anyhow::bail!("HAZEL_SECRET_KEY is required when the database is PostgreSQL (a 32-byte key, base64)"),
+    }
+}
+
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .user_agent(concat!("hazel-sync/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the HTTP client")
+}
+
+/// Builds the domain services over a database.
+///
+/// # Errors
+/// When the secret key is invalid or the HTTP client cannot be built.
+pub fn services(config: &Config, database: &Database) -> anyhow::Result<ApiState> {
+    let db = Arc::new(database.clone());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let http = http_client()?;
+    let providers = ChatProviders::new()
+        .with(Arc::new(SlackProvider::new(
+            SlackSettings {
+                api_url: config.slack_api_url.clone(),
+            },
+            http.clone(),
+        )))
+        .with(Arc::new(DiscordProvider::new(
+            DiscordSettings {
+                api_url: config.discord_api_url.clone(),
+            },
+            http,
+        )));
+    let vault = Arc::new(AesGcmVault::new(&secret_key(config)?));
+    Ok(ApiState {
+        identity: IdentityService::new(db.clone(), db.clone(), db.clone(), db.clone(), clock.clone()),
+        channels: ChannelService::new(db.clone(), db.clone(), db.clone(), clock.clone()),
+        messages: MessageService::new(db.clone(), db.clone(), db.clone(), db.clone(), clock.clone()),
+        notifications: NotificationService::new(db.clone(), db.clone(), db.clone(), db.clone(), clock.clone()),
+        chat_sync: ChatSyncService::new(ChatSyncPorts {
+            members: db.clone(),
+            channels: db.clone(),
+            connections: db.clone(),
+            links: db.clone(),
+            store: db.clone(),
+            clock,
+            vault,
+            providers,
+        }),
+        readiness: Arc::new(DatabaseReadiness(database.clone())),
+    })
+}
+
+/// Opens the database, applies migrations, wires the services and binds the listener.
+///
+/// # Errors
+/// When any of those steps fails; the error says which.
+pub async fn build(config: Config) -> anyhow::Result<App> {
+    install_crypto_provider();
+    let database = open_database(&config).await?;
+    let state = services(&config, &database)?;
+    let acceptor = TcpAcceptor::from_tokio(
+        tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?,
+    )
+    .context("preparing the listener")?;
+    let local_addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .context("reading the bound address")?;
+    tracing::info!(backend = database.backend(), "database ready");
+    Ok(App {
+        acceptor,
+        local_addr,
+        state,
+        database,
+    })
+}
+
+impl App {
+    /// The bound address (useful with port 0).
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The wired services, for embedding and tests.
+    #[must_use]
+    pub fn state(&self) -> &ApiState {
+        &self.state
+    }
+
+    /// The database.
+    #[must_use]
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish (up to
+    /// [`SHUTDOWN_GRACE`]).
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        tracing::info!(address = %self.local_addr, "serving");
+        poem::Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(hazel_http::app(self.state), shutdown, Some(SHUTDOWN_GRACE))
+            .await
+            .context("serving HTTP")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+
+    /// Serves until SIGTERM or Ctrl-C.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+/// A user and a fresh token, from `hazel-sync bootstrap`.
+#[derive(Debug)]
+pub struct BootstrapOutput {
+    /// The user.
+    pub user: User,
+    /// The token, shown once.
+    pub token: String,
+    /// Whether the user was created now.
+    pub created: bool,
+}
+
+/// Creates the user with `email` (unless it exists) and issues a token for it.
+///
+/// # Errors
+/// On invalid email/name (naming the flag) or database failures.
+pub async fn bootstrap(state: &ApiState, email: &str, name: &str) -> anyhow::Result<BootstrapOutput> {
+    let email = Email::parse("--email", email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let name = Name::parse("--name", name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let out = state
+        .identity
+        .bootstrap(email, name)
+        .await
+        .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
+    Ok(BootstrapOutput {
+        token: out.token.expose().to_owned(),
+        user: out.user,
+        created: out.created,
+    })
+}
+
+/// Readiness over the database: reachable and fully migrated.
+struct DatabaseReadiness(Database);
+
+#[async_trait]
+impl Readiness for DatabaseReadiness {
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|e| format!("database unreachable: {e}"))?;
+        match self.0.pending_migrations().await {
+            Ok(0) => Ok(()),
+            Ok(n) => Err(format!("{n} migrations pending")),
+            Err(e) => Err(format!("cannot read migration state: {e}")),
+        }
+    }
+}

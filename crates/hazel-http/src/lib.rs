@@ -1,1 +1,84 @@
 #![doc = include_str!("../README.md")]
+
+mod api;
+mod auth;
+mod error;
+mod metrics;
+mod model;
+mod observe;
+mod ops;
+mod payload;
+mod responses;
+mod types;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use hazel_domain::services::channels::ChannelService;
+use hazel_domain::services::chat_sync::ChatSyncService;
+use hazel_domain::services::identity::IdentityService;
+use hazel_domain::services::messages::MessageService;
+use hazel_domain::services::notifications::NotificationService;
+use poem::{EndpointExt as _, Route, get};
+
+/// Everything the handlers need: the domain services and the readiness probe.
+#[derive(Clone)]
+pub struct ApiState {
+    /// Authentication, organizations and members.
+    pub identity: IdentityService,
+    /// Channels.
+    pub channels: ChannelService,
+    /// Messages and reactions.
+    pub messages: MessageService,
+    /// Notifications.
+    pub notifications: NotificationService,
+    /// Chat-sync connections and channel links.
+    pub chat_sync: ChatSyncService,
+    /// Whether the backing store can serve requests (`GET /readyz`).
+    pub readiness: Arc<dyn Readiness>,
+}
+
+/// Readiness of the backing store: reachable, with no pending migrations.
+#[async_trait]
+pub trait Readiness: Send + Sync {
+    /// `Ok` when ready to serve; otherwise why not, in words (answered by `GET /readyz`).
+    ///
+    /// # Errors
+    /// The reason the store is not ready.
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// The whole HTTP application: `/api/v1/*`, `/healthz`, `/readyz`, `/metrics`,
+/// `/openapi.json` and the Swagger UI at `/docs`, with a tracing span and metrics per request,
+/// and every error answered as `{"error": {"code", "message", ...}}`.
+///
+/// # Panics
+/// Never in practice: only if the constant metric definitions were invalid.
+pub fn app(state: ApiState) -> poem::endpoint::BoxEndpoint<'static> {
+    let api = api::service();
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    // Start-up code: the metric definitions are constants, so this cannot fail at run time
+    // (the metrics module's tests create them too).
+    let metrics = metrics::HttpMetrics::new().expect("valid metric definitions");
+    let routes = Route::new()
+        .at("/healthz", get(ops::healthz))
+        .at("/readyz", get(ops::readyz))
+        .at("/metrics", get(ops::metrics))
+        .at("/openapi.json", get(spec))
+        .nest("/docs", docs)
+        .nest_no_strip("/api", api)
+        .data(state)
+        .data(metrics.clone());
+    observe::Observed::new(routes, metrics).boxed()
+}
+
+/// The OpenAPI document of the API as pretty-printed JSON. Needs no state or database, so the
+/// binary can print it and CI can compare it with the committed `openapi/openapi.json`.
+#[must_use]
+pub fn openapi_json() -> String {
+    api::service().spec()
+}
+
+#[cfg(test)]
+mod tests;

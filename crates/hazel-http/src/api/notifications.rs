@@ -1,0 +1,307 @@
+//! Notifications.
+
+use hazel_domain::ids::{ChannelId, MemberId, MessageId, NotificationId, OrganizationId};
+use hazel_domain::model::notification::MAX_RESOURCE_CHARS;
+use hazel_domain::model::text::Opaque;
+use hazel_domain::services::notifications::NewNotification;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use serde::Deserialize;
+
+use super::{ApiTags, finish, page_request};
+use crate::ApiState;
+use crate::auth::BearerAuth;
+use crate::error::ApiError;
+use crate::model::{Deleted, DeletedCount, Mutation, Notification, Page};
+use crate::payload::ApiJson;
+use crate::responses::api_response;
+use crate::types::{Nullable, Rfc3339Input};
+
+/// Input of `notificationCreate`.
+#[derive(Object, Deserialize)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
+pub(crate) struct CreateNotification {
+    /// The member to notify.
+    member_id: String,
+    /// What it points at (at most 255 characters).
+    targeted_resource_id: Option<String>,
+    /// The kind of target (at most 255 characters).
+    targeted_resource_type: Option<String>,
+    /// Where the target lives (at most 255 characters).
+    resource_id: Option<String>,
+    /// The kind of resource (at most 255 characters).
+    resource_type: Option<String>,
+}
+
+fn resource(field: &str, raw: Option<&str>) -> Result<Option<Opaque>, ApiError> {
+    Ok(raw
+        .map(|r| Opaque::parse(field, r, MAX_RESOURCE_CHARS))
+        .transpose()?)
+}
+
+impl CreateNotification {
+    fn into_domain(self) -> Result<NewNotification, ApiError> {
+        Ok(NewNotification {
+            member_id: MemberId::parse("memberId", &self.member_id)?,
+            targeted_resource_id: resource(
+                "targetedResourceId",
+                self.targeted_resource_id.as_deref(),
+            )?,
+            targeted_resource_type: resource(
+                "targetedResourceType",
+                self.targeted_resource_type.as_deref(),
+            )?,
+            resource_id: resource("resourceId", self.resource_id.as_deref())?,
+            resource_type: resource("resourceType", self.resource_type.as_deref())?,
+        })
+    }
+}
+
+/// Input of `notificationUpdate`.
+#[derive(Object, Deserialize)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
+pub(crate) struct UpdateNotification {
+    /// When it was read; `null` marks it unread. Required.
+    #[oai(nullable)]
+    read_at: Nullable<Rfc3339Input>,
+}
+
+/// Input of `notificationDeleteByMessageIds`.
+#[derive(Object, Deserialize)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
+pub(crate) struct DeleteByMessageIds {
+    /// The messages (at most 1000); an empty list deletes nothing.
+    message_ids: Vec<String>,
+    /// The channel the messages are in; the caller must be a member of its organization.
+    channel_id: String,
+}
+
+api_response! {
+    /// Answers of `notificationCreate`.
+    CreateNotificationResponse {
+        /// The notification was created.
+        #[oai(status = 201)]
+        Created(Json<Mutation<Notification>>),
+    }
+    errors [BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, Internal]
+}
+
+api_response! {
+    /// Answers of `notificationList`.
+    ListNotificationsResponse {
+        /// The caller's notifications, newest first.
+        #[oai(status = 200)]
+        Ok(Json<Page<Notification>>),
+    }
+    errors [BadRequest, Unauthorized, NotFound, Internal]
+}
+
+api_response! {
+    /// Answers of `notificationUpdate`.
+    UpdateNotificationResponse {
+        /// The notification was marked read or unread.
+        #[oai(status = 200)]
+        Ok(Json<Mutation<Notification>>),
+    }
+    errors [BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, Internal]
+}
+
+api_response! {
+    /// Answers of `notificationDelete`.
+    DeleteNotificationResponse {
+        /// The notification was deleted.
+        #[oai(status = 200)]
+        Ok(Json<Deleted>),
+    }
+    errors [BadRequest, Unauthorized, Forbidden, NotFound, Internal]
+}
+
+api_response! {
+    /// Answers of `notificationDeleteByMessageIds`.
+    DeleteByMessageIdsResponse {
+        /// The caller's notifications about those messages were deleted.
+        #[oai(status = 200)]
+        Ok(Json<DeletedCount>),
+    }
+    errors [BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, Internal]
+}
+
+/// Notifications.
+pub(crate) struct NotificationsApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Notifications")]
+impl NotificationsApi {
+    /// Create a notification
+    ///
+    /// The caller must be a member of the target member's organization.
+    #[oai(
+        path = "/notifications",
+        method = "post",
+        operation_id = "notificationCreate"
+    )]
+    #[tracing::instrument(name = "notificationCreate", skip_all)]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        state: Data<&ApiState>,
+        body: ApiJson<CreateNotification>,
+    ) -> CreateNotificationResponse {
+        finish(
+            async {
+                let new = body.0.into_domain()?;
+                let created = state.notifications.create(&auth.0, new).await?;
+                Ok(CreateNotificationResponse::Created(Json(Mutation::new(
+                    created.data.into(),
+                    created.transaction_id,
+                ))))
+            }
+            .await,
+        )
+    }
+
+    /// List the caller's notifications
+    #[oai(
+        path = "/notifications",
+        method = "get",
+        operation_id = "notificationList"
+    )]
+    #[tracing::instrument(name = "notificationList", skip_all)]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        state: Data<&ApiState>,
+        /// Only those of this organization.
+        #[oai(name = "organizationId")]
+        organization_id: Query<Option<String>>,
+        /// Only unread ones when `true`.
+        unread: Query<Option<bool>>,
+        /// Page size, 1-200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<i64>>,
+        /// `nextCursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ListNotificationsResponse {
+        finish(
+            async {
+                let organization = organization_id
+                    .0
+                    .as_deref()
+                    .map(|id| OrganizationId::parse("organizationId", id))
+                    .transpose()?;
+                let page = page_request(limit.0, cursor.0.as_deref())?;
+                let found = state
+                    .notifications
+                    .list(&auth.0, organization, unread.0.unwrap_or(false), &page)
+                    .await?;
+                Ok(ListNotificationsResponse::Ok(Json(Page::from_domain(
+                    found,
+                    Notification::from,
+                ))))
+            }
+            .await,
+        )
+    }
+
+    /// Mark a notification read or unread
+    ///
+    /// Its member may, and the owners and admins of its organization.
+    #[oai(
+        path = "/notifications/:id",
+        method = "patch",
+        operation_id = "notificationUpdate"
+    )]
+    #[tracing::instrument(name = "notificationUpdate", skip_all, fields(notification_id = %id.0))]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        state: Data<&ApiState>,
+        /// The notification.
+        id: Path<String>,
+        body: ApiJson<UpdateNotification>,
+    ) -> UpdateNotificationResponse {
+        finish(
+            async {
+                let id = NotificationId::parse("id", &id.0)?;
+                let read_at = body.0.read_at.0.map(|t| t.0);
+                let updated = state.notifications.set_read(&auth.0, id, read_at).await?;
+                Ok(UpdateNotificationResponse::Ok(Json(Mutation::new(
+                    updated.data.into(),
+                    updated.transaction_id,
+                ))))
+            }
+            .await,
+        )
+    }
+
+    /// Delete a notification
+    ///
+    /// Its member may, and the owners and admins of its organization.
+    #[oai(
+        path = "/notifications/:id",
+        method = "delete",
+        operation_id = "notificationDelete"
+    )]
+    #[tracing::instrument(name = "notificationDelete", skip_all, fields(notification_id = %id.0))]
+    async fn delete(
+        &self,
+        auth: BearerAuth,
+        state: Data<&ApiState>,
+        /// The notification.
+        id: Path<String>,
+    ) -> DeleteNotificationResponse {
+        finish(
+            async {
+                let id = NotificationId::parse("id", &id.0)?;
+                let transaction = state.notifications.delete(&auth.0, id).await?;
+                Ok(DeleteNotificationResponse::Ok(Json(Deleted::new(
+                    transaction,
+                ))))
+            }
+            .await,
+        )
+    }
+
+    /// Delete the caller's notifications about messages
+    ///
+    /// Removes the caller's mention and reply notifications about these messages, and the
+    /// reaction notifications on them.
+    #[oai(
+        path = "/notifications/delete-by-message-ids",
+        method = "post",
+        operation_id = "notificationDeleteByMessageIds"
+    )]
+    #[tracing::instrument(name = "notificationDeleteByMessageIds", skip_all)]
+    async fn delete_by_message_ids(
+        &self,
+        auth: BearerAuth,
+        state: Data<&ApiState>,
+        body: ApiJson<DeleteByMessageIds>,
+    ) -> DeleteByMessageIdsResponse {
+        finish(
+            async {
+                let body = body.0;
+                let channel = ChannelId::parse("channelId", &body.channel_id)?;
+                let messages = body
+                    .message_ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| MessageId::parse(&format!("messageIds[{i}]"), id))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let deleted = state
+                    .notifications
+                    .delete_by_message_ids(&auth.0, channel, messages)
+                    .await?;
+                Ok(DeleteByMessageIdsResponse::Ok(Json(DeletedCount {
+                    deleted_count: deleted.deleted_count,
+                    transaction_id: deleted.transaction_id.to_string(),
+                })))
+            }
+            .await,
+        )
+    }
+}

@@ -1,0 +1,43 @@
+# Hazel Sync — developer tasks. `just ci` runs what CI runs (.ci/run).
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes.
+default:
+    @just --list
+
+# Run the service on the embedded default (SQLite file under ./data).
+run:
+    cargo run --release --bin hazel-sync -- serve
+
+# Run the whole test suite (PostgreSQL variants run when HAZEL_TEST_POSTGRES_URL is set).
+test:
+    cargo test --workspace
+
+# Run the tests against the local PostgreSQL too.
+test-all:
+    HAZEL_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo test --workspace
+
+# Check formatting.
+fmt:
+    cargo fmt --all -- --check
+
+# Lint everything, warnings are errors.
+lint:
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# The domain crate must not depend on IO crates.
+domain-guard:
+    scripts/check-domain-deps.sh
+
+# Regenerate the committed OpenAPI document.
+openapi:
+    cargo run --quiet --bin hazel-sync -- openapi > openapi/openapi.json
+
+# Fail when the committed OpenAPI document differs from the code.
+openapi-check:
+    diff -u openapi/openapi.json <(cargo run --quiet --bin hazel-sync -- openapi)
+
+# Everything CI runs, in CI's order (prepares PostgreSQL like CI does).
+ci:
+    bash .ci/run

@@ -93,7 +93,11 @@ impl Config {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut builder = config::Config::builder();
         if let Some(path) = file {
-            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml).required(true));
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
         }
         let raw: RawConfig = builder
             .add_source(config::Environment::with_prefix("HAZEL").try_parsing(false))
@@ -107,22 +111,29 @@ impl Config {
     fn from_raw(raw: RawConfig) -> anyhow::Result<Self> {
         let defaults = Self::default();
         let listen = match raw.listen {
-            Some(listen) => listen
-                .parse()
-                .with_context(|| format!("listen (HAZEL_LISTEN) must be an address like {DEFAULT_LISTEN}, got {listen:?}"))?,
+            Some(listen) => listen.parse().with_context(|| {
+                format!(
+                    "listen (HAZEL_LISTEN) must be an address like {DEFAULT_LISTEN}, got {listen:?}"
+                )
+            })?,
             None => defaults.listen,
         };
         let url = |value: Option<String>, default: String, key: &str| -> anyhow::Result<String> {
             let value = value.unwrap_or(default);
             anyhow::ensure!(
-                value.starts_with("http://") || value.starts_with("https://") || value.starts_with("ws://") || value.starts_with("wss://"),
+                value.starts_with("http://")
+                    || value.starts_with("https://")
+                    || value.starts_with("ws://")
+                    || value.starts_with("wss://"),
                 "{key} must be an absolute URL, got {value:?}"
             );
             Ok(value.trim_end_matches('/').to_owned())
         };
         let database_url = raw.database_url.unwrap_or(defaults.database_url);
         anyhow::ensure!(
-            database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://"),
+            database_url.starts_with("sqlite:")
+                || database_url.starts_with("postgres://")
+                || database_url.starts_with("postgresql://"),
             "database_url (HAZEL_DATABASE_URL) must start with sqlite: or postgres://"
         );
         Ok(Self {
@@ -130,14 +141,26 @@ impl Config {
             listen,
             secret_key: raw.secret_key,
             public_url: raw.public_url,
-            slack_api_url: url(raw.slack_api_url, defaults.slack_api_url, "slack_api_url (HAZEL_SLACK_API_URL)")?,
-            discord_api_url: url(raw.discord_api_url, defaults.discord_api_url, "discord_api_url (HAZEL_DISCORD_API_URL)")?,
+            slack_api_url: url(
+                raw.slack_api_url,
+                defaults.slack_api_url,
+                "slack_api_url (HAZEL_SLACK_API_URL)",
+            )?,
+            discord_api_url: url(
+                raw.discord_api_url,
+                defaults.discord_api_url,
+                "discord_api_url (HAZEL_DISCORD_API_URL)",
+            )?,
             discord_gateway_url: url(
                 raw.discord_gateway_url,
                 defaults.discord_gateway_url,
                 "discord_gateway_url (HAZEL_DISCORD_GATEWAY_URL)",
             )?,
-            teams_api_url: url(raw.teams_api_url, defaults.teams_api_url, "teams_api_url (HAZEL_TEAMS_API_URL)")?,
+            teams_api_url: url(
+                raw.teams_api_url,
+                defaults.teams_api_url,
+                "teams_api_url (HAZEL_TEAMS_API_URL)",
+            )?,
             log_format: raw.log_format.unwrap_or_default(),
         })
     }
@@ -205,14 +228,21 @@ mod tests {
             ..raw()
         })
         .unwrap_err();
-        assert!(format!("{err:#}").contains("HAZEL_SLACK_API_URL"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("HAZEL_SLACK_API_URL"),
+            "{err:#}"
+        );
     }
 
     #[test]
     fn the_toml_file_is_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hazel.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9191\"\nslack_api_url = \"http://127.0.0.1:1/api/\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9191\"\nslack_api_url = \"http://127.0.0.1:1/api/\"\n",
+        )
+        .unwrap();
         let config = Config::load(Some(&path)).unwrap();
         assert_eq!(config.listen.port(), 9191);
         assert_eq!(config.slack_api_url, "http://127.0.0.1:1/api");

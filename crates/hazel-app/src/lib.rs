@@ -66,10 +66,14 @@ fn secret_key(config: &Config) -> anyhow::Result<SecretKey> {
     match config.data_dir() {
         Some(dir) => SecretKey::load_or_create(&dir),
         None if config.is_sqlite() => {
-            tracing::warn!("in-memory database without HAZEL_SECRET_KEY: credentials are encrypted with a throw-away key");
+            tracing::warn!(
+                "in-memory database without HAZEL_SECRET_KEY: credentials are encrypted with a throw-away key"
+            );
             Ok(SecretKey::generate())
         }
-        None => anyhow::bail!("HAZEL_SECRET_KEY is required when the database is PostgreSQL (a 32-byte key, base64)"),
+        None => anyhow::bail!(
+            "HAZEL_SECRET_KEY is required when the database is PostgreSQL (a 32-byte key, base64)"
+        ),
     }
 }
 
@@ -106,10 +110,28 @@ pub fn services(config: &Config, database: &Database) -> anyhow::Result<ApiState
         )));
     let vault = Arc::new(AesGcmVault::new(&secret_key(config)?));
     Ok(ApiState {
-        identity: IdentityService::new(db.clone(), db.clone(), db.clone(), db.clone(), clock.clone()),
+        identity: IdentityService::new(
+            db.clone(),
+            db.clone(),
+            db.clone(),
+            db.clone(),
+            clock.clone(),
+        ),
         channels: ChannelService::new(db.clone(), db.clone(), db.clone(), clock.clone()),
-        messages: MessageService::new(db.clone(), db.clone(), db.clone(), db.clone(), clock.clone()),
-        notifications: NotificationService::new(db.clone(), db.clone(), db.clone(), db.clone(), clock.clone()),
+        messages: MessageService::new(
+            db.clone(),
+            db.clone(),
+            db.clone(),
+            db.clone(),
+            clock.clone(),
+        ),
+        notifications: NotificationService::new(
+            db.clone(),
+            db.clone(),
+            db.clone(),
+            db.clone(),
+            clock.clone(),
+        ),
         chat_sync: ChatSyncService::new(ChatSyncPorts {
             members: db.clone(),
             channels: db.clone(),
@@ -238,7 +260,11 @@ pub struct BootstrapOutput {
 ///
 /// # Errors
 /// On invalid email/name (naming the flag) or database failures.
-pub async fn bootstrap(state: &ApiState, email: &str, name: &str) -> anyhow::Result<BootstrapOutput> {
+pub async fn bootstrap(
+    state: &ApiState,
+    email: &str,
+    name: &str,
+) -> anyhow::Result<BootstrapOutput> {
     let email = Email::parse("--email", email).map_err(|e| anyhow::anyhow!("{e}"))?;
     let name = Name::parse("--name", name).map_err(|e| anyhow::anyhow!("{e}"))?;
     let out = state
@@ -259,7 +285,10 @@ struct DatabaseReadiness(Database);
 #[async_trait]
 impl Readiness for DatabaseReadiness {
     async fn check(&self) -> Result<(), String> {
-        self.0.ping().await.map_err(|e| format!("database unreachable: {e}"))?;
+        self.0
+            .ping()
+            .await
+            .map_err(|e| format!("database unreachable: {e}"))?;
         match self.0.pending_migrations().await {
             Ok(0) => Ok(()),
             Ok(n) => Err(format!("{n} migrations pending")),

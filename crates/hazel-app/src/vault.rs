@@ -81,7 +81,9 @@ impl SecretKey {
                         Ok(key)
                     }
                     // Another process created it first: use theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load_or_create(dir),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Self::load_or_create(dir)
+                    }
                     Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
                 }
             }
@@ -95,11 +97,21 @@ impl SecretKey {
 #[serde(tag = "provider", rename_all = "camelCase")]
 enum Plain {
     #[serde(rename_all = "camelCase")]
-    Slack { bot_token: String, signing_secret: String },
+    Slack {
+        bot_token: String,
+        signing_secret: String,
+    },
     #[serde(rename_all = "camelCase")]
-    Discord { bot_token: String, application_id: Option<String> },
+    Discord {
+        bot_token: String,
+        application_id: Option<String>,
+    },
     #[serde(rename_all = "camelCase")]
-    Teams { app_id: String, app_password: String, tenant_id: String },
+    Teams {
+        app_id: String,
+        app_password: String,
+        tenant_id: String,
+    },
 }
 
 /// [`CredentialVault`] with AES-256-GCM and a random 96-bit nonce per seal.
@@ -120,28 +132,44 @@ impl AesGcmVault {
 impl CredentialVault for AesGcmVault {
     fn seal(&self, credentials: &Credentials) -> Result<SealedCredentials, VaultError> {
         let plain = match credentials {
-            Credentials::Slack { bot_token, signing_secret } => Plain::Slack {
+            Credentials::Slack {
+                bot_token,
+                signing_secret,
+            } => Plain::Slack {
                 bot_token: bot_token.expose_secret().to_owned(),
                 signing_secret: signing_secret.expose_secret().to_owned(),
             },
-            Credentials::Discord { bot_token, application_id } => Plain::Discord {
+            Credentials::Discord {
+                bot_token,
+                application_id,
+            } => Plain::Discord {
                 bot_token: bot_token.expose_secret().to_owned(),
                 application_id: application_id.clone(),
             },
-            Credentials::Teams { app_id, app_password, tenant_id } => Plain::Teams {
+            Credentials::Teams {
+                app_id,
+                app_password,
+                tenant_id,
+            } => Plain::Teams {
                 app_id: app_id.clone(),
                 app_password: app_password.expose_secret().to_owned(),
                 tenant_id: tenant_id.clone(),
             },
         };
-        let json = SecretBox::new(Box::new(
-            serde_json::to_vec(&plain).map_err(|e| VaultError::Unexpected(anyhow::anyhow!("serializing credentials: {e}")))?,
-        ));
+        let json = SecretBox::new(Box::new(serde_json::to_vec(&plain).map_err(|e| {
+            VaultError::Unexpected(anyhow::anyhow!("serializing credentials: {e}"))
+        })?));
         let mut nonce = [0_u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let ciphertext = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: json.expose_secret(), aad: AAD })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: json.expose_secret(),
+                    aad: AAD,
+                },
+            )
             .map_err(|_| VaultError::Unexpected(anyhow::anyhow!("encryption failed")))?;
         let mut sealed = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
         sealed.push(VERSION);
@@ -161,21 +189,38 @@ impl CredentialVault for AesGcmVault {
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         let json = SecretBox::new(Box::new(
             self.cipher
-                .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: AAD })
+                .decrypt(
+                    Nonce::from_slice(nonce),
+                    Payload {
+                        msg: ciphertext,
+                        aad: AAD,
+                    },
+                )
                 .map_err(|_| VaultError::WrongKey)?,
         ));
-        let plain: Plain = serde_json::from_slice(json.expose_secret())
-            .map_err(|_| VaultError::Unexpected(anyhow::anyhow!("sealed credentials do not parse")))?;
+        let plain: Plain = serde_json::from_slice(json.expose_secret()).map_err(|_| {
+            VaultError::Unexpected(anyhow::anyhow!("sealed credentials do not parse"))
+        })?;
         Ok(match plain {
-            Plain::Slack { bot_token, signing_secret } => Credentials::Slack {
+            Plain::Slack {
+                bot_token,
+                signing_secret,
+            } => Credentials::Slack {
                 bot_token: bot_token.into(),
                 signing_secret: signing_secret.into(),
             },
-            Plain::Discord { bot_token, application_id } => Credentials::Discord {
+            Plain::Discord {
+                bot_token,
+                application_id,
+            } => Credentials::Discord {
                 bot_token: bot_token.into(),
                 application_id,
             },
-            Plain::Teams { app_id, app_password, tenant_id } => Credentials::Teams {
+            Plain::Teams {
+                app_id,
+                app_password,
+                tenant_id,
+            } => Credentials::Teams {
                 app_id,
                 app_password: app_password.into(),
                 tenant_id,
@@ -200,9 +245,14 @@ mod tests {
         let vault = AesGcmVault::new(&SecretKey::generate());
         let sealed = vault.seal(&slack()).unwrap();
         let haystack = String::from_utf8_lossy(sealed.as_bytes());
-        assert!(!haystack.contains("xoxb-1234-secret") && !haystack.contains("signing-secret-value"));
+        assert!(
+            !haystack.contains("xoxb-1234-secret") && !haystack.contains("signing-secret-value")
+        );
         match vault.open(&sealed).unwrap() {
-            Credentials::Slack { bot_token, signing_secret } => {
+            Credentials::Slack {
+                bot_token,
+                signing_secret,
+            } => {
                 assert_eq!(bot_token.expose_secret(), "xoxb-1234-secret");
                 assert_eq!(signing_secret.expose_secret(), "signing-secret-value");
             }
@@ -218,7 +268,9 @@ mod tests {
 
     #[test]
     fn another_key_or_tampering_cannot_open() {
-        let sealed = AesGcmVault::new(&SecretKey::generate()).seal(&slack()).unwrap();
+        let sealed = AesGcmVault::new(&SecretKey::generate())
+            .seal(&slack())
+            .unwrap();
         let other = AesGcmVault::new(&SecretKey::generate());
         assert!(matches!(other.open(&sealed), Err(VaultError::WrongKey)));
         let vault_key = SecretKey::generate();
@@ -226,8 +278,14 @@ mod tests {
         let mut bytes = vault.seal(&slack()).unwrap().as_bytes().to_vec();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
-        assert!(matches!(vault.open(&SealedCredentials::from_bytes(bytes)), Err(VaultError::WrongKey)));
-        assert!(matches!(vault.open(&SealedCredentials::from_bytes(vec![])), Err(VaultError::WrongKey)));
+        assert!(matches!(
+            vault.open(&SealedCredentials::from_bytes(bytes)),
+            Err(VaultError::WrongKey)
+        ));
+        assert!(matches!(
+            vault.open(&SealedCredentials::from_bytes(vec![])),
+            Err(VaultError::WrongKey)
+        ));
     }
 
     #[test]
@@ -239,16 +297,23 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.path().join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }
 
     #[test]
     fn bad_keys_are_rejected_without_echoing_them() {
-        let err = SecretKey::parse(&SecretString::from("c2hvcnQ=")).err().unwrap();
+        let err = SecretKey::parse(&SecretString::from("c2hvcnQ="))
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("32 bytes") && !err.to_string().contains("c2hvcnQ"));
-        let err = SecretKey::parse(&SecretString::from("not base64 !!")).err().unwrap();
+        let err = SecretKey::parse(&SecretString::from("not base64 !!"))
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("base64"));
     }
 }

@@ -59,6 +59,14 @@ impl<T: ParseFromJSON + ToJSON + Type> Mutation<T> {
     }
 }
 
+/// The answer of a read of one resource.
+#[derive(Object)]
+#[oai(rename = "Item", rename_all = "camelCase")]
+pub(crate) struct Item<T: ParseFromJSON + ToJSON + Type> {
+    /// The resource.
+    pub(crate) data: T,
+}
+
 /// One page of a list.
 #[derive(Object)]
 #[oai(rename = "Page", rename_all = "camelCase")]

@@ -762,13 +762,13 @@ async fn connections_never_answer_credentials() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["status"], "error");
-    assert_eq!(body["errorCode"], "AUTH_EXPIRED");
-    assert_eq!(body["errorMessage"], "token_revoked");
-    assert_eq!(body["metadata"], json!({ "team": "blue" }));
-    assert_eq!(body["channelCount"], 3);
+    assert_eq!(body["data"]["status"], "error");
+    assert_eq!(body["data"]["errorCode"], "AUTH_EXPIRED");
+    assert_eq!(body["data"]["errorMessage"], "token_revoked");
+    assert_eq!(body["data"]["metadata"], json!({ "team": "blue" }));
+    assert_eq!(body["data"]["channelCount"], 3);
     assert_eq!(
-        body["settings"],
+        body["data"]["settings"],
         json!({ "syncThreads": true, "syncReactions": true, "syncEdits": true, "syncDeletes": true })
     );
     let text = body.to_string();

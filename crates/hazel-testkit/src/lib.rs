@@ -1,1 +1,44 @@
 #![doc = include_str!("../README.md")]
+
+pub mod app;
+pub mod client;
+pub mod logs;
+pub mod sim;
+
+pub use app::{Backend, TestApp};
+pub use client::{Client, Resp};
+
+/// Runs each named `async fn(TestApp)` once per database backend: a `sqlite::<name>` test that
+/// always runs, and a `postgres::<name>` test that runs when `HAZEL_TEST_POSTGRES_URL` is set
+/// (and otherwise prints why it is skipped).
+///
+/// ```text
+/// async fn creates_things(app: TestApp) { /* … */ }
+/// hazel_testkit::on_every_backend!(creates_things);
+/// ```
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let app = $crate::TestApp::spawn_on($crate::Backend::Sqlite)
+                        .await
+                        .expect("the SQLite backend is always available");
+                    super::$test(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    if let Some(app) = $crate::TestApp::spawn_on($crate::Backend::Postgres).await {
+                        super::$test(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}

@@ -23,7 +23,7 @@ use crate::ApiState;
 use crate::auth::BearerAuth;
 use crate::error::ApiError;
 use crate::model::{
-    Connection, ConnectionValidation, Deleted, ExternalChannelList, ExternalChannelSelection,
+    Connection, ConnectionValidation, Deleted, ExternalChannelList, ExternalChannelSelection, Item,
     Mutation, Page, Provider,
 };
 use crate::payload::{ApiJson, from_value};
@@ -348,7 +348,7 @@ api_response! {
     GetConnectionResponse {
         /// The connection.
         #[oai(status = 200)]
-        Ok(Json<Connection>),
+        Ok(Json<Item<Connection>>),
     }
     errors [BadRequest, Unauthorized, NotFound, Internal]
 }
@@ -510,7 +510,7 @@ impl ConnectionsApi {
             async {
                 let id = connection_id(&id.0)?;
                 let found = state.chat_sync.get_connection(&auth.0, id).await?;
-                Ok(GetConnectionResponse::Ok(Json(found.into())))
+                Ok(GetConnectionResponse::Ok(Json(Item { data: found.into() })))
             }
             .await,
         )

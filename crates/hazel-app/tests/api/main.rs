@@ -1,0 +1,23 @@
+//! Black-box tests of the HTTP API through `hazel_testkit::TestApp`: the real wiring, a fresh
+//! database per test (SQLite always, PostgreSQL when `HAZEL_TEST_POSTGRES_URL` is set) and the
+//! provider simulators.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+mod auth;
+mod channel_links;
+mod channels;
+mod chat_sync;
+mod connections;
+mod external_channels;
+mod members;
+mod messages;
+mod notifications;
+mod operations;
+mod organizations;
+mod pagination;
+mod sync_tenancy;
+mod tenancy;
+mod transactions;

@@ -1,0 +1,181 @@
+//! The REST transport: one place that authenticates, builds URLs, sends, times out and
+//! classifies answers.
+//!
+//! Every route the adapter calls goes through [`RestApi::get`] (and, as messaging grows, JSON
+//! `post`/`patch`/`delete` beside it sharing [`RestApi::send`]), so error mapping and token
+//! handling exist once.
+
+use std::time::Duration;
+
+use hazel_domain::model::chat_sync::ProviderError;
+use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use reqwest::{RequestBuilder, Response, StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::errors::{ApiError, from_transport, retry_after_seconds};
+
+/// A client of one Discord REST API base URL.
+#[derive(Clone, Debug)]
+pub(crate) struct RestApi {
+    base: String,
+    http: reqwest::Client,
+    timeout: Duration,
+}
+
+impl RestApi {
+    pub(crate) fn new(base: &str, http: reqwest::Client, timeout: Duration) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+            timeout,
+        }
+    }
+
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub(crate) fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// `GET`s the route `route` (a template, for logs and messages) at the path `segments`,
+    /// each percent-encoded.
+    pub(crate) async fn get<T: DeserializeOwned>(
+        &self,
+        route: &'static str,
+        segments: &[&str],
+        token: &SecretString,
+    ) -> Result<T, ApiError> {
+        let url = self.url(route, segments)?;
+        self.send(route, token, self.http.get(url)).await
+    }
+
+    fn url(&self, route: &str, segments: &[&str]) -> Result<Url, ProviderError> {
+        let invalid = || ProviderError::Platform {
+            message: format!(
+                "could not build the URL of Discord {route}; check the Discord API URL"
+            ),
+        };
+        let mut url = Url::parse(&self.base).map_err(|_| invalid())?;
+        url.path_segments_mut()
+            .map_err(|()| invalid())?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
+    /// Authenticates, sends and decodes one call; logs its outcome without the token.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        route: &'static str,
+        token: &SecretString,
+        request: RequestBuilder,
+    ) -> Result<T, ApiError> {
+        let result = async {
+            let response = request
+                .header(AUTHORIZATION, bot_authorization(token)?)
+                .timeout(self.timeout)
+                .send()
+                .await
+                .map_err(|error| from_transport(route, error, self.timeout))?;
+            self.read(route, response).await
+        }
+        .await;
+        match &result {
+            Ok(_) => tracing::debug!(discord.route = route, outcome = "ok", "Discord API call"),
+            Err(ApiError::Provider(error)) => tracing::debug!(
+                discord.route = route,
+                outcome = error.code().as_str(),
+                "Discord API call"
+            ),
+            Err(ApiError::Rejected { status, code, .. }) => tracing::debug!(
+                discord.route = route,
+                outcome = "rejected",
+                status,
+                code,
+                "Discord API call"
+            ),
+        }
+        result
+    }
+
+    async fn read<T: DeserializeOwned>(
+        &self,
+        route: &'static str,
+        response: Response,
+    ) -> Result<T, ApiError> {
+        let status = response.status();
+        let retry_after_header = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| from_transport(route, error, self.timeout))?;
+        let json = serde_json::from_slice::<Value>(&bytes).ok();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let body_retry_after = json
+                .as_ref()
+                .and_then(|body| body.get("retry_after"))
+                .and_then(Value::as_f64);
+            return Err(ProviderError::RateLimited {
+                retry_after_seconds: retry_after_seconds(
+                    body_retry_after,
+                    retry_after_header.as_deref(),
+                ),
+            }
+            .into());
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(ProviderError::InvalidCredentials {
+                message: "Discord rejected the bot token (HTTP 401)".to_owned(),
+            }
+            .into());
+        }
+        if status.is_client_error() {
+            return Err(ApiError::Rejected {
+                route,
+                status: status.as_u16(),
+                code: json
+                    .as_ref()
+                    .and_then(|body| body.get("code"))
+                    .and_then(Value::as_u64),
+            });
+        }
+        if !status.is_success() {
+            return Err(ProviderError::Platform {
+                message: format!("Discord answered {route} with HTTP {}", status.as_u16()),
+            }
+            .into());
+        }
+        let json = json.ok_or_else(|| ProviderError::Platform {
+            message: format!("Discord answered {route} with a body that is not JSON"),
+        })?;
+        serde_json::from_value(json).map_err(|error| {
+            tracing::debug!(%error, "unexpected Discord answer shape");
+            ProviderError::Platform {
+                message: format!("Discord answered {route} with an unexpected shape"),
+            }
+            .into()
+        })
+    }
+}
+
+/// The `Authorization` header for a bot token, marked sensitive so it is never printed.
+fn bot_authorization(token: &SecretString) -> Result<HeaderValue, ProviderError> {
+    let mut value =
+        HeaderValue::from_str(&format!("Bot {}", token.expose_secret())).map_err(|_| {
+            ProviderError::InvalidCredentials {
+            message:
+                "the Discord bot token contains characters that are not allowed in an HTTP header"
+                    .to_owned(),
+        }
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}

@@ -1,0 +1,459 @@
+//! Error mapping, permission checks and channel listing against a scripted HTTP server
+//! (wiremock).
+
+use hazel_domain::model::chat_sync::{
+    Credentials, ExternalWorkspaceId, ProviderError, ProviderErrorCode, parse_external_id,
+};
+use hazel_domain::ports::ChatProvider;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::{ADMINISTRATOR, DiscordProvider, DiscordSettings, REQUIRED_PERMISSION_BITS};
+
+const TOKEN: &str = "MTIzNDU2Nzg5.TOPSECRET.value";
+const GUILD: &str = "81384788765712384";
+const BOT: &str = "80351110224678912";
+const BOT_ROLE: &str = "41771983423143936";
+
+fn provider(api_url: &str) -> DiscordProvider {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    DiscordProvider::new(
+        DiscordSettings {
+            api_url: api_url.to_owned(),
+        },
+        reqwest::Client::new(),
+    )
+}
+
+fn credentials() -> Credentials {
+    Credentials::Discord {
+        bot_token: SecretString::from(TOKEN),
+        application_id: None,
+    }
+}
+
+fn guild() -> ExternalWorkspaceId {
+    parse_external_id("externalWorkspaceId", GUILD).unwrap()
+}
+
+fn ok(body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+fn error(status: u16, code: u64, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({"code": code, "message": message}))
+}
+
+/// A server where every validation route answers as a healthy guild would, unless a route is
+/// overridden (mounted first, so it takes precedence).
+struct Scripted {
+    server: MockServer,
+}
+
+impl Scripted {
+    async fn start() -> Self {
+        Self {
+            server: MockServer::start().await,
+        }
+    }
+
+    async fn route(&self, route: &str, answer: ResponseTemplate) -> &Self {
+        Mock::given(method("GET"))
+            .and(path(format!("/api/v10{route}")))
+            .and(header("authorization", format!("Bot {TOKEN}").as_str()))
+            .respond_with(answer)
+            .mount(&self.server)
+            .await;
+        self
+    }
+
+    async fn healthy(&self, everyone: u64, bot_role: u64, owner: &str) -> &Self {
+        self.route(
+            "/users/@me",
+            ok(json!({"id": BOT, "username": "hazel", "bot": true})),
+        )
+        .await;
+        self.route(
+            &format!("/guilds/{GUILD}"),
+            ok(json!({"id": GUILD, "name": "Acme Guild", "owner_id": owner})),
+        )
+        .await;
+        self.route(
+            &format!("/guilds/{GUILD}/roles"),
+            ok(json!([
+                {"id": GUILD, "name": "@everyone", "permissions": everyone.to_string()},
+                {"id": BOT_ROLE, "name": "Hazel", "permissions": bot_role.to_string()},
+                {"id": "1", "name": "Admins", "permissions": ADMINISTRATOR.bit.to_string()},
+            ])),
+        )
+        .await;
+        self.route(
+            &format!("/guilds/{GUILD}/members/{BOT}"),
+            ok(json!({"user": {"id": BOT}, "roles": [BOT_ROLE]})),
+        )
+        .await
+    }
+
+    fn provider(&self) -> DiscordProvider {
+        provider(&format!("{}/api/v10", self.server.uri()))
+    }
+
+    async fn validate(&self) -> Result<(), ProviderError> {
+        self.provider()
+            .validate(&guild(), &credentials())
+            .await
+            .map(|_| ())
+    }
+}
+
+#[tokio::test]
+async fn validate_reads_guild_name_and_bot_id_with_bot_auth() {
+    let scripted = Scripted::start().await;
+    scripted.healthy(0, REQUIRED_PERMISSION_BITS, "1").await;
+
+    let validated = scripted
+        .provider()
+        .validate(&guild(), &credentials())
+        .await
+        .unwrap();
+
+    assert_eq!(validated.workspace_name.as_deref(), Some("Acme Guild"));
+    assert_eq!(validated.bot_user_id.as_deref(), Some(BOT));
+}
+
+#[tokio::test]
+async fn permissions_combine_everyone_and_the_bot_roles() {
+    let scripted = Scripted::start().await;
+    // @everyone gives VIEW_CHANNEL and SEND_MESSAGES, the bot's role the rest.
+    let everyone = (1 << 10) | (1 << 11);
+    scripted
+        .healthy(everyone, REQUIRED_PERMISSION_BITS & !everyone, "1")
+        .await;
+
+    assert_eq!(scripted.validate().await, Ok(()));
+}
+
+#[tokio::test]
+async fn missing_permissions_are_listed_by_name() {
+    let scripted = Scripted::start().await;
+    let without = REQUIRED_PERMISSION_BITS & !(1 << 29) & !(1 << 13);
+    scripted.healthy(0, without, "1").await;
+
+    let err = scripted.validate().await.unwrap_err();
+
+    let ProviderError::InsufficientPermissions {
+        required_scopes,
+        message,
+    } = err
+    else {
+        panic!("expected InsufficientPermissions, got {err:?}");
+    };
+    assert_eq!(required_scopes, ["MANAGE_MESSAGES", "MANAGE_WEBHOOKS"]);
+    assert!(message.contains("MANAGE_WEBHOOKS"), "{message}");
+}
+
+#[tokio::test]
+async fn administrators_and_owners_need_nothing_else() {
+    let admin = Scripted::start().await;
+    admin.healthy(0, ADMINISTRATOR.bit, "1").await;
+    let owner = Scripted::start().await;
+    owner.healthy(0, 0, BOT).await;
+
+    assert_eq!(admin.validate().await, Ok(()));
+    assert_eq!(owner.validate().await, Ok(()));
+}
+
+#[tokio::test]
+async fn an_unauthorized_token_is_invalid_credentials() {
+    let scripted = Scripted::start().await;
+    scripted
+        .route("/users/@me", error(401, 0, "401: Unauthorized"))
+        .await;
+
+    let err = scripted.validate().await.unwrap_err();
+
+    assert_eq!(err.code(), ProviderErrorCode::InvalidCredentials, "{err:?}");
+}
+
+#[tokio::test]
+async fn a_guild_the_bot_cannot_see_is_insufficient_permissions() {
+    let cases = [
+        (
+            format!("/guilds/{GUILD}"),
+            error(403, 50_001, "Missing Access"),
+        ),
+        (
+            format!("/guilds/{GUILD}"),
+            error(404, 10_004, "Unknown Guild"),
+        ),
+        (
+            format!("/guilds/{GUILD}"),
+            error(400, 10_004, "Unknown Guild"),
+        ),
+        (
+            format!("/guilds/{GUILD}/roles"),
+            error(403, 50_001, "Missing Access"),
+        ),
+        (
+            format!("/guilds/{GUILD}/members/{BOT}"),
+            error(404, 10_007, "Unknown Member"),
+        ),
+    ];
+    for (route, answer) in cases {
+        let scripted = Scripted::start().await;
+        scripted.route(&route, answer).await;
+        scripted.healthy(0, REQUIRED_PERMISSION_BITS, "1").await;
+
+        let err = scripted.validate().await.unwrap_err();
+
+        let ProviderError::InsufficientPermissions {
+            required_scopes,
+            message,
+        } = err
+        else {
+            panic!("{route}: expected InsufficientPermissions, got {err:?}");
+        };
+        assert!(message.contains("not in Discord guild"), "{message}");
+        assert_eq!(required_scopes.len(), 6, "{route}");
+    }
+}
+
+#[tokio::test]
+async fn http_429_is_rate_limited_rounding_retry_after_up() {
+    let cases = [
+        (
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "9")
+                .set_body_json(json!({"message": "You are being rate limited.", "retry_after": 1.2, "global": false})),
+            2,
+        ),
+        (ResponseTemplate::new(429).insert_header("retry-after", "3"), 3),
+        (ResponseTemplate::new(429), 60),
+    ];
+    for (answer, expected) in cases {
+        let scripted = Scripted::start().await;
+        scripted.route("/users/@me", answer).await;
+
+        let err = scripted.validate().await.unwrap_err();
+
+        assert_eq!(
+            err,
+            ProviderError::RateLimited {
+                retry_after_seconds: expected
+            }
+        );
+    }
+}
+
+#[tokio::test]
+async fn server_errors_garbage_and_odd_refusals_are_platform_errors() {
+    let answers = [
+        ResponseTemplate::new(500),
+        ResponseTemplate::new(502).set_body_string("<html>bad gateway</html>"),
+        ResponseTemplate::new(200).set_body_string("not json"),
+        ok(json!({"username": "no id"})),
+        error(418, 0, "teapot"),
+    ];
+    for answer in answers {
+        let scripted = Scripted::start().await;
+        scripted.route("/users/@me", answer).await;
+
+        let err = scripted.validate().await.unwrap_err();
+
+        assert_eq!(err.code(), ProviderErrorCode::PlatformError, "{err:?}");
+    }
+}
+
+#[tokio::test]
+async fn unreachable_servers_are_network_errors() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused = listener.local_addr().unwrap();
+    drop(listener);
+    let dropping = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dropped = dropping.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        // Accept one connection, wait for the request, then close without answering.
+        let (stream, _) = dropping.accept().await.unwrap();
+        stream.readable().await.unwrap();
+        drop(stream);
+    });
+
+    for address in [refused, dropped] {
+        let err = provider(&format!("http://{address}/api/v10"))
+            .validate(&guild(), &credentials())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), ProviderErrorCode::NetworkError, "{err:?}");
+    }
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_workspace_id_that_is_no_snowflake_is_refused_without_a_call() {
+    let scripted = Scripted::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ok(json!({})))
+        .expect(0)
+        .mount(&scripted.server)
+        .await;
+    let workspace = parse_external_id("externalWorkspaceId", "../users/@me").unwrap();
+
+    let err = scripted
+        .provider()
+        .validate(&workspace, &credentials())
+        .await
+        .unwrap_err();
+
+    assert_eq!(
+        err.code(),
+        ProviderErrorCode::InsufficientPermissions,
+        "{err:?}"
+    );
+}
+
+fn channel(id: &str, kind: u8, name: &str, position: i64, overwrites: Value) -> Value {
+    json!({
+        "id": id, "type": kind, "guild_id": GUILD, "name": name, "position": position,
+        "flags": 0, "permission_overwrites": overwrites,
+    })
+}
+
+#[tokio::test]
+async fn list_channels_keeps_text_and_announcement_channels_and_spots_private_ones() {
+    let scripted = Scripted::start().await;
+    let view_channel = (1u64 << 10).to_string();
+    scripted
+        .route(
+            &format!("/guilds/{GUILD}/channels"),
+            ok(json!([
+                channel(
+                    "300",
+                    0,
+                    "ops",
+                    3,
+                    json!([
+                        {"id": GUILD, "type": 0, "allow": "0", "deny": view_channel},
+                        {"id": BOT_ROLE, "type": 0, "allow": view_channel, "deny": "0"},
+                    ])
+                ),
+                channel("100", 0, "general", 1, json!([])),
+                channel("150", 2, "Voice", 2, json!([])),
+                channel("160", 4, "Category", 0, json!([])),
+                channel(
+                    "200",
+                    5,
+                    "announcements",
+                    2,
+                    json!([
+                        {"id": GUILD, "type": 0, "allow": "0", "deny": "2048"},
+                        {"id": BOT, "type": 1, "allow": "0", "deny": view_channel},
+                    ])
+                ),
+                channel("400", 15, "forum", 4, json!([])),
+            ])),
+        )
+        .await;
+
+    let channels = scripted
+        .provider()
+        .list_channels(&guild(), &credentials())
+        .await
+        .unwrap();
+
+    let summary: Vec<(&str, &str, bool, Option<u64>)> = channels
+        .iter()
+        .map(|c| (c.id.as_str(), c.name.as_str(), c.is_private, c.member_count))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("100", "general", false, None),
+            ("200", "announcements", false, None),
+            ("300", "ops", true, None),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_null_channel_list_is_empty() {
+    let scripted = Scripted::start().await;
+    scripted
+        .route(&format!("/guilds/{GUILD}/channels"), ok(Value::Null))
+        .await;
+
+    let channels = scripted
+        .provider()
+        .list_channels(&guild(), &credentials())
+        .await
+        .unwrap();
+
+    assert!(channels.is_empty());
+}
+
+#[tokio::test]
+async fn listing_channels_of_an_unseen_guild_is_insufficient_permissions() {
+    let scripted = Scripted::start().await;
+    scripted
+        .route(
+            &format!("/guilds/{GUILD}/channels"),
+            error(403, 50_001, "Missing Access"),
+        )
+        .await;
+
+    let err = scripted
+        .provider()
+        .list_channels(&guild(), &credentials())
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), ProviderErrorCode::InsufficientPermissions);
+}
+
+#[tokio::test]
+async fn the_token_never_appears_in_errors_even_when_the_server_echoes_it() {
+    let echoing = [
+        error(401, 0, TOKEN),
+        error(418, 0, TOKEN),
+        ResponseTemplate::new(500).set_body_string(TOKEN),
+        ResponseTemplate::new(200).set_body_string(TOKEN),
+        ResponseTemplate::new(429).insert_header("retry-after", TOKEN),
+        ok(json!({"username": TOKEN})),
+    ];
+    let mut errors = Vec::new();
+    for answer in echoing {
+        let scripted = Scripted::start().await;
+        scripted.route("/users/@me", answer).await;
+        errors.push(scripted.validate().await.unwrap_err());
+    }
+    let scripted = Scripted::start().await;
+    scripted
+        .route(&format!("/guilds/{GUILD}"), error(403, 50_001, TOKEN))
+        .await;
+    scripted.healthy(0, 0, "1").await;
+    errors.push(scripted.validate().await.unwrap_err());
+    errors.push(
+        provider("http://127.0.0.1:1")
+            .validate(&guild(), &credentials())
+            .await
+            .unwrap_err(),
+    );
+    let wrong_provider = Credentials::Slack {
+        bot_token: SecretString::from(TOKEN),
+        signing_secret: SecretString::from(TOKEN),
+    };
+    errors.push(
+        provider("http://127.0.0.1:1")
+            .validate(&guild(), &wrong_provider)
+            .await
+            .unwrap_err(),
+    );
+
+    assert_eq!(errors.len(), 9);
+    for err in &errors {
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("TOPSECRET"), "token leaked: {shown}");
+    }
+    assert!(!format!("{:?}", provider("http://127.0.0.1:1")).contains("TOPSECRET"));
+}

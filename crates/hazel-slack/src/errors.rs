@@ -1,0 +1,171 @@
+//! Translation of Slack's answers and transport failures into [`ProviderError`].
+//!
+//! Nothing the server sent is copied into a message unless it looks like an identifier, so a
+//! server that echoes the request (token included) cannot leak a secret through an error.
+
+use std::time::Duration;
+
+use hazel_domain::model::chat_sync::ProviderError;
+
+use crate::scopes::{missing_scopes, parse_scope_list};
+
+/// The wait reported when a 429 carries no usable `Retry-After` header.
+pub(crate) const DEFAULT_RETRY_AFTER_SECONDS: u64 = 60;
+
+/// `value` when every character satisfies `allowed` and it is 1–64 characters long.
+fn restricted(value: &str, allowed: impl Fn(char) -> bool) -> Option<&str> {
+    (!value.is_empty() && value.len() <= 64 && value.chars().all(allowed)).then_some(value)
+}
+
+/// `value` when it looks like a Slack error code (`invalid_auth`).
+fn error_code(value: &str) -> Option<&str> {
+    restricted(value, |c| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
+    })
+}
+
+/// `value` when it looks like an OAuth scope (`chat:write.customize`, `incoming-webhook`).
+fn scope(value: &str) -> Option<&str> {
+    restricted(value, |c| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.' | ':')
+    })
+}
+
+/// The server-sent Slack id (`T0123ABCD`) when it is safe to repeat in a message.
+pub(crate) fn quoted_id(value: &str) -> &str {
+    restricted(value, |c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        .unwrap_or("(unprintable id)")
+}
+
+/// `error` with every occurrence of `secret` removed from its texts: the last line of defence
+/// should a server echo the token in something that passed the checks above.
+pub(crate) fn redacted(error: ProviderError, secret: &str) -> ProviderError {
+    if secret.is_empty() {
+        return error;
+    }
+    let scrub = |text: String| text.replace(secret, "[redacted]");
+    match error {
+        ProviderError::InvalidCredentials { message } => ProviderError::InvalidCredentials {
+            message: scrub(message),
+        },
+        ProviderError::AuthExpired { message } => ProviderError::AuthExpired {
+            message: scrub(message),
+        },
+        ProviderError::InsufficientPermissions {
+            message,
+            required_scopes,
+        } => ProviderError::InsufficientPermissions {
+            message: scrub(message),
+            required_scopes: required_scopes.into_iter().map(scrub).collect(),
+        },
+        ProviderError::Network { message } => ProviderError::Network {
+            message: scrub(message),
+        },
+        ProviderError::Platform { message } => ProviderError::Platform {
+            message: scrub(message),
+        },
+        limited @ ProviderError::RateLimited { .. } => limited,
+    }
+}
+
+/// Maps a Slack `{"ok": false, "error": …}` answer to the domain error.
+///
+/// `needed` is the response's `needed` field (for `missing_scope`); `granted` the scopes of the
+/// `x-oauth-scopes` header, when Slack sent one.
+pub(crate) fn from_slack_error(
+    method: &str,
+    error: &str,
+    needed: Option<&str>,
+    granted: Option<&[String]>,
+) -> ProviderError {
+    match error {
+        "invalid_auth" | "not_authed" | "account_inactive" | "not_allowed_token_type" => {
+            ProviderError::InvalidCredentials {
+                message: format!("Slack rejected the bot token ({error})"),
+            }
+        }
+        "token_expired" | "token_revoked" => ProviderError::AuthExpired {
+            message: format!("the Slack bot token is no longer valid ({error})"),
+        },
+        "missing_scope" => {
+            let mut required: Vec<String> = needed
+                .map(parse_scope_list)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|needed| scope(needed).is_some())
+                .collect();
+            for scope in granted.map(missing_scopes).unwrap_or_default() {
+                if !required.contains(&scope) {
+                    required.push(scope);
+                }
+            }
+            insufficient(&required, &format!("Slack refused {method}"))
+        }
+        "ratelimited" | "rate_limited" => ProviderError::RateLimited {
+            retry_after_seconds: DEFAULT_RETRY_AFTER_SECONDS,
+        },
+        other => ProviderError::Platform {
+            message: match error_code(other) {
+                Some(code) => format!("Slack answered {method} with error {code}"),
+                None => format!("Slack answered {method} with an unrecognised error"),
+            },
+        },
+    }
+}
+
+/// An `InsufficientPermissions` naming the missing scopes.
+pub(crate) fn insufficient(required: &[String], context: &str) -> ProviderError {
+    let message = if required.is_empty() {
+        format!("{context}: the Slack app lacks an OAuth scope")
+    } else {
+        format!(
+            "{context}: the Slack app lacks the OAuth scopes {}",
+            required.join(", ")
+        )
+    };
+    ProviderError::InsufficientPermissions {
+        message,
+        required_scopes: required.to_vec(),
+    }
+}
+
+/// Maps a failed HTTP exchange (no usable answer) to the domain error.
+pub(crate) fn from_transport(
+    method: &str,
+    error: reqwest::Error,
+    timeout: Duration,
+) -> ProviderError {
+    // The URL is dropped from the logged error: it is not secret, but query strings may grow
+    // to carry user content as messaging is added.
+    let error = error.without_url();
+    tracing::debug!(slack.method = method, %error, "Slack transport failure");
+    if error.is_builder() {
+        return ProviderError::Platform {
+            message: format!(
+                "could not build the request for Slack {method}; check the Slack API URL"
+            ),
+        };
+    }
+    let message = if error.is_timeout() {
+        format!(
+            "Slack did not answer {method} within {} ms",
+            timeout.as_millis()
+        )
+    } else if error.is_connect() {
+        format!("could not connect to Slack for {method}")
+    } else {
+        format!("the connection to Slack failed during {method}")
+    };
+    ProviderError::Network { message }
+}
+
+/// Seconds to wait from a `Retry-After` header value (integer or decimal seconds, rounded up).
+pub(crate) fn retry_after_seconds(header: Option<&str>) -> u64 {
+    header
+        .and_then(|raw| raw.trim().parse::<f64>().ok())
+        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+        .map_or(DEFAULT_RETRY_AFTER_SECONDS, |seconds| {
+            // Saturating float-to-int conversion: absurd values clamp to u64::MAX.
+            seconds.ceil() as u64
+        })
+}

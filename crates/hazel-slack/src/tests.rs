@@ -1,0 +1,531 @@
+//! Error mapping and paging against a scripted HTTP server (wiremock).
+
+use std::time::Duration;
+
+use hazel_domain::model::chat_sync::{
+    Credentials, ExternalWorkspaceId, ProviderError, ProviderErrorCode, parse_external_id,
+};
+use hazel_domain::ports::ChatProvider;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::{REQUIRED_SCOPES, SlackProvider, SlackSettings};
+
+const TOKEN: &str = "xoxb-1111-2222-TOPSECRETvalue";
+const TEAM: &str = "T0123ABCD";
+
+fn provider(api_url: &str) -> SlackProvider {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    SlackProvider::new(
+        SlackSettings {
+            api_url: api_url.to_owned(),
+        },
+        reqwest::Client::new(),
+    )
+}
+
+fn credentials() -> Credentials {
+    Credentials::Slack {
+        bot_token: SecretString::from(TOKEN),
+        signing_secret: SecretString::from("signing-secret"),
+    }
+}
+
+fn team() -> ExternalWorkspaceId {
+    parse_external_id("externalWorkspaceId", TEAM).unwrap()
+}
+
+fn all_scopes() -> String {
+    REQUIRED_SCOPES.join(",")
+}
+
+fn auth_test_ok(team_id: &str, scopes: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .insert_header("x-oauth-scopes", scopes)
+        .set_body_json(json!({
+            "ok": true,
+            "url": "https://acme.slack.com/",
+            "team": "Acme",
+            "user": "hazel",
+            "team_id": team_id,
+            "user_id": "U0BOT1234",
+            "bot_id": "B0BOT12345",
+        }))
+}
+
+fn slack_error(error: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({"ok": false, "error": error}))
+}
+
+async fn validate_with(answer: ResponseTemplate) -> Result<(), ProviderError> {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/auth.test"))
+        .respond_with(answer)
+        .mount(&server)
+        .await;
+    provider(&server.uri())
+        .validate(&team(), &credentials())
+        .await
+        .map(|_| ())
+}
+
+#[tokio::test]
+async fn validate_reads_team_and_bot_user_with_bearer_auth() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/auth.test"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(auth_test_ok(TEAM, &all_scopes()))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let validated = provider(&server.uri())
+        .validate(&team(), &credentials())
+        .await
+        .unwrap();
+
+    assert_eq!(validated.workspace_name.as_deref(), Some("Acme"));
+    assert_eq!(validated.bot_user_id.as_deref(), Some("U0BOT1234"));
+}
+
+#[tokio::test]
+async fn a_token_of_another_team_is_invalid_credentials() {
+    let err = validate_with(auth_test_ok("T0OTHER99", &all_scopes()))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), ProviderErrorCode::InvalidCredentials);
+    let message = err.to_string();
+    assert!(message.contains("another Slack workspace"), "{message}");
+    assert!(
+        message.contains("T0OTHER99") && message.contains(TEAM),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn missing_granted_scopes_are_listed_as_required() {
+    let granted: Vec<&str> = REQUIRED_SCOPES
+        .iter()
+        .copied()
+        .filter(|s| !matches!(*s, "chat:write.customize" | "pins:write"))
+        .chain(["incoming-webhook"])
+        .collect();
+
+    let err = validate_with(auth_test_ok(TEAM, &granted.join(", ")))
+        .await
+        .unwrap_err();
+
+    match err {
+        ProviderError::InsufficientPermissions {
+            required_scopes,
+            message,
+        } => {
+            assert_eq!(required_scopes, ["chat:write.customize", "pins:write"]);
+            assert!(message.contains("chat:write.customize"), "{message}");
+        }
+        other => panic!("expected InsufficientPermissions, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_answer_without_a_scope_header_requires_every_scope() {
+    let answer = ResponseTemplate::new(200).set_body_json(json!({
+        "ok": true, "url": "u", "team": "Acme", "user": "hazel", "team_id": TEAM, "user_id": "U0BOT1234"
+    }));
+
+    let err = validate_with(answer).await.unwrap_err();
+
+    let ProviderError::InsufficientPermissions {
+        required_scopes, ..
+    } = err
+    else {
+        panic!("expected InsufficientPermissions, got {err:?}");
+    };
+    assert_eq!(required_scopes, REQUIRED_SCOPES);
+}
+
+#[tokio::test]
+async fn slack_error_codes_map_to_provider_errors() {
+    let table = [
+        ("invalid_auth", ProviderErrorCode::InvalidCredentials),
+        ("not_authed", ProviderErrorCode::InvalidCredentials),
+        ("account_inactive", ProviderErrorCode::InvalidCredentials),
+        ("token_expired", ProviderErrorCode::AuthExpired),
+        ("token_revoked", ProviderErrorCode::AuthExpired),
+        ("missing_scope", ProviderErrorCode::InsufficientPermissions),
+        ("ratelimited", ProviderErrorCode::RateLimited),
+        ("fatal_error", ProviderErrorCode::PlatformError),
+        ("", ProviderErrorCode::PlatformError),
+    ];
+    for (error, expected) in table {
+        let err = validate_with(slack_error(error)).await.unwrap_err();
+        assert_eq!(err.code(), expected, "Slack error {error:?} gave {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn missing_scope_combines_needed_with_the_granted_header() {
+    let server = MockServer::start().await;
+    let granted: Vec<&str> = REQUIRED_SCOPES
+        .iter()
+        .copied()
+        .filter(|s| !matches!(*s, "groups:read" | "team:read"))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path("/conversations.list"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("x-oauth-scopes", granted.join(",").as_str())
+                .set_body_json(json!({
+                    "ok": false,
+                    "error": "missing_scope",
+                    "needed": "groups:read",
+                    "provided": granted.join(","),
+                })),
+        )
+        .mount(&server)
+        .await;
+
+    let err = provider(&server.uri())
+        .list_channels(&team(), &credentials())
+        .await
+        .unwrap_err();
+
+    let ProviderError::InsufficientPermissions {
+        required_scopes, ..
+    } = err
+    else {
+        panic!("expected InsufficientPermissions, got {err:?}");
+    };
+    assert_eq!(required_scopes, ["groups:read", "team:read"]);
+}
+
+#[tokio::test]
+async fn http_429_is_rate_limited_with_retry_after() {
+    let cases = [
+        (Some("7"), 7),
+        (Some("1.2"), 2),
+        (None, 60),
+        (Some("soon"), 60),
+    ];
+    for (header_value, expected) in cases {
+        let mut answer =
+            ResponseTemplate::new(429).set_body_json(json!({"ok": false, "error": "ratelimited"}));
+        if let Some(value) = header_value {
+            answer = answer.insert_header("retry-after", value);
+        }
+
+        let err = validate_with(answer).await.unwrap_err();
+
+        assert_eq!(
+            err,
+            ProviderError::RateLimited {
+                retry_after_seconds: expected
+            },
+            "Retry-After {header_value:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn server_errors_and_garbage_are_platform_errors() {
+    let answers = [
+        ResponseTemplate::new(500),
+        ResponseTemplate::new(503).set_body_json(json!({"ok": false, "error": "invalid_auth"})),
+        ResponseTemplate::new(200).set_body_string("<html>upstream down</html>"),
+        ResponseTemplate::new(200).set_body_json(json!({"team_id": TEAM})),
+        ResponseTemplate::new(200).set_body_json(json!({"ok": true, "team": "no id"})),
+        ResponseTemplate::new(404).set_body_string("not found"),
+    ];
+    for answer in answers {
+        let err = validate_with(answer).await.unwrap_err();
+        assert_eq!(err.code(), ProviderErrorCode::PlatformError, "{err:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_network_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+
+    let err = provider(&format!("http://{address}/api"))
+        .validate(&team(), &credentials())
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), ProviderErrorCode::NetworkError, "{err:?}");
+    assert!(err.to_string().contains("could not connect"), "{err}");
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_a_network_error() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        // Accept one connection, wait for the request to arrive, then close without answering.
+        let (stream, _) = listener.accept().await.unwrap();
+        stream.readable().await.unwrap();
+        drop(stream);
+    });
+
+    let err = provider(&format!("http://{address}"))
+        .validate(&team(), &credentials())
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), ProviderErrorCode::NetworkError, "{err:?}");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out_as_a_network_error() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        // Hold the connection open without answering until the test is over.
+        let (stream, _) = listener.accept().await.unwrap();
+        let _ = released.await;
+        drop(stream);
+    });
+
+    let err = provider(&format!("http://{address}"))
+        .with_timeout(Duration::from_millis(300))
+        .validate(&team(), &credentials())
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), ProviderErrorCode::NetworkError, "{err:?}");
+    assert!(err.to_string().contains("within 300 ms"), "{err}");
+    let _ = release.send(());
+    server.await.unwrap();
+}
+
+fn channel(id: &str, name: &str, is_private: bool, members: u64) -> Value {
+    json!({
+        "id": id, "name": name, "is_private": is_private, "num_members": members,
+        "is_channel": !is_private, "is_archived": false,
+    })
+}
+
+fn page(channels: Vec<Value>, next_cursor: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "ok": true,
+        "channels": channels,
+        "response_metadata": {"next_cursor": next_cursor},
+    }))
+}
+
+#[tokio::test]
+async fn list_channels_follows_cursors_across_pages() {
+    let server = MockServer::start().await;
+    let listing = || {
+        Mock::given(method("GET"))
+            .and(path("/conversations.list"))
+            .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+            .and(query_param("types", "public_channel,private_channel"))
+            .and(query_param("exclude_archived", "true"))
+            .and(query_param("limit", "200"))
+    };
+    listing()
+        .and(query_param_is_missing("cursor"))
+        .respond_with(page(
+            vec![
+                channel("C0000000001", "general", false, 12),
+                channel("C0000000002", "random", false, 10),
+            ],
+            "dXNlcjpVMDYx",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    listing()
+        .and(query_param("cursor", "dXNlcjpVMDYx"))
+        .respond_with(page(
+            vec![channel("G0000000003", "secret", true, 3)],
+            "dXNlcjpVMDYy",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    listing()
+        .and(query_param("cursor", "dXNlcjpVMDYy"))
+        .respond_with(page(vec![channel("C0000000004", "ops", false, 5)], ""))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let channels = provider(&server.uri())
+        .list_channels(&team(), &credentials())
+        .await
+        .unwrap();
+
+    let summary: Vec<(&str, &str, bool, Option<u64>)> = channels
+        .iter()
+        .map(|c| (c.id.as_str(), c.name.as_str(), c.is_private, c.member_count))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("C0000000001", "general", false, Some(12)),
+            ("C0000000002", "random", false, Some(10)),
+            ("G0000000003", "secret", true, Some(3)),
+            ("C0000000004", "ops", false, Some(5)),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_last_page_without_metadata_ends_the_listing() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/conversations.list"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "ok": true,
+            "channels": [channel("C0000000001", "general", false, 2)],
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let channels = provider(&server.uri())
+        .list_channels(&team(), &credentials())
+        .await
+        .unwrap();
+
+    assert_eq!(channels.len(), 1);
+}
+
+#[tokio::test]
+async fn a_server_that_never_stops_paging_is_a_platform_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/conversations.list"))
+        .respond_with(page(
+            vec![channel("C0000000001", "general", false, 2)],
+            "again",
+        ))
+        .expect(100)
+        .mount(&server)
+        .await;
+
+    let err = provider(&server.uri())
+        .list_channels(&team(), &credentials())
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), ProviderErrorCode::PlatformError, "{err:?}");
+    assert!(err.to_string().contains("100 pages"), "{err}");
+}
+
+#[tokio::test]
+async fn other_providers_credentials_are_rejected_without_a_call() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(auth_test_ok(TEAM, &all_scopes()))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let discord = Credentials::Discord {
+        bot_token: SecretString::from(TOKEN),
+        application_id: None,
+    };
+
+    let err = provider(&server.uri())
+        .validate(&team(), &discord)
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), ProviderErrorCode::InvalidCredentials);
+}
+
+#[tokio::test]
+async fn the_token_never_appears_in_errors_even_when_the_server_echoes_it() {
+    let echoing = [
+        slack_error(TOKEN),
+        ResponseTemplate::new(200).set_body_json(json!({
+            "ok": false, "error": "missing_scope", "needed": format!("chat:write,{TOKEN}"),
+        })),
+        auth_test_ok(TOKEN, &all_scopes()),
+        auth_test_ok(&format!("T0{TOKEN}"), &format!("{TOKEN},channels:read")),
+        ResponseTemplate::new(200).set_body_string(TOKEN),
+        ResponseTemplate::new(429).insert_header("retry-after", TOKEN),
+        ResponseTemplate::new(500).set_body_string(TOKEN),
+        slack_error("invalid_auth"),
+        slack_error("token_revoked"),
+    ];
+    let mut errors = Vec::new();
+    for answer in echoing {
+        errors.push(validate_with(answer).await.unwrap_err());
+    }
+    errors.push(
+        provider("http://127.0.0.1:1")
+            .validate(&team(), &credentials())
+            .await
+            .unwrap_err(),
+    );
+    errors.push(
+        provider("not a url")
+            .validate(&team(), &credentials())
+            .await
+            .unwrap_err(),
+    );
+    let secret_part = "TOPSECRET";
+
+    for err in &errors {
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains(secret_part), "token leaked: {shown}");
+    }
+    assert_eq!(errors.len(), 11);
+    let provider_debug = format!("{:?}", provider("http://127.0.0.1:1"));
+    assert!(!provider_debug.contains(secret_part));
+}
+
+#[tokio::test]
+async fn a_token_that_cannot_be_a_header_is_invalid_credentials() {
+    let credentials = Credentials::Slack {
+        bot_token: SecretString::from("xoxb-TOPSECRET\nvalue"),
+        signing_secret: SecretString::from("s"),
+    };
+
+    let err = provider("http://127.0.0.1:1")
+        .validate(&team(), &credentials)
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), ProviderErrorCode::InvalidCredentials);
+    assert!(!format!("{err:?}").contains("TOPSECRET"));
+}
+
+#[tokio::test]
+async fn a_token_echoed_where_a_scope_may_stand_is_redacted() {
+    // A lowercase token passes the scope-name filter, so only the redaction can catch it.
+    let token = "xoxb-4242-4242-lowercasesecret";
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/auth.test"))
+        .respond_with(slack_error("missing_scope").set_body_json(json!({
+            "ok": false, "error": "missing_scope", "needed": format!("chat:write,{token}"),
+        })))
+        .mount(&server)
+        .await;
+    let credentials = Credentials::Slack {
+        bot_token: SecretString::from(token),
+        signing_secret: SecretString::from("s"),
+    };
+
+    let err = provider(&server.uri())
+        .validate(&team(), &credentials)
+        .await
+        .unwrap_err();
+
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("lowercasesecret"), "token leaked: {shown}");
+    assert!(shown.contains("[redacted]"), "{shown}");
+}

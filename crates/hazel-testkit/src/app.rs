@@ -1,0 +1,215 @@
+//! `TestApp`: the real application on port 0 with a fresh database and provider simulators.
+
+use std::sync::Once;
+
+use hazel_app::Config;
+use hazel_http::ApiState;
+use hazel_persistence::Database;
+use secrecy::SecretString;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::client::Client;
+use crate::sim::discord::DiscordSimulator;
+use crate::sim::slack::SlackSimulator;
+
+/// Environment variable naming a PostgreSQL server for tests (an admin URL such as
+/// `postgres://postgres@127.0.0.1:5432/postgres`); each test gets its own fresh database there.
+pub const POSTGRES_ENV: &str = "HAZEL_TEST_POSTGRES_URL";
+
+/// Which database a [`TestApp`] runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh database on the server named by [`POSTGRES_ENV`].
+    Postgres,
+}
+
+/// A running application for black-box tests. Stops when dropped.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// The Slack Web API simulator the app talks to.
+    pub slack: SlackSimulator,
+    /// The Discord REST simulator the app talks to.
+    pub discord: DiscordSimulator,
+    /// The wired services (for setting up state without HTTP, e.g. bootstrapping users).
+    pub state: ApiState,
+    /// The database, for assertions on what is stored.
+    pub database: Database,
+    /// The configuration the app was started with.
+    pub config: Config,
+    http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    /// `(admin URL, database URL)` of a PostgreSQL database to drop when the app stops.
+    postgres: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+fn postgres_skip_notice() {
+    static NOTICE: Once = Once::new();
+    NOTICE.call_once(|| {
+        eprintln!(
+            "skipping PostgreSQL variants: {POSTGRES_ENV} is not set (SQLite variants still run)"
+        );
+    });
+}
+
+impl TestApp {
+    /// Spawns on SQLite.
+    ///
+    /// # Panics
+    /// When the application cannot start.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Backend::Sqlite, |_| {})
+            .await
+            .expect("the SQLite backend is always available")
+    }
+
+    /// Spawns on `backend`; `None` (after printing why) for PostgreSQL when [`POSTGRES_ENV`] is unset.
+    ///
+    /// # Panics
+    /// When the application cannot start.
+    pub async fn spawn_on(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns on `backend` after letting `adjust` change the configuration.
+    ///
+    /// # Panics
+    /// When the application cannot start.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
+        hazel_app::install_crypto_provider();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (database_url, postgres) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}/hazel.db", dir.path().display()), None),
+            Backend::Postgres => {
+                let Ok(admin) = std::env::var(POSTGRES_ENV) else {
+                    postgres_skip_notice();
+                    return None;
+                };
+                let url = hazel_persistence::testing::fresh_postgres_url(&admin)
+                    .await
+                    .expect("creating a fresh PostgreSQL database");
+                (url.clone(), Some((admin, url)))
+            }
+        };
+        let slack = SlackSimulator::start().await;
+        let discord = DiscordSimulator::start().await;
+        let mut config = Config {
+            database_url,
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            secret_key: Some(SecretString::from(test_secret_key())),
+            slack_api_url: slack.url(),
+            discord_api_url: discord.url(),
+            ..Config::default()
+        };
+        adjust(&mut config);
+        let app = hazel_app::build(config.clone())
+            .await
+            .expect("the application starts");
+        let base_url = format!("http://{}", app.local_addr());
+        let state = app.state().clone();
+        let database = app.database().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        Some(Self {
+            base_url,
+            slack,
+            discord,
+            state,
+            database,
+            config,
+            http: reqwest::Client::new(),
+            shutdown: Some(tx),
+            server: Some(server),
+            postgres,
+            _dir: dir,
+        })
+    }
+
+    /// A client without a token.
+    #[must_use]
+    pub fn anonymous(&self) -> Client {
+        Client::new(self.http.clone(), self.base_url.clone(), None)
+    }
+
+    /// A client presenting `token`.
+    #[must_use]
+    pub fn with_token(&self, token: &str) -> Client {
+        Client::new(
+            self.http.clone(),
+            self.base_url.clone(),
+            Some(token.to_owned()),
+        )
+    }
+
+    /// Bootstraps a user named `name` (email `<name>@example.test`) and returns a client acting
+    /// as them.
+    ///
+    /// # Panics
+    /// When bootstrapping fails.
+    pub async fn user(&self, name: &str) -> Client {
+        let email = format!("{}@example.test", name.to_lowercase().replace(' ', "."));
+        let out = hazel_app::bootstrap(&self.state, &email, name)
+            .await
+            .expect("bootstrap a user");
+        let mut client = self.with_token(&out.token);
+        client.user_id = Some(out.user.id.to_string());
+        client.email = Some(email);
+        client
+    }
+
+    /// Stops the server, waiting for it to finish.
+    ///
+    /// # Panics
+    /// When the server task failed.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server ran cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        // Drop the per-test PostgreSQL database. `Drop` cannot await on the test's runtime, so
+        // a short-lived thread with its own runtime does it (FORCE closes the app's connections).
+        if let Some((admin, url)) = self.postgres.take() {
+            let dropped = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(anyhow::Error::from)
+                    .and_then(|rt| {
+                        rt.block_on(hazel_persistence::testing::drop_postgres_database(
+                            &admin, &url,
+                        ))
+                    })
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(()))) {
+                eprintln!("could not drop a test database; .ci/run removes leftovers");
+            }
+        }
+    }
+}
+
+/// A fixed, valid 32-byte key in base64 (tests only).
+fn test_secret_key() -> String {
+    // 32 bytes of 0x2a.
+    "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=".to_owned()
+}

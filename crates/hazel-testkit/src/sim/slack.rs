@@ -1,0 +1,504 @@
+//! A Slack Web API simulator: scripted workspaces, bot tokens and channels, answers shaped as
+//! Slack's spec says, and every request checked against that spec.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Response, StatusCode};
+use serde_json::{Value, json};
+
+use super::spec::{self, Incoming, Operation};
+use super::{
+    Exchange, Handler, HttpServer, Journal, Outcome, RecordedRequest, fail_on_violations,
+    json_response, lock, with_header,
+};
+
+/// How the next call of a method fails.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// HTTP 200 `{"ok": false, "error": …}` (`invalid_auth`, `token_revoked`,
+    /// `missing_scope` — which also names the first scope of the method the token lacks in
+    /// `needed` —, …).
+    SlackError(String),
+    /// HTTP 429 with `Retry-After`.
+    RateLimited {
+        /// The `Retry-After` value.
+        retry_after_seconds: u64,
+    },
+    /// HTTP 500.
+    ServerError,
+    /// The connection is closed without an answer.
+    DropConnection,
+}
+
+/// A scripted Slack Web API on `127.0.0.1` (see the module docs).
+#[derive(Debug)]
+pub struct SlackSimulator {
+    server: HttpServer,
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    journal: Journal,
+    workspaces: BTreeMap<String, Workspace>,
+    tokens: HashMap<String, BotToken>,
+    failures: HashMap<String, VecDeque<Failure>>,
+    next_id: u64,
+}
+
+#[derive(Debug)]
+struct Workspace {
+    name: String,
+    channels: Vec<Channel>,
+}
+
+#[derive(Debug)]
+struct Channel {
+    id: String,
+    name: String,
+    is_private: bool,
+    num_members: u64,
+    is_archived: bool,
+    created: u64,
+}
+
+#[derive(Debug)]
+struct BotToken {
+    team_id: String,
+    scopes: Vec<String>,
+    user_id: String,
+    bot_id: String,
+    revoked: bool,
+}
+
+impl SlackSimulator {
+    /// Starts a simulator with no workspaces on a free port (needs a Tokio runtime).
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(State::default()));
+        let server = HttpServer::start(Arc::new(SlackHandler {
+            state: Arc::clone(&state),
+        }))
+        .await;
+        Self { server, state }
+    }
+
+    /// The Web API base URL (`http://127.0.0.1:PORT/api`), as `HAZEL_SLACK_API_URL` takes it.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("{}/api", self.server.origin())
+    }
+
+    /// Adds a workspace (team) with no channels.
+    pub fn add_workspace(&self, team_id: &str, name: &str) {
+        lock(&self.state).workspaces.insert(
+            team_id.to_owned(),
+            Workspace {
+                name: name.to_owned(),
+                channels: Vec::new(),
+            },
+        );
+    }
+
+    /// Issues a bot token for a workspace with the given OAuth scopes; returns the bot's user
+    /// id (what `auth.test` answers as `user_id`).
+    ///
+    /// # Panics
+    /// When the workspace was not added.
+    pub fn add_bot_token(&self, team_id: &str, token: &str, scopes: &[&str]) -> String {
+        let mut state = lock(&self.state);
+        assert!(
+            state.workspaces.contains_key(team_id),
+            "add_workspace({team_id:?}) before adding a bot token to it"
+        );
+        state.next_id += 1;
+        let user_id = format!("U0BOT{:06}", state.next_id);
+        let bot_id = format!("B0BOT{:06}", state.next_id);
+        state.tokens.insert(
+            token.to_owned(),
+            BotToken {
+                team_id: team_id.to_owned(),
+                scopes: scopes.iter().map(|scope| (*scope).to_owned()).collect(),
+                user_id: user_id.clone(),
+                bot_id,
+                revoked: false,
+            },
+        );
+        user_id
+    }
+
+    /// Revokes a token: Slack answers it with `token_revoked` from then on.
+    pub fn revoke_token(&self, token: &str) {
+        if let Some(bot) = lock(&self.state).tokens.get_mut(token) {
+            bot.revoked = true;
+        }
+    }
+
+    /// Adds a channel (`C…` public or `G…`/`C…` private) to a workspace.
+    ///
+    /// # Panics
+    /// When the workspace was not added.
+    pub fn add_channel(
+        &self,
+        team_id: &str,
+        id: &str,
+        name: &str,
+        is_private: bool,
+        num_members: u64,
+    ) {
+        let mut state = lock(&self.state);
+        let created = 1_700_000_000 + state.next_id;
+        state.next_id += 1;
+        let Some(workspace) = state.workspaces.get_mut(team_id) else {
+            panic!("add_workspace({team_id:?}) before adding a channel to it");
+        };
+        workspace.channels.push(Channel {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            is_private,
+            num_members,
+            is_archived: false,
+            created,
+        });
+    }
+
+    /// Archives a channel: `conversations.list` with `exclude_archived` leaves it out.
+    pub fn archive_channel(&self, team_id: &str, id: &str) {
+        let mut state = lock(&self.state);
+        if let Some(channel) = state
+            .workspaces
+            .get_mut(team_id)
+            .and_then(|workspace| workspace.channels.iter_mut().find(|c| c.id == id))
+        {
+            channel.is_archived = true;
+        }
+    }
+
+    /// Makes the next valid call of `method` (`auth.test`) fail; failures queue up in order.
+    ///
+    /// # Panics
+    /// When Slack's spec has no such method.
+    pub fn fail_next(&self, method: &str, failure: Failure) {
+        assert!(
+            spec::slack().route(method).is_some(),
+            "fail_next: Slack's spec has no method {method:?}"
+        );
+        lock(&self.state)
+            .failures
+            .entry(method.to_owned())
+            .or_default()
+            .push_back(failure);
+    }
+
+    /// Every request received so far, secrets redacted.
+    #[must_use]
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.state).journal.requests.clone()
+    }
+
+    /// The spec violations seen so far.
+    #[must_use]
+    pub fn violations(&self) -> Vec<String> {
+        lock(&self.state).journal.violations.clone()
+    }
+
+    /// The spec violations seen so far, forgetting them (for tests that provoke some).
+    pub fn take_violations(&self) -> Vec<String> {
+        std::mem::take(&mut lock(&self.state).journal.violations)
+    }
+
+    /// Panics listing the spec violations seen so far, if any.
+    pub fn assert_no_violations(&self) {
+        let violations = self.violations();
+        assert!(
+            violations.is_empty(),
+            "the Slack simulator saw requests that do not follow Slack's spec:\n  - {}",
+            violations.join("\n  - ")
+        );
+    }
+}
+
+impl Drop for SlackSimulator {
+    fn drop(&mut self) {
+        fail_on_violations("Slack", &lock(&self.state).journal.violations);
+    }
+}
+
+struct SlackHandler {
+    state: Arc<Mutex<State>>,
+}
+
+impl Handler for SlackHandler {
+    fn handle(&self, exchange: Exchange) -> Outcome {
+        let mut state = lock(&self.state);
+        let spec = spec::slack();
+        let method = exchange
+            .path
+            .strip_prefix("/api/")
+            .unwrap_or_default()
+            .to_owned();
+        state.journal.requests.push(exchange.record(&method));
+        let Some((route, _)) = spec.route(&method) else {
+            state
+                .journal
+                .violation(&exchange, "no such Slack Web API method in the spec");
+            return slack_error(StatusCode::NOT_FOUND, "unknown_method");
+        };
+        let Some(operation) = route.operation(&exchange.verb) else {
+            let allowed: Vec<&str> = route.verbs().collect();
+            state.journal.violation(
+                &exchange,
+                &format!("the spec calls {method} with {}", allowed.join(", ")),
+            );
+            return slack_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request");
+        };
+        let problems = spec.check_request(
+            operation,
+            &Incoming {
+                authorization: exchange.authorization.as_deref(),
+                query: &exchange.query,
+                form: &exchange.form,
+                json: exchange.json.as_ref(),
+                has_body: exchange.has_body,
+                ..Incoming::default()
+            },
+        );
+        if !problems.is_empty() {
+            for problem in &problems {
+                state.journal.violation(&exchange, problem);
+            }
+            let error = if exchange.credential("Bearer").is_none() {
+                "not_authed"
+            } else {
+                "invalid_arguments"
+            };
+            return slack_error(StatusCode::OK, error);
+        }
+        let token = exchange.credential("Bearer").unwrap_or_default().to_owned();
+        if let Some(failure) = state
+            .failures
+            .get_mut(&method)
+            .and_then(VecDeque::pop_front)
+        {
+            return state.failure(&token, operation, failure);
+        }
+        let Some(bot) = state.tokens.get(&token) else {
+            return slack_error(StatusCode::OK, "invalid_auth");
+        };
+        if bot.revoked {
+            return slack_error(StatusCode::OK, "token_revoked");
+        }
+        let answer = match method.as_str() {
+            "auth.test" => state.auth_test(bot),
+            "conversations.list" => state.conversations_list(bot, &exchange),
+            _ => {
+                state.journal.violation(
+                    &exchange,
+                    "the Slack simulator does not implement this method yet (see sim/README.md)",
+                );
+                return slack_error(StatusCode::OK, "unknown_method");
+            }
+        };
+        if answer.get("ok") == Some(&Value::Bool(true)) {
+            for problem in spec.check_success(&exchange.verb, &method, &answer) {
+                state.journal.violation(
+                    &exchange,
+                    &format!("the simulator's own answer breaks the spec: {problem}"),
+                );
+            }
+        }
+        let response = json_response(StatusCode::OK, &answer);
+        let response = with_header(
+            response,
+            "x-accepted-oauth-scopes",
+            &operation.scopes.join(","),
+        );
+        Outcome::Respond(state.with_scopes(&token, response))
+    }
+}
+
+fn slack_error(status: StatusCode, error: &str) -> Outcome {
+    Outcome::Respond(json_response(status, &json!({"ok": false, "error": error})))
+}
+
+impl State {
+    /// Adds the token's granted scopes (`x-oauth-scopes`), as Slack does on every answer.
+    fn with_scopes(&self, token: &str, response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+        match self.tokens.get(token) {
+            Some(bot) => with_header(response, "x-oauth-scopes", &bot.scopes.join(",")),
+            None => response,
+        }
+    }
+
+    fn failure(&self, token: &str, operation: &Operation, failure: Failure) -> Outcome {
+        let response = match failure {
+            Failure::SlackError(error) => {
+                let mut body = json!({"ok": false, "error": error});
+                if error == "missing_scope" {
+                    let granted = self
+                        .tokens
+                        .get(token)
+                        .map(|bot| bot.scopes.as_slice())
+                        .unwrap_or_default();
+                    if let Some(needed) = operation
+                        .scopes
+                        .iter()
+                        .find(|scope| !granted.contains(scope))
+                    {
+                        body["needed"] = json!(needed);
+                    }
+                    body["provided"] = json!(granted.join(","));
+                }
+                json_response(StatusCode::OK, &body)
+            }
+            Failure::RateLimited {
+                retry_after_seconds,
+            } => with_header(
+                json_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &json!({"ok": false, "error": "ratelimited"}),
+                ),
+                "retry-after",
+                &retry_after_seconds.to_string(),
+            ),
+            Failure::ServerError => json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({"ok": false, "error": "internal_error"}),
+            ),
+            Failure::DropConnection => return Outcome::Drop,
+        };
+        Outcome::Respond(self.with_scopes(token, response))
+    }
+
+    fn auth_test(&self, bot: &BotToken) -> Value {
+        let team = self
+            .workspaces
+            .get(&bot.team_id)
+            .map(|workspace| workspace.name.clone())
+            .unwrap_or_default();
+        json!({
+            "ok": true,
+            "url": format!("https://{}.slack.com/", bot.team_id.to_ascii_lowercase()),
+            "team": team,
+            "user": "hazel",
+            "team_id": bot.team_id,
+            "user_id": bot.user_id,
+            "bot_id": bot.bot_id,
+            "is_enterprise_install": false,
+        })
+    }
+
+    fn conversations_list(&self, bot: &BotToken, exchange: &Exchange) -> Value {
+        let param = |name: &str| {
+            exchange
+                .query
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.as_str())
+        };
+        let types: Vec<&str> = param("types")
+            .unwrap_or("public_channel")
+            .split(',')
+            .collect();
+        let mut needed = Vec::new();
+        for kind in &types {
+            let scope = match *kind {
+                "public_channel" => "channels:read",
+                "private_channel" => "groups:read",
+                "im" => "im:read",
+                "mpim" => "mpim:read",
+                _ => return json!({"ok": false, "error": "invalid_types"}),
+            };
+            if !bot.scopes.iter().any(|granted| granted == scope) {
+                needed.push(scope);
+            }
+        }
+        if !needed.is_empty() {
+            return json!({
+                "ok": false, "error": "missing_scope",
+                "needed": needed.join(","), "provided": bot.scopes.join(","),
+            });
+        }
+        let exclude_archived = matches!(param("exclude_archived"), Some("true" | "1"));
+        let limit = param("limit")
+            .and_then(|raw| raw.parse::<usize>().ok())
+            .filter(|limit| *limit > 0)
+            .unwrap_or(100)
+            .min(1000);
+        let offset = match param("cursor").filter(|cursor| !cursor.is_empty()) {
+            None => 0,
+            Some(cursor) => match decode_cursor(cursor) {
+                Some(offset) => offset,
+                None => return json!({"ok": false, "error": "invalid_cursor"}),
+            },
+        };
+        let listed: Vec<&Channel> = self
+            .workspaces
+            .get(&bot.team_id)
+            .into_iter()
+            .flat_map(|workspace| &workspace.channels)
+            .filter(|channel| !(exclude_archived && channel.is_archived))
+            .filter(|channel| {
+                let kind = if channel.is_private {
+                    "private_channel"
+                } else {
+                    "public_channel"
+                };
+                types.contains(&kind)
+            })
+            .collect();
+        let page: Vec<Value> = listed
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|channel| conversation(channel, &bot.team_id))
+            .collect();
+        let next_cursor = if offset + limit < listed.len() {
+            BASE64.encode(format!("offset:{}", offset + limit))
+        } else {
+            String::new()
+        };
+        json!({
+            "ok": true,
+            "channels": page,
+            "response_metadata": {"next_cursor": next_cursor},
+        })
+    }
+}
+
+fn decode_cursor(cursor: &str) -> Option<usize> {
+    let text = String::from_utf8(BASE64.decode(cursor).ok()?).ok()?;
+    text.strip_prefix("offset:")?.parse().ok()
+}
+
+/// A conversation object with the fields Slack's spec requires.
+fn conversation(channel: &Channel, team_id: &str) -> Value {
+    let topic = json!({"value": "", "creator": "", "last_set": 0});
+    json!({
+        "id": channel.id,
+        "name": channel.name,
+        "name_normalized": channel.name.to_lowercase(),
+        "created": channel.created,
+        "creator": "USLACKBOT",
+        "is_archived": channel.is_archived,
+        "is_channel": true,
+        "is_general": channel.name == "general",
+        "is_group": false,
+        "is_im": false,
+        "is_mpim": false,
+        "is_private": channel.is_private,
+        "is_shared": false,
+        "is_org_shared": false,
+        "is_ext_shared": false,
+        "is_pending_ext_shared": false,
+        "is_member": true,
+        "num_members": channel.num_members,
+        "shared_team_ids": [team_id],
+        "topic": topic,
+        "purpose": topic,
+    })
+}

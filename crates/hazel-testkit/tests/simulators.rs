@@ -1,0 +1,861 @@
+//! The provider simulators: their spec checks, their failure modes, and the real Slack and
+//! Discord adapters driven against them.
+
+use std::panic::AssertUnwindSafe;
+
+use hazel_discord::{DiscordProvider, DiscordSettings, REQUIRED_PERMISSION_BITS};
+use hazel_domain::model::chat_sync::{
+    Credentials, ExternalWorkspaceId, ProviderError, ProviderErrorCode, parse_external_id,
+};
+use hazel_domain::ports::ChatProvider;
+use hazel_slack::{REQUIRED_SCOPES, SlackProvider, SlackSettings};
+use hazel_testkit::sim::discord::{ChannelKind, Failure as DiscordFailure};
+use hazel_testkit::sim::slack::Failure as SlackFailure;
+use hazel_testkit::sim::{DiscordSimulator, SlackSimulator, spec};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+const TEAM: &str = "T0ACME0001";
+const SLACK_TOKEN: &str = "xoxb-100-200-simulatedsecret";
+const GUILD: &str = "81384788765712384";
+const BOT: &str = "80351110224678912";
+const DISCORD_TOKEN: &str = "MTA4.simulated.secret";
+
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+fn workspace(id: &str) -> ExternalWorkspaceId {
+    parse_external_id("externalWorkspaceId", id).expect("test ids are valid external ids")
+}
+
+async fn slack_sim() -> SlackSimulator {
+    let sim = SlackSimulator::start().await;
+    sim.add_workspace(TEAM, "Acme");
+    sim.add_bot_token(TEAM, SLACK_TOKEN, REQUIRED_SCOPES);
+    sim
+}
+
+fn slack_credentials(token: &str) -> Credentials {
+    Credentials::Slack {
+        bot_token: SecretString::from(token),
+        signing_secret: SecretString::from("signing"),
+    }
+}
+
+fn slack_provider(sim: &SlackSimulator) -> SlackProvider {
+    SlackProvider::new(SlackSettings { api_url: sim.url() }, http())
+}
+
+async fn discord_sim() -> DiscordSimulator {
+    let sim = DiscordSimulator::start().await;
+    sim.add_guild(GUILD, "Acme Guild");
+    sim.add_bot(DISCORD_TOKEN, BOT, "hazel");
+    sim.add_bot_to_guild(GUILD, BOT, REQUIRED_PERMISSION_BITS);
+    sim
+}
+
+fn discord_credentials(token: &str) -> Credentials {
+    Credentials::Discord {
+        bot_token: SecretString::from(token),
+        application_id: None,
+    }
+}
+
+fn discord_provider(sim: &DiscordSimulator) -> DiscordProvider {
+    DiscordProvider::new(DiscordSettings { api_url: sim.url() }, http())
+}
+
+async fn body(response: reqwest::Response) -> Value {
+    response.json().await.expect("the simulator answers JSON")
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default()
+}
+
+// --- Slack simulator: spec checks -------------------------------------------------------------
+
+#[tokio::test]
+async fn slack_accepts_a_spec_conforming_request_and_records_it_without_the_token() {
+    let sim = slack_sim().await;
+
+    let response = http()
+        .get(format!("{}/auth.test", sim.url()))
+        .bearer_auth(SLACK_TOKEN)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    let scopes = response.headers()["x-oauth-scopes"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(scopes, REQUIRED_SCOPES.join(","));
+    let answer = body(response).await;
+    assert_eq!(answer["ok"], true);
+    assert_eq!(answer["team_id"], TEAM);
+    assert!(
+        spec::slack()
+            .check_success("GET", "auth.test", &answer)
+            .is_empty()
+    );
+    let requests = sim.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].route, "auth.test");
+    assert_eq!(
+        requests[0].header("authorization"),
+        Some("Bearer [redacted]")
+    );
+    assert!(!format!("{requests:?}").contains("simulatedsecret"));
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn slack_records_an_unknown_method_as_a_violation() {
+    let sim = slack_sim().await;
+
+    let response = http()
+        .get(format!("{}/chat.teleport", sim.url()))
+        .bearer_auth(SLACK_TOKEN)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(body(response).await["error"], "unknown_method");
+    let violations = sim.take_violations();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(violations[0].contains("chat.teleport"), "{violations:?}");
+}
+
+#[tokio::test]
+async fn slack_records_a_missing_required_parameter_as_a_violation() {
+    let sim = slack_sim().await;
+
+    let response = http()
+        .post(format!("{}/chat.postMessage", sim.url()))
+        .bearer_auth(SLACK_TOKEN)
+        .form(&[("text", "hello")])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(body(response).await["error"], "invalid_arguments");
+    let violations = sim.take_violations();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(violations[0].contains("`channel`"), "{violations:?}");
+}
+
+#[tokio::test]
+async fn slack_records_a_request_without_auth_as_a_violation() {
+    let sim = slack_sim().await;
+
+    let response = http()
+        .get(format!("{}/auth.test", sim.url()))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(body(response).await["error"], "not_authed");
+    let violations = sim.take_violations();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(violations[0].contains("Authorization"), "{violations:?}");
+}
+
+#[tokio::test]
+async fn slack_records_wrong_verbs_unknown_and_mistyped_parameters() {
+    let sim = slack_sim().await;
+    let client = http();
+
+    client
+        .post(format!("{}/auth.test", sim.url()))
+        .bearer_auth(SLACK_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(format!("{}/conversations.list", sim.url()))
+        .bearer_auth(SLACK_TOKEN)
+        .query(&[("exclude_archive", "true"), ("limit", "many")])
+        .send()
+        .await
+        .unwrap();
+
+    let violations = sim.take_violations();
+    assert_eq!(violations.len(), 3, "{violations:?}");
+    assert!(violations[0].contains("with GET"), "{violations:?}");
+    assert!(violations[1].contains("`limit`"), "{violations:?}");
+    assert!(
+        violations[2].contains("`exclude_archive`"),
+        "{violations:?}"
+    );
+}
+
+#[tokio::test]
+async fn slack_panics_on_drop_when_violations_were_left_unchecked() {
+    let sim = slack_sim().await;
+    http()
+        .get(format!("{}/auth.test", sim.url()))
+        .send()
+        .await
+        .unwrap();
+
+    let dropped = std::panic::catch_unwind(AssertUnwindSafe(move || drop(sim)));
+
+    let payload = dropped.unwrap_err();
+    assert!(panic_text(&*payload).contains("Authorization"));
+}
+
+// --- Slack simulator: behaviour and failure modes ---------------------------------------------
+
+#[tokio::test]
+async fn slack_answers_unknown_and_revoked_tokens_like_slack() {
+    let sim = slack_sim().await;
+    let client = http();
+    let auth_test = |token: &'static str| {
+        client
+            .get(format!("{}/auth.test", sim.url()))
+            .bearer_auth(token)
+            .send()
+    };
+
+    let unknown = body(auth_test("xoxb-unknown").await.unwrap()).await;
+    sim.revoke_token(SLACK_TOKEN);
+    let revoked = body(auth_test(SLACK_TOKEN).await.unwrap()).await;
+
+    assert_eq!(unknown, json!({"ok": false, "error": "invalid_auth"}));
+    assert_eq!(revoked, json!({"ok": false, "error": "token_revoked"}));
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn slack_failures_apply_once_in_order() {
+    let sim = slack_sim().await;
+    let client = http();
+    sim.fail_next(
+        "auth.test",
+        SlackFailure::SlackError("token_expired".to_owned()),
+    );
+    sim.fail_next(
+        "auth.test",
+        SlackFailure::RateLimited {
+            retry_after_seconds: 7,
+        },
+    );
+    sim.fail_next("auth.test", SlackFailure::ServerError);
+    sim.fail_next("auth.test", SlackFailure::DropConnection);
+    let call = || {
+        client
+            .get(format!("{}/auth.test", sim.url()))
+            .bearer_auth(SLACK_TOKEN)
+            .send()
+    };
+
+    let expired = call().await.unwrap();
+    let limited = call().await.unwrap();
+    let failed = call().await.unwrap();
+    let dropped = call().await;
+    let healthy = call().await.unwrap();
+
+    assert_eq!(body(expired).await["error"], "token_expired");
+    assert_eq!(limited.status(), 429);
+    assert_eq!(limited.headers()["retry-after"], "7");
+    assert_eq!(failed.status(), 500);
+    assert!(dropped.is_err(), "{dropped:?}");
+    assert_eq!(body(healthy).await["ok"], true);
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn slack_missing_scope_failure_names_the_needed_scope() {
+    let sim = SlackSimulator::start().await;
+    sim.add_workspace(TEAM, "Acme");
+    sim.add_bot_token(TEAM, SLACK_TOKEN, &["channels:read"]);
+    sim.fail_next(
+        "conversations.list",
+        SlackFailure::SlackError("missing_scope".to_owned()),
+    );
+
+    let answer = body(
+        http()
+            .get(format!("{}/conversations.list", sim.url()))
+            .bearer_auth(SLACK_TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+
+    assert_eq!(answer["error"], "missing_scope");
+    assert_eq!(answer["needed"], "groups:read");
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn slack_pages_conversations_with_the_requested_limit() {
+    let sim = slack_sim().await;
+    for n in 0..5 {
+        sim.add_channel(TEAM, &format!("C00000000{n}"), &format!("c{n}"), n == 4, 3);
+    }
+    sim.add_channel(TEAM, "C000000009", "old", false, 1);
+    sim.archive_channel(TEAM, "C000000009");
+    let client = http();
+    let mut cursor = String::new();
+    let mut pages = Vec::new();
+
+    loop {
+        let mut query = vec![
+            ("types", "public_channel,private_channel"),
+            ("exclude_archived", "true"),
+            ("limit", "2"),
+        ];
+        if !cursor.is_empty() {
+            query.push(("cursor", cursor.as_str()));
+        }
+        let answer = body(
+            client
+                .get(format!("{}/conversations.list", sim.url()))
+                .bearer_auth(SLACK_TOKEN)
+                .query(&query)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(
+            spec::slack()
+                .check_success("GET", "conversations.list", &answer)
+                .is_empty()
+        );
+        let names: Vec<String> = answer["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect();
+        pages.push(names);
+        cursor = answer["response_metadata"]["next_cursor"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if cursor.is_empty() || pages.len() > 10 {
+            break;
+        }
+    }
+
+    assert_eq!(pages, [vec!["c0", "c1"], vec!["c2", "c3"], vec!["c4"]]);
+    sim.assert_no_violations();
+}
+
+// --- SlackProvider against the simulator ------------------------------------------------------
+
+#[tokio::test]
+async fn slack_provider_validates_and_lists_every_page() {
+    let sim = slack_sim().await;
+    for n in 0..450 {
+        sim.add_channel(
+            TEAM,
+            &format!("C{n:09}"),
+            &format!("channel-{n}"),
+            n % 10 == 0,
+            n,
+        );
+    }
+    let provider = slack_provider(&sim);
+
+    let validated = provider
+        .validate(&workspace(TEAM), &slack_credentials(SLACK_TOKEN))
+        .await
+        .unwrap();
+    let channels = provider
+        .list_channels(&workspace(TEAM), &slack_credentials(SLACK_TOKEN))
+        .await
+        .unwrap();
+
+    assert_eq!(validated.workspace_name.as_deref(), Some("Acme"));
+    assert!(validated.bot_user_id.unwrap().starts_with('U'));
+    assert_eq!(channels.len(), 450);
+    assert_eq!(channels.iter().filter(|c| c.is_private).count(), 45);
+    assert_eq!(channels[449].name, "channel-449");
+    assert_eq!(channels[449].member_count, Some(449));
+    let listing_calls = sim
+        .requests()
+        .iter()
+        .filter(|r| r.route == "conversations.list")
+        .count();
+    assert_eq!(listing_calls, 3);
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn slack_provider_maps_every_simulated_failure() {
+    let sim = slack_sim().await;
+    sim.add_workspace("T0OTHER001", "Other");
+    sim.add_bot_token("T0OTHER001", "xoxb-other", REQUIRED_SCOPES);
+    sim.add_bot_token(TEAM, "xoxb-narrow", &["channels:read", "chat:write"]);
+    sim.add_bot_token(TEAM, "xoxb-revoked", REQUIRED_SCOPES);
+    sim.revoke_token("xoxb-revoked");
+    let provider = slack_provider(&sim);
+    let validate = |token: &'static str| {
+        let provider = provider.clone();
+        async move {
+            provider
+                .validate(&workspace(TEAM), &slack_credentials(token))
+                .await
+                .unwrap_err()
+        }
+    };
+    let scripted = |failure: SlackFailure| {
+        sim.fail_next("auth.test", failure);
+        validate(SLACK_TOKEN)
+    };
+
+    let cases = [
+        (
+            validate("xoxb-unknown").await,
+            ProviderErrorCode::InvalidCredentials,
+        ),
+        (
+            validate("xoxb-other").await,
+            ProviderErrorCode::InvalidCredentials,
+        ),
+        (
+            validate("xoxb-revoked").await,
+            ProviderErrorCode::AuthExpired,
+        ),
+        (
+            validate("xoxb-narrow").await,
+            ProviderErrorCode::InsufficientPermissions,
+        ),
+        (
+            scripted(SlackFailure::SlackError("invalid_auth".into())).await,
+            ProviderErrorCode::InvalidCredentials,
+        ),
+        (
+            scripted(SlackFailure::SlackError("not_authed".into())).await,
+            ProviderErrorCode::InvalidCredentials,
+        ),
+        (
+            scripted(SlackFailure::SlackError("account_inactive".into())).await,
+            ProviderErrorCode::InvalidCredentials,
+        ),
+        (
+            scripted(SlackFailure::SlackError("token_expired".into())).await,
+            ProviderErrorCode::AuthExpired,
+        ),
+        (
+            scripted(SlackFailure::SlackError("token_revoked".into())).await,
+            ProviderErrorCode::AuthExpired,
+        ),
+        (
+            scripted(SlackFailure::RateLimited {
+                retry_after_seconds: 9,
+            })
+            .await,
+            ProviderErrorCode::RateLimited,
+        ),
+        (
+            scripted(SlackFailure::ServerError).await,
+            ProviderErrorCode::PlatformError,
+        ),
+        (
+            scripted(SlackFailure::DropConnection).await,
+            ProviderErrorCode::NetworkError,
+        ),
+    ];
+
+    for (err, expected) in &cases {
+        assert_eq!(err.code(), *expected, "{err:?}");
+        assert!(!format!("{err} {err:?}").contains("simulatedsecret"));
+    }
+    assert!(cases[1].0.to_string().contains("another Slack workspace"));
+    assert_eq!(
+        cases[9].0,
+        ProviderError::RateLimited {
+            retry_after_seconds: 9
+        }
+    );
+    let ProviderError::InsufficientPermissions {
+        required_scopes, ..
+    } = &cases[3].0
+    else {
+        panic!("{:?}", cases[3].0);
+    };
+    assert_eq!(required_scopes.len(), REQUIRED_SCOPES.len() - 2);
+    assert!(!required_scopes.contains(&"chat:write".to_owned()));
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn slack_provider_reports_scopes_missing_for_listing() {
+    let sim = SlackSimulator::start().await;
+    sim.add_workspace(TEAM, "Acme");
+    sim.add_bot_token(TEAM, SLACK_TOKEN, &["channels:read"]);
+
+    let err = slack_provider(&sim)
+        .list_channels(&workspace(TEAM), &slack_credentials(SLACK_TOKEN))
+        .await
+        .unwrap_err();
+
+    let ProviderError::InsufficientPermissions {
+        required_scopes, ..
+    } = err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(required_scopes[0], "groups:read");
+    assert_eq!(required_scopes.len(), REQUIRED_SCOPES.len() - 1);
+    sim.assert_no_violations();
+}
+
+// --- Discord simulator: spec checks -----------------------------------------------------------
+
+#[tokio::test]
+async fn discord_accepts_a_spec_conforming_request() {
+    let sim = discord_sim().await;
+
+    let response = http()
+        .get(format!("{}/guilds/{GUILD}", sim.url()))
+        .header("authorization", format!("Bot {DISCORD_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    let answer = body(response).await;
+    assert_eq!(answer["name"], "Acme Guild");
+    assert!(
+        spec::discord()
+            .check_success("GET", "/guilds/{guild_id}", &answer)
+            .is_empty()
+    );
+    let requests = sim.requests();
+    assert_eq!(requests[0].route, "/guilds/{guild_id}");
+    assert_eq!(requests[0].header("authorization"), Some("Bot [redacted]"));
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn discord_records_an_unknown_route_as_a_violation() {
+    let sim = discord_sim().await;
+
+    let response = http()
+        .get(format!("{}/guilds/{GUILD}/bananas", sim.url()))
+        .header("authorization", format!("Bot {DISCORD_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 404);
+    let violations = sim.take_violations();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(violations[0].contains("bananas"), "{violations:?}");
+}
+
+#[tokio::test]
+async fn discord_records_missing_parameters_bodies_and_bad_snowflakes() {
+    let sim = discord_sim().await;
+    let client = http();
+    let bot = format!("Bot {DISCORD_TOKEN}");
+
+    let search = client
+        .get(format!("{}/guilds/{GUILD}/members/search", sim.url()))
+        .header("authorization", &bot)
+        .send()
+        .await
+        .unwrap();
+    let post = client
+        .post(format!("{}/channels/123/messages", sim.url()))
+        .header("authorization", &bot)
+        .send()
+        .await
+        .unwrap();
+    let named = client
+        .get(format!("{}/guilds/acme", sim.url()))
+        .header("authorization", &bot)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        [search.status(), post.status(), named.status()],
+        [400, 400, 400]
+    );
+    let violations = sim.take_violations();
+    assert_eq!(violations.len(), 3, "{violations:?}");
+    assert!(violations[0].contains("`query`"), "{violations:?}");
+    assert!(violations[1].contains("body"), "{violations:?}");
+    assert!(violations[2].contains("`guild_id`"), "{violations:?}");
+}
+
+#[tokio::test]
+async fn discord_records_requests_without_bot_auth_or_with_a_wrong_verb() {
+    let sim = discord_sim().await;
+    let client = http();
+
+    let anonymous = client
+        .get(format!("{}/users/@me", sim.url()))
+        .send()
+        .await
+        .unwrap();
+    let bearer = client
+        .get(format!("{}/guilds/{GUILD}/roles", sim.url()))
+        .bearer_auth(DISCORD_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let verb = client
+        .delete(format!("{}/users/@me", sim.url()))
+        .header("authorization", format!("Bot {DISCORD_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        [anonymous.status(), bearer.status(), verb.status()],
+        [401, 401, 405]
+    );
+    let violations = sim.take_violations();
+    assert_eq!(violations.len(), 3, "{violations:?}");
+    assert!(violations[0].contains("Authorization"), "{violations:?}");
+    assert!(
+        violations[1].contains("`Bot <credential>`"),
+        "{violations:?}"
+    );
+    assert!(violations[2].contains("DELETE"), "{violations:?}");
+}
+
+#[tokio::test]
+async fn discord_panics_on_drop_when_violations_were_left_unchecked() {
+    let sim = discord_sim().await;
+    http()
+        .get(format!("{}/nowhere", sim.url()))
+        .send()
+        .await
+        .unwrap();
+
+    let dropped = std::panic::catch_unwind(AssertUnwindSafe(move || drop(sim)));
+
+    let payload = dropped.unwrap_err();
+    assert!(panic_text(&*payload).contains("nowhere"));
+}
+
+// --- Discord simulator: behaviour and failure modes -------------------------------------------
+
+#[tokio::test]
+async fn discord_answers_unknown_tokens_with_401() {
+    let sim = discord_sim().await;
+
+    let response = http()
+        .get(format!("{}/users/@me", sim.url()))
+        .header("authorization", "Bot not-a-known-token")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        body(response).await,
+        json!({"message": "401: Unauthorized", "code": 0})
+    );
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn discord_failures_apply_once_in_order_by_route_key() {
+    let sim = discord_sim().await;
+    let client = http();
+    sim.fail_next("/users/@me", DiscordFailure::Unauthorized);
+    sim.fail_next("GET /users/@me", DiscordFailure::Forbidden);
+    sim.fail_next(
+        "/users/@me",
+        DiscordFailure::RateLimited {
+            retry_after_seconds: 1.5,
+        },
+    );
+    sim.fail_next("/users/@me", DiscordFailure::ServerError);
+    sim.fail_next("/users/@me", DiscordFailure::DropConnection);
+    let call = || {
+        client
+            .get(format!("{}/users/@me", sim.url()))
+            .header("authorization", format!("Bot {DISCORD_TOKEN}"))
+            .send()
+    };
+
+    // The verb-qualified key is looked up first.
+    let forbidden = call().await.unwrap();
+    let unauthorized = call().await.unwrap();
+    let limited = call().await.unwrap();
+    let failed = call().await.unwrap();
+    let dropped = call().await;
+    let healthy = call().await.unwrap();
+
+    assert_eq!(forbidden.status(), 403);
+    assert_eq!(body(forbidden).await["code"], 50_001);
+    assert_eq!(unauthorized.status(), 401);
+    assert_eq!(limited.status(), 429);
+    assert_eq!(limited.headers()["retry-after"], "2");
+    assert_eq!(body(limited).await["retry_after"], 1.5);
+    assert_eq!(failed.status(), 500);
+    assert!(dropped.is_err(), "{dropped:?}");
+    let me = body(healthy).await;
+    assert_eq!(me["id"], BOT);
+    assert!(
+        spec::discord()
+            .check_success("GET", "/users/@me", &me)
+            .is_empty()
+    );
+    sim.assert_no_violations();
+}
+
+// --- DiscordProvider against the simulator ----------------------------------------------------
+
+#[tokio::test]
+async fn discord_provider_validates_and_lists_syncable_channels() {
+    let sim = discord_sim().await;
+    sim.add_channel(GUILD, "100", "general", ChannelKind::Text, false);
+    sim.add_channel(GUILD, "101", "Voice", ChannelKind::Voice, false);
+    sim.add_channel(GUILD, "102", "news", ChannelKind::Announcement, false);
+    sim.add_channel(GUILD, "103", "staff", ChannelKind::Text, true);
+    sim.add_channel(GUILD, "104", "Topics", ChannelKind::Category, false);
+    let provider = discord_provider(&sim);
+
+    let validated = provider
+        .validate(&workspace(GUILD), &discord_credentials(DISCORD_TOKEN))
+        .await
+        .unwrap();
+    let channels = provider
+        .list_channels(&workspace(GUILD), &discord_credentials(DISCORD_TOKEN))
+        .await
+        .unwrap();
+
+    assert_eq!(validated.workspace_name.as_deref(), Some("Acme Guild"));
+    assert_eq!(validated.bot_user_id.as_deref(), Some(BOT));
+    let summary: Vec<(&str, &str, bool)> = channels
+        .iter()
+        .map(|c| (c.id.as_str(), c.name.as_str(), c.is_private))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("100", "general", false),
+            ("102", "news", false),
+            ("103", "staff", true)
+        ]
+    );
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn discord_provider_combines_everyone_and_role_permissions() {
+    let sim = DiscordSimulator::start().await;
+    sim.add_guild(GUILD, "Acme Guild");
+    sim.add_bot(DISCORD_TOKEN, BOT, "hazel");
+    let everyone = (1 << 10) | (1 << 11) | (1 << 16);
+    sim.set_everyone_permissions(GUILD, everyone);
+    sim.add_bot_to_guild(GUILD, BOT, (1 << 6) | (1 << 13));
+    let provider = discord_provider(&sim);
+
+    let err = provider
+        .validate(&workspace(GUILD), &discord_credentials(DISCORD_TOKEN))
+        .await
+        .unwrap_err();
+
+    let ProviderError::InsufficientPermissions {
+        required_scopes, ..
+    } = err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(required_scopes, ["MANAGE_WEBHOOKS"]);
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn discord_provider_maps_every_simulated_failure() {
+    let sim = discord_sim().await;
+    sim.add_guild("81384788765712999", "Elsewhere");
+    sim.add_bot("token-lonely", "80351110224670000", "lonely");
+    let provider = discord_provider(&sim);
+    let validate = |guild: &'static str, token: &'static str| {
+        let provider = provider.clone();
+        async move {
+            provider
+                .validate(&workspace(guild), &discord_credentials(token))
+                .await
+                .unwrap_err()
+        }
+    };
+    let scripted = |route: &'static str, failure: DiscordFailure| {
+        sim.fail_next(route, failure);
+        validate(GUILD, DISCORD_TOKEN)
+    };
+
+    let cases = [
+        (
+            validate(GUILD, "token-unknown").await,
+            ProviderErrorCode::InvalidCredentials,
+        ),
+        (
+            validate("81384788765712999", DISCORD_TOKEN).await,
+            ProviderErrorCode::InsufficientPermissions,
+        ),
+        (
+            validate("11111111111111111", DISCORD_TOKEN).await,
+            ProviderErrorCode::InsufficientPermissions,
+        ),
+        (
+            validate(GUILD, "token-lonely").await,
+            ProviderErrorCode::InsufficientPermissions,
+        ),
+        (
+            scripted("/users/@me", DiscordFailure::Unauthorized).await,
+            ProviderErrorCode::InvalidCredentials,
+        ),
+        (
+            scripted("/guilds/{guild_id}/roles", DiscordFailure::Forbidden).await,
+            ProviderErrorCode::InsufficientPermissions,
+        ),
+        (
+            scripted(
+                "/guilds/{guild_id}",
+                DiscordFailure::RateLimited {
+                    retry_after_seconds: 0.25,
+                },
+            )
+            .await,
+            ProviderErrorCode::RateLimited,
+        ),
+        (
+            scripted("/users/@me", DiscordFailure::ServerError).await,
+            ProviderErrorCode::PlatformError,
+        ),
+        (
+            scripted(
+                "/guilds/{guild_id}/members/{user_id}",
+                DiscordFailure::DropConnection,
+            )
+            .await,
+            ProviderErrorCode::NetworkError,
+        ),
+    ];
+
+    for (err, expected) in &cases {
+        assert_eq!(err.code(), *expected, "{err:?}");
+        assert!(!format!("{err} {err:?}").contains("simulated"));
+    }
+    assert!(cases[1].0.to_string().contains("not in Discord guild"));
+    assert_eq!(
+        cases[6].0,
+        ProviderError::RateLimited {
+            retry_after_seconds: 1
+        }
+    );
+    sim.assert_no_violations();
+}

@@ -127,10 +127,21 @@ fn assert_snowflake(what: &str, id: &str) {
 impl DiscordSimulator {
     /// Starts a simulator with no guilds on a free port (needs a Tokio runtime).
     pub async fn start() -> Self {
+        Self::start_on(super::any_loopback_port()).await
+    }
+
+    /// Starts the simulator on `address` (for running it beside a real `hazel-sync serve`).
+    ///
+    /// # Panics
+    /// When the address cannot be bound.
+    pub async fn start_on(address: std::net::SocketAddr) -> Self {
         let state = Arc::new(Mutex::new(State::default()));
-        let server = HttpServer::start(Arc::new(DiscordHandler {
-            state: Arc::clone(&state),
-        }))
+        let server = HttpServer::start(
+            Arc::new(DiscordHandler {
+                state: Arc::clone(&state),
+            }),
+            address,
+        )
         .await;
         Self { server, state }
     }

@@ -175,6 +175,11 @@ pub(crate) fn fail_on_violations(simulator: &str, violations: &[String]) {
     );
 }
 
+/// Loopback on a free port: where simulators listen in tests.
+pub(crate) fn any_loopback_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
 /// The error that makes hyper close a connection without answering.
 #[derive(Debug)]
 struct DroppedOnPurpose;
@@ -187,7 +192,7 @@ impl std::fmt::Display for DroppedOnPurpose {
 
 impl std::error::Error for DroppedOnPurpose {}
 
-/// An HTTP/1.1 server on 127.0.0.1 and a free port, stopped when dropped.
+/// An HTTP/1.1 server on a loopback address (a free port unless told one), stopped when dropped.
 #[derive(Debug)]
 pub(crate) struct HttpServer {
     address: SocketAddr,
@@ -195,11 +200,11 @@ pub(crate) struct HttpServer {
 }
 
 impl HttpServer {
-    /// Binds and starts serving `handler` on the current Tokio runtime.
-    pub(crate) async fn start(handler: Arc<dyn Handler>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
+    /// Binds `address` and starts serving `handler` on the current Tokio runtime.
+    pub(crate) async fn start(handler: Arc<dyn Handler>, address: SocketAddr) -> Self {
+        let listener = TcpListener::bind(address)
             .await
-            .unwrap_or_else(|error| panic!("a simulator could not bind 127.0.0.1:0: {error}"));
+            .unwrap_or_else(|error| panic!("a simulator could not bind {address}: {error}"));
         let address = listener
             .local_addr()
             .unwrap_or_else(|error| panic!("a simulator has no local address: {error}"));

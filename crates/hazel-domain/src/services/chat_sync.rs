@@ -328,16 +328,10 @@ impl ChatSyncService {
                 .as_deref()
                 .and_then(|n| Name::parse("externalWorkspaceName", n).ok())
         });
-        let name = new
-            .name
-            .or_else(|| external_workspace_name.clone())
-            .unwrap_or_else(|| {
-                let fallback = format!("{} {}", new.provider, new.external_workspace_id.as_str());
-                Name::parse("name", &fallback).unwrap_or_else(|_| {
-                    Name::parse("name", new.provider.as_str())
-                        .unwrap_or_else(|_| unreachable_name())
-                })
-            });
+        let name = match new.name.or_else(|| external_workspace_name.clone()) {
+            Some(name) => name,
+            None => default_connection_name(new.provider, &new.external_workspace_id)?,
+        };
         let connection = SyncConnection {
             id: SyncConnectionId::new(),
             organization_id: new.organization_id,
@@ -823,10 +817,15 @@ impl ChatSyncService {
     }
 }
 
-/// A name that always parses; only reached if every derived name failed to.
-fn unreachable_name() -> Name {
-    // "connection" is a valid name by construction; parse cannot fail on it.
-    Name::parse("name", "connection").unwrap_or_else(|_| unreachable_name())
+/// `"<provider> <workspace id>"`, shortened to fit a [`Name`], for connections nobody named and
+/// whose provider told no workspace name.
+fn default_connection_name(
+    provider: Provider,
+    workspace: &ExternalWorkspaceId,
+) -> DomainResult<Name> {
+    let room = Name::MAX_CHARS - provider.as_str().len() - 1;
+    let workspace: String = workspace.as_str().chars().take(room).collect();
+    Ok(Name::parse("name", &format!("{provider} {workspace}"))?)
 }
 
 #[cfg(test)]
@@ -924,6 +923,21 @@ mod tests {
             updated_at: at(),
             created_by: crate::ids::UserId::new(),
         }
+    }
+
+    #[test]
+    fn unnamed_connections_get_a_fitting_default_name() {
+        let short = Opaque::parse("w", "T1", 255).unwrap();
+        assert_eq!(
+            default_connection_name(Provider::Slack, &short)
+                .unwrap()
+                .as_str(),
+            "slack T1"
+        );
+        let long = Opaque::parse("w", &"9".repeat(255), 255).unwrap();
+        let name = default_connection_name(Provider::Discord, &long).unwrap();
+        assert_eq!(name.as_str().chars().count(), Name::MAX_CHARS);
+        assert!(name.as_str().starts_with("discord 999"));
     }
 
     #[tokio::test]

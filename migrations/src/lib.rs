@@ -8,6 +8,7 @@
 )]
 
 mod m20261122_000001_initial_schema;
+mod m20261122_000002_sync_lookup_indexes;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -18,6 +19,9 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_initial_schema::Migration)]
+        vec![
+            Box::new(m20261122_000001_initial_schema::Migration),
+            Box::new(m20261122_000002_sync_lookup_indexes::Migration),
+        ]
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use hazel_discord::{DiscordProvider, DiscordSettings};
-use hazel_domain::model::identity::User;
+use hazel_domain::model::identity::{TokenSecret, User};
 use hazel_domain::model::text::{Email, Name};
 use hazel_domain::ports::{ChatProviders, Clock, SystemClock};
 use hazel_domain::services::channels::ChannelService;
@@ -250,8 +250,8 @@ pub async fn shutdown_signal() {
 pub struct BootstrapOutput {
     /// The user.
     pub user: User,
-    /// The token, shown once.
-    pub token: String,
+    /// The token, shown once (its `Debug` output hides it).
+    pub token: TokenSecret,
     /// Whether the user was created now.
     pub created: bool,
 }
@@ -273,7 +273,7 @@ pub async fn bootstrap(
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
     Ok(BootstrapOutput {
-        token: out.token.expose().to_owned(),
+        token: out.token,
         user: out.user,
         created: out.created,
     })
@@ -285,14 +285,18 @@ struct DatabaseReadiness(Database);
 #[async_trait]
 impl Readiness for DatabaseReadiness {
     async fn check(&self) -> Result<(), String> {
-        self.0
-            .ping()
-            .await
-            .map_err(|e| format!("database unreachable: {e}"))?;
+        // The probe is unauthenticated: details go to the log, the answer stays generic.
+        if let Err(e) = self.0.ping().await {
+            tracing::warn!(error = %format!("{e:#}"), "readiness: database unreachable");
+            return Err("database unreachable".to_owned());
+        }
         match self.0.pending_migrations().await {
             Ok(0) => Ok(()),
             Ok(n) => Err(format!("{n} migrations pending")),
-            Err(e) => Err(format!("cannot read migration state: {e}")),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "readiness: cannot read the migration state");
+                Err("cannot read the migration state".to_owned())
+            }
         }
     }
 }

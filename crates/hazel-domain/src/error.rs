@@ -32,15 +32,6 @@ impl ValidationError {
     pub fn message(&self) -> &str {
         &self.message
     }
-
-    /// The same error reported under a prefixed field path (`settings.syncPins`).
-    #[must_use]
-    pub fn within(self, parent: &str) -> Self {
-        Self {
-            field: format!("{parent}.{}", self.field),
-            message: self.message,
-        }
-    }
 }
 
 impl fmt::Display for ValidationError {

@@ -380,10 +380,10 @@ pub(crate) fn into_api_error(err: &poem::Error) -> ApiError {
         return api.clone();
     }
     if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        return ApiError::validation(e.name, e.reason.clone());
+        return ApiError::validation(e.name, param_message(&e.reason));
     }
     if let Some(e) = err.downcast_ref::<ParsePathError>() {
-        return ApiError::validation(e.name, e.reason.clone());
+        return ApiError::validation(e.name, param_message(&e.reason));
     }
     if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
         return ApiError::validation("body", e.reason.clone());
@@ -416,6 +416,37 @@ pub(crate) fn into_api_error(err: &poem::Error) -> ApiError {
             ApiError::internal()
         }
     }
+}
+
+/// Rewrites poem-openapi's parameter parse reasons (`verification failed. maximum(200,
+/// exclusive: false)`, `failed to parse "integer_int64": …`) into the house style.
+fn param_message(reason: &str) -> String {
+    fn after<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+        let start = text.find(prefix)? + prefix.len();
+        text[start..].split([',', ')']).next()
+    }
+    if reason.contains("expects an input value") {
+        return "is required".to_owned();
+    }
+    if reason.starts_with("verification failed") {
+        if let Some(max) = after(reason, "maximum(") {
+            return format!("must be at most {max}");
+        }
+        if let Some(min) = after(reason, "minimum(") {
+            return format!("must be at least {min}");
+        }
+        return "is out of range".to_owned();
+    }
+    if reason.starts_with("failed to parse") {
+        if reason.contains("integer") {
+            return "must be an integer".to_owned();
+        }
+        if reason.contains("\"boolean\"") {
+            return "must be true or false".to_owned();
+        }
+        return "has the wrong type".to_owned();
+    }
+    reason.to_owned()
 }
 
 fn unsupported_media_type() -> ApiError {
@@ -662,5 +693,30 @@ mod tests {
         assert_eq!(into_api_error(&no_token).status(), StatusCode::UNAUTHORIZED);
         let internal = poem::Error::from_status(StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(into_api_error(&internal).code(), ErrorCode::Internal);
+    }
+
+    #[test]
+    fn parameter_reasons_are_rewritten_in_house_style() {
+        for (reason, expected) in [
+            (
+                "verification failed. maximum(200, exclusive: false)",
+                "must be at most 200",
+            ),
+            (
+                "verification failed. minimum(1, exclusive: false)",
+                "must be at least 1",
+            ),
+            (
+                r#"failed to parse "integer_int64": invalid digit"#,
+                "must be an integer",
+            ),
+            (
+                r#"failed to parse "boolean": provided string was not `true` or `false`"#,
+                "must be true or false",
+            ),
+            (r#"Type "string" expects an input value."#, "is required"),
+        ] {
+            assert_eq!(param_message(reason), expected, "{reason}");
+        }
     }
 }

@@ -45,6 +45,7 @@ impl HttpMetrics {
     /// Records one answered request. `route` must be a template (`/api/v1/connections/{id}`),
     /// never a raw path, so the number of label values stays bounded.
     pub(crate) fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let method = method_label(method);
         self.requests
             .with_label_values(&[method, route, status_label(status)])
             .inc();
@@ -93,6 +94,21 @@ fn status_label(status: u16) -> &'static str {
     }
 }
 
+/// The method as a label: one of the standard methods, anything else `OTHER`, so that clients
+/// sending made-up methods cannot create new series.
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +140,21 @@ mod tests {
         assert_eq!(status_label(418), "4xx");
         assert_eq!(status_label(504), "5xx");
         assert_eq!(status_label(201), "201");
+    }
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        let metrics = HttpMetrics::new().unwrap();
+        for method in ["FOOA", "FOOB", "BREW"] {
+            metrics.observe(method, "unmatched", 405, Duration::from_millis(1));
+        }
+        let text = metrics.render().unwrap();
+        assert!(!text.contains("FOO") && !text.contains("BREW"), "{text}");
+        assert!(
+            text.contains(
+                r#"hazel_http_requests_total{method="OTHER",route="unmatched",status="405"} 3"#
+            ),
+            "{text}"
+        );
     }
 }

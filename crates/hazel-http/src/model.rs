@@ -617,8 +617,8 @@ pub(crate) struct Connection {
     pub(crate) provider: Provider,
     /// The workspace on the platform (Slack team id, Discord guild id, Teams tenant).
     pub(crate) external_workspace_id: String,
-    /// The workspace's name there.
-    pub(crate) external_workspace_name: Option<String>,
+    /// The workspace's name there; `null` when neither the client nor the provider told it.
+    pub(crate) external_workspace_name: Nullable<String>,
     /// Display name of the connection.
     pub(crate) name: String,
     /// State.
@@ -665,7 +665,9 @@ impl From<ConnectionView> for Connection {
             organization_id: c.organization_id.to_string(),
             provider: c.provider.into(),
             external_workspace_id: c.external_workspace_id.as_str().to_owned(),
-            external_workspace_name: c.external_workspace_name.map(|n| n.as_str().to_owned()),
+            external_workspace_name: Nullable(
+                c.external_workspace_name.map(|n| n.as_str().to_owned()),
+            ),
             name: c.name.as_str().to_owned(),
             status: (&c.status).into(),
             error_code,
@@ -766,8 +768,8 @@ pub(crate) struct ExternalChannel {
     pub(crate) name: String,
     /// Whether it is private.
     pub(crate) is_private: bool,
-    /// Its member count; absent when the provider does not tell.
-    pub(crate) member_count: Option<u64>,
+    /// Its member count; `null` when the provider does not tell (Discord).
+    pub(crate) member_count: Nullable<u64>,
     /// Whether an active link of this connection syncs it.
     pub(crate) sync_enabled: bool,
 }
@@ -778,17 +780,10 @@ impl From<DiscoveredChannel> for ExternalChannel {
             id: found.channel.id.as_str().to_owned(),
             name: found.channel.name,
             is_private: found.channel.is_private,
-            member_count: found.channel.member_count,
+            member_count: Nullable(found.channel.member_count),
             sync_enabled: found.sync_enabled,
         }
     }
-}
-
-/// The provider's channels.
-#[derive(Object)]
-pub(crate) struct ExternalChannelList {
-    /// The channels the bot can see.
-    pub(crate) data: Vec<ExternalChannel>,
 }
 
 /// The provider's channels after a selection.
@@ -823,6 +818,8 @@ pub(crate) struct ValidationFailure {
     pub(crate) message: String,
     /// Scopes or permissions still needed, with `INSUFFICIENT_PERMISSIONS`.
     pub(crate) required_scopes: Option<Vec<String>>,
+    /// Seconds to wait before trying again, with `RATE_LIMITED`.
+    pub(crate) retry_after_seconds: Option<u64>,
 }
 
 /// The outcome of `chatSyncConnectionValidate`: `{valid: true, connection}` or
@@ -860,15 +857,17 @@ impl ConnectionValidation {
                 transaction_id,
             },
             ValidationOutcome::Invalid { error } => {
-                let required_scopes = match &error {
+                let (required_scopes, retry_after_seconds) = match &error {
                     sync_model::ProviderError::InsufficientPermissions {
                         required_scopes, ..
-                    } => Some(required_scopes.clone()),
+                    } => (Some(required_scopes.clone()), None),
+                    sync_model::ProviderError::RateLimited {
+                        retry_after_seconds,
+                    } => (None, Some(*retry_after_seconds)),
                     sync_model::ProviderError::InvalidCredentials { .. }
                     | sync_model::ProviderError::AuthExpired { .. }
-                    | sync_model::ProviderError::RateLimited { .. }
                     | sync_model::ProviderError::Network { .. }
-                    | sync_model::ProviderError::Platform { .. } => None,
+                    | sync_model::ProviderError::Platform { .. } => (None, None),
                 };
                 Self {
                     valid: false,
@@ -877,6 +876,7 @@ impl ConnectionValidation {
                         code: error.code().into(),
                         message: error.to_string(),
                         required_scopes,
+                        retry_after_seconds,
                     }),
                     transaction_id,
                 }

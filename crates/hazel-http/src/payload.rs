@@ -212,6 +212,13 @@ fn describe(path: &serde_path_to_error::Path, err: &serde_json::Error) -> ApiErr
                 let field = if at.ends_with(name) { at } else { field };
                 return ApiError::validation(field, "is not a known field");
             }
+            if at == "credentials" || at.starts_with("credentials.") {
+                // serde quotes the offending value, and here that value may be a secret.
+                return ApiError::validation(
+                    at,
+                    "must be an object of the provider's credential fields (strings)",
+                );
+            }
             let field = if at.is_empty() { "body".to_owned() } else { at };
             ApiError::validation(field, message)
         }

@@ -12,6 +12,7 @@ use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
+use sea_orm::sqlx::{Connection as _, PgConnection};
 use sea_orm::{
     DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, SqlxPostgresConnector,
     SqlxSqliteConnector, TransactionOptions, TransactionTrait as _,
@@ -25,6 +26,9 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const SQLITE_FILE_CONNECTIONS: u32 = 8;
 /// Connections to PostgreSQL.
 const POSTGRES_CONNECTIONS: u32 = 10;
+/// Key of the PostgreSQL advisory lock that serialises [`Database::migrate`] across processes
+/// sharing one database (the ASCII bytes of `HAZELMIG`).
+const MIGRATION_LOCK_KEY: i64 = 0x4841_5A45_4C4D_4947;
 
 /// Which database engine a [`Database`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,10 +94,28 @@ impl Database {
 
     /// Applies the pending migrations, logging each at info. Running it again is a no-op.
     ///
+    /// Several processes may migrate one database at once (replicas starting together): on
+    /// PostgreSQL they take turns through an advisory lock, and each reads what is pending only
+    /// once it holds the lock, so the later ones find nothing left to do. On SQLite the writers
+    /// of this process take turns through the write gate.
+    ///
     /// # Errors
     /// When a migration fails; that migration is rolled back.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         let _gate = self.write_gate().await;
+        let lock = match self.inner.backend {
+            Backend::Postgres => Some(MigrationLock::acquire(self.connection()).await?),
+            Backend::Sqlite => None,
+        };
+        let applied = self.apply_pending_migrations().await;
+        if let Some(lock) = lock {
+            lock.release().await;
+        }
+        applied
+    }
+
+    /// Applies what is pending now; call it while no other process can migrate.
+    async fn apply_pending_migrations(&self) -> anyhow::Result<()> {
         let db = self.connection();
         let pending: Vec<String> = Migrator::get_pending_migrations(db)
             .await
@@ -172,6 +194,47 @@ impl Database {
     }
 }
 
+/// A session-level PostgreSQL advisory lock held on a connection of its own, outside the pool.
+/// Should the holder stop without releasing it (an error, a cancelled future), dropping the
+/// connection closes the session, and the server releases the lock with it; a pooled
+/// connection would instead go back to the pool still holding the lock.
+struct MigrationLock {
+    connection: PgConnection,
+}
+
+impl MigrationLock {
+    /// Waits until no other session holds the migration lock, then takes it.
+    async fn acquire(db: &DatabaseConnection) -> anyhow::Result<Self> {
+        let mut connection = db
+            .get_postgres_connection_pool()
+            .acquire()
+            .await
+            .context("opening a connection for the migration lock")?
+            .detach();
+        sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut connection)
+            .await
+            .context("taking the migration lock")?;
+        Ok(Self { connection })
+    }
+
+    /// Releases the lock and closes its connection. A failure is only logged: closing (or
+    /// dropping) the connection ends the session, which releases the lock anyway.
+    async fn release(mut self) {
+        let unlocked = sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut self.connection)
+            .await;
+        if let Err(err) = unlocked {
+            tracing::warn!(error = %err, "releasing the migration lock failed; closing its session");
+        }
+        if let Err(err) = self.connection.close().await {
+            tracing::warn!(error = %err, "closing the migration lock's connection failed");
+        }
+    }
+}
+
 /// Whether a SQLite URL names an in-memory database rather than a file.
 fn is_sqlite_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
@@ -182,7 +245,11 @@ async fn connect_sqlite(url: &str) -> anyhow::Result<DatabaseConnection> {
         .context("parsing the SQLite URL")?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
+        // FULL syncs the WAL on every commit. With NORMAL, a power loss can roll back commits
+        // that were already acknowledged, and the transaction counter with them: their
+        // transaction ids would then be handed out again for different changes, breaking the
+        // promise that an id names one committed transaction.
+        .synchronous(SqliteSynchronous::Full)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
         .foreign_keys(true);
     let pool = if is_sqlite_memory(url) {
@@ -235,7 +302,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sqlite_files_use_wal_a_busy_timeout_and_foreign_keys() {
+    async fn sqlite_files_use_wal_full_sync_a_busy_timeout_and_foreign_keys() {
         use sea_orm::{ConnectionTrait as _, Statement};
 
         let dir = tempfile::tempdir().unwrap();
@@ -260,8 +327,97 @@ mod tests {
             }
         };
         assert_eq!(pragma("journal_mode").await, "wal");
+        // 2 is FULL.
+        assert_eq!(pragma("synchronous").await, "2");
         assert_eq!(pragma("foreign_keys").await, "1");
         assert_eq!(pragma("busy_timeout").await, "5000");
+    }
+
+    /// The indexes of `db` as (name, definition), definitions lowercased.
+    async fn indexes(db: &Database) -> Vec<(String, String)> {
+        use sea_orm::{ConnectionTrait as _, Statement};
+
+        let sql = match db.inner.backend {
+            Backend::Sqlite => {
+                "SELECT name, sql AS definition FROM sqlite_master \
+                 WHERE type = 'index' AND sql IS NOT NULL"
+            }
+            Backend::Postgres => {
+                "SELECT indexname AS name, indexdef AS definition FROM pg_indexes \
+                 WHERE schemaname = 'public'"
+            }
+        };
+        let rows = db
+            .connection()
+            .query_all_raw(Statement::from_string(
+                db.connection().get_database_backend(),
+                sql,
+            ))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|row| {
+                let name: String = row.try_get("", "name").unwrap();
+                let definition: String = row.try_get("", "definition").unwrap();
+                (name, definition.to_lowercase())
+            })
+            .collect()
+    }
+
+    async fn assert_lookup_indexes(url: &str) {
+        let db = Database::connect(url).await.unwrap();
+        db.migrate().await.unwrap();
+        let indexes = indexes(&db).await;
+        for (name, columns, condition) in [
+            (
+                "idx_chat_sync_channel_links_live_hazel_channel",
+                "(hazel_channel_id)",
+                "deleted_at is null",
+            ),
+            (
+                "idx_chat_sync_connections_live_provider_workspace",
+                "(provider, external_workspace_id)",
+                "deleted_at is null",
+            ),
+            (
+                "idx_notifications_unread_member_id",
+                "(member_id, id)",
+                "read_at is null",
+            ),
+        ] {
+            let definition = indexes
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, d)| d.as_str())
+                .unwrap_or_else(|| panic!("{name} is missing on {}", db.backend()));
+            assert!(
+                definition.contains(columns) && definition.contains(condition),
+                "{name} on {}: {definition}",
+                db.backend()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn migrations_create_the_partial_lookup_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_lookup_indexes(&format!(
+            "sqlite://{}",
+            dir.path().join("hazel.db").display()
+        ))
+        .await;
+        match std::env::var("HAZEL_TEST_POSTGRES_URL") {
+            Ok(admin_url) => {
+                let url = crate::testing::fresh_postgres_url(&admin_url)
+                    .await
+                    .unwrap();
+                assert_lookup_indexes(&url).await;
+                crate::testing::drop_postgres_database(&admin_url, &url)
+                    .await
+                    .unwrap();
+            }
+            Err(_) => eprintln!("skipping PostgreSQL: HAZEL_TEST_POSTGRES_URL is not set"),
+        }
     }
 
     #[tokio::test]

@@ -2,13 +2,16 @@
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use hazel_domain::ids::{MemberId, MessageId, TransactionId};
+use hazel_domain::ids::{ChannelLinkId, MemberId, MessageId, SyncConnectionId, TransactionId};
 use hazel_domain::model::Timestamp;
-use hazel_domain::ports::{Change, ChangeOutcome, Committed, Store, StoreError};
-use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
+use hazel_domain::model::chat_sync::{ConnectionSettingsPatch, ConnectionStatus};
+use hazel_domain::ports::{
+    Change, ChangeOutcome, Committed, ConnectionColumns, LinkColumns, Store, StoreError,
+};
+use sea_orm::sea_query::{Expr, ExprTrait as _, Func, OnConflict, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait as _, ColumnTrait as _, ConnectionTrait as _, DatabaseTransaction, DbErr,
-    EntityTrait as _, IntoActiveModel as _, QueryFilter as _, Statement,
+    ColumnTrait as _, ConnectionTrait as _, DatabaseTransaction, DbErr, EntityTrait as _,
+    IntoActiveModel as _, QueryFilter as _, Statement, UpdateMany,
 };
 
 use crate::Database;
@@ -20,7 +23,8 @@ use crate::error::{db_error, is_unique_violation};
 
 /// Takes the next transaction id. The row lock this `UPDATE` takes is held until the
 /// transaction ends, so a second writer waits here until the first commits: ids are strictly
-/// increasing in commit order across the whole database, on both backends.
+/// increasing in commit order across the whole database, on both backends. `commit` explains
+/// why it is the last statement.
 const NEXT_TRANSACTION_ID: &str =
     "UPDATE transaction_counter SET value = value + 1 WHERE id = 1 RETURNING value";
 
@@ -40,8 +44,8 @@ impl From<DbErr> for ApplyError {
 
 #[async_trait]
 impl Store for Database {
-    /// Applies the changes, in order, in one transaction whose first statement takes the
-    /// transaction id.
+    /// Applies the changes, in order, in one transaction whose last statement before `COMMIT`
+    /// takes the transaction id.
     ///
     /// Outcomes: inserts answer [`ChangeOutcome::Applied`], or [`ChangeOutcome::Skipped`] for
     /// a reaction or deduplicated notification that already exists; updates and deletes answer
@@ -50,10 +54,6 @@ impl Store for Database {
     async fn commit(&self, changes: Vec<Change>) -> Result<Committed, StoreError> {
         let _gate = self.write_gate().await;
         let txn = self.begin_write().await?;
-        let transaction_id = match next_transaction_id(&txn).await {
-            Ok(id) => id,
-            Err(err) => return Err(abort(txn, err).await.into()),
-        };
         let mut outcomes = Vec::with_capacity(changes.len());
         for (change_index, change) in changes.into_iter().enumerate() {
             let kind = kind_of(&change);
@@ -78,6 +78,17 @@ impl Store for Database {
                 }
             }
         }
+        // The counter is taken last, right before COMMIT. Its row lock is held from here until
+        // the transaction ends, so a writer that takes the counter after this one waits until
+        // this one has committed (or rolled back, undoing the increment): the order in which
+        // writers take the counter is their commit order, and ids are strictly increasing in
+        // commit order without gaps. Writers only queue for the counter for the time of a
+        // COMMIT instead of for their whole transaction. No deadlock can involve the counter:
+        // a transaction holding it takes no other lock afterwards.
+        let transaction_id = match next_transaction_id(&txn).await {
+            Ok(id) => id,
+            Err(err) => return Err(abort(txn, err).await.into()),
+        };
         txn.commit()
             .await
             .map_err(|err| db_error(err, "committing a transaction"))?;
@@ -126,7 +137,8 @@ fn kind_of(change: &Change) -> &'static str {
         Change::InsertMember(_) => "InsertMember",
         Change::InsertChannel(_) => "InsertChannel",
         Change::InsertMessage(_) => "InsertMessage",
-        Change::UpdateMessage(_) => "UpdateMessage",
+        Change::EditMessage { .. } => "EditMessage",
+        Change::DeleteMessage { .. } => "DeleteMessage",
         Change::InsertReaction(_) => "InsertReaction",
         Change::DeleteReaction(_) => "DeleteReaction",
         Change::InsertNotification(_) => "InsertNotification",
@@ -135,10 +147,10 @@ fn kind_of(change: &Change) -> &'static str {
         Change::DeleteMessageNotifications { .. } => "DeleteMessageNotifications",
         Change::DeleteReactionNotifications(_) => "DeleteReactionNotifications",
         Change::InsertConnection(_) => "InsertConnection",
-        Change::UpdateConnection(_) => "UpdateConnection",
+        Change::PatchConnection { .. } => "PatchConnection",
         Change::DeleteConnection { .. } => "DeleteConnection",
         Change::InsertChannelLink(_) => "InsertChannelLink",
-        Change::UpdateChannelLink(_) => "UpdateChannelLink",
+        Change::PatchChannelLink { .. } => "PatchChannelLink",
         Change::DeleteChannelLink { .. } => "DeleteChannelLink",
     }
 }
@@ -184,21 +196,21 @@ async fn apply(txn: &DatabaseTransaction, change: Change) -> Result<ChangeOutcom
                 .await?;
             ChangeOutcome::Applied
         }
-        Change::UpdateMessage(message) => {
-            let result = messages::Entity::update_many()
-                .col_expr(
-                    messages::Column::Content,
-                    Expr::value(message.content.as_str()),
-                )
-                .col_expr(
-                    messages::Column::EditedAt,
-                    Expr::value(to_db_opt(message.edited_at)),
-                )
-                .col_expr(
-                    messages::Column::DeletedAt,
-                    Expr::value(to_db_opt(message.deleted_at)),
-                )
-                .filter(messages::Column::Id.eq(message.id.to_string()))
+        Change::EditMessage {
+            id,
+            content,
+            edited_at,
+        } => {
+            let result = live_message(id)
+                .col_expr(messages::Column::Content, Expr::value(content.as_str()))
+                .col_expr(messages::Column::EditedAt, Expr::value(to_db(edited_at)))
+                .exec(txn)
+                .await?;
+            ChangeOutcome::Affected(result.rows_affected)
+        }
+        Change::DeleteMessage { id, at } => {
+            let result = live_message(id)
+                .col_expr(messages::Column::DeletedAt, Expr::value(to_db(at)))
                 .exec(txn)
                 .await?;
             ChangeOutcome::Affected(result.rows_affected)
@@ -276,21 +288,12 @@ async fn apply(txn: &DatabaseTransaction, change: Change) -> Result<ChangeOutcom
                 .await?;
             ChangeOutcome::Applied
         }
-        Change::UpdateConnection(connection) => {
-            let mut row = connections::Model::from(&connection)
-                .into_active_model()
-                .reset_all();
-            for column in connections::IMMUTABLE {
-                row.not_set(column);
-            }
-            // `deleted_at` is not the update's to change: only live rows are touched.
-            row.not_set(connections::Column::DeletedAt);
-            let result = connections::Entity::update_many()
-                .set(row)
-                .filter(connections::Column::Id.eq(connection.id.to_string()))
-                .filter(connections::Column::DeletedAt.is_null())
-                .exec(txn)
-                .await?;
+        Change::PatchConnection {
+            id,
+            columns,
+            updated_at,
+        } => {
+            let result = patch_connection(id, columns, updated_at).exec(txn).await?;
             ChangeOutcome::Affected(result.rows_affected)
         }
         Change::DeleteConnection { id, at } => {
@@ -323,18 +326,12 @@ async fn apply(txn: &DatabaseTransaction, change: Change) -> Result<ChangeOutcom
                 .await?;
             ChangeOutcome::Applied
         }
-        Change::UpdateChannelLink(link) => {
-            let mut row = channel_links::Model::from(&link)
-                .into_active_model()
-                .reset_all();
-            for column in channel_links::IMMUTABLE {
-                row.not_set(column);
-            }
-            row.not_set(channel_links::Column::DeletedAt);
-            let result = channel_links::Entity::update_many()
-                .set(row)
-                .filter(channel_links::Column::Id.eq(link.id.to_string()))
-                .filter(channel_links::Column::DeletedAt.is_null())
+        Change::PatchChannelLink {
+            id,
+            columns,
+            updated_at,
+        } => {
+            let result = patch_channel_link(id, columns, updated_at)
                 .exec(txn)
                 .await?;
             ChangeOutcome::Affected(result.rows_affected)
@@ -365,13 +362,138 @@ fn inserted_or_skipped(rows: u64) -> ChangeOutcome {
     }
 }
 
+/// An update of one message, as long as it is not deleted: a write that lost a race to a
+/// delete matches nothing instead of bringing the message back.
+fn live_message(id: MessageId) -> UpdateMany<messages::Entity> {
+    messages::Entity::update_many()
+        .filter(messages::Column::Id.eq(id.to_string()))
+        .filter(messages::Column::DeletedAt.is_null())
+}
+
+/// Sets `column` to `value` when the value is given; an absent value leaves the column as
+/// stored.
+fn set_if<E: sea_orm::EntityTrait, V: Into<sea_orm::Value>>(
+    update: UpdateMany<E>,
+    column: E::Column,
+    value: Option<V>,
+) -> UpdateMany<E> {
+    match value {
+        Some(value) => update.col_expr(column, Expr::value(value)),
+        None => update,
+    }
+}
+
+/// Writes exactly the given columns of a live connection (and `updated_at`), so that values
+/// read earlier are never written back over a concurrent change.
+fn patch_connection(
+    id: SyncConnectionId,
+    columns: ConnectionColumns,
+    updated_at: Timestamp,
+) -> UpdateMany<connections::Entity> {
+    use connections::Column as C;
+
+    let ConnectionColumns {
+        name,
+        external_workspace_name,
+        fallback_workspace_name,
+        credentials,
+        status,
+        settings,
+        metadata,
+    } = columns;
+    let mut update = connections::Entity::update_many()
+        .filter(C::Id.eq(id.to_string()))
+        .filter(C::DeletedAt.is_null())
+        .col_expr(C::UpdatedAt, Expr::value(to_db(updated_at)));
+    update = set_if(update, C::Name, name.map(|n| n.as_str().to_owned()));
+    update = match (external_workspace_name, fallback_workspace_name) {
+        (Some(name), _) => update.col_expr(
+            C::ExternalWorkspaceName,
+            Expr::value(name.as_str().to_owned()),
+        ),
+        // Fills the column only where it is still NULL, in the same statement, so a name set
+        // by a concurrent request is kept.
+        (None, Some(fallback)) => update.col_expr(
+            C::ExternalWorkspaceName,
+            SimpleExpr::from(Func::coalesce([
+                Expr::col(C::ExternalWorkspaceName),
+                Expr::value(fallback.as_str().to_owned()),
+            ])),
+        ),
+        (None, None) => update,
+    };
+    update = set_if(
+        update,
+        C::Credentials,
+        credentials.map(|c| c.as_bytes().to_vec()),
+    );
+    if let Some(status) = status {
+        let (error_code, error_message) = match &status {
+            ConnectionStatus::Connected | ConnectionStatus::Disconnected => (None, None),
+            ConnectionStatus::Error { code, message } => {
+                (Some(code.as_str().to_owned()), Some(message.clone()))
+            }
+        };
+        update = update
+            .col_expr(C::Status, Expr::value(status.as_str()))
+            .col_expr(C::ErrorCode, Expr::value(error_code))
+            .col_expr(C::ErrorMessage, Expr::value(error_message));
+    }
+    let ConnectionSettingsPatch {
+        sync_threads,
+        sync_reactions,
+        sync_edits,
+        sync_deletes,
+    } = settings;
+    update = set_if(update, C::SyncThreads, sync_threads);
+    update = set_if(update, C::SyncReactions, sync_reactions);
+    update = set_if(update, C::SyncEdits, sync_edits);
+    update = set_if(update, C::SyncDeletes, sync_deletes);
+    set_if(update, C::Metadata, metadata.map(|m| m.as_str().to_owned()))
+}
+
+/// Writes exactly the given columns of a live channel link (and `updated_at`).
+fn patch_channel_link(
+    id: ChannelLinkId,
+    columns: LinkColumns,
+    updated_at: Timestamp,
+) -> UpdateMany<channel_links::Entity> {
+    use channel_links::Column as C;
+
+    let LinkColumns {
+        direction,
+        is_active,
+        settings,
+    } = columns;
+    let ConnectionSettingsPatch {
+        sync_threads,
+        sync_reactions,
+        sync_edits,
+        sync_deletes,
+    } = settings.overrides;
+    let mut update = channel_links::Entity::update_many()
+        .filter(C::Id.eq(id.to_string()))
+        .filter(C::DeletedAt.is_null())
+        .col_expr(C::UpdatedAt, Expr::value(to_db(updated_at)));
+    update = set_if(update, C::Direction, direction.map(|d| d.as_str()));
+    update = set_if(update, C::IsActive, is_active);
+    update = set_if(update, C::SyncPins, settings.sync_pins);
+    update = set_if(update, C::MentionMapping, settings.mention_mapping);
+    // A present override replaces the stored one; an absent one keeps it (an override is
+    // never cleared back to "use the connection's value" by a patch).
+    update = set_if(update, C::SyncThreadsOverride, sync_threads);
+    update = set_if(update, C::SyncReactionsOverride, sync_reactions);
+    update = set_if(update, C::SyncEditsOverride, sync_edits);
+    set_if(update, C::SyncDeletesOverride, sync_deletes)
+}
+
 /// Marks the selected rows deleted (and updated) at `at`.
 fn soft_delete<E: sea_orm::EntityTrait>(
-    update: sea_orm::UpdateMany<E>,
+    update: UpdateMany<E>,
     deleted_at: E::Column,
     updated_at: E::Column,
     at: Timestamp,
-) -> sea_orm::UpdateMany<E> {
+) -> UpdateMany<E> {
     let at = to_db(at);
     update
         .col_expr(deleted_at, Expr::value(at))

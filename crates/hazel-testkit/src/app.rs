@@ -158,7 +158,7 @@ impl TestApp {
         let out = hazel_app::bootstrap(&self.state, &email, name)
             .await
             .expect("bootstrap a user");
-        let mut client = self.with_token(&out.token);
+        let mut client = self.with_token(out.token.expose());
         client.user_id = Some(out.user.id.to_string());
         client.email = Some(email);
         client

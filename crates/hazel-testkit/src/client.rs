@@ -76,8 +76,8 @@ impl Resp {
     }
 }
 
-/// An API client, optionally authenticated.
-#[derive(Clone, Debug)]
+/// An API client, optionally authenticated. Its `Debug` output hides the token.
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base_url: String,
@@ -86,6 +86,17 @@ pub struct Client {
     pub user_id: Option<String>,
     /// The user's email, for clients made by `TestApp::user`.
     pub email: Option<String>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.base_url)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("user_id", &self.user_id)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {

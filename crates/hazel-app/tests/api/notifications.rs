@@ -239,8 +239,9 @@ async fn created_notifications_need_a_shared_organization(app: TestApp) {
     assert_eq!(notifications_of(&t.cy, "").await.len(), 1);
     let eve = app.user("Eve").await;
     eve.create_org("Elsewhere").await;
-    let denied = eve.post("/notifications", body).await.expect_status(403);
-    assert_eq!(denied.error_code(), "UnauthorizedError");
+    // Another organization's member is as invisible as an unknown one.
+    let hidden = eve.post("/notifications", body).await.expect_status(404);
+    assert_eq!(hidden.error_code(), "NotFoundError");
     let bad = t
         .bob
         .post("/notifications", json!({"memberId": "x"}))

@@ -106,7 +106,7 @@ async fn organization_b_is_invisible_to_members_of_a(app: TestApp) {
             Method::POST,
             "/notifications".to_owned(),
             json!({"memberId": bea_id}),
-            403,
+            404,
         ),
         (
             Method::POST,

@@ -153,19 +153,18 @@ impl ProviderErrorCode {
         }
     }
 
-    /// Parses a stored code.
+    /// Parses a stored code (the exact [`Self::as_str`] form); `None` for anything else.
     #[must_use]
     pub fn from_stored(raw: &str) -> Option<Self> {
-        [
-            Self::InvalidCredentials,
-            Self::AuthExpired,
-            Self::RateLimited,
-            Self::InsufficientPermissions,
-            Self::NetworkError,
-            Self::PlatformError,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == raw)
+        match raw {
+            "INVALID_CREDENTIALS" => Some(Self::InvalidCredentials),
+            "AUTH_EXPIRED" => Some(Self::AuthExpired),
+            "RATE_LIMITED" => Some(Self::RateLimited),
+            "INSUFFICIENT_PERMISSIONS" => Some(Self::InsufficientPermissions),
+            "NETWORK_ERROR" => Some(Self::NetworkError),
+            "PLATFORM_ERROR" => Some(Self::PlatformError),
+            _ => None,
+        }
     }
 }
 
@@ -590,12 +589,31 @@ mod tests {
     }
 
     #[test]
-    fn error_codes_round_trip() {
-        for code in [
-            ProviderErrorCode::AuthExpired,
-            ProviderErrorCode::PlatformError,
-        ] {
-            assert_eq!(ProviderErrorCode::from_stored(code.as_str()), Some(code));
+    fn every_error_code_round_trips_and_nothing_else_parses() {
+        use ProviderErrorCode as C;
+        // This match has no wildcard, so adding a variant stops this test from compiling until
+        // the variant is listed here and in `all`, whose round trip then checks `from_stored`.
+        let listed = |code: C| match code {
+            C::InvalidCredentials
+            | C::AuthExpired
+            | C::RateLimited
+            | C::InsufficientPermissions
+            | C::NetworkError
+            | C::PlatformError => code,
+        };
+        let all = [
+            C::InvalidCredentials,
+            C::AuthExpired,
+            C::RateLimited,
+            C::InsufficientPermissions,
+            C::NetworkError,
+            C::PlatformError,
+        ];
+        for code in all.map(listed) {
+            assert_eq!(C::from_stored(code.as_str()), Some(code), "{code:?}");
+        }
+        for unknown in ["", "auth_expired", "AUTH_EXPIRED ", "UNKNOWN"] {
+            assert_eq!(C::from_stored(unknown), None, "{unknown:?}");
         }
     }
 }

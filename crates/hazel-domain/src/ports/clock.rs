@@ -1,6 +1,6 @@
 //! Time, as a port so tests control it.
 
-use crate::model::Timestamp;
+use crate::model::{Timestamp, normalize};
 
 /// Tells the time.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -9,15 +9,13 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
 }
 
-/// The system clock, truncated to microseconds so that stored and answered times agree on every
-/// database.
+/// The system clock, [normalized](normalize) (UTC, microseconds) so that stored and answered
+/// times agree on every database.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let now = Timestamp::now_utc();
-        now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
-            .unwrap_or(now)
+        normalize(Timestamp::now_utc())
     }
 }

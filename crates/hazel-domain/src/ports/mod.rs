@@ -13,7 +13,9 @@ pub use repositories::{
     MemberRepository, MessageRepository, NotificationFilter, NotificationRepository,
     OrganizationRepository, RepoError, UserRepository,
 };
-pub use store::{Change, ChangeOutcome, Committed, Store, StoreError};
+pub use store::{
+    Change, ChangeOutcome, Committed, ConnectionColumns, LinkColumns, Store, StoreError,
+};
 pub use vault::{CredentialVault, VaultError};
 
 #[cfg(any(test, feature = "mocks"))]

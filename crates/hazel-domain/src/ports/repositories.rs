@@ -81,6 +81,17 @@ pub trait MemberRepository: Send + Sync {
         user: UserId,
     ) -> Result<Option<Member>, RepoError>;
 
+    /// The members of `organization` among `ids`, in one query; unknown ids and members of
+    /// other organizations are left out.
+    ///
+    /// # Errors
+    /// [`RepoError::Unexpected`].
+    async fn find_many(
+        &self,
+        organization: OrganizationId,
+        ids: &[MemberId],
+    ) -> Result<Vec<Member>, RepoError>;
+
     /// All of `user`'s memberships.
     ///
     /// # Errors

@@ -11,10 +11,48 @@ use crate::ids::{
 };
 use crate::model::Timestamp;
 use crate::model::channel::Channel;
-use crate::model::chat_sync::{ChannelLink, SyncConnection};
+use crate::model::chat_sync::{
+    ChannelLink, ConnectionSettingsPatch, ConnectionStatus, Direction, JsonObject,
+    LinkSettingsPatch, SealedCredentials, SyncConnection,
+};
 use crate::model::identity::{ApiToken, Member, Organization, User};
-use crate::model::message::{Message, Reaction};
+use crate::model::message::{Message, MessageContent, Reaction};
 use crate::model::notification::Notification;
+use crate::model::text::Name;
+
+/// The columns a [`Change::PatchConnection`] writes. Each `None` leaves its column as stored,
+/// so a use case writes only what it decided and never puts back a value it read earlier
+/// (which a concurrent request may have changed since).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionColumns {
+    /// New display name.
+    pub name: Option<Name>,
+    /// New workspace name, overwriting the stored one.
+    pub external_workspace_name: Option<Name>,
+    /// A workspace name written only where none is stored (the provider's name, learnt while
+    /// validating, never overrides one a person set meanwhile).
+    pub fallback_workspace_name: Option<Name>,
+    /// New sealed credentials.
+    pub credentials: Option<SealedCredentials>,
+    /// New status.
+    pub status: Option<ConnectionStatus>,
+    /// Settings switches to set, each written to its own column; absent ones stay.
+    pub settings: ConnectionSettingsPatch,
+    /// New metadata.
+    pub metadata: Option<JsonObject>,
+}
+
+/// The columns a [`Change::PatchChannelLink`] writes; each `None` leaves its column as stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkColumns {
+    /// New direction.
+    pub direction: Option<Direction>,
+    /// Activate or deactivate.
+    pub is_active: Option<bool>,
+    /// Settings to set, each written to its own column (`syncPins`, `mentionMapping` and the
+    /// per-link overrides); absent ones stay.
+    pub settings: LinkSettingsPatch,
+}
 
 /// One domain write.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,22 +69,39 @@ pub enum Change {
     InsertChannel(Channel),
     /// Insert a message.
     InsertMessage(Message),
-    /// Overwrite a message's content, `edited_at` and `deleted_at`.
-    UpdateMessage(Message),
+    /// Replace the text of a live (not deleted) message and set its `edited_at`. Answers
+    /// [`ChangeOutcome::Affected`]: 0 when the message is unknown or was deleted meanwhile.
+    EditMessage {
+        /// The message.
+        id: MessageId,
+        /// The new text.
+        content: MessageContent,
+        /// Edit time.
+        edited_at: Timestamp,
+    },
+    /// Soft-delete a live message. Answers [`ChangeOutcome::Affected`]: 0 when the message is
+    /// unknown or already deleted.
+    DeleteMessage {
+        /// The message.
+        id: MessageId,
+        /// Deletion time.
+        at: Timestamp,
+    },
     /// Insert a reaction; [`ChangeOutcome::Skipped`] when (message, member, emoji) exists.
     InsertReaction(Reaction),
     /// Delete a reaction.
     DeleteReaction(ReactionId),
     /// Insert a notification; [`ChangeOutcome::Skipped`] when its `dedupe_key` exists.
     InsertNotification(Notification),
-    /// Mark a notification read (or unread with `None`).
+    /// Mark a notification read (or unread with `None`). Answers [`ChangeOutcome::Affected`]:
+    /// 0 when the notification is unknown (deleted meanwhile).
     SetNotificationRead {
         /// The notification.
         id: NotificationId,
         /// The new `readAt`.
         read_at: Option<Timestamp>,
     },
-    /// Delete a notification.
+    /// Delete a notification. Answers [`ChangeOutcome::Affected`]: 0 when it is unknown.
     DeleteNotification(NotificationId),
     /// Delete `member_id`'s notifications about any of `message_ids`: rows whose targeted
     /// resource is one of the messages, and rows whose resource is one of them with resource
@@ -61,9 +116,18 @@ pub enum Change {
     DeleteReactionNotifications(ReactionId),
     /// Insert a connection; conflicts when a live one exists for (organization, provider, workspace).
     InsertConnection(SyncConnection),
-    /// Overwrite a live connection's mutable fields.
-    UpdateConnection(SyncConnection),
-    /// Soft-delete a connection and all its channel links.
+    /// Write the given columns of a live connection, and its `updated_at`. Answers
+    /// [`ChangeOutcome::Affected`]: 0 when the connection is unknown or deleted.
+    PatchConnection {
+        /// The connection.
+        id: SyncConnectionId,
+        /// What to write.
+        columns: ConnectionColumns,
+        /// Change time.
+        updated_at: Timestamp,
+    },
+    /// Soft-delete a live connection and all its channel links. Answers
+    /// [`ChangeOutcome::Affected`] for the connection: 0 when it is unknown or already deleted.
     DeleteConnection {
         /// The connection.
         id: SyncConnectionId,
@@ -73,9 +137,18 @@ pub enum Change {
     /// Insert a channel link; conflicts when the Hazel or external channel is already linked
     /// in the connection.
     InsertChannelLink(ChannelLink),
-    /// Overwrite a live link's mutable fields.
-    UpdateChannelLink(ChannelLink),
-    /// Soft-delete a channel link.
+    /// Write the given columns of a live channel link, and its `updated_at`. Answers
+    /// [`ChangeOutcome::Affected`]: 0 when the link is unknown or deleted.
+    PatchChannelLink {
+        /// The link.
+        id: ChannelLinkId,
+        /// What to write.
+        columns: LinkColumns,
+        /// Change time.
+        updated_at: Timestamp,
+    },
+    /// Soft-delete a live channel link. Answers [`ChangeOutcome::Affected`]: 0 when it is
+    /// unknown or already deleted.
     DeleteChannelLink {
         /// The link.
         id: ChannelLinkId,

@@ -1,6 +1,6 @@
 //! Chat Sync management: connections, credential validation, channel discovery, channel links.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::{Caller, Mutation, admin_membership, membership, unexpected};
@@ -21,7 +21,8 @@ use crate::model::text::{Name, Opaque};
 use crate::ports::repositories::ConnectionView;
 use crate::ports::{
     Change, ChannelLinkRepository, ChannelRepository, ChatProvider, ChatProviders, Clock,
-    ConnectionRepository, CredentialVault, MemberRepository, Store, StoreError, VaultError,
+    ConnectionColumns, ConnectionRepository, CredentialVault, LinkColumns, MemberRepository, Store,
+    StoreError, VaultError,
 };
 
 /// Input of [`ChatSyncService::create_connection`].
@@ -161,6 +162,14 @@ pub struct ChatSyncPorts {
     pub providers: ChatProviders,
 }
 
+/// The workspace name a provider told while validating, when it is a valid [`Name`].
+fn provider_workspace_name(validated: &ValidatedWorkspace) -> Option<Name> {
+    validated
+        .workspace_name
+        .as_deref()
+        .and_then(|n| Name::parse("externalWorkspaceName", n).ok())
+}
+
 fn conflict_to(kind: DomainError) -> impl FnOnce(StoreError) -> DomainError {
     move |e| match e {
         StoreError::Conflict { .. } => kind,
@@ -269,9 +278,12 @@ impl ChatSyncService {
         id: SyncConnectionId,
         transaction_id: TransactionId,
     ) -> DomainResult<Mutation<ConnectionView>> {
-        let view = self.connections.find(id).await?.ok_or_else(|| {
-            DomainError::Unexpected(anyhow::anyhow!("connection {id} vanished after a write"))
-        })?;
+        // Deleted by a concurrent request right after this one's write.
+        let view = self
+            .connections
+            .find(id)
+            .await?
+            .ok_or(DomainError::NotFound(NotFound::Connection))?;
         Ok(Mutation {
             data: view,
             transaction_id,
@@ -322,12 +334,9 @@ impl ChatSyncService {
             .await
             .map_err(DomainError::Provider)?;
         let now = self.clock.now();
-        let external_workspace_name = new.external_workspace_name.or_else(|| {
-            validated
-                .workspace_name
-                .as_deref()
-                .and_then(|n| Name::parse("externalWorkspaceName", n).ok())
-        });
+        let external_workspace_name = new
+            .external_workspace_name
+            .or_else(|| provider_workspace_name(&validated));
         let name = match new.name.or_else(|| external_workspace_name.clone()) {
             Some(name) => name,
             None => default_connection_name(new.provider, &new.external_workspace_id)?,
@@ -416,19 +425,28 @@ impl ChatSyncService {
     }
 
     /// Changes a connection. New credentials, and a request for `connected`, are validated with
-    /// the provider first; on refusal nothing changes.
+    /// the provider first; on refusal nothing changes. Only the fields the patch names (and the
+    /// status and workspace name that validation decides) are written, so a concurrent change
+    /// of other fields is kept.
     ///
     /// # Errors
     /// As [`ChatSyncService::create_connection`], and [`DomainError::NotFound`] for unknown
-    /// connections.
+    /// connections, also when the connection is deleted while this request is under way.
     pub async fn update_connection(
         &self,
         caller: &Caller,
         id: SyncConnectionId,
         patch: ConnectionPatch,
     ) -> DomainResult<Mutation<ConnectionView>> {
-        let mut connection = self.administered(caller, id).await?.connection;
+        let connection = self.administered(caller, id).await?.connection;
         Self::check_credentials(connection.provider, patch.credentials.as_ref())?;
+        let mut columns = ConnectionColumns {
+            name: patch.name,
+            external_workspace_name: patch.external_workspace_name,
+            settings: patch.settings,
+            metadata: patch.metadata,
+            ..ConnectionColumns::default()
+        };
         let wants_connected = patch.status == Some(RequestedStatus::Connected);
         if patch.credentials.is_some() || wants_connected {
             let credentials = match &patch.credentials {
@@ -441,45 +459,39 @@ impl ChatSyncService {
                 .await
                 .map_err(DomainError::Provider)?;
             if patch.credentials.is_some() {
-                connection.credentials = Some(self.seal(&credentials)?);
+                columns.credentials = Some(self.seal(&credentials)?);
             }
-            if connection.external_workspace_name.is_none() {
-                connection.external_workspace_name = validated
-                    .workspace_name
-                    .as_deref()
-                    .and_then(|n| Name::parse("externalWorkspaceName", n).ok());
+            if columns.external_workspace_name.is_none() {
+                columns.fallback_workspace_name = provider_workspace_name(&validated);
             }
             // Fresh credentials that work resume a connection unless the same request pauses it.
             if patch.status != Some(RequestedStatus::Disconnected) {
-                connection.status = ConnectionStatus::Connected;
+                columns.status = Some(ConnectionStatus::Connected);
             }
         }
         if patch.status == Some(RequestedStatus::Disconnected) {
-            connection.status = ConnectionStatus::Disconnected;
+            columns.status = Some(ConnectionStatus::Disconnected);
         }
-        if let Some(name) = patch.name {
-            connection.name = name;
-        }
-        if let Some(name) = patch.external_workspace_name {
-            connection.external_workspace_name = Some(name);
-        }
-        if let Some(metadata) = patch.metadata {
-            connection.metadata = metadata;
-        }
-        connection.settings = connection.settings.patched(patch.settings);
-        connection.updated_at = self.clock.now();
         let committed = self
             .store
-            .commit(vec![Change::UpdateConnection(connection)])
+            .commit(vec![Change::PatchConnection {
+                id,
+                columns,
+                updated_at: self.clock.now(),
+            }])
             .await
             .map_err(unexpected)?;
+        if committed.affected(0) == 0 {
+            return Err(DomainError::NotFound(NotFound::Connection));
+        }
         self.reread(id, committed.transaction_id).await
     }
 
     /// Soft-deletes a connection and all its links in one transaction. Synced messages stay.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] / [`DomainError::Forbidden`].
+    /// [`DomainError::NotFound`] (also when a concurrent request deletes it first) /
+    /// [`DomainError::Forbidden`].
     pub async fn delete_connection(
         &self,
         caller: &Caller,
@@ -494,33 +506,39 @@ impl ChatSyncService {
             }])
             .await
             .map_err(unexpected)?;
+        if committed.affected(0) == 0 {
+            return Err(DomainError::NotFound(NotFound::Connection));
+        }
         Ok(committed.transaction_id)
     }
 
-    /// Checks the stored credentials with the provider and records the result in the status.
+    /// Checks the stored credentials with the provider and records the result in the status
+    /// (and the provider's workspace name, when the connection has none). Nothing else is
+    /// written: the read is held across the provider round trip, and writing back what it
+    /// read would undo a concurrent change of the credentials, name or settings.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] / [`DomainError::Forbidden`]; provider refusals are an
+    /// [`DomainError::NotFound`] (also when the connection is deleted while the provider is
+    /// asked) / [`DomainError::Forbidden`]; provider refusals are an
     /// `Ok(ValidationOutcome::Invalid)`, not an error.
     pub async fn validate_connection(
         &self,
         caller: &Caller,
         id: SyncConnectionId,
     ) -> DomainResult<Mutation<ValidationOutcome>> {
-        let mut connection = self.administered(caller, id).await?.connection;
+        let connection = self.administered(caller, id).await?.connection;
         let credentials = self.credentials_of(&connection)?;
         let result = self
             .adapter(connection.provider)?
             .validate(&connection.external_workspace_id, &credentials)
             .await;
         let now = self.clock.now();
+        let mut columns = ConnectionColumns::default();
         let outcome = match result {
-            Ok(ValidatedWorkspace { workspace_name, .. }) => {
-                connection.status = ConnectionStatus::Connected;
+            Ok(validated) => {
+                columns.status = Some(ConnectionStatus::Connected);
                 if connection.external_workspace_name.is_none() {
-                    connection.external_workspace_name = workspace_name
-                        .as_deref()
-                        .and_then(|n| Name::parse("externalWorkspaceName", n).ok());
+                    columns.fallback_workspace_name = provider_workspace_name(&validated);
                 }
                 ValidationOutcome::Valid {
                     connection_id: id,
@@ -529,19 +547,25 @@ impl ChatSyncService {
                 }
             }
             Err(error) => {
-                connection.status = ConnectionStatus::Error {
+                columns.status = Some(ConnectionStatus::Error {
                     code: error.code(),
                     message: error.to_string(),
-                };
+                });
                 ValidationOutcome::Invalid { error }
             }
         };
-        connection.updated_at = now;
         let committed = self
             .store
-            .commit(vec![Change::UpdateConnection(connection)])
+            .commit(vec![Change::PatchConnection {
+                id,
+                columns,
+                updated_at: now,
+            }])
             .await
             .map_err(unexpected)?;
+        if committed.affected(0) == 0 {
+            return Err(DomainError::NotFound(NotFound::Connection));
+        }
         Ok(Mutation {
             data: outcome,
             transaction_id: committed.transaction_id,
@@ -606,7 +630,11 @@ impl ChatSyncService {
         sync_all: bool,
     ) -> DomainResult<Mutation<Vec<DiscoveredChannel>>> {
         let connection = self.administered(caller, id).await?.connection;
-        let (channels, links) = self.discover(&connection).await?;
+        let (mut channels, links) = self.discover(&connection).await?;
+        // Providers page their lists, and pages can overlap while channels are created: a
+        // channel listed twice must be linked once, not inserted twice (which would conflict).
+        let mut seen = HashSet::new();
+        channels.retain(|c| seen.insert(c.id.clone()));
         let by_id: HashMap<&str, &ExternalChannel> =
             channels.iter().map(|c| (c.id.as_str(), c)).collect();
         if let Some(unknown) = channel_ids.iter().find(|c| !by_id.contains_key(c.as_str())) {
@@ -629,11 +657,15 @@ impl ChatSyncService {
         for link in &links {
             let wanted = selected.contains(link.external_channel_id.as_str());
             if wanted != link.is_active {
-                changes.push(Change::UpdateChannelLink(ChannelLink {
-                    is_active: wanted,
+                // Only the flag: a concurrent `update_link` of direction or settings stays.
+                changes.push(Change::PatchChannelLink {
+                    id: link.id,
+                    columns: LinkColumns {
+                        is_active: Some(wanted),
+                        ..LinkColumns::default()
+                    },
                     updated_at: now,
-                    ..link.clone()
-                }));
+                });
             }
         }
         let linked: BTreeSet<&str> = links
@@ -765,30 +797,38 @@ impl ChatSyncService {
         Ok(link)
     }
 
-    /// Changes a link's direction, activity or settings.
+    /// Changes a link's direction, activity or settings. Only the fields the patch names are
+    /// written, so a concurrent change of the others (for example `select_channels` toggling
+    /// the activity) is kept; the answer is the link as stored after the write.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] / [`DomainError::Forbidden`].
+    /// [`DomainError::NotFound`] (also when the link is deleted while this request is under
+    /// way) / [`DomainError::Forbidden`].
     pub async fn update_link(
         &self,
         caller: &Caller,
         id: ChannelLinkId,
         patch: LinkPatch,
     ) -> DomainResult<Mutation<ChannelLink>> {
-        let mut link = self.administered_link(caller, id).await?;
-        if let Some(direction) = patch.direction {
-            link.direction = direction;
-        }
-        if let Some(active) = patch.is_active {
-            link.is_active = active;
-        }
-        link.settings = link.settings.patched(patch.settings);
-        link.updated_at = self.clock.now();
+        self.administered_link(caller, id).await?;
+        let not_found = || DomainError::NotFound(NotFound::ChannelLink);
         let committed = self
             .store
-            .commit(vec![Change::UpdateChannelLink(link.clone())])
+            .commit(vec![Change::PatchChannelLink {
+                id,
+                columns: LinkColumns {
+                    direction: patch.direction,
+                    is_active: patch.is_active,
+                    settings: patch.settings,
+                },
+                updated_at: self.clock.now(),
+            }])
             .await
             .map_err(unexpected)?;
+        if committed.affected(0) == 0 {
+            return Err(not_found());
+        }
+        let link = self.links.find(id).await?.ok_or_else(not_found)?;
         Ok(Mutation {
             data: link,
             transaction_id: committed.transaction_id,
@@ -798,7 +838,8 @@ impl ChatSyncService {
     /// Soft-deletes a link.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] / [`DomainError::Forbidden`].
+    /// [`DomainError::NotFound`] (also when a concurrent request deletes it first) /
+    /// [`DomainError::Forbidden`].
     pub async fn delete_link(
         &self,
         caller: &Caller,
@@ -813,6 +854,9 @@ impl ChatSyncService {
             }])
             .await
             .map_err(unexpected)?;
+        if committed.affected(0) == 0 {
+            return Err(DomainError::NotFound(NotFound::ChannelLink));
+        }
         Ok(committed.transaction_id)
     }
 }
@@ -837,7 +881,9 @@ mod tests {
         MockChannelLinkRepository, MockChannelRepository, MockChatProvider,
         MockConnectionRepository, MockCredentialVault, MockMemberRepository, MockStore,
     };
-    use crate::services::test_support::{at, caller, clock, committed, member_of, user};
+    use crate::services::test_support::{
+        at, caller, clock, committed, matched_nothing, member_of, user,
+    };
     use secrecy::SecretString;
 
     struct Mocks {
@@ -1072,8 +1118,8 @@ mod tests {
             .store
             .expect_commit()
             .withf(|c| {
-                matches!(c.as_slice(), [Change::UpdateConnection(c)]
-                    if matches!(&c.status, ConnectionStatus::Error { code: ProviderErrorCode::AuthExpired, .. }))
+                matches!(c.as_slice(), [Change::PatchConnection { columns, .. }]
+                    if matches!(&columns.status, Some(ConnectionStatus::Error { code: ProviderErrorCode::AuthExpired, .. })))
             })
             .times(1)
             .returning(|c| Ok(committed(c.len())));
@@ -1126,6 +1172,7 @@ mod tests {
             created_at: at(),
             updated_at: at(),
         };
+        let old_link_id = old_link.id;
         mocks
             .links
             .expect_list_all()
@@ -1133,12 +1180,14 @@ mod tests {
         mocks
             .store
             .expect_commit()
-            .withf(|c| {
+            .withf(move |c| {
                 matches!(c.as_slice(), [
-                    Change::UpdateChannelLink(off),
+                    Change::PatchChannelLink { id: off, columns, .. },
                     Change::InsertChannel(ch),
                     Change::InsertChannelLink(on),
-                ] if !off.is_active && ch.kind == ChannelKind::Private && on.hazel_channel_id == ch.id
+                ] if *off == old_link_id
+                    && *columns == LinkColumns { is_active: Some(false), ..LinkColumns::default() }
+                    && ch.kind == ChannelKind::Private && on.hazel_channel_id == ch.id
                     && on.external_channel_id.as_str() == "C2" && on.direction == Direction::Both)
             })
             .times(1)
@@ -1153,5 +1202,381 @@ mod tests {
             )
             .await
             .unwrap();
+    }
+
+    fn external(id: &str) -> ExternalChannel {
+        ExternalChannel {
+            id: Opaque::parse("id", id, 20).unwrap(),
+            name: format!("chan-{id}"),
+            is_private: false,
+            member_count: None,
+        }
+    }
+
+    fn live_link(connection: SyncConnectionId, external_id: &str) -> ChannelLink {
+        ChannelLink {
+            id: ChannelLinkId::new(),
+            connection_id: connection,
+            hazel_channel_id: ChannelId::new(),
+            external_channel_id: Opaque::parse("id", external_id, 20).unwrap(),
+            external_channel_name: None,
+            direction: Direction::Both,
+            is_active: true,
+            settings: LinkSettings::default(),
+            created_at: at(),
+            updated_at: at(),
+        }
+    }
+
+    /// Mocks where the caller administers `conn`, which `find` returns.
+    fn administering(conn: &SyncConnection) -> (Mocks, Caller) {
+        let ada = user("ada");
+        let mut mocks = Mocks::new();
+        let m = member_of(&ada, conn.organization_id, Role::Owner);
+        mocks
+            .members
+            .expect_find_for_user()
+            .returning(move |_, _| Ok(Some(m.clone())));
+        let found = conn.clone();
+        mocks.connections.expect_find().returning(move |_| {
+            Ok(Some(ConnectionView {
+                connection: found.clone(),
+                channel_count: 0,
+            }))
+        });
+        (mocks, caller(&ada))
+    }
+
+    #[tokio::test]
+    async fn successful_validation_writes_only_the_status_and_the_missing_workspace_name() {
+        let conn = connection(OrganizationId::new());
+        let (mut mocks, caller) = administering(&conn);
+        mocks.slack.expect_validate().returning(|_, _| {
+            Ok(ValidatedWorkspace {
+                workspace_name: Some("Acme".into()),
+                bot_user_id: None,
+            })
+        });
+        // The credentials read before the provider round trip are never written back: a
+        // concurrent PATCH of the credentials must survive this validation.
+        mocks.vault.checkpoint();
+        mocks.vault.expect_seal().never();
+        mocks
+            .vault
+            .expect_open()
+            .returning(|_| Ok(slack_credentials()));
+        let expected = ConnectionColumns {
+            status: Some(ConnectionStatus::Connected),
+            fallback_workspace_name: Some(Name::parse("n", "Acme").unwrap()),
+            ..ConnectionColumns::default()
+        };
+        let id = conn.id;
+        mocks
+            .store
+            .expect_commit()
+            .withf(move |c| {
+                matches!(c.as_slice(), [Change::PatchConnection { id: patched, columns, updated_at }]
+                    if *patched == id && *columns == expected && columns.credentials.is_none()
+                        && *updated_at == at())
+            })
+            .times(1)
+            .returning(|c| Ok(committed(c.len())));
+        let out = mocks
+            .service()
+            .validate_connection(&caller, id)
+            .await
+            .unwrap();
+        assert!(
+            matches!(out.data, ValidationOutcome::Valid { .. }),
+            "{out:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn validating_a_connection_deleted_meanwhile_is_not_found() {
+        let conn = connection(OrganizationId::new());
+        let (mut mocks, caller) = administering(&conn);
+        mocks.slack.expect_validate().returning(|_, _| {
+            Ok(ValidatedWorkspace {
+                workspace_name: None,
+                bot_user_id: None,
+            })
+        });
+        mocks
+            .store
+            .expect_commit()
+            .times(1)
+            .returning(|c| Ok(matched_nothing(c.len())));
+        let err = mocks
+            .service()
+            .validate_connection(&caller, conn.id)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DomainError::NotFound(NotFound::Connection)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rename_writes_only_the_name() {
+        let conn = connection(OrganizationId::new());
+        let (mut mocks, caller) = administering(&conn);
+        mocks.slack.expect_validate().never();
+        let expected = ConnectionColumns {
+            name: Some(Name::parse("n", "Renamed").unwrap()),
+            ..ConnectionColumns::default()
+        };
+        mocks
+            .store
+            .expect_commit()
+            .withf(move |c| {
+                matches!(c.as_slice(), [Change::PatchConnection { columns, .. }] if *columns == expected)
+            })
+            .times(1)
+            .returning(|c| Ok(committed(c.len())));
+        let updated = mocks
+            .service()
+            .update_connection(
+                &caller,
+                conn.id,
+                ConnectionPatch {
+                    name: Some(Name::parse("n", "Renamed").unwrap()),
+                    ..ConnectionPatch::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.data.connection.id, conn.id);
+    }
+
+    #[tokio::test]
+    async fn new_credentials_are_sealed_and_resume_the_connection() {
+        let mut conn = connection(OrganizationId::new());
+        conn.status = ConnectionStatus::Disconnected;
+        let (mut mocks, caller) = administering(&conn);
+        mocks.slack.expect_validate().times(1).returning(|_, _| {
+            Ok(ValidatedWorkspace {
+                workspace_name: Some("Acme".into()),
+                bot_user_id: None,
+            })
+        });
+        let expected = ConnectionColumns {
+            external_workspace_name: Some(Name::parse("n", "Mine").unwrap()),
+            credentials: Some(SealedCredentials::from_bytes(vec![1, 2, 3])),
+            status: Some(ConnectionStatus::Connected),
+            settings: ConnectionSettingsPatch {
+                sync_edits: Some(false),
+                ..ConnectionSettingsPatch::default()
+            },
+            ..ConnectionColumns::default()
+        };
+        mocks
+            .store
+            .expect_commit()
+            .withf(move |c| {
+                matches!(c.as_slice(), [Change::PatchConnection { columns, .. }] if *columns == expected)
+            })
+            .times(1)
+            .returning(|c| Ok(committed(c.len())));
+        mocks
+            .service()
+            .update_connection(
+                &caller,
+                conn.id,
+                ConnectionPatch {
+                    external_workspace_name: Some(Name::parse("n", "Mine").unwrap()),
+                    credentials: Some(slack_credentials()),
+                    settings: ConnectionSettingsPatch {
+                        sync_edits: Some(false),
+                        ..ConnectionSettingsPatch::default()
+                    },
+                    ..ConnectionPatch::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn updating_a_connection_deleted_meanwhile_is_not_found() {
+        let conn = connection(OrganizationId::new());
+        let (mut mocks, caller) = administering(&conn);
+        mocks
+            .store
+            .expect_commit()
+            .times(1)
+            .returning(|c| Ok(matched_nothing(c.len())));
+        let err = mocks
+            .service()
+            .update_connection(
+                &caller,
+                conn.id,
+                ConnectionPatch {
+                    name: Some(Name::parse("n", "Renamed").unwrap()),
+                    ..ConnectionPatch::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DomainError::NotFound(NotFound::Connection)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn deleting_a_connection_deleted_meanwhile_is_not_found() {
+        let conn = connection(OrganizationId::new());
+        let (mut mocks, caller) = administering(&conn);
+        mocks
+            .store
+            .expect_commit()
+            .withf(|c| matches!(c.as_slice(), [Change::DeleteConnection { .. }]))
+            .times(1)
+            .returning(|c| Ok(matched_nothing(c.len())));
+        let err = mocks
+            .service()
+            .delete_connection(&caller, conn.id)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DomainError::NotFound(NotFound::Connection)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_link_update_writes_only_the_patched_fields_and_answers_the_stored_link() {
+        let conn = connection(OrganizationId::new());
+        let (mut mocks, caller) = administering(&conn);
+        let link = live_link(conn.id, "C1");
+        let id = link.id;
+        let stored = ChannelLink {
+            direction: Direction::Inbound,
+            ..link.clone()
+        };
+        let mut reads = mockall::Sequence::new();
+        mocks
+            .links
+            .expect_find()
+            .times(1)
+            .in_sequence(&mut reads)
+            .returning(move |_| Ok(Some(link.clone())));
+        let answered = stored.clone();
+        mocks
+            .links
+            .expect_find()
+            .times(1)
+            .in_sequence(&mut reads)
+            .returning(move |_| Ok(Some(answered.clone())));
+        let expected = LinkColumns {
+            direction: Some(Direction::Inbound),
+            ..LinkColumns::default()
+        };
+        mocks
+            .store
+            .expect_commit()
+            .withf(move |c| {
+                matches!(c.as_slice(), [Change::PatchChannelLink { id: patched, columns, .. }]
+                    if *patched == id && *columns == expected)
+            })
+            .times(1)
+            .returning(|c| Ok(committed(c.len())));
+        let updated = mocks
+            .service()
+            .update_link(
+                &caller,
+                id,
+                LinkPatch {
+                    direction: Some(Direction::Inbound),
+                    ..LinkPatch::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.data, stored);
+    }
+
+    #[tokio::test]
+    async fn changing_or_deleting_a_link_deleted_meanwhile_is_not_found() {
+        for delete in [false, true] {
+            let conn = connection(OrganizationId::new());
+            let (mut mocks, caller) = administering(&conn);
+            let link = live_link(conn.id, "C1");
+            let id = link.id;
+            mocks
+                .links
+                .expect_find()
+                .times(1)
+                .returning(move |_| Ok(Some(link.clone())));
+            mocks
+                .store
+                .expect_commit()
+                .times(1)
+                .returning(|c| Ok(matched_nothing(c.len())));
+            let service = mocks.service();
+            let err = if delete {
+                service.delete_link(&caller, id).await.unwrap_err()
+            } else {
+                service
+                    .update_link(
+                        &caller,
+                        id,
+                        LinkPatch {
+                            is_active: Some(false),
+                            ..LinkPatch::default()
+                        },
+                    )
+                    .await
+                    .unwrap_err()
+            };
+            assert!(
+                matches!(err, DomainError::NotFound(NotFound::ChannelLink)),
+                "delete: {delete}: {err:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_channel_listed_twice_by_the_provider_is_linked_once() {
+        let conn = connection(OrganizationId::new());
+        let (mut mocks, caller) = administering(&conn);
+        // Overlapping pages: C1 appears on two of them.
+        mocks
+            .slack
+            .expect_list_channels()
+            .returning(|_, _| Ok(vec![external("C1"), external("C2"), external("C1")]));
+        mocks.links.expect_list_all().returning(|_| Ok(Vec::new()));
+        mocks
+            .store
+            .expect_commit()
+            .withf(|c| {
+                let linked: Vec<&str> = c
+                    .iter()
+                    .filter_map(|change| match change {
+                        Change::InsertChannelLink(l) => Some(l.external_channel_id.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                let channels = c
+                    .iter()
+                    .filter(|change| matches!(change, Change::InsertChannel(_)))
+                    .count();
+                linked == ["C1", "C2"] && channels == 2
+            })
+            .times(1)
+            .returning(|c| Ok(committed(c.len())));
+        let selected = mocks
+            .service()
+            .select_channels(&caller, conn.id, Vec::new(), true)
+            .await
+            .unwrap();
+        let listed: Vec<&str> = selected
+            .data
+            .iter()
+            .map(|d| d.channel.id.as_str())
+            .collect();
+        assert_eq!(listed, ["C1", "C2"]);
     }
 }

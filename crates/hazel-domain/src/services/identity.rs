@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::{Caller, Mutation, admin_membership, membership, unexpected};
 use crate::error::{DomainError, DomainResult, ValidationError};
 use crate::ids::{ApiTokenId, MemberId, OrganizationId, UserId};
+use crate::model::Timestamp;
 use crate::model::identity::{
     ApiToken, Member, MemberKind, MemberProfile, Organization, Role, TokenSecret, User,
 };
@@ -43,6 +44,14 @@ pub struct NewMember {
     pub name: Name,
     /// Role in the organization.
     pub role: Role,
+}
+
+/// How one attempt to add a member ended.
+enum AddAttempt {
+    /// The member was added.
+    Added(Mutation<AddedMember>),
+    /// The user was to be created, but a concurrent request created one with the same email.
+    UserCreatedConcurrently,
 }
 
 /// Authentication, organizations and members.
@@ -189,7 +198,9 @@ impl IdentityService {
             .await?)
     }
 
-    /// Adds a member to an organization, creating the user when no user has the email.
+    /// Adds a member to an organization, creating the user when no user has the email. When
+    /// another request creates that user between this one's read and its write, the member is
+    /// added for the user that request created.
     ///
     /// # Errors
     /// [`DomainError::NotFound`] when the caller is not a member; [`DomainError::Forbidden`]
@@ -207,6 +218,42 @@ impl IdentityService {
         }
         let now = self.clock.now();
         let existing = self.users.find_by_email(&new.email).await?;
+        match self
+            .try_add_member(organization, &new, existing, now)
+            .await?
+        {
+            AddAttempt::Added(added) => Ok(added),
+            AddAttempt::UserCreatedConcurrently => {
+                // The email is taken now, so the user exists: add it as an existing user, once.
+                let user = self.users.find_by_email(&new.email).await?.ok_or_else(|| {
+                    DomainError::Unexpected(anyhow::anyhow!(
+                        "a user conflicted on email but cannot be found by it"
+                    ))
+                })?;
+                match self
+                    .try_add_member(organization, &new, Some(user), now)
+                    .await?
+                {
+                    AddAttempt::Added(added) => Ok(added),
+                    AddAttempt::UserCreatedConcurrently => Err(DomainError::Unexpected(
+                        anyhow::anyhow!("adding an existing user conflicted on creating it"),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// One attempt of [`Self::add_member`]: adds `existing`, or creates the user (with a token)
+    /// when `existing` is `None`.
+    async fn try_add_member(
+        &self,
+        organization: OrganizationId,
+        new: &NewMember,
+        existing: Option<User>,
+        now: Timestamp,
+    ) -> DomainResult<AddAttempt> {
+        let already_a_member =
+            || ValidationError::new("email", "is already a member of this organization").into();
         if let Some(user) = &existing
             && self
                 .members
@@ -214,10 +261,9 @@ impl IdentityService {
                 .await?
                 .is_some()
         {
-            return Err(
-                ValidationError::new("email", "is already a member of this organization").into(),
-            );
+            return Err(already_a_member());
         }
+        let creates_user = existing.is_none();
         let mut changes = Vec::with_capacity(3);
         let (user, token) = match existing {
             Some(user) => (user, None),
@@ -243,23 +289,26 @@ impl IdentityService {
             id: MemberId::new(),
             organization_id: organization,
             kind: MemberKind::Native { user_id: user.id },
-            name: new.name,
+            name: new.name.clone(),
             avatar_url: None,
             role: new.role,
             created_at: now,
         };
         let member_change = changes.len();
         changes.push(Change::InsertMember(member.clone()));
-        let committed = self.store.commit(changes).await.map_err(|e| match e {
-            // A concurrent request added the same person first.
-            StoreError::Conflict { change_index }
-                if change_index == member_change || change_index == 0 =>
-            {
-                ValidationError::new("email", "is already a member of this organization").into()
+        let committed = match self.store.commit(changes).await {
+            Ok(committed) => committed,
+            // Change 0 is `InsertUser` here: another request created a user with this email.
+            Err(StoreError::Conflict { change_index: 0 }) if creates_user => {
+                return Ok(AddAttempt::UserCreatedConcurrently);
             }
-            other => unexpected(other),
-        })?;
-        Ok(Mutation {
+            // A concurrent request added the same person first.
+            Err(StoreError::Conflict { change_index }) if change_index == member_change => {
+                return Err(already_a_member());
+            }
+            Err(other) => return Err(unexpected(other)),
+        };
+        Ok(AddAttempt::Added(Mutation {
             data: AddedMember {
                 profile: MemberProfile {
                     member,
@@ -268,7 +317,7 @@ impl IdentityService {
                 token,
             },
             transaction_id: committed.transaction_id,
-        })
+        }))
     }
 
     /// Members of an organization the caller belongs to.
@@ -484,5 +533,91 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, DomainError::Unauthenticated));
+    }
+
+    #[tokio::test]
+    async fn a_user_created_concurrently_is_added_as_an_existing_user() {
+        let ada = user("ada");
+        let org = OrganizationId::new();
+        let racer = User {
+            email: Email::parse("email", "new@example.com").unwrap(),
+            ..user("racer")
+        };
+        let racer_id = racer.id;
+        let mut mocks = Mocks::new();
+        let m = member_of(&ada, org, Role::Owner);
+        let ada_id = ada.id;
+        mocks
+            .members
+            .expect_find_for_user()
+            .returning(move |_, u| Ok((u == ada_id).then(|| m.clone())));
+        // Not there at the first read; created by another request before this one's write.
+        let mut reads = mockall::Sequence::new();
+        mocks
+            .users
+            .expect_find_by_email()
+            .times(1)
+            .in_sequence(&mut reads)
+            .returning(|_| Ok(None));
+        mocks
+            .users
+            .expect_find_by_email()
+            .times(1)
+            .in_sequence(&mut reads)
+            .returning(move |_| Ok(Some(racer.clone())));
+        let mut commits = mockall::Sequence::new();
+        mocks
+            .store
+            .expect_commit()
+            .withf(|c| matches!(c.first(), Some(Change::InsertUser(_))))
+            .times(1)
+            .in_sequence(&mut commits)
+            .returning(|_| Err(StoreError::Conflict { change_index: 0 }));
+        mocks
+            .store
+            .expect_commit()
+            .withf(move |c| {
+                matches!(c.as_slice(), [Change::InsertMember(m)] if m.user_id() == Some(racer_id))
+            })
+            .times(1)
+            .in_sequence(&mut commits)
+            .returning(|c| Ok(committed(c.len())));
+        let added = mocks
+            .service()
+            .add_member(&caller(&ada), org, new_member(Role::Member))
+            .await
+            .unwrap();
+        assert_eq!(added.data.profile.member.user_id(), Some(racer_id));
+        assert!(
+            added.data.token.is_none(),
+            "the token is the creator's to hand out"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_member_added_concurrently_is_already_a_member() {
+        let ada = user("ada");
+        let org = OrganizationId::new();
+        let mut mocks = Mocks::new();
+        let m = member_of(&ada, org, Role::Owner);
+        mocks
+            .members
+            .expect_find_for_user()
+            .returning(move |_, _| Ok(Some(m.clone())));
+        mocks.users.expect_find_by_email().returning(|_| Ok(None));
+        mocks
+            .store
+            .expect_commit()
+            .times(1)
+            .returning(|_| Err(StoreError::Conflict { change_index: 2 }));
+        let err = mocks
+            .service()
+            .add_member(&caller(&ada), org, new_member(Role::Member))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, DomainError::Validation(v) if v.field() == "email"),
+            "{err:?}"
+        );
     }
 }

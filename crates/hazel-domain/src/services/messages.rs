@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::channels::visible_channel;
 use super::{Caller, Mutation, unexpected};
 use crate::error::{DomainError, DomainResult, NotFound, ValidationError};
-use crate::ids::{ChannelId, MessageId, ReactionId, TransactionId};
+use crate::ids::{ChannelId, MemberId, MessageId, ReactionId, TransactionId};
 use crate::model::Timestamp;
 use crate::model::channel::Channel;
 use crate::model::identity::Member;
@@ -53,7 +53,7 @@ pub fn notifications_for_message(
     audience: &Audience,
     now: Timestamp,
 ) -> Vec<Notification> {
-    let mut notices: BTreeMap<crate::ids::MemberId, MessageNotice> = BTreeMap::new();
+    let mut notices: BTreeMap<MemberId, MessageNotice> = BTreeMap::new();
     let eligible = |m: &&Member| {
         m.id != message.author_id && m.is_native() && m.organization_id == channel.organization_id
     };
@@ -83,6 +83,21 @@ pub fn notifications_for_message(
             )
         })
         .collect()
+}
+
+/// A message needs visible text or at least one attachment.
+fn require_text_or_attachments(
+    content: &MessageContent,
+    attachments: &[Attachment],
+) -> Result<(), ValidationError> {
+    if content.is_blank() && attachments.is_empty() {
+        Err(ValidationError::new(
+            "content",
+            "must not be empty when there are no attachments",
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 /// Message and reaction use cases.
@@ -125,12 +140,18 @@ impl MessageService {
         parent: Option<&Message>,
     ) -> DomainResult<Audience> {
         let mut audience = Audience::default();
-        for id in mentions.members.iter().take(MAX_MEMBER_MENTIONS) {
-            if let Some(member) = self.members.find(*id).await?
-                && member.organization_id == channel.organization_id
-            {
-                audience.mentioned.push(member);
-            }
+        let mentioned: Vec<MemberId> = mentions
+            .members
+            .iter()
+            .take(MAX_MEMBER_MENTIONS)
+            .copied()
+            .collect();
+        if !mentioned.is_empty() {
+            // One query for all of them; ids of other organizations' members are dropped there.
+            audience.mentioned = self
+                .members
+                .find_many(channel.organization_id, &mentioned)
+                .await?;
         }
         if mentions.broadcast {
             audience.broadcast = self.members.list_native(channel.organization_id).await?;
@@ -155,13 +176,7 @@ impl MessageService {
     ) -> DomainResult<Mutation<MessageView>> {
         let (channel, author) =
             visible_channel(&self.channels, &self.members, caller, channel_id).await?;
-        if new.content.is_blank() && new.attachments.is_empty() {
-            return Err(ValidationError::new(
-                "content",
-                "must not be empty when there are no attachments",
-            )
-            .into());
-        }
+        require_text_or_attachments(&new.content, &new.attachments)?;
         if new.attachments.len() > MAX_ATTACHMENTS {
             return Err(ValidationError::new(
                 "attachments",
@@ -267,9 +282,9 @@ impl MessageService {
     /// Replaces a message's text. Only its author may; newly mentioned members are notified.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] for an unknown, deleted or invisible message;
-    /// [`DomainError::Forbidden`] for anyone but the author; [`DomainError::Validation`] on
-    /// `content` when the message would become empty.
+    /// [`DomainError::NotFound`] for an unknown, deleted or invisible message, also when it is
+    /// deleted while the edit is under way; [`DomainError::Forbidden`] for anyone but the
+    /// author; [`DomainError::Validation`] on `content` when the message would become empty.
     pub async fn edit(
         &self,
         caller: &Caller,
@@ -280,48 +295,56 @@ impl MessageService {
         if message.author_id != member.id {
             return Err(DomainError::forbidden("only the author may edit a message"));
         }
-        if content.is_blank() && message.attachments.is_empty() {
-            return Err(ValidationError::new(
-                "content",
-                "must not be empty when there are no attachments",
-            )
-            .into());
-        }
+        require_text_or_attachments(&content, &message.attachments)?;
         let now = self.clock.now();
-        let audience = Audience {
-            parent_author: None,
-            ..self.audience(&channel, &content.mentions(), None).await?
-        };
+        // A reply's parent author was notified when the reply was posted; an edit only notifies
+        // the members its new text mentions.
+        let audience = self.audience(&channel, &content.mentions(), None).await?;
         message.content = content;
         message.edited_at = Some(now);
-        let mut changes = vec![Change::UpdateMessage(message.clone())];
+        // The edit writes only the text and its time, and only while the message is live: a
+        // delete that wins the race is never undone by this write.
+        let mut changes = vec![Change::EditMessage {
+            id,
+            content: message.content.clone(),
+            edited_at: now,
+        }];
         changes.extend(
             notifications_for_message(&message, &channel, &audience, now)
                 .into_iter()
                 .map(Change::InsertNotification),
         );
         let committed = self.store.commit(changes).await.map_err(unexpected)?;
+        if committed.affected(0) == 0 {
+            return Err(DomainError::NotFound(NotFound::Message));
+        }
         self.reread(id, committed.transaction_id).await
     }
 
     /// Soft-deletes a message. Its author and the organization's owners and admins may.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] for an unknown, deleted or invisible message;
-    /// [`DomainError::Forbidden`] for other members.
+    /// [`DomainError::NotFound`] for an unknown, deleted or invisible message, also when a
+    /// concurrent request deletes it first; [`DomainError::Forbidden`] for other members.
     pub async fn delete(&self, caller: &Caller, id: MessageId) -> DomainResult<TransactionId> {
-        let (mut message, _, member) = self.visible_message(caller, id).await?;
+        let (message, _, member) = self.visible_message(caller, id).await?;
         if message.author_id != member.id && !member.role.is_admin() {
             return Err(DomainError::forbidden(
                 "only the author or an admin may delete a message",
             ));
         }
-        message.deleted_at = Some(self.clock.now());
         let committed = self
             .store
-            .commit(vec![Change::UpdateMessage(message)])
+            .commit(vec![Change::DeleteMessage {
+                id,
+                at: self.clock.now(),
+            }])
             .await
             .map_err(unexpected)?;
+        // Deleted by a concurrent request after it was read.
+        if committed.affected(0) == 0 {
+            return Err(DomainError::NotFound(NotFound::Message));
+        }
         Ok(committed.transaction_id)
     }
 
@@ -408,7 +431,9 @@ mod tests {
     use crate::ports::{
         MockChannelRepository, MockMemberRepository, MockMessageRepository, MockStore,
     };
-    use crate::services::test_support::{at, caller, clock, committed, member_of, user};
+    use crate::services::test_support::{
+        at, caller, clock, committed, matched_nothing, member_of, user,
+    };
 
     fn channel(org: OrganizationId) -> Channel {
         Channel {
@@ -586,8 +611,8 @@ mod tests {
             .returning(move |_, _| Ok(Some(a.clone())));
         let b = bob_m.clone();
         members
-            .expect_find()
-            .returning(move |_| Ok(Some(b.clone())));
+            .expect_find_many()
+            .returning(move |_, _| Ok(vec![b.clone()]));
         let bob_id = bob_m.id;
         let mut store = MockStore::new();
         store
@@ -660,5 +685,199 @@ mod tests {
             matches!(&err, DomainError::Validation(v) if v.field() == "content"),
             "{err:?}"
         );
+    }
+
+    /// Mocks where `author` wrote `msg` in `ch` and the caller is `caller_member`.
+    fn service_for_message(
+        ch: &Channel,
+        msg: &Message,
+        caller_member: &Member,
+        store: MockStore,
+    ) -> MessageService {
+        let mut messages = MockMessageRepository::new();
+        let found = msg.clone();
+        messages
+            .expect_find()
+            .returning(move |_| Ok(Some(found.clone())));
+        messages.expect_view().never();
+        let mut channels = MockChannelRepository::new();
+        let c = ch.clone();
+        channels
+            .expect_find()
+            .returning(move |_| Ok(Some(c.clone())));
+        let mut members = MockMemberRepository::new();
+        let m = caller_member.clone();
+        members
+            .expect_find_for_user()
+            .returning(move |_, _| Ok(Some(m.clone())));
+        MessageService::new(
+            Arc::new(members),
+            Arc::new(channels),
+            Arc::new(messages),
+            Arc::new(store),
+            Arc::new(clock()),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_edit_writes_only_the_text_and_is_not_found_when_the_message_was_deleted_meanwhile()
+    {
+        let org = OrganizationId::new();
+        let ch = channel(org);
+        let ada = user("ada");
+        let ada_m = member_of(&ada, org, Role::Member);
+        let msg = message(&ch, ada_m.id, "hi");
+        let id = msg.id;
+        let mut store = MockStore::new();
+        store
+            .expect_commit()
+            .withf(move |c| {
+                matches!(c.as_slice(), [Change::EditMessage { id: edited, content, edited_at }]
+                    if *edited == id && content.as_str() == "hello" && *edited_at == at())
+            })
+            .times(1)
+            .returning(|c| Ok(matched_nothing(c.len())));
+        let err = service_for_message(&ch, &msg, &ada_m, store)
+            .edit(
+                &caller(&ada),
+                id,
+                MessageContent::parse("content", "hello").unwrap(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DomainError::NotFound(NotFound::Message)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_delete_that_loses_the_race_to_another_delete_is_not_found() {
+        let org = OrganizationId::new();
+        let ch = channel(org);
+        let ada = user("ada");
+        let ada_m = member_of(&ada, org, Role::Member);
+        let msg = message(&ch, ada_m.id, "hi");
+        let id = msg.id;
+        let mut store = MockStore::new();
+        store
+            .expect_commit()
+            .withf(move |c| {
+                matches!(c.as_slice(), [Change::DeleteMessage { id: deleted, at: when }]
+                    if *deleted == id && *when == at())
+            })
+            .times(1)
+            .returning(|c| Ok(matched_nothing(c.len())));
+        let err = service_for_message(&ch, &msg, &ada_m, store)
+            .delete(&caller(&ada), id)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DomainError::NotFound(NotFound::Message)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_delete_answers_its_transaction() {
+        let org = OrganizationId::new();
+        let ch = channel(org);
+        let (ada, bob) = (user("ada"), user("bob"));
+        let ada_m = member_of(&ada, org, Role::Member);
+        let admin = member_of(&bob, org, Role::Admin);
+        let msg = message(&ch, ada_m.id, "hi");
+        let mut store = MockStore::new();
+        store
+            .expect_commit()
+            .times(1)
+            .returning(|c| Ok(committed(c.len())));
+        let transaction = service_for_message(&ch, &msg, &admin, store)
+            .delete(&caller(&bob), msg.id)
+            .await
+            .unwrap();
+        assert_eq!(transaction, TransactionId::from_counter(7));
+    }
+
+    #[tokio::test]
+    async fn mentions_are_resolved_in_one_query_scoped_to_the_organization() {
+        let org = OrganizationId::new();
+        let ch = channel(org);
+        let ada = user("ada");
+        let ada_m = member_of(&ada, org, Role::Member);
+        let mentioned: Vec<Member> = ["bob", "cy", "di"]
+            .into_iter()
+            .map(|n| member_of(&user(n), org, Role::Member))
+            .collect();
+        let mut expected_ids: Vec<MemberId> = mentioned.iter().map(|m| m.id).collect();
+        expected_ids.sort();
+        let text = mentioned
+            .iter()
+            .map(|m| format!("@[member:{}]", m.id))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut members = MockMemberRepository::new();
+        members.expect_find().never();
+        let found = mentioned.clone();
+        members
+            .expect_find_many()
+            .withf(move |o, ids| *o == org && ids == expected_ids.as_slice())
+            .times(1)
+            .returning(move |_, _| Ok(found.clone()));
+        let service = MessageService::new(
+            Arc::new(members),
+            Arc::new(MockChannelRepository::new()),
+            Arc::new(MockMessageRepository::new()),
+            Arc::new(MockStore::new()),
+            Arc::new(clock()),
+        );
+        let content = MessageContent::parse("content", &text).unwrap();
+        let audience = service
+            .audience(&ch, &content.mentions(), None)
+            .await
+            .unwrap();
+        assert_eq!(audience.mentioned, mentioned);
+        let notified =
+            notifications_for_message(&message(&ch, ada_m.id, &text), &ch, &audience, at());
+        assert_eq!(notified.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn text_without_member_mentions_reads_no_members() {
+        let org = OrganizationId::new();
+        let mut members = MockMemberRepository::new();
+        members.expect_find().never();
+        members.expect_find_many().never();
+        let service = MessageService::new(
+            Arc::new(members),
+            Arc::new(MockChannelRepository::new()),
+            Arc::new(MockMessageRepository::new()),
+            Arc::new(MockStore::new()),
+            Arc::new(clock()),
+        );
+        let content = MessageContent::parse("content", "plain text").unwrap();
+        let audience = service
+            .audience(&channel(org), &content.mentions(), None)
+            .await
+            .unwrap();
+        assert!(audience.mentioned.is_empty() && audience.broadcast.is_empty());
+    }
+
+    #[test]
+    fn a_message_needs_text_or_an_attachment() {
+        let blank = MessageContent::parse("content", " \n ").unwrap();
+        let text = MessageContent::parse("content", "hi").unwrap();
+        let file = Attachment {
+            url: crate::model::text::Url::parse("url", "https://x.io/a.png").unwrap(),
+            name: Name::parse("name", "a.png").unwrap(),
+            content_type: None,
+        };
+        assert_eq!(
+            require_text_or_attachments(&blank, &[])
+                .unwrap_err()
+                .field(),
+            "content"
+        );
+        assert!(require_text_or_attachments(&blank, &[file]).is_ok());
+        assert!(require_text_or_attachments(&text, &[]).is_ok());
     }
 }

@@ -128,4 +128,13 @@ pub(crate) mod test_support {
             outcomes: vec![ChangeOutcome::Applied; n],
         }
     }
+
+    /// A commit whose `n` changes matched no row: what the store answers when a concurrent
+    /// request deleted the row between the service's read and its write.
+    pub(crate) fn matched_nothing(n: usize) -> Committed {
+        Committed {
+            transaction_id: TransactionId::from_counter(7),
+            outcomes: vec![ChangeOutcome::Affected(0); n],
+        }
+    }
 }

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use super::{Caller, Mutation, unexpected};
 use crate::error::{DomainError, DomainResult, NotFound, ValidationError};
 use crate::ids::{ChannelId, MemberId, MessageId, NotificationId, OrganizationId, TransactionId};
-use crate::model::Timestamp;
 use crate::model::notification::Notification;
 use crate::model::page::{Page, PageRequest};
 use crate::model::text::Opaque;
+use crate::model::{Timestamp, normalize};
 use crate::ports::{
     Change, ChannelRepository, Clock, MemberRepository, NotificationFilter, NotificationRepository,
     Store,
@@ -73,27 +73,27 @@ impl NotificationService {
     /// Creates a notification for a member of an organization the caller belongs to.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] for an unknown member; [`DomainError::Forbidden`] when the
-    /// caller is not a member of the target member's organization.
+    /// [`DomainError::NotFound`] (of a member) for an unknown member and for a member of an
+    /// organization the caller does not belong to: other organizations' members do not exist
+    /// for the caller, so the answer reveals nothing about them.
     pub async fn create(
         &self,
         caller: &Caller,
         new: NewNotification,
     ) -> DomainResult<Mutation<Notification>> {
+        let not_found = || DomainError::NotFound(NotFound::Member);
         let target = self
             .members
             .find(new.member_id)
             .await?
-            .ok_or(DomainError::NotFound(NotFound::Member))?;
+            .ok_or_else(not_found)?;
         if self
             .members
             .find_for_user(target.organization_id, caller.user.id)
             .await?
             .is_none()
         {
-            return Err(DomainError::forbidden(
-                "the caller must be a member of the target member's organization",
-            ));
+            return Err(not_found());
         }
         let notification = Notification {
             id: NotificationId::new(),
@@ -168,17 +168,21 @@ impl NotificationService {
         }
     }
 
-    /// Marks a notification read at `read_at`, or unread with `None`.
+    /// Marks a notification read at `read_at`, or unread with `None`. The time is stored and
+    /// answered [normalized](normalize) (UTC, microseconds), whatever offset and precision the
+    /// client sent.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] for unknown or invisible notifications; [`DomainError::Forbidden`]
-    /// for other members of the organization.
+    /// [`DomainError::NotFound`] for unknown or invisible notifications, also when it is deleted
+    /// while this request is under way; [`DomainError::Forbidden`] for other members of the
+    /// organization.
     pub async fn set_read(
         &self,
         caller: &Caller,
         id: NotificationId,
         read_at: Option<Timestamp>,
     ) -> DomainResult<Mutation<Notification>> {
+        let read_at = read_at.map(normalize);
         let mut notification = self.manageable(caller, id).await?;
         notification.read_at = read_at;
         let committed = self
@@ -186,6 +190,9 @@ impl NotificationService {
             .commit(vec![Change::SetNotificationRead { id, read_at }])
             .await
             .map_err(unexpected)?;
+        if committed.affected(0) == 0 {
+            return Err(DomainError::NotFound(NotFound::Notification));
+        }
         Ok(Mutation {
             data: notification,
             transaction_id: committed.transaction_id,
@@ -195,7 +202,8 @@ impl NotificationService {
     /// Deletes a notification.
     ///
     /// # Errors
-    /// As [`NotificationService::set_read`].
+    /// As [`NotificationService::set_read`]; a concurrent delete that wins makes this one
+    /// [`DomainError::NotFound`].
     pub async fn delete(&self, caller: &Caller, id: NotificationId) -> DomainResult<TransactionId> {
         self.manageable(caller, id).await?;
         let committed = self
@@ -203,6 +211,9 @@ impl NotificationService {
             .commit(vec![Change::DeleteNotification(id)])
             .await
             .map_err(unexpected)?;
+        if committed.affected(0) == 0 {
+            return Err(DomainError::NotFound(NotFound::Notification));
+        }
         Ok(committed.transaction_id)
     }
 
@@ -260,7 +271,9 @@ mod tests {
         ChangeOutcome, Committed, MockChannelRepository, MockMemberRepository,
         MockNotificationRepository, MockStore,
     };
-    use crate::services::test_support::{at, caller, clock, committed, member_of, user};
+    use crate::services::test_support::{
+        at, caller, clock, committed, matched_nothing, member_of, user,
+    };
 
     fn notification_for(member: &Member) -> Notification {
         Notification {
@@ -418,5 +431,123 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(out.deleted_count, 2);
+    }
+
+    /// A service where the caller owns `note` (through `owner`), committing through `store`.
+    fn service_for_owner(
+        owner: &Member,
+        note: &Notification,
+        store: MockStore,
+    ) -> NotificationService {
+        let mut members = MockMemberRepository::new();
+        let m = owner.clone();
+        members
+            .expect_find_for_user()
+            .returning(move |_, _| Ok(Some(m.clone())));
+        let mut notifications = MockNotificationRepository::new();
+        let n = note.clone();
+        notifications
+            .expect_find()
+            .returning(move |_| Ok(Some(n.clone())));
+        NotificationService::new(
+            Arc::new(members),
+            Arc::new(MockChannelRepository::new()),
+            Arc::new(notifications),
+            Arc::new(store),
+            Arc::new(clock()),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_read_time_is_stored_and_answered_in_utc_microseconds() {
+        let ada = user("ada");
+        let owner = member_of(&ada, OrganizationId::new(), Role::Member);
+        let note = notification_for(&owner);
+        let sent = time::macros::datetime!(2026-01-02 03:04:05.123456789 +02:00);
+        let normalized = time::macros::datetime!(2026-01-02 01:04:05.123456 UTC);
+        let is_normalized = move |t: &Timestamp| {
+            *t == normalized && t.offset() == time::UtcOffset::UTC && t.nanosecond() == 123_456_000
+        };
+        let mut store = MockStore::new();
+        store
+            .expect_commit()
+            .withf(move |c| {
+                matches!(c.as_slice(), [Change::SetNotificationRead { read_at: Some(t), .. }]
+                    if is_normalized(t))
+            })
+            .times(1)
+            .returning(|c| Ok(committed(c.len())));
+        let answered = service_for_owner(&owner, &note, store)
+            .set_read(&caller(&ada), note.id, Some(sent))
+            .await
+            .unwrap();
+        let read_at = answered.data.read_at.unwrap();
+        assert!(is_normalized(&read_at), "{read_at}");
+    }
+
+    #[tokio::test]
+    async fn changing_or_deleting_a_notification_deleted_meanwhile_is_not_found() {
+        let ada = user("ada");
+        let owner = member_of(&ada, OrganizationId::new(), Role::Member);
+        let note = notification_for(&owner);
+        for delete in [false, true] {
+            let mut store = MockStore::new();
+            store
+                .expect_commit()
+                .times(1)
+                .returning(|c| Ok(matched_nothing(c.len())));
+            let service = service_for_owner(&owner, &note, store);
+            let result = if delete {
+                service.delete(&caller(&ada), note.id).await.map(|_| ())
+            } else {
+                service
+                    .set_read(&caller(&ada), note.id, Some(at()))
+                    .await
+                    .map(|_| ())
+            };
+            assert!(
+                matches!(result, Err(DomainError::NotFound(NotFound::Notification))),
+                "delete: {delete}: {result:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn notifying_a_member_of_another_organization_looks_like_an_unknown_member() {
+        let eve = user("eve");
+        let target = member_of(&user("bob"), OrganizationId::new(), Role::Member);
+        let target_id = target.id;
+        let mut members = MockMemberRepository::new();
+        members
+            .expect_find()
+            .returning(move |_| Ok(Some(target.clone())));
+        // Eve belongs to no organization of the target.
+        members.expect_find_for_user().returning(|_, _| Ok(None));
+        let mut store = MockStore::new();
+        store.expect_commit().never();
+        let service = NotificationService::new(
+            Arc::new(members),
+            Arc::new(MockChannelRepository::new()),
+            Arc::new(MockNotificationRepository::new()),
+            Arc::new(store),
+            Arc::new(clock()),
+        );
+        let err = service
+            .create(
+                &caller(&eve),
+                NewNotification {
+                    member_id: target_id,
+                    targeted_resource_id: None,
+                    targeted_resource_type: None,
+                    resource_id: None,
+                    resource_type: None,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DomainError::NotFound(NotFound::Member)),
+            "{err:?}"
+        );
     }
 }

@@ -23,12 +23,12 @@ use crate::ApiState;
 use crate::auth::BearerAuth;
 use crate::error::ApiError;
 use crate::model::{
-    Connection, ConnectionValidation, Deleted, ExternalChannelList, ExternalChannelSelection, Item,
+    Connection, ConnectionValidation, Deleted, ExternalChannel, ExternalChannelSelection, Item,
     Mutation, Page, Provider,
 };
 use crate::payload::{ApiJson, from_value};
 use crate::responses::api_response;
-use crate::types::SecretInput;
+use crate::types::{Nullable, SecretInput};
 
 // ---------------------------------------------------------------------------------------------
 // Credentials: write-only, shaped by the provider.
@@ -392,7 +392,7 @@ api_response! {
     ListExternalChannelsResponse {
         /// The workspace's channels the bot can see, live from the provider.
         #[oai(status = 200)]
-        Ok(Json<ExternalChannelList>),
+        Ok(Json<Page<ExternalChannel>>),
     }
     errors [
         BadRequest, Unauthorized, NotFound, Conflict, Unprocessable, TooManyRequests, Internal,
@@ -657,8 +657,10 @@ impl ConnectionsApi {
                 let id = connection_id(&id.0)?;
                 let found = state.chat_sync.list_external_channels(&auth.0, id).await?;
                 Ok(ListExternalChannelsResponse::Ok(Json(
-                    ExternalChannelList {
+                    // Discovery reads every page from the provider, so there is never a next one.
+                    Page {
                         data: found.into_iter().map(Into::into).collect(),
+                        next_cursor: Nullable(None),
                     },
                 )))
             }

@@ -38,15 +38,6 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-/// The columns an update may overwrite; which channels a link joins never changes.
-pub(crate) const IMMUTABLE: [Column; 5] = [
-    Column::Id,
-    Column::ConnectionId,
-    Column::HazelChannelId,
-    Column::ExternalChannelId,
-    Column::CreatedAt,
-];
-
 impl Model {
     /// The domain link.
     pub(crate) fn into_domain(self) -> anyhow::Result<ChannelLink> {

@@ -44,16 +44,6 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-/// The columns an update may overwrite; identity, ownership and creation never change.
-pub(crate) const IMMUTABLE: [Column; 6] = [
-    Column::Id,
-    Column::OrganizationId,
-    Column::Provider,
-    Column::ExternalWorkspaceId,
-    Column::CreatedAt,
-    Column::CreatedBy,
-];
-
 impl Model {
     /// The domain connection.
     pub(crate) fn into_domain(self) -> anyhow::Result<SyncConnection> {

@@ -17,8 +17,8 @@ use std::str::FromStr;
 
 use anyhow::Context as _;
 use hazel_domain::ValidationError;
-use hazel_domain::model::Timestamp;
 use hazel_domain::model::text::Opaque;
+use hazel_domain::model::{Timestamp, normalize};
 use time::UtcOffset;
 
 /// Parses a stored id column.
@@ -44,12 +44,11 @@ pub(crate) fn stored_opaque(column: &str, raw: &str) -> anyhow::Result<Opaque> {
     Ok(Opaque::parse(column, raw, usize::MAX)?)
 }
 
-/// The form a timestamp is written in: UTC, truncated to microseconds (the precision of
-/// PostgreSQL's `timestamptz`), so that a value read back compares equal on every backend.
+/// The form a timestamp is written in: the domain's [`normalize`]d form (UTC, truncated to
+/// microseconds, the precision of PostgreSQL's `timestamptz`), so that a value read back
+/// compares equal on every backend.
 pub(crate) fn to_db(at: Timestamp) -> Timestamp {
-    let utc = at.to_offset(UtcOffset::UTC);
-    utc.replace_nanosecond(utc.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(utc)
+    normalize(at)
 }
 
 /// [`to_db`] for optional timestamps.

@@ -98,6 +98,24 @@ impl MemberRepository for Database {
         convert_opt(row, members::Model::into_domain)
     }
 
+    async fn find_many(
+        &self,
+        organization: OrganizationId,
+        ids: &[MemberId],
+    ) -> Result<Vec<Member>, RepoError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = members::Entity::find()
+            .filter(members::Column::OrganizationId.eq(organization.to_string()))
+            .filter(members::Column::Id.is_in(ids.iter().map(ToString::to_string)))
+            .order_by_asc(members::Column::Id)
+            .all(self.connection())
+            .await
+            .read("finding members by id")?;
+        convert(rows, members::Model::into_domain)
+    }
+
     async fn memberships(&self, user: UserId) -> Result<Vec<Member>, RepoError> {
         let rows = members::Entity::find()
             .filter(members::Column::UserId.eq(user.to_string()))

@@ -1,14 +1,14 @@
 //! Connections and channel links: round trips, soft deletes and the live-row uniqueness rules.
 
-use hazel_domain::ids::{SyncConnectionId, UserId};
+use hazel_domain::ids::SyncConnectionId;
 use hazel_domain::model::chat_sync::{
     ConnectionSettings, ConnectionSettingsPatch, ConnectionStatus, Direction, JsonObject,
-    LinkSettings, Provider, ProviderErrorCode, SealedCredentials,
+    LinkSettings, LinkSettingsPatch, Provider, ProviderErrorCode, SealedCredentials,
 };
 use hazel_domain::model::page::PageRequest;
 use hazel_domain::ports::{
-    Change, ChangeOutcome, ChannelLinkRepository, ConnectionRepository, ConnectionView, Store as _,
-    StoreError,
+    Change, ChangeOutcome, ChannelLinkRepository, ConnectionColumns, ConnectionRepository,
+    ConnectionView, LinkColumns, Store as _, StoreError,
 };
 
 use crate::support::{World, channel, commit, connection, each_backend, link, name, opaque};
@@ -82,29 +82,70 @@ async fn connections_round_trip_every_field() {
 }
 
 #[tokio::test]
-async fn updates_overwrite_mutable_fields_of_live_connections_only() {
+async fn patches_write_the_given_columns_of_live_connections_only() {
     each_backend(|db| async move {
         let world = World::create(&db).await;
         let original = connection(world.organization.id, world.user.id, "T1");
         commit(&db, vec![Change::InsertConnection(original.clone())]).await;
 
-        let mut updated = original.clone();
-        updated.name = name("Renamed");
-        updated.status = ConnectionStatus::Disconnected;
-        updated.settings.sync_edits = false;
-        updated.credentials = Some(SealedCredentials::from_bytes(vec![7; 40]));
-        updated.updated_at = crate::support::now();
-        // Identity and ownership are not an update's to change.
-        let mut attempted = updated.clone();
-        attempted.external_workspace_id = opaque("T-other");
-        attempted.created_by = UserId::new();
-        let committed = commit(&db, vec![Change::UpdateConnection(attempted)]).await;
+        let mut expected = original.clone();
+        expected.name = name("Renamed");
+        expected.external_workspace_name = Some(name("Acme"));
+        expected.status = ConnectionStatus::Error {
+            code: ProviderErrorCode::RateLimited,
+            message: "slow down".to_owned(),
+        };
+        expected.settings.sync_edits = false;
+        expected.credentials = Some(SealedCredentials::from_bytes(vec![7; 40]));
+        expected.metadata =
+            JsonObject::from_checked_json("metadata", r#"{"a":1}"#.to_owned()).unwrap();
+        expected.updated_at = crate::support::now();
+        let committed = commit(
+            &db,
+            vec![Change::PatchConnection {
+                id: original.id,
+                columns: ConnectionColumns {
+                    name: Some(expected.name.clone()),
+                    external_workspace_name: expected.external_workspace_name.clone(),
+                    fallback_workspace_name: None,
+                    credentials: expected.credentials.clone(),
+                    status: Some(expected.status.clone()),
+                    settings: ConnectionSettingsPatch {
+                        sync_edits: Some(false),
+                        ..ConnectionSettingsPatch::default()
+                    },
+                    metadata: Some(expected.metadata.clone()),
+                },
+                updated_at: expected.updated_at,
+            }],
+        )
+        .await;
         assert_eq!(committed.outcomes, vec![ChangeOutcome::Affected(1)]);
         let found = ConnectionRepository::find(&db, original.id)
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(found.connection, updated);
+        assert_eq!(found.connection, expected);
+
+        // Back to connected: the error columns are cleared with the status.
+        expected.status = ConnectionStatus::Connected;
+        commit(
+            &db,
+            vec![Change::PatchConnection {
+                id: original.id,
+                columns: ConnectionColumns {
+                    status: Some(ConnectionStatus::Connected),
+                    ..ConnectionColumns::default()
+                },
+                updated_at: expected.updated_at,
+            }],
+        )
+        .await;
+        let found = ConnectionRepository::find(&db, original.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.connection, expected);
 
         commit(
             &db,
@@ -114,11 +155,122 @@ async fn updates_overwrite_mutable_fields_of_live_connections_only() {
             }],
         )
         .await;
-        let committed = commit(&db, vec![Change::UpdateConnection(updated)]).await;
+        let committed = commit(
+            &db,
+            vec![Change::PatchConnection {
+                id: original.id,
+                columns: ConnectionColumns {
+                    name: Some(name("Too late")),
+                    ..ConnectionColumns::default()
+                },
+                updated_at: crate::support::now(),
+            }],
+        )
+        .await;
         assert_eq!(committed.outcomes, vec![ChangeOutcome::Affected(0)]);
         assert_eq!(
             ConnectionRepository::find(&db, original.id).await.unwrap(),
             None
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_status_patch_keeps_credentials_written_after_the_status_was_decided() {
+    each_backend(|db| async move {
+        let world = World::create(&db).await;
+        let mut original = connection(world.organization.id, world.user.id, "T1");
+        original.credentials = Some(SealedCredentials::from_bytes(vec![1; 16]));
+        commit(&db, vec![Change::InsertConnection(original.clone())]).await;
+
+        // A validation reads the connection and asks the provider; meanwhile a PATCH stores
+        // new credentials; then the validation records its verdict.
+        let fresh = SealedCredentials::from_bytes(vec![2; 16]);
+        commit(
+            &db,
+            vec![Change::PatchConnection {
+                id: original.id,
+                columns: ConnectionColumns {
+                    credentials: Some(fresh.clone()),
+                    ..ConnectionColumns::default()
+                },
+                updated_at: crate::support::now(),
+            }],
+        )
+        .await;
+        let verdict = ConnectionStatus::Error {
+            code: ProviderErrorCode::InvalidCredentials,
+            message: "invalid_auth".to_owned(),
+        };
+        commit(
+            &db,
+            vec![Change::PatchConnection {
+                id: original.id,
+                columns: ConnectionColumns {
+                    status: Some(verdict.clone()),
+                    ..ConnectionColumns::default()
+                },
+                updated_at: crate::support::now(),
+            }],
+        )
+        .await;
+
+        let found = ConnectionRepository::find(&db, original.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .connection;
+        assert_eq!(found.credentials, Some(fresh));
+        assert_eq!(found.status, verdict);
+        assert_eq!(found.name, original.name);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_fallback_workspace_name_fills_only_a_missing_name() {
+    each_backend(|db| async move {
+        let world = World::create(&db).await;
+        let unnamed = connection(world.organization.id, world.user.id, "T1");
+        let mut named = connection(world.organization.id, world.user.id, "T2");
+        named.external_workspace_name = Some(name("Set by a person"));
+        commit(
+            &db,
+            vec![
+                Change::InsertConnection(unnamed.clone()),
+                Change::InsertConnection(named.clone()),
+            ],
+        )
+        .await;
+        let fallback = |id| Change::PatchConnection {
+            id,
+            columns: ConnectionColumns {
+                fallback_workspace_name: Some(name("From the provider")),
+                ..ConnectionColumns::default()
+            },
+            updated_at: crate::support::now(),
+        };
+        commit(&db, vec![fallback(unnamed.id), fallback(named.id)]).await;
+
+        let workspace_name = |id| {
+            let db = db.clone();
+            async move {
+                ConnectionRepository::find(&db, id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .connection
+                    .external_workspace_name
+            }
+        };
+        assert_eq!(
+            workspace_name(unnamed.id).await,
+            Some(name("From the provider"))
+        );
+        assert_eq!(
+            workspace_name(named.id).await,
+            Some(name("Set by a person"))
         );
     })
     .await;
@@ -290,7 +442,7 @@ async fn links_are_unique_per_connection_among_live_links() {
 }
 
 #[tokio::test]
-async fn link_updates_round_trip_settings_and_overrides() {
+async fn link_patches_write_the_given_columns_and_keep_the_others() {
     each_backend(|db| async move {
         let world = World::create(&db).await;
         let conn = connection(world.organization.id, world.user.id, "T1");
@@ -312,10 +464,9 @@ async fn link_updates_round_trip_settings_and_overrides() {
             Some(&original)
         );
 
-        let mut updated = original.clone();
-        updated.direction = Direction::Inbound;
-        updated.is_active = false;
-        updated.settings = LinkSettings {
+        let mut expected = original.clone();
+        expected.direction = Direction::Inbound;
+        expected.settings = LinkSettings {
             sync_pins: true,
             mention_mapping: false,
             overrides: ConnectionSettingsPatch {
@@ -325,12 +476,48 @@ async fn link_updates_round_trip_settings_and_overrides() {
                 sync_deletes: None,
             },
         };
-        updated.updated_at = crate::support::now();
-        let committed = commit(&db, vec![Change::UpdateChannelLink(updated.clone())]).await;
+        expected.updated_at = crate::support::now();
+        let committed = commit(
+            &db,
+            vec![Change::PatchChannelLink {
+                id: original.id,
+                columns: LinkColumns {
+                    direction: Some(Direction::Inbound),
+                    is_active: None,
+                    settings: LinkSettingsPatch {
+                        sync_pins: Some(true),
+                        mention_mapping: Some(false),
+                        overrides: expected.settings.overrides,
+                    },
+                },
+                updated_at: expected.updated_at,
+            }],
+        )
+        .await;
         assert_eq!(committed.outcomes, vec![ChangeOutcome::Affected(1)]);
         assert_eq!(
             ChannelLinkRepository::find(&db, original.id).await.unwrap(),
-            Some(updated.clone())
+            Some(expected.clone())
+        );
+
+        // Selecting channels toggles only the flag: the direction and settings a concurrent
+        // update wrote stay.
+        expected.is_active = false;
+        commit(
+            &db,
+            vec![Change::PatchChannelLink {
+                id: original.id,
+                columns: LinkColumns {
+                    is_active: Some(false),
+                    ..LinkColumns::default()
+                },
+                updated_at: expected.updated_at,
+            }],
+        )
+        .await;
+        assert_eq!(
+            ChannelLinkRepository::find(&db, original.id).await.unwrap(),
+            Some(expected)
         );
 
         commit(
@@ -341,8 +528,23 @@ async fn link_updates_round_trip_settings_and_overrides() {
             }],
         )
         .await;
-        let committed = commit(&db, vec![Change::UpdateChannelLink(updated)]).await;
+        let committed = commit(
+            &db,
+            vec![Change::PatchChannelLink {
+                id: original.id,
+                columns: LinkColumns {
+                    is_active: Some(true),
+                    ..LinkColumns::default()
+                },
+                updated_at: crate::support::now(),
+            }],
+        )
+        .await;
         assert_eq!(committed.outcomes, vec![ChangeOutcome::Affected(0)]);
+        assert_eq!(
+            ChannelLinkRepository::find(&db, original.id).await.unwrap(),
+            None
+        );
     })
     .await;
 }

@@ -77,3 +77,37 @@ async fn a_database_can_be_pinged_and_names_its_backend() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_migrating_one_postgres_database_at_once_all_succeed() {
+    let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
+        eprintln!("skipping PostgreSQL: {POSTGRES_ENV} is not set");
+        return;
+    };
+    let url = testing::fresh_postgres_url(&admin_url).await.unwrap();
+    // Separate pools stand for separate processes (replicas starting together).
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        handles.push(Database::connect(&url).await.unwrap());
+    }
+    let mut migrations = tokio::task::JoinSet::new();
+    for db in &handles {
+        let db = db.clone();
+        migrations.spawn(async move { db.migrate().await });
+    }
+    while let Some(joined) = migrations.join_next().await {
+        if let Err(err) = joined.unwrap() {
+            panic!("a concurrent migration failed: {err:#}");
+        }
+    }
+    for db in &handles {
+        assert_eq!(db.pending_migrations().await.unwrap(), 0);
+    }
+    // The counter row was inserted exactly once: the first commit is transaction 1.
+    let first = commit(&handles[0], Vec::new()).await;
+    assert_eq!(first.transaction_id.value(), 1);
+    drop(handles);
+    testing::drop_postgres_database(&admin_url, &url)
+        .await
+        .unwrap();
+}

@@ -180,3 +180,46 @@ async fn channels_of_every_kind_round_trip() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn members_are_found_many_at_once_within_one_organization() {
+    each_backend(|db| async move {
+        let world = World::create(&db).await;
+        let (_, bob) = world.add_member(&db, "bob").await;
+        let shadow = shadow_member(world.organization.id, "U1");
+        let elsewhere = organization(&format!("elsewhere-{}", uuid_suffix()));
+        let outsider = native_member(elsewhere.id, &world.user, Role::Owner);
+        commit(
+            &db,
+            vec![
+                Change::InsertMember(shadow.clone()),
+                Change::InsertOrganization(elsewhere.clone()),
+                Change::InsertMember(outsider.clone()),
+            ],
+        )
+        .await;
+
+        let asked = [
+            shadow.id,
+            outsider.id,
+            MemberId::new(),
+            bob.id,
+            world.owner.id,
+        ];
+        let found = db.find_many(world.organization.id, &asked).await.unwrap();
+        let mut expected = vec![world.owner.clone(), bob, shadow];
+        expected.sort_by_key(|m| m.id);
+        assert_eq!(found, expected, "members of the organization, by id");
+        assert_eq!(
+            db.find_many(elsewhere.id, &asked).await.unwrap(),
+            vec![outsider]
+        );
+        assert!(
+            db.find_many(world.organization.id, &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    })
+    .await;
+}

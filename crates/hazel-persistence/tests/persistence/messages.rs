@@ -4,7 +4,7 @@ use hazel_domain::ids::MessageId;
 use hazel_domain::model::message::{Attachment, MessageContent, ReactionSummary};
 use hazel_domain::model::page::PageRequest;
 use hazel_domain::model::text::Url;
-use hazel_domain::ports::{Change, MessageRepository};
+use hazel_domain::ports::{Change, ChangeOutcome, MessageRepository};
 
 use crate::support::{
     World, commit, each_backend, emoji, message, name, opaque, reaction, shadow_member,
@@ -105,7 +105,7 @@ async fn views_carry_the_author_and_summarised_reactions() {
 }
 
 #[tokio::test]
-async fn updated_messages_are_overwritten_and_deleted_ones_leave_the_list() {
+async fn edits_and_deletes_change_live_messages_and_deleted_ones_leave_the_list() {
     each_backend(|db| async move {
         let world = World::create(&db).await;
         let kept = message(world.channel.id, world.owner.id, "kept");
@@ -127,12 +127,30 @@ async fn updated_messages_are_overwritten_and_deleted_ones_leave_the_list() {
         let committed = commit(
             &db,
             vec![
-                Change::UpdateMessage(edited.clone()),
-                Change::UpdateMessage(deleted.clone()),
+                Change::EditMessage {
+                    id: kept.id,
+                    content: edited.content.clone(),
+                    edited_at: edited.edited_at.unwrap(),
+                },
+                Change::DeleteMessage {
+                    id: doomed.id,
+                    at: deleted.deleted_at.unwrap(),
+                },
+                Change::DeleteMessage {
+                    id: MessageId::new(),
+                    at: crate::support::now(),
+                },
             ],
         )
         .await;
-        assert_eq!(committed.affected(0) + committed.affected(1), 2);
+        assert_eq!(
+            committed.outcomes,
+            vec![
+                ChangeOutcome::Affected(1),
+                ChangeOutcome::Affected(1),
+                ChangeOutcome::Affected(0)
+            ]
+        );
 
         assert_eq!(
             MessageRepository::find(&db, kept.id)
@@ -155,6 +173,58 @@ async fn updated_messages_are_overwritten_and_deleted_ones_leave_the_list() {
             .unwrap();
         let ids: Vec<MessageId> = page.items.iter().map(|v| v.message.id).collect();
         assert_eq!(ids, vec![kept.id]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_edit_or_delete_after_a_delete_matches_nothing_and_never_resurrects() {
+    each_backend(|db| async move {
+        let world = World::create(&db).await;
+        let original = message(world.channel.id, world.owner.id, "original");
+        let mut deleted = original.clone();
+        deleted.deleted_at = Some(crate::support::now());
+        commit(
+            &db,
+            vec![
+                Change::InsertMessage(original.clone()),
+                Change::DeleteMessage {
+                    id: original.id,
+                    at: deleted.deleted_at.unwrap(),
+                },
+            ],
+        )
+        .await;
+
+        // An edit that read the message before the delete committed.
+        let later = crate::support::now() + time::Duration::seconds(5);
+        let committed = commit(
+            &db,
+            vec![
+                Change::EditMessage {
+                    id: original.id,
+                    content: MessageContent::parse("content", "too late").unwrap(),
+                    edited_at: later,
+                },
+                Change::DeleteMessage {
+                    id: original.id,
+                    at: later,
+                },
+            ],
+        )
+        .await;
+        assert_eq!(
+            committed.outcomes,
+            vec![ChangeOutcome::Affected(0), ChangeOutcome::Affected(0)]
+        );
+        assert_eq!(
+            MessageRepository::find(&db, original.id)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(&deleted),
+            "still deleted, at the first deletion time, with its text unchanged"
+        );
     })
     .await;
 }

@@ -8,9 +8,13 @@ use std::time::Duration;
 use hazel_domain::model::chat_sync::ProviderError;
 
 use crate::permissions::REQUIRED_PERMISSIONS;
+use crate::provider::is_snowflake;
 
 /// The wait reported when a 429 says neither `retry_after` nor `Retry-After`.
 pub(crate) const DEFAULT_RETRY_AFTER_SECONDS: u64 = 60;
+
+/// The longest wait reported (a day): a server asking for more is not taken literally.
+pub(crate) const MAX_RETRY_AFTER_SECONDS: u64 = 86_400;
 
 /// Discord's JSON error code "Unknown Guild".
 const UNKNOWN_GUILD: u64 = 10_004;
@@ -18,6 +22,8 @@ const UNKNOWN_GUILD: u64 = 10_004;
 const UNKNOWN_MEMBER: u64 = 10_007;
 /// Discord's JSON error code "Missing Access".
 const MISSING_ACCESS: u64 = 50_001;
+/// Discord's JSON error code "Missing Permissions".
+const MISSING_PERMISSIONS: u64 = 50_013;
 
 /// A failed call, before the caller has said what a refusal means for its route.
 #[derive(Debug)]
@@ -36,10 +42,25 @@ pub(crate) enum ApiError {
 }
 
 impl ApiError {
-    /// The error for a route where a refusal has no special meaning.
+    /// The error for a route where a refusal has no special meaning: "Missing Permissions"
+    /// (50013) is `InsufficientPermissions`, any other refusal a `Platform` error.
     pub(crate) fn into_provider(self) -> ProviderError {
         match self {
             Self::Provider(error) => error,
+            Self::Rejected {
+                route,
+                code: Some(MISSING_PERMISSIONS),
+                ..
+            } => ProviderError::InsufficientPermissions {
+                message: format!(
+                    "Discord refused {route}: the bot lacks a permission it needs there \
+                     (code {MISSING_PERMISSIONS}, Missing Permissions); check its roles and the \
+                     channel's permission overwrites"
+                ),
+                // Discord does not say which permission; naming none is more honest than
+                // naming every required one.
+                required_scopes: Vec::new(),
+            },
             Self::Rejected {
                 route,
                 status,
@@ -55,16 +76,15 @@ impl ApiError {
         }
     }
 
-    /// The error for a guild route: a 403/404 (or "Unknown Guild", "Unknown Member", "Missing
-    /// Access") means the bot is not in the guild or cannot see it.
+    /// The error for a guild route: "Unknown Guild", "Unknown Member" or "Missing Access"
+    /// mean the bot is not in the guild or cannot see it; anything else is read as on any
+    /// route (a 404 without those codes is a route Discord does not know: `Platform`).
     pub(crate) fn in_guild(self, guild_id: &str) -> ProviderError {
         match self {
-            Self::Rejected { status, code, .. }
-                if matches!(status, 403 | 404)
-                    || matches!(code, Some(UNKNOWN_GUILD | UNKNOWN_MEMBER | MISSING_ACCESS)) =>
-            {
-                not_in_guild(guild_id)
-            }
+            Self::Rejected {
+                code: Some(UNKNOWN_GUILD | UNKNOWN_MEMBER | MISSING_ACCESS),
+                ..
+            } => not_in_guild(guild_id),
             other => other.into_provider(),
         }
     }
@@ -78,7 +98,7 @@ impl From<ProviderError> for ApiError {
 
 /// The bot cannot reach the guild: every required permission is still needed.
 pub(crate) fn not_in_guild(guild_id: &str) -> ProviderError {
-    let shown = if guild_id.chars().all(|c| c.is_ascii_digit()) {
+    let shown = if is_snowflake(guild_id) {
         guild_id
     } else {
         "(not a snowflake)"
@@ -123,13 +143,20 @@ pub(crate) fn from_transport(
 }
 
 /// Seconds to wait after a 429: the body's `retry_after` (seconds, fractional), else the
-/// `Retry-After` header, rounded up.
+/// `Retry-After` header, rounded up and at most [`MAX_RETRY_AFTER_SECONDS`]. Each candidate
+/// must be a finite, non-negative number, so an unusable body value does not hide a usable
+/// header; [`DEFAULT_RETRY_AFTER_SECONDS`] when neither is usable.
 pub(crate) fn retry_after_seconds(body_retry_after: Option<f64>, header: Option<&str>) -> u64 {
+    let usable = |seconds: &f64| seconds.is_finite() && *seconds >= 0.0;
     body_retry_after
-        .or_else(|| header.and_then(|raw| raw.trim().parse::<f64>().ok()))
-        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+        .filter(usable)
+        .or_else(|| {
+            header
+                .and_then(|raw| raw.trim().parse::<f64>().ok())
+                .filter(usable)
+        })
         .map_or(DEFAULT_RETRY_AFTER_SECONDS, |seconds| {
-            // Saturating float-to-int conversion: absurd values clamp to u64::MAX.
-            seconds.ceil() as u64
+            // The value is finite, non-negative and clamped, so the conversion is exact enough.
+            seconds.ceil().min(MAX_RETRY_AFTER_SECONDS as f64) as u64
         })
 }

@@ -1,5 +1,6 @@
 //! [`DiscordProvider`]: the [`ChatProvider`] port over the Discord REST API.
 
+use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,12 +14,18 @@ use serde::Deserialize;
 
 use crate::api::RestApi;
 use crate::errors::{ApiError, not_in_guild};
-use crate::permissions::{Role, VIEW_CHANNEL, guild_permissions, missing, parse_bits};
+use crate::permissions::{
+    ADMINISTRATOR, Role, VIEW_CHANNEL, guild_permissions, missing, parse_bits,
+};
 use crate::settings::DiscordSettings;
 
 /// How long one REST call may take, connecting included, unless changed with
 /// [`DiscordProvider::with_timeout`].
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long one whole port operation (`validate`, `list_channels`, with all their calls) may
+/// take, unless changed with [`DiscordProvider::with_operation_timeout`].
+const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `GUILD_TEXT`: a text channel.
 const GUILD_TEXT: u8 = 0;
@@ -29,17 +36,20 @@ const GUILD_ANNOUNCEMENT: u8 = 5;
 #[derive(Clone, Debug)]
 pub struct DiscordProvider {
     api: RestApi,
+    operation_timeout: Duration,
 }
 
 impl DiscordProvider {
     /// An adapter reaching the REST API at `settings.api_url` through `http`.
     ///
-    /// Every call is bounded by a 15 s timeout that includes connecting; the shared `http`
-    /// client may add its own connect timeout.
+    /// Every call is bounded by a 15 s timeout that includes connecting, and every port
+    /// operation (all its calls together) by 30 s; the shared `http` client may add its own
+    /// connect timeout.
     #[must_use]
     pub fn new(settings: DiscordSettings, http: reqwest::Client) -> Self {
         Self {
             api: RestApi::new(&settings.api_url, http, DEFAULT_TIMEOUT),
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
         }
     }
 
@@ -50,10 +60,40 @@ impl DiscordProvider {
         self
     }
 
+    /// The same adapter with another deadline for a whole port operation (`validate` or
+    /// `list_channels`, every call they make included).
+    #[must_use]
+    pub fn with_operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
     /// The REST API base URL this adapter calls.
     #[must_use]
     pub fn api_url(&self) -> &str {
         self.api.base()
+    }
+
+    /// Runs `operation` within the operation deadline; a `Network` error when it passes.
+    async fn within_deadline<T>(
+        &self,
+        name: &str,
+        operation: impl Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        tokio::time::timeout(self.operation_timeout, operation)
+            .await
+            .unwrap_or_else(|_| {
+                tracing::debug!(
+                    discord.operation = name,
+                    "Discord operation deadline passed"
+                );
+                Err(ProviderError::Network {
+                    message: format!(
+                        "Discord did not complete {name} within {} ms",
+                        self.operation_timeout.as_millis()
+                    ),
+                })
+            })
     }
 }
 
@@ -70,10 +110,17 @@ fn bot_token(credentials: &Credentials) -> Result<&SecretString, ProviderError> 
     }
 }
 
-/// The guild id of a connection, when it can be one: Discord ids are snowflakes (decimal).
+/// Whether `id` is a Discord snowflake as Discord writes one: a `u64` in canonical decimal
+/// (no sign, no leading zeros, no overflow).
+pub(crate) fn is_snowflake(id: &str) -> bool {
+    id.parse::<u64>()
+        .is_ok_and(|number| number.to_string() == id)
+}
+
+/// The guild id of a connection, when it can be one (a snowflake).
 fn guild_id(workspace: &ExternalWorkspaceId) -> Result<&str, ProviderError> {
     let id = workspace.as_str();
-    if id.len() <= 20 && id.chars().all(|c| c.is_ascii_digit()) {
+    if is_snowflake(id) {
         Ok(id)
     } else {
         Err(not_in_guild(id))
@@ -91,6 +138,9 @@ struct User {
 struct Guild {
     name: String,
     owner_id: Option<String>,
+    /// The guild's roles, `@everyone` (whose id is the guild's) included. Discord's guild
+    /// object carries them; should an answer lack them, they are fetched on their own.
+    roles: Option<Vec<Role>>,
 }
 
 /// A guild member object, as far as the adapter reads it.
@@ -117,7 +167,15 @@ struct Channel {
 #[derive(Debug, Deserialize)]
 struct Overwrite {
     id: String,
+    #[serde(default = "no_bits")]
+    allow: String,
+    #[serde(default = "no_bits")]
     deny: String,
+}
+
+/// An empty permission set, for overwrites that leave `allow` or `deny` out.
+fn no_bits() -> String {
+    "0".to_owned()
 }
 
 impl Channel {
@@ -125,18 +183,33 @@ impl Channel {
         matches!(self.kind, GUILD_TEXT | GUILD_ANNOUNCEMENT)
     }
 
-    /// Private when `@everyone` (the role whose id is the guild's) is denied `VIEW_CHANNEL`.
-    fn is_private(&self, guild_id: &str) -> Result<bool, ProviderError> {
-        for overwrite in &self.permission_overwrites {
-            if overwrite.id == guild_id && parse_bits(&overwrite.deny)? & VIEW_CHANNEL.bit != 0 {
-                return Ok(true);
-            }
+    /// Private when `@everyone` cannot see the channel: its guild-level permissions
+    /// (`everyone`) with the channel's `@everyone` overwrite applied
+    /// (`(everyone & !deny) | allow`) lack `VIEW_CHANNEL`. `ADMINISTRATOR` on `@everyone`
+    /// overrides every overwrite, so such a guild has no private channels.
+    fn is_private(&self, guild_id: &str, everyone: u64) -> Result<bool, ProviderError> {
+        if everyone & ADMINISTRATOR.bit != 0 {
+            return Ok(false);
         }
-        Ok(false)
+        let mut bits = everyone;
+        // The `@everyone` role's id is the guild's, and no user has a guild's id, so the
+        // overwrite is found by id alone.
+        if let Some(overwrite) = self
+            .permission_overwrites
+            .iter()
+            .find(|overwrite| overwrite.id == guild_id)
+        {
+            bits = (bits & !parse_bits(&overwrite.deny)?) | parse_bits(&overwrite.allow)?;
+        }
+        Ok(bits & VIEW_CHANNEL.bit == 0)
     }
 
-    fn into_external(self, guild_id: &str) -> Result<ExternalChannel, ProviderError> {
-        let is_private = self.is_private(guild_id)?;
+    fn into_external(
+        self,
+        guild_id: &str,
+        everyone: u64,
+    ) -> Result<ExternalChannel, ProviderError> {
+        let is_private = self.is_private(guild_id, everyone)?;
         let id = parse_external_id("id", &self.id).map_err(|_| ProviderError::Platform {
             message: "Discord listed a channel with an unusable id".to_owned(),
         })?;
@@ -162,26 +235,67 @@ impl ChatProvider for DiscordProvider {
     ) -> Result<ValidatedWorkspace, ProviderError> {
         let token = bot_token(credentials)?;
         let guild_id = guild_id(workspace)?;
+        self.within_deadline("validate", self.validate_bot(guild_id, token))
+            .await
+    }
+
+    async fn list_channels(
+        &self,
+        workspace: &ExternalWorkspaceId,
+        credentials: &Credentials,
+    ) -> Result<Vec<ExternalChannel>, ProviderError> {
+        let token = bot_token(credentials)?;
+        let guild_id = guild_id(workspace)?;
+        self.within_deadline("list_channels", self.list_guild_channels(guild_id, token))
+            .await
+    }
+}
+
+impl DiscordProvider {
+    /// `GET /guilds/{guild_id}`, the roles included.
+    async fn guild_with_roles(
+        &self,
+        guild_id: &str,
+        token: &SecretString,
+    ) -> Result<(Guild, Vec<Role>), ProviderError> {
+        let in_guild = |error: ApiError| error.in_guild(guild_id);
+        let mut guild: Guild = self
+            .api
+            .get("/guilds/{guild_id}", &["guilds", guild_id], token)
+            .await
+            .map_err(in_guild)?;
+        let roles = match guild.roles.take() {
+            Some(roles) => roles,
+            None => self
+                .api
+                .get(
+                    "/guilds/{guild_id}/roles",
+                    &["guilds", guild_id, "roles"],
+                    token,
+                )
+                .await
+                .map_err(in_guild)?,
+        };
+        Ok((guild, roles))
+    }
+
+    async fn validate_bot(
+        &self,
+        guild_id: &str,
+        token: &SecretString,
+    ) -> Result<ValidatedWorkspace, ProviderError> {
         let me: User = self
             .api
             .get("/users/@me", &["users", "@me"], token)
             .await
             .map_err(ApiError::into_provider)?;
-        let in_guild = |error: ApiError| error.in_guild(guild_id);
-        let guild: Guild = self
-            .api
-            .get("/guilds/{guild_id}", &["guilds", guild_id], token)
-            .await
-            .map_err(in_guild)?;
-        let roles: Vec<Role> = self
-            .api
-            .get(
-                "/guilds/{guild_id}/roles",
-                &["guilds", guild_id, "roles"],
-                token,
-            )
-            .await
-            .map_err(in_guild)?;
+        if !is_snowflake(&me.id) {
+            return Err(ProviderError::Platform {
+                message: "Discord answered /users/@me with an id that is not a snowflake"
+                    .to_owned(),
+            });
+        }
+        let (guild, roles) = self.guild_with_roles(guild_id, token).await?;
         let member: Member = self
             .api
             .get(
@@ -190,7 +304,7 @@ impl ChatProvider for DiscordProvider {
                 token,
             )
             .await
-            .map_err(in_guild)?;
+            .map_err(|error| error.in_guild(guild_id))?;
         let is_owner = guild.owner_id.as_deref() == Some(me.id.as_str());
         let bits = guild_permissions(guild_id, is_owner, &roles, &member.roles)?;
         let missing = missing(bits);
@@ -209,13 +323,18 @@ impl ChatProvider for DiscordProvider {
         })
     }
 
-    async fn list_channels(
+    async fn list_guild_channels(
         &self,
-        workspace: &ExternalWorkspaceId,
-        credentials: &Credentials,
+        guild_id: &str,
+        token: &SecretString,
     ) -> Result<Vec<ExternalChannel>, ProviderError> {
-        let token = bot_token(credentials)?;
-        let guild_id = guild_id(workspace)?;
+        // Whether a channel is private depends on what `@everyone` may do guild-wide.
+        let (_, roles) = self.guild_with_roles(guild_id, token).await?;
+        let everyone = match roles.iter().find(|role| role.id == guild_id) {
+            Some(role) => parse_bits(&role.permissions)?,
+            // Every guild has `@everyone`; without it, nothing is known to be public.
+            None => 0,
+        };
         // Discord answers `null` for a guild without channels.
         let channels: Option<Vec<Channel>> = self
             .api
@@ -235,7 +354,7 @@ impl ChatProvider for DiscordProvider {
         channels.sort_by(|a, b| a.position.cmp(&b.position).then_with(|| a.id.cmp(&b.id)));
         channels
             .into_iter()
-            .map(|channel| channel.into_external(guild_id))
+            .map(|channel| channel.into_external(guild_id, everyone))
             .collect()
     }
 }

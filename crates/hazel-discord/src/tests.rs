@@ -1,6 +1,11 @@
 //! Error mapping, permission checks and channel listing against a scripted HTTP server
 //! (wiremock).
 
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use hazel_domain::model::chat_sync::{
     Credentials, ExternalWorkspaceId, ProviderError, ProviderErrorCode, parse_external_id,
 };
@@ -10,7 +15,9 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::{ADMINISTRATOR, DiscordProvider, DiscordSettings, REQUIRED_PERMISSION_BITS};
+use crate::{
+    ADMINISTRATOR, DiscordProvider, DiscordSettings, REQUIRED_PERMISSION_BITS, VIEW_CHANNEL,
+};
 
 const TOKEN: &str = "MTIzNDU2Nzg5.TOPSECRET.value";
 const GUILD: &str = "81384788765712384";
@@ -25,6 +32,51 @@ fn provider(api_url: &str) -> DiscordProvider {
         },
         reqwest::Client::new(),
     )
+}
+
+/// Discord's default permissions of `@everyone` in a new guild (`VIEW_CHANNEL` among them).
+const DEFAULT_EVERYONE: u64 = 104_324_673;
+
+/// A loopback address that refuses connections: the port stays bound by the returned socket
+/// (so no server started in parallel can take it) but never listens.
+fn refusing_address() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let address = socket.local_addr().unwrap();
+    (socket, address)
+}
+
+/// Log lines captured from the current thread (a `#[tokio::test]` runs on one).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Captures every event of this thread at TRACE level until the guard is dropped.
+    fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        let captured = Self::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
 }
 
 fn credentials() -> Credentials {
@@ -60,13 +112,37 @@ impl Scripted {
     }
 
     async fn route(&self, route: &str, answer: ResponseTemplate) -> &Self {
-        Mock::given(method("GET"))
+        self.route_called(route, answer, None).await
+    }
+
+    /// Like [`Self::route`], verifying on drop that the route was called `times` times.
+    async fn route_called(
+        &self,
+        route: &str,
+        answer: ResponseTemplate,
+        times: Option<u64>,
+    ) -> &Self {
+        let mut mock = Mock::given(method("GET"))
             .and(path(format!("/api/v10{route}")))
             .and(header("authorization", format!("Bot {TOKEN}").as_str()))
-            .respond_with(answer)
-            .mount(&self.server)
-            .await;
+            .respond_with(answer);
+        if let Some(times) = times {
+            mock = mock.expect(times);
+        }
+        mock.mount(&self.server).await;
         self
+    }
+
+    /// The guild route, answering roles where `@everyone` holds `everyone`.
+    async fn guild(&self, everyone: u64, bot_role: u64, owner: &str) -> &Self {
+        self.route(
+            &format!("/guilds/{GUILD}"),
+            ok(json!({
+                "id": GUILD, "name": "Acme Guild", "owner_id": owner,
+                "roles": roles(everyone, bot_role),
+            })),
+        )
+        .await
     }
 
     async fn healthy(&self, everyone: u64, bot_role: u64, owner: &str) -> &Self {
@@ -75,18 +151,12 @@ impl Scripted {
             ok(json!({"id": BOT, "username": "hazel", "bot": true})),
         )
         .await;
-        self.route(
-            &format!("/guilds/{GUILD}"),
-            ok(json!({"id": GUILD, "name": "Acme Guild", "owner_id": owner})),
-        )
-        .await;
-        self.route(
+        self.guild(everyone, bot_role, owner).await;
+        // The guild object carries the roles: the roles route is not needed.
+        self.route_called(
             &format!("/guilds/{GUILD}/roles"),
-            ok(json!([
-                {"id": GUILD, "name": "@everyone", "permissions": everyone.to_string()},
-                {"id": BOT_ROLE, "name": "Hazel", "permissions": bot_role.to_string()},
-                {"id": "1", "name": "Admins", "permissions": ADMINISTRATOR.bit.to_string()},
-            ])),
+            ok(roles(everyone, bot_role)),
+            Some(0),
         )
         .await;
         self.route(
@@ -106,6 +176,14 @@ impl Scripted {
             .await
             .map(|_| ())
     }
+}
+
+fn roles(everyone: u64, bot_role: u64) -> Value {
+    json!([
+        {"id": GUILD, "name": "@everyone", "permissions": everyone.to_string()},
+        {"id": BOT_ROLE, "name": "Hazel", "permissions": bot_role.to_string()},
+        {"id": "1", "name": "Admins", "permissions": ADMINISTRATOR.bit.to_string()},
+    ])
 }
 
 #[tokio::test]
@@ -193,8 +271,8 @@ async fn a_guild_the_bot_cannot_see_is_insufficient_permissions() {
             error(400, 10_004, "Unknown Guild"),
         ),
         (
-            format!("/guilds/{GUILD}/roles"),
-            error(403, 50_001, "Missing Access"),
+            format!("/guilds/{GUILD}"),
+            error(403, 10_004, "Unknown Guild"),
         ),
         (
             format!("/guilds/{GUILD}/members/{BOT}"),
@@ -268,9 +346,7 @@ async fn server_errors_garbage_and_odd_refusals_are_platform_errors() {
 
 #[tokio::test]
 async fn unreachable_servers_are_network_errors() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let refused = listener.local_addr().unwrap();
-    drop(listener);
+    let (_reserved, refused) = refusing_address();
     let dropping = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dropped = dropping.local_addr().unwrap();
     let server = tokio::spawn(async move {
@@ -323,6 +399,7 @@ fn channel(id: &str, kind: u8, name: &str, position: i64, overwrites: Value) -> 
 #[tokio::test]
 async fn list_channels_keeps_text_and_announcement_channels_and_spots_private_ones() {
     let scripted = Scripted::start().await;
+    scripted.guild(DEFAULT_EVERYONE, 0, "1").await;
     let view_channel = (1u64 << 10).to_string();
     scripted
         .route(
@@ -379,6 +456,7 @@ async fn list_channels_keeps_text_and_announcement_channels_and_spots_private_on
 #[tokio::test]
 async fn a_null_channel_list_is_empty() {
     let scripted = Scripted::start().await;
+    scripted.guild(DEFAULT_EVERYONE, 0, "1").await;
     scripted
         .route(&format!("/guilds/{GUILD}/channels"), ok(Value::Null))
         .await;
@@ -395,6 +473,7 @@ async fn a_null_channel_list_is_empty() {
 #[tokio::test]
 async fn listing_channels_of_an_unseen_guild_is_insufficient_permissions() {
     let scripted = Scripted::start().await;
+    scripted.guild(DEFAULT_EVERYONE, 0, "1").await;
     scripted
         .route(
             &format!("/guilds/{GUILD}/channels"),
@@ -409,6 +488,317 @@ async fn listing_channels_of_an_unseen_guild_is_insufficient_permissions() {
         .unwrap_err();
 
     assert_eq!(err.code(), ProviderErrorCode::InsufficientPermissions);
+}
+
+/// The privacy of channels under `@everyone` permissions `everyone`, in position order.
+async fn privacy_with(everyone: u64, channels: Value) -> Vec<(String, bool)> {
+    let scripted = Scripted::start().await;
+    scripted.guild(everyone, 0, "1").await;
+    scripted
+        .route(&format!("/guilds/{GUILD}/channels"), ok(channels))
+        .await;
+    scripted
+        .provider()
+        .list_channels(&guild(), &credentials())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.id.as_str().to_owned(), c.is_private))
+        .collect()
+}
+
+#[tokio::test]
+async fn privacy_follows_everyones_guild_permissions_and_overwrites() {
+    let view = VIEW_CHANNEL.bit.to_string();
+    let channels = json!([
+        channel("100", 0, "plain", 1, json!([])),
+        channel(
+            "200",
+            0,
+            "denied",
+            2,
+            json!([{"id": GUILD, "type": 0, "allow": "0", "deny": view}])
+        ),
+        channel(
+            "300",
+            0,
+            "allowed",
+            3,
+            json!([{"id": GUILD, "type": 0, "allow": view, "deny": "0"}])
+        ),
+    ]);
+    let without_view = DEFAULT_EVERYONE & !VIEW_CHANNEL.bit;
+
+    let default = privacy_with(DEFAULT_EVERYONE, channels.clone()).await;
+    let hidden_guild = privacy_with(without_view, channels.clone()).await;
+    let admin_everyone = privacy_with(ADMINISTRATOR.bit, channels).await;
+
+    let expect = |flags: [bool; 3]| -> Vec<(String, bool)> {
+        ["100", "200", "300"]
+            .into_iter()
+            .map(str::to_owned)
+            .zip(flags)
+            .collect()
+    };
+    assert_eq!(default, expect([false, true, false]));
+    // @everyone cannot see any channel unless an overwrite allows it.
+    assert_eq!(hidden_guild, expect([true, true, false]));
+    // ADMINISTRATOR overrides every overwrite.
+    assert_eq!(admin_everyone, expect([false, false, false]));
+}
+
+#[tokio::test]
+async fn roles_are_fetched_on_their_own_only_when_the_guild_lacks_them() {
+    let scripted = Scripted::start().await;
+    scripted
+        .route(
+            "/users/@me",
+            ok(json!({"id": BOT, "username": "hazel", "bot": true})),
+        )
+        .await;
+    scripted
+        .route(
+            &format!("/guilds/{GUILD}"),
+            ok(json!({"id": GUILD, "name": "Acme Guild", "owner_id": "1"})),
+        )
+        .await;
+    scripted
+        .route_called(
+            &format!("/guilds/{GUILD}/roles"),
+            ok(roles(0, REQUIRED_PERMISSION_BITS)),
+            Some(1),
+        )
+        .await;
+    scripted
+        .route(
+            &format!("/guilds/{GUILD}/members/{BOT}"),
+            ok(json!({"user": {"id": BOT}, "roles": [BOT_ROLE]})),
+        )
+        .await;
+
+    assert_eq!(scripted.validate().await, Ok(()));
+}
+
+#[tokio::test]
+async fn missing_permissions_is_insufficient_permissions_on_every_route() {
+    let cases = [
+        ("/users/@me".to_owned(), true),
+        (format!("/guilds/{GUILD}"), true),
+        (format!("/guilds/{GUILD}/members/{BOT}"), true),
+        (format!("/guilds/{GUILD}/channels"), false),
+    ];
+    for (route, validating) in cases {
+        let scripted = Scripted::start().await;
+        scripted
+            .route(&route, error(403, 50_013, "Missing Permissions"))
+            .await;
+        scripted.healthy(0, REQUIRED_PERMISSION_BITS, "1").await;
+
+        let err = if validating {
+            scripted.validate().await.unwrap_err()
+        } else {
+            scripted
+                .provider()
+                .list_channels(&guild(), &credentials())
+                .await
+                .unwrap_err()
+        };
+
+        let ProviderError::InsufficientPermissions {
+            message,
+            required_scopes,
+        } = err
+        else {
+            panic!("{route}: expected InsufficientPermissions, got {err:?}");
+        };
+        assert!(message.contains("50013"), "{route}: {message}");
+        assert!(
+            !message.contains("not in Discord guild"),
+            "{route}: {message}"
+        );
+        assert!(required_scopes.is_empty(), "{route}: {required_scopes:?}");
+    }
+}
+
+#[tokio::test]
+async fn refusals_without_a_guild_code_on_guild_routes_are_platform_errors() {
+    let answers = [
+        error(404, 0, "404: Not Found"),
+        ResponseTemplate::new(404),
+        ResponseTemplate::new(403),
+        error(403, 20_012, "not authorized"),
+    ];
+    for answer in answers {
+        let scripted = Scripted::start().await;
+        scripted.route(&format!("/guilds/{GUILD}"), answer).await;
+        scripted.healthy(0, REQUIRED_PERMISSION_BITS, "1").await;
+
+        let err = scripted.validate().await.unwrap_err();
+
+        assert_eq!(err.code(), ProviderErrorCode::PlatformError, "{err:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_unusable_body_retry_after_falls_back_to_the_header_and_waits_are_clamped() {
+    let cases = [
+        (
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "4")
+                .set_body_json(
+                    json!({"message": "slow down", "retry_after": -1.0, "global": false}),
+                ),
+            4,
+        ),
+        (
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "4")
+                .set_body_json(
+                    json!({"message": "slow down", "retry_after": "soon", "global": false}),
+                ),
+            4,
+        ),
+        (
+            ResponseTemplate::new(429).set_body_json(
+                json!({"message": "slow down", "retry_after": 1e12, "global": true}),
+            ),
+            86_400,
+        ),
+        (
+            ResponseTemplate::new(429).insert_header("retry-after", "99999999999"),
+            86_400,
+        ),
+    ];
+    for (answer, expected) in cases {
+        let scripted = Scripted::start().await;
+        scripted.route("/users/@me", answer).await;
+
+        let err = scripted.validate().await.unwrap_err();
+
+        assert_eq!(
+            err,
+            ProviderError::RateLimited {
+                retry_after_seconds: expected
+            }
+        );
+    }
+}
+
+#[tokio::test]
+async fn only_canonical_u64_snowflakes_are_guild_ids() {
+    for id in ["0123", "18446744073709551616", "99999999999999999999", "+5"] {
+        let scripted = Scripted::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ok(json!({})))
+            .expect(0)
+            .mount(&scripted.server)
+            .await;
+        let workspace = parse_external_id("externalWorkspaceId", id).unwrap();
+
+        let err = scripted
+            .provider()
+            .validate(&workspace, &credentials())
+            .await
+            .unwrap_err();
+
+        assert_eq!(
+            err.code(),
+            ProviderErrorCode::InsufficientPermissions,
+            "{id}: {err:?}"
+        );
+        assert!(err.to_string().contains("not a snowflake"), "{id}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn an_answer_of_the_wrong_shape_logs_where_but_never_the_value() {
+    let scripted = Scripted::start().await;
+    scripted.guild(DEFAULT_EVERYONE, 0, "1").await;
+    // The token echoed into a typed field: serde's own error would quote it.
+    scripted
+        .route(
+            &format!("/guilds/{GUILD}/channels"),
+            ok(json!([
+                channel("100", 0, "general", 1, json!([])),
+                {"id": "101", "type": TOKEN, "name": "x"},
+            ])),
+        )
+        .await;
+    let (logs, _guard) = Captured::start();
+
+    let err = scripted
+        .provider()
+        .list_channels(&guild(), &credentials())
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), ProviderErrorCode::PlatformError, "{err:?}");
+    let logs = logs.text();
+    assert!(logs.contains("$[1].type"), "the path is logged:\n{logs}");
+    assert!(
+        !logs.contains("TOPSECRET"),
+        "token leaked into logs:\n{logs}"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused() {
+    let scripted = Scripted::start().await;
+    let huge = format!(
+        r#"{{"id":"{BOT}","padding":"{}"}}"#,
+        "x".repeat(crate::api::MAX_BODY_BYTES)
+    );
+    scripted
+        .route(
+            "/users/@me",
+            ResponseTemplate::new(200).set_body_raw(huge, "application/json"),
+        )
+        .await;
+
+    let err = scripted.validate().await.unwrap_err();
+
+    assert_eq!(err.code(), ProviderErrorCode::PlatformError, "{err:?}");
+    assert!(err.to_string().contains("larger than 8 MiB"), "{err}");
+}
+
+#[tokio::test]
+async fn an_operation_is_bounded_by_its_deadline_across_calls() {
+    let scripted = Scripted::start().await;
+    // Each call is quick, but together they take longer than the deadline.
+    let slow = |body: Value| ok(body).set_delay(Duration::from_millis(250));
+    scripted
+        .route(
+            "/users/@me",
+            slow(json!({"id": BOT, "username": "hazel", "bot": true})),
+        )
+        .await;
+    scripted
+        .route(
+            &format!("/guilds/{GUILD}"),
+            slow(json!({
+                "id": GUILD, "name": "Acme Guild", "owner_id": "1",
+                "roles": roles(DEFAULT_EVERYONE, REQUIRED_PERMISSION_BITS),
+            })),
+        )
+        .await;
+    scripted
+        .route(
+            &format!("/guilds/{GUILD}/members/{BOT}"),
+            slow(json!({"user": {"id": BOT}, "roles": [BOT_ROLE]})),
+        )
+        .await;
+    let provider = scripted
+        .provider()
+        .with_timeout(Duration::from_secs(30))
+        .with_operation_timeout(Duration::from_millis(400));
+
+    let err = provider
+        .validate(&guild(), &credentials())
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), ProviderErrorCode::NetworkError, "{err:?}");
+    assert!(err.to_string().contains("within 400 ms"), "{err}");
 }
 
 #[tokio::test]

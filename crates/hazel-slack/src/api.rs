@@ -4,6 +4,7 @@
 //! a form/JSON `post` beside it sharing [`WebApi::send`]), so the error mapping and the token
 //! handling exist once.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use hazel_domain::model::chat_sync::ProviderError;
@@ -12,12 +13,18 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_path_to_error::Segment;
 
-use crate::errors::{from_slack_error, from_transport, redacted, retry_after_seconds};
+use crate::errors::{
+    SlackRefusal, from_slack_error, from_transport, redacted, retry_after_seconds,
+};
 use crate::scopes::parse_scope_list;
 
 /// The header in which Slack lists the token's granted scopes.
 const OAUTH_SCOPES_HEADER: &str = "x-oauth-scopes";
+
+/// The largest answer body read from Slack; a larger one is refused rather than buffered.
+pub(crate) const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// A successful answer of a Web API method.
 #[derive(Debug)]
@@ -74,6 +81,7 @@ impl WebApi {
         token: &SecretString,
         request: RequestBuilder,
     ) -> Result<Reply<T>, ProviderError> {
+        let secret = token.expose_secret();
         let result = async {
             let authorization = bearer(token)?;
             let response = request
@@ -82,10 +90,10 @@ impl WebApi {
                 .send()
                 .await
                 .map_err(|error| from_transport(method, error, self.timeout))?;
-            self.read(method, response).await
+            self.read(method, response, secret).await
         }
         .await
-        .map_err(|error| redacted(error, token.expose_secret()));
+        .map_err(|error| redacted(error, secret));
         match &result {
             Ok(_) => tracing::debug!(slack.method = method, outcome = "ok", "Slack API call"),
             Err(error) => tracing::debug!(
@@ -100,14 +108,18 @@ impl WebApi {
     async fn read<T: DeserializeOwned>(
         &self,
         method: &'static str,
-        response: Response,
+        mut response: Response,
+        secret: &str,
     ) -> Result<Reply<T>, ProviderError> {
         let status = response.status();
         let headers = response.headers();
+        let retry_after = headers
+            .get(RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let retry_after = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok());
             return Err(ProviderError::RateLimited {
-                retry_after_seconds: retry_after_seconds(retry_after),
+                retry_after_seconds: retry_after_seconds(retry_after.as_deref()),
             });
         }
         if status.is_server_error() {
@@ -119,39 +131,116 @@ impl WebApi {
             .get(OAUTH_SCOPES_HEADER)
             .and_then(|value| value.to_str().ok())
             .map(parse_scope_list);
-        let bytes = response
-            .bytes()
+        let bytes = read_body(&mut response, MAX_BODY_BYTES)
             .await
-            .map_err(|error| from_transport(method, error, self.timeout))?;
+            .map_err(|error| from_transport(method, error, self.timeout))?
+            .ok_or_else(|| ProviderError::Platform {
+                message: format!(
+                    "Slack answered {method} with a body larger than {} MiB",
+                    MAX_BODY_BYTES / (1024 * 1024)
+                ),
+            })?;
         let Ok(envelope) = serde_json::from_slice::<Value>(&bytes) else {
             return Err(unreadable(method, status));
         };
         match envelope.get("ok").and_then(Value::as_bool) {
-            Some(true) if status.is_success() => {
-                let body = serde_json::from_value(envelope).map_err(|error| {
-                    tracing::debug!(%error, "unexpected Slack answer shape");
-                    ProviderError::Platform {
-                        message: format!("Slack answered {method} with an unexpected shape"),
-                    }
-                })?;
-                Ok(Reply {
-                    body,
-                    granted_scopes,
-                })
-            }
+            Some(true) if status.is_success() => Ok(Reply {
+                body: decode(method, &bytes)?,
+                granted_scopes,
+            }),
             Some(false) => {
-                let error = envelope.get("error").and_then(Value::as_str).unwrap_or("");
-                let needed = envelope.get("needed").and_then(Value::as_str);
-                Err(from_slack_error(
+                // A server echoing the token where a scope name stands must not turn it into a
+                // "required scope": such entries are dropped here, before any message is built.
+                let needed: Vec<String> = envelope
+                    .get("needed")
+                    .and_then(Value::as_str)
+                    .map(parse_scope_list)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|scope| secret.is_empty() || !scope.contains(secret))
+                    .collect();
+                Err(from_slack_error(&SlackRefusal {
                     method,
-                    error,
-                    needed,
-                    granted_scopes.as_deref(),
-                ))
+                    error: envelope.get("error").and_then(Value::as_str).unwrap_or(""),
+                    needed: &needed,
+                    granted: granted_scopes.as_deref(),
+                    retry_after: retry_after.as_deref(),
+                }))
             }
             _ => Err(unreadable(method, status)),
         }
     }
+}
+
+/// Reads a whole answer body, or `None` when it is larger than `limit` bytes: a declared
+/// `Content-Length` is checked first, then the body is read chunk by chunk so an undeclared
+/// (chunked) oversized body is cut off as soon as it passes the limit.
+async fn read_body(
+    response: &mut Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response
+        .content_length()
+        .is_some_and(|declared| declared > limit as u64)
+    {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// Decodes a successful answer. On failure only the error's category, position and field
+/// path are logged: serde quotes offending values, and a server may echo the token into one.
+fn decode<T: DeserializeOwned>(method: &str, bytes: &[u8]) -> Result<T, ProviderError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = field_path(error.path());
+        let inner = error.inner();
+        tracing::debug!(
+            slack.method = method,
+            category = ?inner.classify(),
+            line = inner.line(),
+            column = inner.column(),
+            path = %path,
+            "unexpected Slack answer shape"
+        );
+        ProviderError::Platform {
+            message: format!("Slack answered {method} with an unexpected shape"),
+        }
+    })
+}
+
+/// A decode failure's location (`$.channels[3].is_private`). Keys that do not look like field
+/// names are shown as `?`, so no server-sent text reaches a log.
+fn field_path(path: &serde_path_to_error::Path) -> String {
+    let mut shown = String::from("$");
+    for segment in path {
+        // Writing to a String cannot fail.
+        let _ = match segment {
+            Segment::Seq { index } => write!(shown, "[{index}]"),
+            Segment::Map { key } if is_field_name(key) => write!(shown, ".{key}"),
+            Segment::Enum { variant } if is_field_name(variant) => write!(shown, ".{variant}"),
+            Segment::Map { .. } | Segment::Enum { .. } | Segment::Unknown => {
+                write!(shown, ".?")
+            }
+        };
+    }
+    shown
+}
+
+/// A field name as Slack spells them (`response_metadata`, `num_members`).
+fn is_field_name(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 40
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// The `Authorization` header for `token`, marked sensitive so it is never printed.

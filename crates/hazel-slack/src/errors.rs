@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use hazel_domain::model::chat_sync::ProviderError;
 
-use crate::scopes::{missing_scopes, parse_scope_list};
+use crate::scopes::missing_scopes;
 
 /// The wait reported when a 429 carries no usable `Retry-After` header.
 pub(crate) const DEFAULT_RETRY_AFTER_SECONDS: u64 = 60;
+
+/// The longest wait reported (a day): a server asking for more is not taken literally.
+pub(crate) const MAX_RETRY_AFTER_SECONDS: u64 = 86_400;
 
 /// `value` when every character satisfies `allowed` and it is 1–64 characters long.
 fn restricted(value: &str, allowed: impl Fn(char) -> bool) -> Option<&str> {
@@ -37,8 +40,9 @@ pub(crate) fn quoted_id(value: &str) -> &str {
         .unwrap_or("(unprintable id)")
 }
 
-/// `error` with every occurrence of `secret` removed from its texts: the last line of defence
-/// should a server echo the token in something that passed the checks above.
+/// `error` with every occurrence of `secret` removed from its texts, and every required scope
+/// that contains it dropped (a fake scope must not reach `requiredScopes`): the last line of
+/// defence should a server echo the token in something that passed the checks above.
 pub(crate) fn redacted(error: ProviderError, secret: &str) -> ProviderError {
     if secret.is_empty() {
         return error;
@@ -56,7 +60,10 @@ pub(crate) fn redacted(error: ProviderError, secret: &str) -> ProviderError {
             required_scopes,
         } => ProviderError::InsufficientPermissions {
             message: scrub(message),
-            required_scopes: required_scopes.into_iter().map(scrub).collect(),
+            required_scopes: required_scopes
+                .into_iter()
+                .filter(|scope| !scope.contains(secret))
+                .collect(),
         },
         ProviderError::Network { message } => ProviderError::Network {
             message: scrub(message),
@@ -68,41 +75,59 @@ pub(crate) fn redacted(error: ProviderError, secret: &str) -> ProviderError {
     }
 }
 
+/// A Slack `{"ok": false, "error": …}` answer, as far as the mapping reads it.
+#[derive(Debug)]
+pub(crate) struct SlackRefusal<'a> {
+    /// The Web API method that was called.
+    pub(crate) method: &'a str,
+    /// The answer's `error` code.
+    pub(crate) error: &'a str,
+    /// The scopes of the answer's `needed` field (for `missing_scope`).
+    pub(crate) needed: &'a [String],
+    /// The scopes of the `x-oauth-scopes` header, when Slack sent one.
+    pub(crate) granted: Option<&'a [String]>,
+    /// The `Retry-After` header, when Slack sent one.
+    pub(crate) retry_after: Option<&'a str>,
+}
+
 /// Maps a Slack `{"ok": false, "error": …}` answer to the domain error.
-///
-/// `needed` is the response's `needed` field (for `missing_scope`); `granted` the scopes of the
-/// `x-oauth-scopes` header, when Slack sent one.
-pub(crate) fn from_slack_error(
-    method: &str,
-    error: &str,
-    needed: Option<&str>,
-    granted: Option<&[String]>,
-) -> ProviderError {
-    match error {
-        "invalid_auth" | "not_authed" | "account_inactive" | "not_allowed_token_type" => {
+pub(crate) fn from_slack_error(refusal: &SlackRefusal<'_>) -> ProviderError {
+    let method = refusal.method;
+    match refusal.error {
+        error @ ("invalid_auth" | "not_authed" | "account_inactive" | "not_allowed_token_type") => {
             ProviderError::InvalidCredentials {
                 message: format!("Slack rejected the bot token ({error})"),
             }
         }
-        "token_expired" | "token_revoked" => ProviderError::AuthExpired {
+        error @ ("token_expired" | "token_revoked") => ProviderError::AuthExpired {
             message: format!("the Slack bot token is no longer valid ({error})"),
         },
         "missing_scope" => {
-            let mut required: Vec<String> = needed
-                .map(parse_scope_list)
-                .unwrap_or_default()
-                .into_iter()
+            let mut required: Vec<String> = refusal
+                .needed
+                .iter()
                 .filter(|needed| scope(needed).is_some())
+                .cloned()
                 .collect();
-            for scope in granted.map(missing_scopes).unwrap_or_default() {
+            for scope in refusal.granted.map(missing_scopes).unwrap_or_default() {
                 if !required.contains(&scope) {
                     required.push(scope);
                 }
             }
             insufficient(&required, &format!("Slack refused {method}"))
         }
+        error @ ("no_permission"
+        | "team_access_not_granted"
+        | "access_denied"
+        | "ekm_access_denied") => ProviderError::InsufficientPermissions {
+            message: format!(
+                "Slack refused {method} ({error}): the app has not been granted access to this \
+                 workspace or resource; ask a workspace admin to allow it"
+            ),
+            required_scopes: Vec::new(),
+        },
         "ratelimited" | "rate_limited" => ProviderError::RateLimited {
-            retry_after_seconds: DEFAULT_RETRY_AFTER_SECONDS,
+            retry_after_seconds: retry_after_seconds(refusal.retry_after),
         },
         other => ProviderError::Platform {
             message: match error_code(other) {
@@ -159,13 +184,14 @@ pub(crate) fn from_transport(
     ProviderError::Network { message }
 }
 
-/// Seconds to wait from a `Retry-After` header value (integer or decimal seconds, rounded up).
+/// Seconds to wait from a `Retry-After` header value (integer or decimal seconds, rounded up,
+/// at most [`MAX_RETRY_AFTER_SECONDS`]); [`DEFAULT_RETRY_AFTER_SECONDS`] when absent or unusable.
 pub(crate) fn retry_after_seconds(header: Option<&str>) -> u64 {
     header
         .and_then(|raw| raw.trim().parse::<f64>().ok())
         .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
         .map_or(DEFAULT_RETRY_AFTER_SECONDS, |seconds| {
-            // Saturating float-to-int conversion: absurd values clamp to u64::MAX.
-            seconds.ceil() as u64
+            // The value is finite, non-negative and clamped, so the conversion is exact enough.
+            seconds.ceil().min(MAX_RETRY_AFTER_SECONDS as f64) as u64
         })
 }

@@ -1,5 +1,7 @@
 //! [`SlackProvider`]: the [`ChatProvider`] port over the Slack Web API.
 
+use std::collections::HashSet;
+use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,6 +22,10 @@ use crate::settings::SlackSettings;
 /// [`SlackProvider::with_timeout`].
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// How long one whole port operation (`validate`, `list_channels` with all its pages) may
+/// take, unless changed with [`SlackProvider::with_operation_timeout`].
+const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Page size asked of `conversations.list` (Slack recommends at most 200).
 const PAGE_LIMIT: &str = "200";
 
@@ -31,17 +37,20 @@ const MAX_PAGES: usize = 100;
 #[derive(Clone, Debug)]
 pub struct SlackProvider {
     api: WebApi,
+    operation_timeout: Duration,
 }
 
 impl SlackProvider {
     /// An adapter reaching the Web API at `settings.api_url` through `http`.
     ///
-    /// Every call is bounded by a 15 s timeout that includes connecting; the shared `http`
-    /// client may add its own connect timeout.
+    /// Every call is bounded by a 15 s timeout that includes connecting, and every port
+    /// operation (all its calls together) by 30 s; the shared `http` client may add its own
+    /// connect timeout.
     #[must_use]
     pub fn new(settings: SlackSettings, http: reqwest::Client) -> Self {
         Self {
             api: WebApi::new(&settings.api_url, http, DEFAULT_TIMEOUT),
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
         }
     }
 
@@ -50,6 +59,33 @@ impl SlackProvider {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.api.set_timeout(timeout);
         self
+    }
+
+    /// The same adapter with another deadline for a whole port operation (`validate`, or
+    /// `list_channels` with every page it follows).
+    #[must_use]
+    pub fn with_operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// Runs `operation` within the operation deadline; a `Network` error when it passes.
+    async fn within_deadline<T>(
+        &self,
+        name: &str,
+        operation: impl Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        tokio::time::timeout(self.operation_timeout, operation)
+            .await
+            .unwrap_or_else(|_| {
+                tracing::debug!(slack.operation = name, "Slack operation deadline passed");
+                Err(ProviderError::Network {
+                    message: format!(
+                        "Slack did not complete {name} within {} ms",
+                        self.operation_timeout.as_millis()
+                    ),
+                })
+            })
     }
 
     /// The Web API base URL this adapter calls.
@@ -130,6 +166,27 @@ impl ChatProvider for SlackProvider {
         credentials: &Credentials,
     ) -> Result<ValidatedWorkspace, ProviderError> {
         let token = bot_token(credentials)?;
+        self.within_deadline("validate", self.validate_token(workspace, token))
+            .await
+    }
+
+    async fn list_channels(
+        &self,
+        _workspace: &ExternalWorkspaceId,
+        credentials: &Credentials,
+    ) -> Result<Vec<ExternalChannel>, ProviderError> {
+        let token = bot_token(credentials)?;
+        self.within_deadline("list_channels", self.list_pages(token))
+            .await
+    }
+}
+
+impl SlackProvider {
+    async fn validate_token(
+        &self,
+        workspace: &ExternalWorkspaceId,
+        token: &SecretString,
+    ) -> Result<ValidatedWorkspace, ProviderError> {
         let reply = self.api.get::<AuthTest>("auth.test", token, &[]).await?;
         let auth = reply.body;
         if auth.team_id != workspace.as_str() {
@@ -153,14 +210,13 @@ impl ChatProvider for SlackProvider {
         })
     }
 
-    async fn list_channels(
+    async fn list_pages(
         &self,
-        _workspace: &ExternalWorkspaceId,
-        credentials: &Credentials,
+        token: &SecretString,
     ) -> Result<Vec<ExternalChannel>, ProviderError> {
-        let token = bot_token(credentials)?;
         let mut channels = Vec::new();
         let mut cursor = String::new();
+        let mut seen = HashSet::new();
         for _ in 0..MAX_PAGES {
             let mut query = vec![
                 ("types", "public_channel,private_channel"),
@@ -184,6 +240,14 @@ impl ChatProvider for SlackProvider {
                 .unwrap_or_default();
             if cursor.is_empty() {
                 return Ok(channels);
+            }
+            // A cursor seen before would list the same pages again, forever.
+            if !seen.insert(cursor.clone()) {
+                return Err(ProviderError::Platform {
+                    message: "Slack answered conversations.list with a cursor it had already \
+                              sent; the listing would never end"
+                        .to_owned(),
+                });
             }
         }
         Err(ProviderError::Platform {

@@ -1,5 +1,9 @@
 //! Error mapping and paging against a scripted HTTP server (wiremock).
 
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hazel_domain::model::chat_sync::{
@@ -9,7 +13,7 @@ use hazel_domain::ports::ChatProvider;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::{REQUIRED_SCOPES, SlackProvider, SlackSettings};
 
@@ -24,6 +28,48 @@ fn provider(api_url: &str) -> SlackProvider {
         },
         reqwest::Client::new(),
     )
+}
+
+/// A loopback address that refuses connections: the port stays bound by the returned socket
+/// (so no server started in parallel can take it) but never listens.
+fn refusing_address() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let address = socket.local_addr().unwrap();
+    (socket, address)
+}
+
+/// Log lines captured from the current thread (a `#[tokio::test]` runs on one).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Captures every event of this thread at TRACE level until the guard is dropped.
+    fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        let captured = Self::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
 }
 
 fn credentials() -> Credentials {
@@ -158,6 +204,16 @@ async fn slack_error_codes_map_to_provider_errors() {
         ("token_expired", ProviderErrorCode::AuthExpired),
         ("token_revoked", ProviderErrorCode::AuthExpired),
         ("missing_scope", ProviderErrorCode::InsufficientPermissions),
+        ("no_permission", ProviderErrorCode::InsufficientPermissions),
+        (
+            "team_access_not_granted",
+            ProviderErrorCode::InsufficientPermissions,
+        ),
+        ("access_denied", ProviderErrorCode::InsufficientPermissions),
+        (
+            "ekm_access_denied",
+            ProviderErrorCode::InsufficientPermissions,
+        ),
         ("ratelimited", ProviderErrorCode::RateLimited),
         ("fatal_error", ProviderErrorCode::PlatformError),
         ("", ProviderErrorCode::PlatformError),
@@ -233,6 +289,56 @@ async fn http_429_is_rate_limited_with_retry_after() {
 }
 
 #[tokio::test]
+async fn access_refusals_say_an_admin_must_grant_access_without_inventing_scopes() {
+    let err = validate_with(slack_error("team_access_not_granted"))
+        .await
+        .unwrap_err();
+
+    let ProviderError::InsufficientPermissions {
+        required_scopes,
+        message,
+    } = err
+    else {
+        panic!("expected InsufficientPermissions, got {err:?}");
+    };
+    assert!(required_scopes.is_empty(), "{required_scopes:?}");
+    assert!(message.contains("team_access_not_granted"), "{message}");
+    assert!(message.contains("admin"), "{message}");
+}
+
+#[tokio::test]
+async fn a_ratelimited_error_on_http_200_honours_retry_after() {
+    let answer = slack_error("ratelimited").insert_header("retry-after", "12");
+
+    let err = validate_with(answer).await.unwrap_err();
+
+    assert_eq!(
+        err,
+        ProviderError::RateLimited {
+            retry_after_seconds: 12
+        }
+    );
+}
+
+#[tokio::test]
+async fn retry_after_is_clamped_to_a_day() {
+    let answers = [
+        ResponseTemplate::new(429).insert_header("retry-after", "999999999"),
+        slack_error("ratelimited").insert_header("retry-after", "1e300"),
+    ];
+    for answer in answers {
+        let err = validate_with(answer).await.unwrap_err();
+
+        assert_eq!(
+            err,
+            ProviderError::RateLimited {
+                retry_after_seconds: 86_400
+            }
+        );
+    }
+}
+
+#[tokio::test]
 async fn server_errors_and_garbage_are_platform_errors() {
     let answers = [
         ResponseTemplate::new(500),
@@ -250,9 +356,7 @@ async fn server_errors_and_garbage_are_platform_errors() {
 
 #[tokio::test]
 async fn a_refused_connection_is_a_network_error() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    drop(listener);
+    let (_reserved, address) = refusing_address();
 
     let err = provider(&format!("http://{address}/api"))
         .validate(&team(), &credentials())
@@ -402,15 +506,38 @@ async fn a_last_page_without_metadata_ends_the_listing() {
     assert_eq!(channels.len(), 1);
 }
 
+/// Answers every listing call, after `delay`, with one channel and a cursor never sent before.
+struct EndlessPages {
+    served: AtomicUsize,
+    delay: Duration,
+}
+
+impl EndlessPages {
+    fn after(delay: Duration) -> Self {
+        Self {
+            served: AtomicUsize::new(0),
+            delay,
+        }
+    }
+}
+
+impl Respond for EndlessPages {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let n = self.served.fetch_add(1, Ordering::SeqCst);
+        page(
+            vec![channel("C0000000001", "general", false, 2)],
+            &format!("cursor-{n}"),
+        )
+        .set_delay(self.delay)
+    }
+}
+
 #[tokio::test]
 async fn a_server_that_never_stops_paging_is_a_platform_error() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/conversations.list"))
-        .respond_with(page(
-            vec![channel("C0000000001", "general", false, 2)],
-            "again",
-        ))
+        .respond_with(EndlessPages::after(Duration::ZERO))
         .expect(100)
         .mount(&server)
         .await;
@@ -422,6 +549,73 @@ async fn a_server_that_never_stops_paging_is_a_platform_error() {
 
     assert_eq!(err.code(), ProviderErrorCode::PlatformError, "{err:?}");
     assert!(err.to_string().contains("100 pages"), "{err}");
+}
+
+#[tokio::test]
+async fn a_repeated_cursor_fails_at_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/conversations.list"))
+        .respond_with(page(
+            vec![channel("C0000000001", "general", false, 2)],
+            "again",
+        ))
+        .expect(2)
+        .mount(&server)
+        .await;
+
+    let err = provider(&server.uri())
+        .list_channels(&team(), &credentials())
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), ProviderErrorCode::PlatformError, "{err:?}");
+    assert!(err.to_string().contains("already"), "{err}");
+}
+
+#[tokio::test]
+async fn an_operation_is_bounded_by_its_deadline_across_calls() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/auth.test"))
+        .respond_with(auth_test_ok(TEAM, &all_scopes()).set_delay(Duration::from_secs(5)))
+        .mount(&server)
+        .await;
+    // Every page comes quickly, but the listing never ends within the deadline.
+    Mock::given(method("GET"))
+        .and(path("/conversations.list"))
+        .respond_with(EndlessPages::after(Duration::from_millis(50)))
+        .mount(&server)
+        .await;
+    let provider = provider(&server.uri())
+        .with_timeout(Duration::from_secs(30))
+        .with_operation_timeout(Duration::from_millis(300));
+
+    let started = std::time::Instant::now();
+    let validated = provider
+        .validate(&team(), &credentials())
+        .await
+        .unwrap_err();
+    let listed = provider
+        .list_channels(&team(), &credentials())
+        .await
+        .unwrap_err();
+
+    assert_eq!(
+        validated.code(),
+        ProviderErrorCode::NetworkError,
+        "{validated:?}"
+    );
+    assert!(
+        validated.to_string().contains("within 300 ms"),
+        "{validated}"
+    );
+    assert_eq!(listed.code(), ProviderErrorCode::NetworkError, "{listed:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -504,13 +698,13 @@ async fn a_token_that_cannot_be_a_header_is_invalid_credentials() {
 }
 
 #[tokio::test]
-async fn a_token_echoed_where_a_scope_may_stand_is_redacted() {
-    // A lowercase token passes the scope-name filter, so only the redaction can catch it.
+async fn a_token_echoed_where_a_scope_may_stand_is_dropped_not_listed() {
+    // A lowercase token passes the scope-name filter, so only the token check can catch it.
     let token = "xoxb-4242-4242-lowercasesecret";
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/auth.test"))
-        .respond_with(slack_error("missing_scope").set_body_json(json!({
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "ok": false, "error": "missing_scope", "needed": format!("chat:write,{token}"),
         })))
         .mount(&server)
@@ -527,5 +721,125 @@ async fn a_token_echoed_where_a_scope_may_stand_is_redacted() {
 
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("lowercasesecret"), "token leaked: {shown}");
-    assert!(shown.contains("[redacted]"), "{shown}");
+    let ProviderError::InsufficientPermissions {
+        required_scopes,
+        message,
+    } = err
+    else {
+        panic!("expected InsufficientPermissions, got {err:?}");
+    };
+    assert_eq!(required_scopes, ["chat:write"]);
+    assert!(!message.contains("redacted"), "{message}");
+}
+
+#[tokio::test]
+async fn an_answer_of_the_wrong_shape_logs_where_but_never_the_value() {
+    let server = MockServer::start().await;
+    // The token echoed into a typed field: serde's own error would quote it.
+    Mock::given(method("GET"))
+        .and(path("/conversations.list"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "ok": true,
+            "channels": [
+                channel("C0000000001", "general", false, 2),
+                {"id": "C0000000002", "name": "x", "is_private": TOKEN},
+            ],
+        })))
+        .mount(&server)
+        .await;
+    let (logs, _guard) = Captured::start();
+
+    let err = provider(&server.uri())
+        .list_channels(&team(), &credentials())
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), ProviderErrorCode::PlatformError, "{err:?}");
+    let logs = logs.text();
+    assert!(
+        logs.contains("$.channels[1].is_private"),
+        "the path is logged:\n{logs}"
+    );
+    assert!(
+        !logs.contains("TOPSECRET"),
+        "token leaked into logs:\n{logs}"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_declared_body_is_refused() {
+    let server = MockServer::start().await;
+    let huge = format!(
+        r#"{{"ok":true,"team_id":"{TEAM}","padding":"{}"}}"#,
+        "x".repeat(crate::api::MAX_BODY_BYTES)
+    );
+    Mock::given(method("GET"))
+        .and(path("/auth.test"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("x-oauth-scopes", all_scopes().as_str())
+                .set_body_raw(huge, "application/json"),
+        )
+        .mount(&server)
+        .await;
+
+    let err = provider(&server.uri())
+        .validate(&team(), &credentials())
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), ProviderErrorCode::PlatformError, "{err:?}");
+    assert!(err.to_string().contains("larger than 8 MiB"), "{err}");
+}
+
+#[tokio::test]
+async fn an_oversized_chunked_body_is_cut_off() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut stream, _) = listener.accept().await.unwrap();
+        // Read the whole request first: closing with unread input would reset the connection.
+        let mut request = Vec::new();
+        while !request.ends_with(b"\r\n\r\n") {
+            let mut byte = [0; 1];
+            if stream.read(&mut byte).await.unwrap() == 0 {
+                break;
+            }
+            request.push(byte[0]);
+        }
+        stream
+            .write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                  transfer-encoding: chunked\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        let chunk = vec![b' '; 64 * 1024];
+        let mut sent = 0;
+        // Stops when the client hangs up, which it must do once past the limit.
+        while sent <= 8 * crate::api::MAX_BODY_BYTES {
+            let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+            frame.extend_from_slice(&chunk);
+            frame.extend_from_slice(b"\r\n");
+            if stream.write_all(&frame).await.is_err() {
+                break;
+            }
+            sent += chunk.len();
+        }
+        sent
+    });
+
+    let err = provider(&format!("http://{address}"))
+        .validate(&team(), &credentials())
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.code(), ProviderErrorCode::PlatformError, "{err:?}");
+    assert!(err.to_string().contains("larger than 8 MiB"), "{err}");
+    let sent = server.await.unwrap();
+    assert!(
+        sent < 8 * crate::api::MAX_BODY_BYTES,
+        "the client read on: {sent}"
+    );
 }

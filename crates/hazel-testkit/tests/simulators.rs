@@ -9,7 +9,9 @@ use hazel_domain::model::chat_sync::{
 };
 use hazel_domain::ports::ChatProvider;
 use hazel_slack::{REQUIRED_SCOPES, SlackProvider, SlackSettings};
-use hazel_testkit::sim::discord::{ChannelKind, Failure as DiscordFailure};
+use hazel_testkit::sim::discord::{
+    ChannelKind, DEFAULT_EVERYONE_PERMISSIONS, Failure as DiscordFailure,
+};
 use hazel_testkit::sim::slack::Failure as SlackFailure;
 use hazel_testkit::sim::{DiscordSimulator, SlackSimulator, spec};
 use secrecy::SecretString;
@@ -351,6 +353,165 @@ async fn slack_pages_conversations_with_the_requested_limit() {
 
     assert_eq!(pages, [vec!["c0", "c1"], vec!["c2", "c3"], vec!["c4"]]);
     sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn slack_refuses_a_limit_above_1000_instead_of_clamping() {
+    let sim = slack_sim().await;
+    let list = |limit: &'static str| {
+        http()
+            .get(format!("{}/conversations.list", sim.url()))
+            .bearer_auth(SLACK_TOKEN)
+            .query(&[("limit", limit)])
+            .send()
+    };
+
+    let too_many = body(list("1001").await.unwrap()).await;
+    let violations = sim.take_violations();
+    let most = body(list("1000").await.unwrap()).await;
+
+    assert_eq!(too_many, json!({"ok": false, "error": "invalid_limit"}));
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(violations[0].contains("`limit`"), "{violations:?}");
+    assert_eq!(most["ok"], true);
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn slack_checks_the_token_before_scripted_failures() {
+    let sim = slack_sim().await;
+    sim.fail_next("auth.test", SlackFailure::ServerError);
+    let call = |token: &'static str| {
+        http()
+            .get(format!("{}/auth.test", sim.url()))
+            .bearer_auth(token)
+            .send()
+    };
+
+    let unknown = call("xoxb-unknown").await.unwrap();
+    let unknown_status = unknown.status();
+    let unknown = body(unknown).await;
+    let known = call(SLACK_TOKEN).await.unwrap();
+
+    assert_eq!(unknown_status, 200);
+    assert_eq!(unknown, json!({"ok": false, "error": "invalid_auth"}));
+    assert_eq!(known.status(), 500, "the failure waited for a valid call");
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn slack_reports_an_unimplemented_method_even_with_a_bad_token() {
+    let sim = slack_sim().await;
+
+    let answer = body(
+        http()
+            .post(format!("{}/chat.postMessage", sim.url()))
+            .bearer_auth("xoxb-unknown")
+            .form(&[("channel", "C0000001"), ("text", "hello")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+
+    assert_eq!(answer["error"], "unknown_method");
+    let violations = sim.take_violations();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(
+        violations[0].contains("does not implement"),
+        "{violations:?}"
+    );
+}
+
+#[tokio::test]
+async fn slack_accepts_auth_schemes_in_any_case() {
+    let sim = slack_sim().await;
+
+    let answer = body(
+        http()
+            .get(format!("{}/auth.test", sim.url()))
+            .header("authorization", format!("bEARER {SLACK_TOKEN}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(
+        sim.requests()[0].header("authorization"),
+        Some("bEARER [redacted]")
+    );
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn recorded_requests_redact_every_sensitive_name() {
+    let sim = slack_sim().await;
+    let client = http();
+
+    // A credential without a scheme, secrets in the query, form, headers and a nested JSON key.
+    client
+        .post(format!("{}/oauth.v2.access", sim.url()))
+        .header("authorization", "SCHEMELESS-SECRET-1")
+        .header("cookie", "session=COOKIE-SECRET-2")
+        .header("X-Api-Key", "HEADER-SECRET-3")
+        .query(&[("client_secret", "QUERY-SECRET-4")])
+        .form(&[
+            ("client_id", "1234.5678"),
+            ("code", "FORM-SECRET-5"),
+            ("refresh_token", "FORM-SECRET-6"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    client
+        .post(format!("{}/chat.postMessage", sim.url()))
+        .header("authorization", "Bearer: BADSCHEME-SECRET-7")
+        .json(&json!({
+            "channel": "C0000001",
+            "text": "hello",
+            "metadata": {"event_payload": {"Password": "JSON-SECRET-8", "signing_secret": "JSON-SECRET-9"}},
+        }))
+        .send()
+        .await
+        .unwrap();
+    let violations = sim.take_violations();
+
+    let requests = sim.requests();
+    let shown = format!("{requests:?} {violations:?} {sim:?}");
+    assert!(!shown.contains("SECRET-"), "a secret was recorded: {shown}");
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].header("authorization"), Some("[redacted]"));
+    assert_eq!(requests[0].header("cookie"), Some("[redacted]"));
+    assert_eq!(requests[0].header("x-api-key"), Some("[redacted]"));
+    assert_eq!(requests[0].param("client_secret"), Some("[redacted]"));
+    assert_eq!(requests[0].param("code"), Some("[redacted]"));
+    assert_eq!(requests[0].param("client_id"), Some("1234.5678"));
+    assert_eq!(requests[1].header("authorization"), Some("[redacted]"));
+    let recorded = requests[1].body.as_ref().unwrap();
+    assert_eq!(recorded["text"], "hello");
+    assert_eq!(
+        recorded["metadata"]["event_payload"],
+        json!({"Password": "[redacted]", "signing_secret": "[redacted]"})
+    );
+}
+
+#[tokio::test]
+async fn simulators_debug_output_hides_tokens() {
+    let slack = slack_sim().await;
+    let discord = discord_sim().await;
+
+    let shown = format!("{slack:?} {discord:?}");
+
+    assert!(!shown.contains(SLACK_TOKEN), "{shown}");
+    assert!(!shown.contains(DISCORD_TOKEN), "{shown}");
+    assert!(!shown.contains("simulated"), "{shown}");
+    // The state is still shown, with its keys redacted.
+    assert!(
+        shown.contains(TEAM) && shown.contains("[redacted]"),
+        "{shown}"
+    );
 }
 
 // --- SlackProvider against the simulator ------------------------------------------------------
@@ -714,6 +875,116 @@ async fn discord_failures_apply_once_in_order_by_route_key() {
     sim.assert_no_violations();
 }
 
+#[tokio::test]
+async fn discord_checks_the_token_before_scripted_failures() {
+    let sim = discord_sim().await;
+    sim.fail_next("/users/@me", DiscordFailure::ServerError);
+    let call = |token: &'static str| {
+        http()
+            .get(format!("{}/users/@me", sim.url()))
+            .header("authorization", format!("Bot {token}"))
+            .send()
+    };
+
+    let unknown = call("not-a-known-token").await.unwrap();
+    let known = call(DISCORD_TOKEN).await.unwrap();
+
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(known.status(), 500, "the failure waited for a valid call");
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn discord_reports_an_unimplemented_route_even_with_a_bad_token() {
+    let sim = discord_sim().await;
+
+    let response = http()
+        .get(format!("{}/channels/1300000000000000001", sim.url()))
+        .header("authorization", "Bot not-a-known-token")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 404);
+    let violations = sim.take_violations();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(
+        violations[0].contains("does not implement"),
+        "{violations:?}"
+    );
+}
+
+#[tokio::test]
+async fn discord_failure_keys_take_the_verb_in_any_case_and_check_it() {
+    let sim = discord_sim().await;
+    sim.fail_next("get /guilds/{guild_id}", DiscordFailure::ServerError);
+
+    let failed = http()
+        .get(format!("{}/guilds/{GUILD}", sim.url()))
+        .header("authorization", format!("bot {DISCORD_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    let no_such_verb = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        sim.fail_next("POST /users/@me", DiscordFailure::ServerError);
+    }));
+
+    assert_eq!(failed.status(), 500);
+    let payload = no_such_verb.unwrap_err();
+    assert!(
+        panic_text(&*payload).contains("no POST"),
+        "{}",
+        panic_text(&*payload)
+    );
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn discord_range_checks_snowflakes() {
+    let sim = discord_sim().await;
+
+    let response = http()
+        .get(format!("{}/guilds/99999999999999999999", sim.url()))
+        .header("authorization", format!("Bot {DISCORD_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    let scripted = ["0123", "18446744073709551616"]
+        .map(|id| std::panic::catch_unwind(AssertUnwindSafe(|| sim.add_guild(id, "Bad"))).is_err());
+
+    assert_eq!(response.status(), 400);
+    let violations = sim.take_violations();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(violations[0].contains("snowflake"), "{violations:?}");
+    assert_eq!(scripted, [true, true], "scripting refuses non-snowflakes");
+}
+
+#[tokio::test]
+async fn discord_guilds_start_with_the_default_everyone_permissions() {
+    let sim = discord_sim().await;
+
+    let guild = body(
+        http()
+            .get(format!("{}/guilds/{GUILD}", sim.url()))
+            .header("authorization", format!("Bot {DISCORD_TOKEN}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+
+    let everyone = guild["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|role| role["id"] == GUILD)
+        .unwrap();
+    let bits: u64 = everyone["permissions"].as_str().unwrap().parse().unwrap();
+    assert_eq!(bits, DEFAULT_EVERYONE_PERMISSIONS);
+    assert_ne!(bits & (1 << 10), 0, "@everyone may view channels");
+    sim.assert_no_violations();
+}
+
 // --- DiscordProvider against the simulator ----------------------------------------------------
 
 #[tokio::test]
@@ -748,6 +1019,12 @@ async fn discord_provider_validates_and_lists_syncable_channels() {
             ("102", "news", false),
             ("103", "staff", true)
         ]
+    );
+    // The guild object carries the roles, so the roles route is not needed.
+    let routes: Vec<String> = sim.requests().into_iter().map(|r| r.route).collect();
+    assert!(
+        !routes.iter().any(|r| r == "/guilds/{guild_id}/roles"),
+        "{routes:?}"
     );
     sim.assert_no_violations();
 }
@@ -819,7 +1096,11 @@ async fn discord_provider_maps_every_simulated_failure() {
             ProviderErrorCode::InvalidCredentials,
         ),
         (
-            scripted("/guilds/{guild_id}/roles", DiscordFailure::Forbidden).await,
+            scripted(
+                "/guilds/{guild_id}/members/{user_id}",
+                DiscordFailure::Forbidden,
+            )
+            .await,
             ProviderErrorCode::InsufficientPermissions,
         ),
         (

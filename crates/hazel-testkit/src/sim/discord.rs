@@ -1,16 +1,15 @@
 //! A Discord REST API simulator: scripted guilds, bots, roles and channels, answers shaped as
 //! Discord's spec says, and every request checked against that spec.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
 
 use hyper::StatusCode;
 use serde_json::{Value, json};
 
-use super::spec::{self, Incoming};
+use super::spec::{self, Operation, PathParams, Route, Spec};
 use super::{
-    Exchange, Handler, HttpServer, Journal, Outcome, RecordedRequest, fail_on_violations,
-    json_response, lock, with_header,
+    Call, Core, Exchange, Outcome, Protocol, RecordedRequest, RedactedKeys, Rejection, Reply,
+    json_response, with_header,
 };
 
 /// The path prefix of the versioned API on the simulator (as on discord.com).
@@ -19,6 +18,36 @@ const API_PREFIX: &str = "/api/v10";
 /// `VIEW_CHANNEL`, denied to `@everyone` on private channels.
 const VIEW_CHANNEL: u64 = 1 << 10;
 
+/// The permissions Discord gives `@everyone` in a new guild: `CREATE_INSTANT_INVITE`,
+/// `ADD_REACTIONS`, `STREAM`, `VIEW_CHANNEL`, `SEND_MESSAGES`, `SEND_TTS_MESSAGES`,
+/// `EMBED_LINKS`, `ATTACH_FILES`, `READ_MESSAGE_HISTORY`, `MENTION_EVERYONE`,
+/// `USE_EXTERNAL_EMOJIS`, `CONNECT`, `SPEAK`, `USE_VAD` and `CHANGE_NICKNAME`.
+pub const DEFAULT_EVERYONE_PERMISSIONS: u64 = 104_324_673;
+
+/// A route the simulator implements, answering for a known bot with the path parameters the
+/// spec's template bound.
+type RouteFn = fn(&State, &Bot, &PathParams) -> Result<Value, Refusal>;
+
+/// The implementation of a verb and route template of Discord's spec, if the simulator has
+/// one.
+fn implementation(verb: &str, template: &str) -> Option<RouteFn> {
+    match (verb, template) {
+        ("GET", "/users/@me") => Some(State::get_me),
+        ("GET", "/guilds/{guild_id}") => Some(State::get_guild),
+        ("GET", "/guilds/{guild_id}/roles") => Some(State::get_roles),
+        ("GET", "/guilds/{guild_id}/members/{user_id}") => Some(State::get_member),
+        ("GET", "/guilds/{guild_id}/channels") => Some(State::get_channels),
+        _ => None,
+    }
+}
+
+/// The value of a path parameter (empty when the template has none of that name).
+fn path_param<'a>(params: &'a PathParams, name: &str) -> &'a str {
+    params
+        .iter()
+        .find(|(key, _)| key == name)
+        .map_or("", |(_, value)| value.as_str())
+}
 /// How the next call of a route fails.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Failure {
@@ -72,17 +101,29 @@ impl ChannelKind {
 /// A scripted Discord REST API on `127.0.0.1` (see the module docs).
 #[derive(Debug)]
 pub struct DiscordSimulator {
-    server: HttpServer,
-    state: Arc<Mutex<State>>,
+    core: Core<Discord>,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    journal: Journal,
+/// Discord's protocol, as the shared simulator core runs it.
+#[derive(Debug)]
+pub(crate) struct Discord;
+
+#[derive(Default)]
+pub(crate) struct State {
     guilds: BTreeMap<String, Guild>,
+    /// Bot tokens (secrets) → bot users.
     bots: HashMap<String, Bot>,
-    failures: HashMap<String, VecDeque<Failure>>,
     next_id: u64,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("guilds", &self.guilds)
+            .field("bots", &RedactedKeys(&self.bots))
+            .field("next_id", &self.next_id)
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -111,16 +152,18 @@ struct Channel {
     private: bool,
 }
 
+/// A bot user (its token is the key it is stored under).
 #[derive(Debug, Clone)]
-struct Bot {
+pub(crate) struct Bot {
     user_id: String,
     username: String,
 }
 
 fn assert_snowflake(what: &str, id: &str) {
     assert!(
-        !id.is_empty() && id.len() <= 20 && id.chars().all(|c| c.is_ascii_digit()),
-        "{what} ids are Discord snowflakes (decimal digits), got {id:?}"
+        id.parse::<u64>().is_ok_and(|n| n.to_string() == id),
+        "{what} ids are Discord snowflakes (a 64-bit unsigned integer in decimal, without \
+         leading zeros), got {id:?}"
     );
 }
 
@@ -135,31 +178,27 @@ impl DiscordSimulator {
     /// # Panics
     /// When the address cannot be bound.
     pub async fn start_on(address: std::net::SocketAddr) -> Self {
-        let state = Arc::new(Mutex::new(State::default()));
-        let server = HttpServer::start(
-            Arc::new(DiscordHandler {
-                state: Arc::clone(&state),
-            }),
-            address,
-        )
-        .await;
-        Self { server, state }
+        Self {
+            core: Core::start(address).await,
+        }
     }
 
     /// The REST API base URL (`http://127.0.0.1:PORT/api/v10`), as `HAZEL_DISCORD_API_URL`
     /// takes it.
     #[must_use]
     pub fn url(&self) -> String {
-        format!("{}{API_PREFIX}", self.server.origin())
+        self.core.url()
     }
 
-    /// Adds a guild whose `@everyone` role (id = guild id) has no permissions.
+    /// Adds a guild whose `@everyone` role (id = guild id) has Discord's default permissions
+    /// ([`DEFAULT_EVERYONE_PERMISSIONS`], `VIEW_CHANNEL` among them).
     ///
     /// # Panics
     /// When `id` is not a snowflake.
     pub fn add_guild(&self, id: &str, name: &str) {
         assert_snowflake("guild", id);
-        let mut state = lock(&self.state);
+        let mut shared = self.core.lock();
+        let state = &mut shared.state;
         let owner_id = state.snowflake();
         state.guilds.insert(
             id.to_owned(),
@@ -169,7 +208,7 @@ impl DiscordSimulator {
                 roles: vec![Role {
                     id: id.to_owned(),
                     name: "@everyone".to_owned(),
-                    permissions: 0,
+                    permissions: DEFAULT_EVERYONE_PERMISSIONS,
                     bot_id: None,
                 }],
                 members: BTreeMap::new(),
@@ -183,8 +222,8 @@ impl DiscordSimulator {
     /// # Panics
     /// When the guild was not added.
     pub fn set_everyone_permissions(&self, guild_id: &str, permissions: u64) {
-        let mut state = lock(&self.state);
-        let guild = state.guild_mut(guild_id);
+        let mut shared = self.core.lock();
+        let guild = shared.state.guild_mut(guild_id);
         if let Some(everyone) = guild.roles.iter_mut().find(|role| role.id == guild_id) {
             everyone.permissions = permissions;
         }
@@ -196,7 +235,7 @@ impl DiscordSimulator {
     /// When `user_id` is not a snowflake.
     pub fn add_bot(&self, token: &str, user_id: &str, username: &str) {
         assert_snowflake("user", user_id);
-        lock(&self.state).bots.insert(
+        self.core.lock().state.bots.insert(
             token.to_owned(),
             Bot {
                 user_id: user_id.to_owned(),
@@ -212,7 +251,8 @@ impl DiscordSimulator {
     /// When the guild was not added.
     pub fn add_bot_to_guild(&self, guild_id: &str, bot_user_id: &str, permissions: u64) -> String {
         assert_snowflake("user", bot_user_id);
-        let mut state = lock(&self.state);
+        let mut shared = self.core.lock();
+        let state = &mut shared.state;
         let role_id = state.snowflake();
         let name = state
             .bots
@@ -245,7 +285,9 @@ impl DiscordSimulator {
         private: bool,
     ) {
         assert_snowflake("channel", id);
-        lock(&self.state)
+        self.core
+            .lock()
+            .state
             .guild_mut(guild_id)
             .channels
             .push(Channel {
@@ -258,66 +300,59 @@ impl DiscordSimulator {
 
     /// Makes the next valid call of a route fail; failures queue up in order. `route_key` is a
     /// path template of Discord's spec (`/guilds/{guild_id}/roles`), optionally preceded by
-    /// the HTTP method (`GET /guilds/{guild_id}/roles`).
+    /// the HTTP method in any case (`GET /guilds/{guild_id}/roles`); a verb-qualified key is
+    /// served before the bare template.
     ///
     /// # Panics
-    /// When Discord's spec has no such route.
+    /// When Discord's spec has no such route, or no such method on it.
     pub fn fail_next(&self, route_key: &str, failure: Failure) {
-        let template = route_key
-            .split_once(' ')
-            .map_or(route_key, |(_, path)| path);
-        assert!(
-            spec::discord().route_by_template(template).is_some(),
-            "fail_next: Discord's spec has no route {template:?}"
-        );
-        lock(&self.state)
-            .failures
-            .entry(route_key.to_owned())
-            .or_default()
-            .push_back(failure);
+        let (verb, template) = match route_key.trim().split_once(' ') {
+            Some((verb, template)) => (Some(verb.to_ascii_uppercase()), template.trim()),
+            None => (None, route_key.trim()),
+        };
+        let Some(route) = spec::discord().route_by_template(template) else {
+            panic!("fail_next: Discord's spec has no route {template:?}");
+        };
+        let key = match verb {
+            Some(verb) => {
+                assert!(
+                    route.operation(&verb).is_some(),
+                    "fail_next: Discord's spec has no {verb} on {template} (it has {})",
+                    route.verbs().collect::<Vec<_>>().join(", ")
+                );
+                format!("{verb} {template}")
+            }
+            None => template.to_owned(),
+        };
+        self.core.fail_next(key, failure);
     }
 
     /// Every request received so far, secrets redacted.
     #[must_use]
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.state).journal.requests.clone()
+        self.core.requests()
     }
 
     /// The spec violations seen so far.
     #[must_use]
     pub fn violations(&self) -> Vec<String> {
-        lock(&self.state).journal.violations.clone()
+        self.core.violations()
     }
 
     /// The spec violations seen so far, forgetting them (for tests that provoke some).
     pub fn take_violations(&self) -> Vec<String> {
-        std::mem::take(&mut lock(&self.state).journal.violations)
+        self.core.take_violations()
     }
 
     /// Panics listing the spec violations seen so far, if any.
     pub fn assert_no_violations(&self) {
-        let violations = self.violations();
-        assert!(
-            violations.is_empty(),
-            "the Discord simulator saw requests that do not follow Discord's spec:\n  - {}",
-            violations.join("\n  - ")
-        );
+        self.core.assert_no_violations();
     }
-}
-
-impl Drop for DiscordSimulator {
-    fn drop(&mut self) {
-        fail_on_violations("Discord", &lock(&self.state).journal.violations);
-    }
-}
-
-struct DiscordHandler {
-    state: Arc<Mutex<State>>,
 }
 
 /// A Discord error answer: HTTP status, message and JSON error code.
 #[derive(Debug, Clone, Copy)]
-struct Refusal(StatusCode, &'static str, u64);
+pub(crate) struct Refusal(StatusCode, &'static str, u64);
 
 impl Refusal {
     const UNKNOWN_GUILD: Self = Self(StatusCode::NOT_FOUND, "Unknown Guild", 10_004);
@@ -336,123 +371,76 @@ fn discord_error(status: StatusCode, message: &str, code: u64) -> Outcome {
     ))
 }
 
-impl Handler for DiscordHandler {
-    fn handle(&self, exchange: Exchange) -> Outcome {
-        let mut state = lock(&self.state);
-        let spec = spec::discord();
-        let path = exchange
-            .path
+impl Protocol for Discord {
+    const NAME: &'static str = "Discord";
+    const SCHEME: &'static str = "Bot";
+    const API_PREFIX: &'static str = API_PREFIX;
+    type State = State;
+    type Failure = Failure;
+    type Principal = Bot;
+    type Implementation = RouteFn;
+
+    fn spec() -> &'static Spec {
+        spec::discord()
+    }
+
+    fn locate(path: &str) -> (String, Option<(&'static Route, PathParams)>) {
+        let matched = path
             .strip_prefix(API_PREFIX)
-            .filter(|rest| rest.starts_with('/'));
-        let matched = path.and_then(|path| spec.route(path));
-        let route_name = matched.as_ref().map_or_else(
-            || exchange.path.clone(),
-            |(route, _)| route.template.clone(),
-        );
-        state.journal.requests.push(exchange.record(&route_name));
-        let Some((route, path_params)) = matched else {
-            state.journal.violation(
-                &exchange,
-                &format!("no route of Discord's spec matches (the API lives under {API_PREFIX})"),
-            );
-            return discord_error(StatusCode::NOT_FOUND, "404: Not Found", 0);
-        };
-        let Some(operation) = route.operation(&exchange.verb) else {
-            let allowed: Vec<&str> = route.verbs().collect();
-            state.journal.violation(
-                &exchange,
-                &format!(
-                    "the spec allows {} on {}",
-                    allowed.join(", "),
-                    route.template
-                ),
-            );
-            return discord_error(StatusCode::METHOD_NOT_ALLOWED, "405: Method Not Allowed", 0);
-        };
-        let problems = spec.check_request(
-            operation,
-            &Incoming {
-                authorization: exchange.authorization.as_deref(),
-                path_params: path_params.clone(),
-                query: &exchange.query,
-                form: &exchange.form,
-                json: exchange.json.as_ref(),
-                has_body: exchange.has_body,
-            },
-        );
-        if !problems.is_empty() {
-            for problem in &problems {
-                state.journal.violation(&exchange, problem);
+            .filter(|rest| rest.starts_with('/'))
+            .and_then(|rest| spec::discord().route(rest));
+        let name = matched
+            .as_ref()
+            .map_or_else(|| path.to_owned(), |(route, _)| route.template.clone());
+        (name, matched)
+    }
+
+    fn reject(rejection: Rejection) -> Outcome {
+        match rejection {
+            Rejection::UnknownRoute | Rejection::Unimplemented => {
+                discord_error(StatusCode::NOT_FOUND, "404: Not Found", 0)
             }
-            if exchange.credential("Bot").is_none() {
-                return discord_error(StatusCode::UNAUTHORIZED, "401: Unauthorized", 0);
+            Rejection::WrongVerb => {
+                discord_error(StatusCode::METHOD_NOT_ALLOWED, "405: Method Not Allowed", 0)
             }
-            return discord_error(StatusCode::BAD_REQUEST, "Invalid Form Body", 50_035);
+            Rejection::Unauthenticated
+            | Rejection::UnknownCredential
+            | Rejection::RevokedCredential => {
+                discord_error(StatusCode::UNAUTHORIZED, "401: Unauthorized", 0)
+            }
+            Rejection::Invalid => {
+                discord_error(StatusCode::BAD_REQUEST, "Invalid Form Body", 50_035)
+            }
         }
-        let verb_key = format!("{} {}", exchange.verb, route.template);
-        let failure = [verb_key, route.template.clone()]
-            .iter()
-            .find_map(|key| state.failures.get_mut(key).and_then(VecDeque::pop_front));
-        if let Some(failure) = failure {
-            return failure_outcome(failure);
-        }
-        let Some(bot) = exchange
+    }
+
+    fn implementation(verb: &str, template: &str) -> Option<RouteFn> {
+        implementation(verb, template)
+    }
+
+    fn authenticate(state: &State, exchange: &Exchange) -> Result<Bot, Rejection> {
+        exchange
             .credential("Bot")
             .and_then(|token| state.bots.get(token))
             .cloned()
-        else {
-            return discord_error(StatusCode::UNAUTHORIZED, "401: Unauthorized", 0);
-        };
-        let param = |name: &str| {
-            path_params
-                .iter()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.as_str())
-                .unwrap_or_default()
-        };
-        let answer = match (exchange.verb.as_str(), route.template.as_str()) {
-            ("GET", "/users/@me") => Ok(user(&bot, true)),
-            ("GET", "/guilds/{guild_id}") => state
-                .visible_guild(param("guild_id"), &bot)
-                .map(|guild| guild_object(param("guild_id"), guild)),
-            ("GET", "/guilds/{guild_id}/roles") => state
-                .visible_guild(param("guild_id"), &bot)
-                .map(|guild| Value::from(guild.roles.iter().map(role).collect::<Vec<_>>())),
-            ("GET", "/guilds/{guild_id}/members/{user_id}") => state
-                .visible_guild(param("guild_id"), &bot)
-                .and_then(|guild| state.member(guild, param("user_id"))),
-            ("GET", "/guilds/{guild_id}/channels") => {
-                let guild_id = param("guild_id");
-                state.visible_guild(guild_id, &bot).map(|guild| {
-                    Value::from(
-                        guild
-                            .channels
-                            .iter()
-                            .enumerate()
-                            .map(|(position, channel)| channel_object(guild_id, position, channel))
-                            .collect::<Vec<_>>(),
-                    )
-                })
-            }
-            _ => {
-                state.journal.violation(
-                    &exchange,
-                    "the Discord simulator does not implement this route yet (see sim/README.md)",
-                );
-                return discord_error(StatusCode::NOT_FOUND, "404: Not Found", 0);
-            }
-        };
-        match answer {
-            Ok(body) => {
-                for problem in spec.check_success(&exchange.verb, &route.template, &body) {
-                    state.journal.violation(
-                        &exchange,
-                        &format!("the simulator's own answer breaks the spec: {problem}"),
-                    );
-                }
-                Outcome::Respond(json_response(StatusCode::OK, &body))
-            }
-            Err(refusal) => refusal.outcome(),
+            .ok_or(Rejection::UnknownCredential)
+    }
+
+    fn failure_keys(verb: &str, template: &str) -> Vec<String> {
+        vec![format!("{verb} {template}"), template.to_owned()]
+    }
+
+    fn fail(_: &State, _: &Bot, _: &Operation, failure: Failure) -> Outcome {
+        failure_outcome(failure)
+    }
+
+    fn answer(state: &State, bot: &Bot, call: &Call<'_, Self>, _: &mut Vec<String>) -> Reply {
+        match (call.implementation)(state, bot, &call.params) {
+            Ok(body) => Reply::Success {
+                body,
+                headers: Vec::new(),
+            },
+            Err(refusal) => Reply::Other(refusal.outcome()),
         }
     }
 }
@@ -485,6 +473,40 @@ fn failure_outcome(failure: Failure) -> Outcome {
 }
 
 impl State {
+    fn get_me(&self, bot: &Bot, _: &PathParams) -> Result<Value, Refusal> {
+        Ok(user(bot, true))
+    }
+
+    fn get_guild(&self, bot: &Bot, params: &PathParams) -> Result<Value, Refusal> {
+        let guild_id = path_param(params, "guild_id");
+        self.visible_guild(guild_id, bot)
+            .map(|guild| guild_object(guild_id, guild))
+    }
+
+    fn get_roles(&self, bot: &Bot, params: &PathParams) -> Result<Value, Refusal> {
+        self.visible_guild(path_param(params, "guild_id"), bot)
+            .map(|guild| Value::from(guild.roles.iter().map(role).collect::<Vec<_>>()))
+    }
+
+    fn get_member(&self, bot: &Bot, params: &PathParams) -> Result<Value, Refusal> {
+        let guild = self.visible_guild(path_param(params, "guild_id"), bot)?;
+        self.member(guild, path_param(params, "user_id"))
+    }
+
+    fn get_channels(&self, bot: &Bot, params: &PathParams) -> Result<Value, Refusal> {
+        let guild_id = path_param(params, "guild_id");
+        self.visible_guild(guild_id, bot).map(|guild| {
+            Value::from(
+                guild
+                    .channels
+                    .iter()
+                    .enumerate()
+                    .map(|(position, channel)| channel_object(guild_id, position, channel))
+                    .collect::<Vec<_>>(),
+            )
+        })
+    }
+
     fn snowflake(&mut self) -> String {
         self.next_id += 1;
         (900_000_000_000_000_000 + self.next_id).to_string()

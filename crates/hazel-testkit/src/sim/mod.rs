@@ -4,12 +4,13 @@ pub mod discord;
 pub mod slack;
 pub mod spec;
 
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -21,6 +22,8 @@ use tokio::task::{JoinHandle, JoinSet};
 pub use discord::DiscordSimulator;
 pub use slack::SlackSimulator;
 
+use spec::{Incoming as SpecRequest, Operation, PathParams, Route, Spec};
+
 /// One request a simulator received, with secrets redacted, for assertions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordedRequest {
@@ -31,12 +34,15 @@ pub struct RecordedRequest {
     /// The spec route it matched: a Slack method name (`conversations.list`) or a Discord path
     /// template (`/guilds/{guild_id}/channels`); the path itself when nothing matched.
     pub route: String,
-    /// Headers, lowercased names, with the credential of `Authorization` (and any cookie)
-    /// replaced by `[redacted]`.
+    /// Headers, lowercased names. `Authorization` keeps only its scheme (`Bearer [redacted]`,
+    /// or `[redacted]` when no short alphabetic scheme precedes the credential); every other
+    /// header of a sensitive name (see [`is_sensitive`]) is `[redacted]`.
     pub headers: Vec<(String, String)>,
-    /// Query parameters, then form fields, in order; a `token` value is redacted.
+    /// Query parameters, then form fields, in order; values of sensitive names are
+    /// `[redacted]`.
     pub params: Vec<(String, String)>,
-    /// The JSON body, when there was one.
+    /// The JSON body, when there was one, with the values of sensitive keys `[redacted]` at
+    /// any depth.
     pub body: Option<Value>,
 }
 
@@ -60,8 +66,91 @@ impl RecordedRequest {
     }
 }
 
+/// What a recorded secret is replaced by.
+const REDACTED: &str = "[redacted]";
+
+/// Names (of headers, query parameters, form fields and JSON keys) whose values are secrets.
+const SENSITIVE_NAMES: &[&str] = &[
+    "token",
+    "access_token",
+    "refresh_token",
+    "bot_token",
+    "id_token",
+    "client_secret",
+    "code",
+    "signing_secret",
+    "secret",
+    "password",
+    "authorization",
+    "proxy_authorization",
+    "cookie",
+    "set_cookie",
+    "api_key",
+    "x_api_key",
+    "x_slack_signature",
+    "webhook_url",
+];
+
+/// Whether values under `name` are secrets: one deny-list for headers, parameters and JSON
+/// keys, compared case-insensitively with `-` and `_` alike; any name ending in `_token` or
+/// `_secret`, or containing `password`, counts too.
+#[must_use]
+pub fn is_sensitive(name: &str) -> bool {
+    let name = name.to_ascii_lowercase().replace('-', "_");
+    SENSITIVE_NAMES.contains(&name.as_str())
+        || name.ends_with("_token")
+        || name.ends_with("_secret")
+        || name.contains("password")
+}
+
+/// An `Authorization` value as recorded: its scheme when that is a short alphabetic word
+/// (`Bearer [redacted]`), else `[redacted]` whole (a bare credential has no scheme to keep).
+fn recorded_authorization(value: &str) -> String {
+    match value.split_once(' ') {
+        Some((scheme, _))
+            if (1..=16).contains(&scheme.len())
+                && scheme.chars().all(|c| c.is_ascii_alphabetic()) =>
+        {
+            format!("{scheme} {REDACTED}")
+        }
+        _ => REDACTED.to_owned(),
+    }
+}
+
+/// `value` with the values of sensitive keys redacted, at any depth.
+fn redact_json(value: &Value) -> Value {
+    match value {
+        Value::Object(object) => Value::Object(
+            object
+                .iter()
+                .map(|(key, item)| {
+                    let item = if is_sensitive(key) {
+                        Value::String(REDACTED.to_owned())
+                    } else {
+                        redact_json(item)
+                    };
+                    (key.clone(), item)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact_json).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Prints a map with every key replaced by `[redacted]`: the simulators key their state by
+/// tokens, which a `Debug` print must not show.
+pub(crate) struct RedactedKeys<'a, V>(pub(crate) &'a std::collections::HashMap<String, V>);
+
+impl<V: std::fmt::Debug> std::fmt::Debug for RedactedKeys<'_, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.values().map(|value| (REDACTED, value)))
+            .finish()
+    }
+}
+
 /// A request taken apart, as the simulators' handlers see it.
-#[derive(Debug)]
 pub(crate) struct Exchange {
     pub(crate) verb: String,
     pub(crate) path: String,
@@ -71,24 +160,31 @@ pub(crate) struct Exchange {
     pub(crate) has_body: bool,
     /// The raw `Authorization` header (never recorded as is).
     pub(crate) authorization: Option<String>,
+    /// Raw headers (never recorded as is).
     headers: Vec<(String, String)>,
 }
 
+impl std::fmt::Debug for Exchange {
+    /// Only the recorded (redacted) form: the raw request holds credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Exchange").field(&self.record("")).finish()
+    }
+}
+
 impl Exchange {
-    /// The credential after `scheme ` in the `Authorization` header.
+    /// The credential after `scheme ` in the `Authorization` header; schemes are compared
+    /// case-insensitively, as HTTP defines them.
     pub(crate) fn credential(&self, scheme: &str) -> Option<&str> {
-        self.authorization
-            .as_deref()?
-            .strip_prefix(scheme)?
-            .strip_prefix(' ')
-            .filter(|credential| !credential.is_empty())
+        let (given, credential) = self.authorization.as_deref()?.split_once(' ')?;
+        let credential = credential.trim();
+        (given.eq_ignore_ascii_case(scheme) && !credential.is_empty()).then_some(credential)
     }
 
     /// The request as recorded: no secret values.
     pub(crate) fn record(&self, route: &str) -> RecordedRequest {
         let redact = |(key, value): &(String, String)| {
-            let value = if key == "token" {
-                "[redacted]".to_owned()
+            let value = if is_sensitive(key) {
+                REDACTED.to_owned()
             } else {
                 value.clone()
             };
@@ -98,11 +194,23 @@ impl Exchange {
             http_method: self.verb.clone(),
             path: self.path.clone(),
             route: route.to_owned(),
-            headers: self.headers.clone(),
+            headers: self.headers.iter().map(redact_header).collect(),
             params: self.query.iter().chain(&self.form).map(redact).collect(),
-            body: self.json.clone(),
+            body: self.json.as_ref().map(redact_json),
         }
     }
+}
+
+/// A header as recorded (see [`RecordedRequest::headers`]).
+fn redact_header((name, value): &(String, String)) -> (String, String) {
+    let shown = if name == AUTHORIZATION.as_str() {
+        recorded_authorization(value)
+    } else if is_sensitive(name) {
+        REDACTED.to_owned()
+    } else {
+        value.clone()
+    };
+    (name.clone(), shown)
 }
 
 /// What a handler decided to do with a request.
@@ -137,9 +245,327 @@ pub(crate) fn with_header(
     response
 }
 
-/// A simulator's protocol logic, called for every request with the state locked.
+/// A simulator's protocol logic, called for every request.
 pub(crate) trait Handler: Send + Sync + 'static {
     fn handle(&self, exchange: Exchange) -> Outcome;
+}
+
+/// Why the shared pipeline refused a request before it reached the provider's code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    /// No route of the spec matches the path.
+    UnknownRoute,
+    /// The route exists, without this HTTP method.
+    WrongVerb,
+    /// The request breaks the spec and carries no credential of the provider's scheme.
+    Unauthenticated,
+    /// The request breaks the spec otherwise.
+    Invalid,
+    /// The spec has the route, the simulator does not implement it yet.
+    Unimplemented,
+    /// The credential is unknown.
+    UnknownCredential,
+    /// The credential was revoked.
+    RevokedCredential,
+}
+
+/// What an implementation answered.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// A success: its body is checked against the spec's success schema, then sent as JSON
+    /// with HTTP 200 and these headers.
+    Success {
+        body: Value,
+        headers: Vec<(&'static str, String)>,
+    },
+    /// Any other answer, sent as is.
+    Other(Outcome),
+}
+
+/// A request that passed the spec checks, with the route that answers it.
+pub(crate) struct Call<'a, P: Protocol> {
+    pub(crate) exchange: &'a Exchange,
+    pub(crate) operation: &'static Operation,
+    pub(crate) params: PathParams,
+    pub(crate) implementation: P::Implementation,
+}
+
+/// What a provider plugs into the shared simulator core: its spec, its answers to refused
+/// requests, its credentials, failures and implemented routes. The core owns the order in
+/// which they apply (see sim/README.md).
+pub(crate) trait Protocol: Sized + Send + Sync + 'static {
+    /// The provider's name in messages (`Slack`).
+    const NAME: &'static str;
+    /// The scheme of the provider's `Authorization` header (`Bearer`).
+    const SCHEME: &'static str;
+    /// Where the API lives on the simulator (`/api/v10`).
+    const API_PREFIX: &'static str;
+    /// The scripted platform: workspaces, tokens, channels, …
+    type State: Default + std::fmt::Debug + Send + 'static;
+    /// How a scripted call fails.
+    type Failure: std::fmt::Debug + Send + 'static;
+    /// Whom a valid credential belongs to.
+    type Principal;
+    /// The code that answers one route.
+    type Implementation: Copy;
+
+    /// The provider's spec.
+    fn spec() -> &'static Spec;
+    /// The name a request to `path` is recorded under, and the spec route (with its bound
+    /// path parameters) it names, if any.
+    fn locate(path: &str) -> (String, Option<(&'static Route, PathParams)>);
+    /// The provider's answer to a request refused before its route's code runs.
+    fn reject(rejection: Rejection) -> Outcome;
+    /// The code answering `verb` on the spec route `template`, if the simulator has it.
+    fn implementation(verb: &str, template: &str) -> Option<Self::Implementation>;
+    /// The principal of the request's credential, or why it is refused.
+    fn authenticate(state: &Self::State, exchange: &Exchange)
+    -> Result<Self::Principal, Rejection>;
+    /// The keys a scripted failure of `verb template` may be queued under, most specific
+    /// first.
+    fn failure_keys(verb: &str, template: &str) -> Vec<String>;
+    /// The answer of a scripted failure.
+    fn fail(
+        state: &Self::State,
+        principal: &Self::Principal,
+        operation: &Operation,
+        failure: Self::Failure,
+    ) -> Outcome;
+    /// Answers a valid call; problems the provider would refuse it for go to `refused` as
+    /// violations.
+    fn answer(
+        state: &Self::State,
+        principal: &Self::Principal,
+        call: &Call<'_, Self>,
+        refused: &mut Vec<String>,
+    ) -> Reply;
+}
+
+/// A simulator's mutable side: its journal, scripted failures and platform state.
+pub(crate) struct Shared<P: Protocol> {
+    pub(crate) journal: Journal,
+    failures: HashMap<String, VecDeque<P::Failure>>,
+    pub(crate) state: P::State,
+}
+
+impl<P: Protocol> Default for Shared<P> {
+    fn default() -> Self {
+        Self {
+            journal: Journal::default(),
+            failures: HashMap::new(),
+            state: P::State::default(),
+        }
+    }
+}
+
+impl<P: Protocol> std::fmt::Debug for Shared<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("journal", &self.journal)
+            .field("failures", &self.failures)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl<P: Protocol> Shared<P> {
+    /// Answers one request: spec checks, then the route's implementation, the credential,
+    /// a scripted failure and finally the route's code, in that order.
+    fn serve(&mut self, exchange: &Exchange) -> Outcome {
+        let spec = P::spec();
+        let (name, located) = P::locate(&exchange.path);
+        self.journal.requests.push(exchange.record(&name));
+        let Some((route, params)) = located else {
+            self.journal.violation(
+                exchange,
+                &format!(
+                    "no route of {}'s spec matches (the API lives under {})",
+                    P::NAME,
+                    P::API_PREFIX
+                ),
+            );
+            return P::reject(Rejection::UnknownRoute);
+        };
+        let verb = exchange.verb.to_ascii_uppercase();
+        let Some(operation) = route.operation(&verb) else {
+            let allowed: Vec<&str> = route.verbs().collect();
+            self.journal.violation(
+                exchange,
+                &format!(
+                    "the spec calls {} with {}",
+                    route.template,
+                    allowed.join(", ")
+                ),
+            );
+            return P::reject(Rejection::WrongVerb);
+        };
+        let problems = spec.check_request(
+            operation,
+            &SpecRequest {
+                authorization: exchange.authorization.as_deref(),
+                path_params: params.clone(),
+                query: &exchange.query,
+                form: &exchange.form,
+                json: exchange.json.as_ref(),
+                has_body: exchange.has_body,
+            },
+        );
+        if !problems.is_empty() {
+            for problem in &problems {
+                self.journal.violation(exchange, problem);
+            }
+            return P::reject(if exchange.credential(P::SCHEME).is_none() {
+                Rejection::Unauthenticated
+            } else {
+                Rejection::Invalid
+            });
+        }
+        // A route without an implementation is reported whatever the credential, so a missing
+        // simulation never hides behind an authentication failure.
+        let Some(implementation) = P::implementation(&verb, &route.template) else {
+            self.journal.violation(
+                exchange,
+                &format!(
+                    "the {} simulator does not implement this route yet (see sim/README.md)",
+                    P::NAME
+                ),
+            );
+            return P::reject(Rejection::Unimplemented);
+        };
+        // As on the real platforms, the credential is checked before anything else can fail.
+        let principal = match P::authenticate(&self.state, exchange) {
+            Ok(principal) => principal,
+            Err(rejection) => return P::reject(rejection),
+        };
+        let failure = P::failure_keys(&verb, &route.template)
+            .iter()
+            .find_map(|key| self.failures.get_mut(key).and_then(VecDeque::pop_front));
+        if let Some(failure) = failure {
+            return P::fail(&self.state, &principal, operation, failure);
+        }
+        let call = Call {
+            exchange,
+            operation,
+            params,
+            implementation,
+        };
+        let mut refused = Vec::new();
+        let reply = P::answer(&self.state, &principal, &call, &mut refused);
+        for problem in &refused {
+            self.journal.violation(exchange, problem);
+        }
+        match reply {
+            Reply::Success { body, headers } => {
+                for problem in spec.check_success(&verb, &route.template, &body) {
+                    self.journal.violation(
+                        exchange,
+                        &format!("the simulator's own answer breaks the spec: {problem}"),
+                    );
+                }
+                let mut response = json_response(StatusCode::OK, &body);
+                for (name, value) in headers {
+                    response = with_header(response, name, &value);
+                }
+                Outcome::Respond(response)
+            }
+            Reply::Other(outcome) => outcome,
+        }
+    }
+}
+
+/// What every simulator is: an HTTP server speaking protocol `P` over shared state. It
+/// panics on drop while it holds unchecked violations.
+pub(crate) struct Core<P: Protocol> {
+    server: HttpServer,
+    shared: Arc<Mutex<Shared<P>>>,
+}
+
+impl<P: Protocol> std::fmt::Debug for Core<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("server", &self.server)
+            .field("shared", &self.shared)
+            .finish()
+    }
+}
+
+/// The [`Handler`] of a [`Core`]: its shared state, served by protocol `P`.
+struct CoreHandler<P: Protocol> {
+    shared: Arc<Mutex<Shared<P>>>,
+}
+
+impl<P: Protocol> Handler for CoreHandler<P> {
+    fn handle(&self, exchange: Exchange) -> Outcome {
+        lock(&self.shared).serve(&exchange)
+    }
+}
+
+impl<P: Protocol> Core<P> {
+    /// Binds `address` (port 0: a free one) and starts serving on the current Tokio runtime.
+    ///
+    /// # Panics
+    /// When the address cannot be bound.
+    pub(crate) async fn start(address: SocketAddr) -> Self {
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let handler = CoreHandler {
+            shared: Arc::clone(&shared),
+        };
+        let server = HttpServer::start(Arc::new(handler), address).await;
+        Self { server, shared }
+    }
+
+    /// `http://127.0.0.1:PORT` followed by the API prefix.
+    pub(crate) fn url(&self) -> String {
+        format!(
+            "{}{}",
+            self.server.origin(),
+            P::API_PREFIX.trim_end_matches('/')
+        )
+    }
+
+    /// Locks the shared side (journal, failures, platform state).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Shared<P>> {
+        lock(&self.shared)
+    }
+
+    /// Queues a failure under `key` (one of [`Protocol::failure_keys`]).
+    pub(crate) fn fail_next(&self, key: String, failure: P::Failure) {
+        self.lock()
+            .failures
+            .entry(key)
+            .or_default()
+            .push_back(failure);
+    }
+
+    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
+        self.lock().journal.requests.clone()
+    }
+
+    pub(crate) fn violations(&self) -> Vec<String> {
+        self.lock().journal.violations.clone()
+    }
+
+    pub(crate) fn take_violations(&self) -> Vec<String> {
+        std::mem::take(&mut self.lock().journal.violations)
+    }
+
+    /// Panics listing the violations seen so far, if any.
+    pub(crate) fn assert_no_violations(&self) {
+        let violations = self.violations();
+        assert!(
+            violations.is_empty(),
+            "the {} simulator saw requests that do not follow {}'s spec:\n  - {}",
+            P::NAME,
+            P::NAME,
+            violations.join("\n  - ")
+        );
+    }
+}
+
+impl<P: Protocol> Drop for Core<P> {
+    fn drop(&mut self) {
+        fail_on_violations(P::NAME, &lock(&self.shared).journal.violations);
+    }
 }
 
 /// Locks a simulator's state, recovering it if a panicking test poisoned the lock.
@@ -164,7 +590,7 @@ impl Journal {
 
 /// Panics listing `violations`, unless there are none or the thread already panics (so a
 /// failing test shows its own failure first).
-pub(crate) fn fail_on_violations(simulator: &str, violations: &[String]) {
+fn fail_on_violations(simulator: &str, violations: &[String]) {
     if violations.is_empty() || std::thread::panicking() {
         return;
     }
@@ -293,23 +719,15 @@ async fn take_apart(request: Request<Incoming>) -> Result<Exchange, Response<Ful
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
+    // Kept raw here; redacted whenever recorded or printed (`Exchange::record`).
     let headers = parts
         .headers
         .iter()
         .map(|(name, value)| {
-            let shown = if *name == AUTHORIZATION {
-                let scheme = value
-                    .to_str()
-                    .ok()
-                    .and_then(|text| text.split(' ').next())
-                    .unwrap_or_default();
-                format!("{scheme} [redacted]")
-            } else if *name == COOKIE {
-                "[redacted]".to_owned()
-            } else {
-                String::from_utf8_lossy(value.as_bytes()).into_owned()
-            };
-            (name.as_str().to_owned(), shown)
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
         })
         .collect();
     Ok(Exchange {

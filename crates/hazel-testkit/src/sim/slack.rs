@@ -1,8 +1,7 @@
 //! A Slack Web API simulator: scripted workspaces, bot tokens and channels, answers shaped as
 //! Slack's spec says, and every request checked against that spec.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -11,11 +10,18 @@ use hyper::body::Bytes;
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::spec::{self, Incoming, Operation};
+use super::spec::{self, Operation, PathParams, Route, Spec};
 use super::{
-    Exchange, Handler, HttpServer, Journal, Outcome, RecordedRequest, fail_on_violations,
-    json_response, lock, with_header,
+    Call, Core, Exchange, Outcome, Protocol, RecordedRequest, RedactedKeys, Rejection, Reply,
+    json_response, with_header,
 };
+
+/// The most channels `conversations.list` answers per page; a larger `limit` is refused.
+const MAX_LIST_LIMIT: i64 = 1000;
+
+/// A Web API method the simulator implements, answering for a valid bot token; problems of
+/// the request that Slack would refuse are pushed to the last argument as violations.
+type Method = fn(&State, &BotToken, &Exchange, &mut Vec<String>) -> Value;
 
 /// How the next call of a method fails.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,17 +44,29 @@ pub enum Failure {
 /// A scripted Slack Web API on `127.0.0.1` (see the module docs).
 #[derive(Debug)]
 pub struct SlackSimulator {
-    server: HttpServer,
-    state: Arc<Mutex<State>>,
+    core: Core<Slack>,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    journal: Journal,
+/// Slack's protocol, as the shared simulator core runs it.
+#[derive(Debug)]
+pub(crate) struct Slack;
+
+#[derive(Default)]
+pub(crate) struct State {
     workspaces: BTreeMap<String, Workspace>,
+    /// Bot tokens (secrets) → what they grant.
     tokens: HashMap<String, BotToken>,
-    failures: HashMap<String, VecDeque<Failure>>,
     next_id: u64,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("workspaces", &self.workspaces)
+            .field("tokens", &RedactedKeys(&self.tokens))
+            .field("next_id", &self.next_id)
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -67,8 +85,9 @@ struct Channel {
     created: u64,
 }
 
+/// What a bot token grants (the token itself is the key it is stored under).
 #[derive(Debug)]
-struct BotToken {
+pub(crate) struct BotToken {
     team_id: String,
     scopes: Vec<String>,
     user_id: String,
@@ -87,26 +106,20 @@ impl SlackSimulator {
     /// # Panics
     /// When the address cannot be bound.
     pub async fn start_on(address: std::net::SocketAddr) -> Self {
-        let state = Arc::new(Mutex::new(State::default()));
-        let server = HttpServer::start(
-            Arc::new(SlackHandler {
-                state: Arc::clone(&state),
-            }),
-            address,
-        )
-        .await;
-        Self { server, state }
+        Self {
+            core: Core::start(address).await,
+        }
     }
 
     /// The Web API base URL (`http://127.0.0.1:PORT/api`), as `HAZEL_SLACK_API_URL` takes it.
     #[must_use]
     pub fn url(&self) -> String {
-        format!("{}/api", self.server.origin())
+        self.core.url()
     }
 
     /// Adds a workspace (team) with no channels.
     pub fn add_workspace(&self, team_id: &str, name: &str) {
-        lock(&self.state).workspaces.insert(
+        self.core.lock().state.workspaces.insert(
             team_id.to_owned(),
             Workspace {
                 name: name.to_owned(),
@@ -121,7 +134,8 @@ impl SlackSimulator {
     /// # Panics
     /// When the workspace was not added.
     pub fn add_bot_token(&self, team_id: &str, token: &str, scopes: &[&str]) -> String {
-        let mut state = lock(&self.state);
+        let mut shared = self.core.lock();
+        let state = &mut shared.state;
         assert!(
             state.workspaces.contains_key(team_id),
             "add_workspace({team_id:?}) before adding a bot token to it"
@@ -144,7 +158,7 @@ impl SlackSimulator {
 
     /// Revokes a token: Slack answers it with `token_revoked` from then on.
     pub fn revoke_token(&self, token: &str) {
-        if let Some(bot) = lock(&self.state).tokens.get_mut(token) {
+        if let Some(bot) = self.core.lock().state.tokens.get_mut(token) {
             bot.revoked = true;
         }
     }
@@ -161,7 +175,8 @@ impl SlackSimulator {
         is_private: bool,
         num_members: u64,
     ) {
-        let mut state = lock(&self.state);
+        let mut shared = self.core.lock();
+        let state = &mut shared.state;
         let created = 1_700_000_000 + state.next_id;
         state.next_id += 1;
         let Some(workspace) = state.workspaces.get_mut(team_id) else {
@@ -179,8 +194,10 @@ impl SlackSimulator {
 
     /// Archives a channel: `conversations.list` with `exclude_archived` leaves it out.
     pub fn archive_channel(&self, team_id: &str, id: &str) {
-        let mut state = lock(&self.state);
-        if let Some(channel) = state
+        if let Some(channel) = self
+            .core
+            .lock()
+            .state
             .workspaces
             .get_mut(team_id)
             .and_then(|workspace| workspace.channels.iter_mut().find(|c| c.id == id))
@@ -189,7 +206,8 @@ impl SlackSimulator {
         }
     }
 
-    /// Makes the next valid call of `method` (`auth.test`) fail; failures queue up in order.
+    /// Makes the next valid call (spec-conforming, with a known token) of `method`
+    /// (`auth.test`) fail; failures queue up in order.
     ///
     /// # Panics
     /// When Slack's spec has no such method.
@@ -198,137 +216,113 @@ impl SlackSimulator {
             spec::slack().route(method).is_some(),
             "fail_next: Slack's spec has no method {method:?}"
         );
-        lock(&self.state)
-            .failures
-            .entry(method.to_owned())
-            .or_default()
-            .push_back(failure);
+        self.core.fail_next(method.to_owned(), failure);
     }
 
     /// Every request received so far, secrets redacted.
     #[must_use]
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.state).journal.requests.clone()
+        self.core.requests()
     }
 
     /// The spec violations seen so far.
     #[must_use]
     pub fn violations(&self) -> Vec<String> {
-        lock(&self.state).journal.violations.clone()
+        self.core.violations()
     }
 
     /// The spec violations seen so far, forgetting them (for tests that provoke some).
     pub fn take_violations(&self) -> Vec<String> {
-        std::mem::take(&mut lock(&self.state).journal.violations)
+        self.core.take_violations()
     }
 
     /// Panics listing the spec violations seen so far, if any.
     pub fn assert_no_violations(&self) {
-        let violations = self.violations();
-        assert!(
-            violations.is_empty(),
-            "the Slack simulator saw requests that do not follow Slack's spec:\n  - {}",
-            violations.join("\n  - ")
-        );
+        self.core.assert_no_violations();
     }
 }
 
-impl Drop for SlackSimulator {
-    fn drop(&mut self) {
-        fail_on_violations("Slack", &lock(&self.state).journal.violations);
+impl Protocol for Slack {
+    const NAME: &'static str = "Slack";
+    const SCHEME: &'static str = "Bearer";
+    const API_PREFIX: &'static str = "/api";
+    type State = State;
+    type Failure = Failure;
+    /// The bot token itself: answers carry its scopes.
+    type Principal = String;
+    type Implementation = Method;
+
+    fn spec() -> &'static Spec {
+        spec::slack()
     }
-}
 
-struct SlackHandler {
-    state: Arc<Mutex<State>>,
-}
+    fn locate(path: &str) -> (String, Option<(&'static Route, PathParams)>) {
+        let method = path.strip_prefix("/api/").unwrap_or_default().to_owned();
+        let route = spec::slack().route(&method);
+        (method, route)
+    }
 
-impl Handler for SlackHandler {
-    fn handle(&self, exchange: Exchange) -> Outcome {
-        let mut state = lock(&self.state);
-        let spec = spec::slack();
-        let method = exchange
-            .path
-            .strip_prefix("/api/")
-            .unwrap_or_default()
-            .to_owned();
-        state.journal.requests.push(exchange.record(&method));
-        let Some((route, _)) = spec.route(&method) else {
-            state
-                .journal
-                .violation(&exchange, "no such Slack Web API method in the spec");
-            return slack_error(StatusCode::NOT_FOUND, "unknown_method");
+    fn reject(rejection: Rejection) -> Outcome {
+        match rejection {
+            Rejection::UnknownRoute => slack_error(StatusCode::NOT_FOUND, "unknown_method"),
+            Rejection::WrongVerb => slack_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request"),
+            Rejection::Unauthenticated => slack_error(StatusCode::OK, "not_authed"),
+            Rejection::Invalid => slack_error(StatusCode::OK, "invalid_arguments"),
+            Rejection::Unimplemented => slack_error(StatusCode::OK, "unknown_method"),
+            Rejection::UnknownCredential => slack_error(StatusCode::OK, "invalid_auth"),
+            Rejection::RevokedCredential => slack_error(StatusCode::OK, "token_revoked"),
+        }
+    }
+
+    fn implementation(_verb: &str, method: &str) -> Option<Method> {
+        match method {
+            "auth.test" => Some(State::auth_test),
+            "conversations.list" => Some(State::conversations_list),
+            _ => None,
+        }
+    }
+
+    fn authenticate(state: &State, exchange: &Exchange) -> Result<String, Rejection> {
+        let token = exchange.credential("Bearer").unwrap_or_default();
+        match state.tokens.get(token) {
+            None => Err(Rejection::UnknownCredential),
+            Some(bot) if bot.revoked => Err(Rejection::RevokedCredential),
+            Some(_) => Ok(token.to_owned()),
+        }
+    }
+
+    fn failure_keys(_verb: &str, method: &str) -> Vec<String> {
+        vec![method.to_owned()]
+    }
+
+    fn fail(state: &State, token: &String, operation: &Operation, failure: Failure) -> Outcome {
+        state.failure(token, operation, failure)
+    }
+
+    fn answer(
+        state: &State,
+        token: &String,
+        call: &Call<'_, Self>,
+        refused: &mut Vec<String>,
+    ) -> Reply {
+        let Some(bot) = state.tokens.get(token) else {
+            return Reply::Other(slack_error(StatusCode::OK, "invalid_auth"));
         };
-        let Some(operation) = route.operation(&exchange.verb) else {
-            let allowed: Vec<&str> = route.verbs().collect();
-            state.journal.violation(
-                &exchange,
-                &format!("the spec calls {method} with {}", allowed.join(", ")),
-            );
-            return slack_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request");
-        };
-        let problems = spec.check_request(
-            operation,
-            &Incoming {
-                authorization: exchange.authorization.as_deref(),
-                query: &exchange.query,
-                form: &exchange.form,
-                json: exchange.json.as_ref(),
-                has_body: exchange.has_body,
-                ..Incoming::default()
-            },
-        );
-        if !problems.is_empty() {
-            for problem in &problems {
-                state.journal.violation(&exchange, problem);
+        let body = (call.implementation)(state, bot, call.exchange, refused);
+        // Slack lists the method's scopes and the token's on every answer.
+        let headers = vec![
+            ("x-accepted-oauth-scopes", call.operation.scopes.join(",")),
+            ("x-oauth-scopes", bot.scopes.join(",")),
+        ];
+        if body.get("ok") == Some(&Value::Bool(true)) {
+            Reply::Success { body, headers }
+        } else {
+            let mut response = json_response(StatusCode::OK, &body);
+            for (name, value) in headers {
+                response = with_header(response, name, &value);
             }
-            let error = if exchange.credential("Bearer").is_none() {
-                "not_authed"
-            } else {
-                "invalid_arguments"
-            };
-            return slack_error(StatusCode::OK, error);
+            Reply::Other(Outcome::Respond(response))
         }
-        let token = exchange.credential("Bearer").unwrap_or_default().to_owned();
-        if let Some(failure) = state
-            .failures
-            .get_mut(&method)
-            .and_then(VecDeque::pop_front)
-        {
-            return state.failure(&token, operation, failure);
-        }
-        let Some(bot) = state.tokens.get(&token) else {
-            return slack_error(StatusCode::OK, "invalid_auth");
-        };
-        if bot.revoked {
-            return slack_error(StatusCode::OK, "token_revoked");
-        }
-        let answer = match method.as_str() {
-            "auth.test" => state.auth_test(bot),
-            "conversations.list" => state.conversations_list(bot, &exchange),
-            _ => {
-                state.journal.violation(
-                    &exchange,
-                    "the Slack simulator does not implement this method yet (see sim/README.md)",
-                );
-                return slack_error(StatusCode::OK, "unknown_method");
-            }
-        };
-        if answer.get("ok") == Some(&Value::Bool(true)) {
-            for problem in spec.check_success(&exchange.verb, &method, &answer) {
-                state.journal.violation(
-                    &exchange,
-                    &format!("the simulator's own answer breaks the spec: {problem}"),
-                );
-            }
-        }
-        let response = json_response(StatusCode::OK, &answer);
-        let response = with_header(
-            response,
-            "x-accepted-oauth-scopes",
-            &operation.scopes.join(","),
-        );
-        Outcome::Respond(state.with_scopes(&token, response))
     }
 }
 
@@ -385,7 +379,7 @@ impl State {
         Outcome::Respond(self.with_scopes(token, response))
     }
 
-    fn auth_test(&self, bot: &BotToken) -> Value {
+    fn auth_test(&self, bot: &BotToken, _: &Exchange, _: &mut Vec<String>) -> Value {
         let team = self
             .workspaces
             .get(&bot.team_id)
@@ -403,7 +397,12 @@ impl State {
         })
     }
 
-    fn conversations_list(&self, bot: &BotToken, exchange: &Exchange) -> Value {
+    fn conversations_list(
+        &self,
+        bot: &BotToken,
+        exchange: &Exchange,
+        refused: &mut Vec<String>,
+    ) -> Value {
         let param = |name: &str| {
             exchange
                 .query
@@ -435,11 +434,18 @@ impl State {
             });
         }
         let exclude_archived = matches!(param("exclude_archived"), Some("true" | "1"));
-        let limit = param("limit")
-            .and_then(|raw| raw.parse::<usize>().ok())
-            .filter(|limit| *limit > 0)
-            .unwrap_or(100)
-            .min(1000);
+        // Slack answers `invalid_limit` beyond its maximum rather than clamping; 0 (or no
+        // limit) means its default page size.
+        let limit = match param("limit").map(|raw| (raw, raw.parse::<i64>())) {
+            None | Some((_, Ok(0))) => 100,
+            Some((_, Ok(limit @ 1..=MAX_LIST_LIMIT))) => usize::try_from(limit).unwrap_or(100),
+            Some((raw, _)) => {
+                refused.push(format!(
+                    "`limit` = {raw:?} is outside 1..={MAX_LIST_LIMIT}; Slack answers invalid_limit"
+                ));
+                return json!({"ok": false, "error": "invalid_limit"});
+            }
+        };
         let offset = match param("cursor").filter(|cursor| !cursor.is_empty()) {
             None => 0,
             Some(cursor) => match decode_cursor(cursor) {

@@ -227,8 +227,13 @@ impl Spec {
             if param.location != Location::Form || incoming.json.is_none() {
                 for raw in found {
                     if let Err(problem) = check_scalar(&self.root, raw, &param.schema) {
+                        let shown = if super::is_sensitive(&param.name) {
+                            "[redacted]".to_owned()
+                        } else {
+                            format!("{raw:?}")
+                        };
                         problems.push(format!(
-                            "{:?} parameter `{}` = {raw:?}: {problem}",
+                            "{:?} parameter `{}` = {shown}: {problem}",
                             param.location, param.name
                         ));
                     }
@@ -463,7 +468,12 @@ fn check_auth(auth: &Auth, header: Option<&str>, problems: &mut Vec<String>) {
         None => {}
         Some(value) => {
             let (scheme, credential) = value.split_once(' ').unwrap_or((value, ""));
-            if !auth.schemes.contains(&scheme) || credential.trim().is_empty() {
+            // Authentication schemes are case-insensitive (RFC 9110, section 11.1).
+            let known = auth
+                .schemes
+                .iter()
+                .any(|expected| expected.eq_ignore_ascii_case(scheme));
+            if !known || credential.trim().is_empty() {
                 problems.push(format!(
                     "the Authorization header is not `{expected} <credential>`"
                 ));
@@ -535,6 +545,13 @@ fn check_scalar(root: &Value, raw: &str, schema: &Value) -> Result<(), String> {
         if !matches {
             return Err(format!("does not match the pattern {pattern}"));
         }
+    }
+    // Discord's snowflakes are 64-bit unsigned integers written in decimal; the pattern alone
+    // lets `99999999999999999999` through.
+    if schema.get("format").and_then(Value::as_str) == Some("snowflake")
+        && raw.parse::<u64>().is_err()
+    {
+        return Err("is not a snowflake (a 64-bit unsigned integer)".to_owned());
     }
     if let Some(options) = schema.get("enum").and_then(Value::as_array) {
         let listed = options.iter().any(|option| match option {

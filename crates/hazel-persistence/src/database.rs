@@ -406,17 +406,14 @@ mod tests {
             dir.path().join("hazel.db").display()
         ))
         .await;
-        match std::env::var("HAZEL_TEST_POSTGRES_URL") {
-            Ok(admin_url) => {
-                let url = crate::testing::fresh_postgres_url(&admin_url)
-                    .await
-                    .unwrap();
-                assert_lookup_indexes(&url).await;
-                crate::testing::drop_postgres_database(&admin_url, &url)
-                    .await
-                    .unwrap();
-            }
-            Err(_) => eprintln!("skipping PostgreSQL: HAZEL_TEST_POSTGRES_URL is not set"),
+        if let Some(admin_url) = crate::testing::postgres_admin_url() {
+            let url = crate::testing::fresh_postgres_url(&admin_url)
+                .await
+                .unwrap();
+            assert_lookup_indexes(&url).await;
+            crate::testing::drop_postgres_database(&admin_url, &url)
+                .await
+                .unwrap();
         }
     }
 

@@ -8,6 +8,28 @@
 use anyhow::{Context as _, bail};
 use sea_orm::sqlx::{AssertSqlSafe, Connection as _, Executor as _, PgConnection};
 
+/// The environment variable naming the PostgreSQL server for tests.
+pub const POSTGRES_ENV: &str = "HAZEL_TEST_POSTGRES_URL";
+
+/// The admin URL from [`POSTGRES_ENV`], or `None` after telling — once per test process, on
+/// stderr directly so that the test harness's output capture does not hide it — that the
+/// PostgreSQL variants are skipped.
+#[must_use]
+pub fn postgres_admin_url() -> Option<String> {
+    static NOTICE: std::sync::Once = std::sync::Once::new();
+    let url = std::env::var(POSTGRES_ENV).ok();
+    if url.is_none() {
+        NOTICE.call_once(|| {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipping PostgreSQL tests: {POSTGRES_ENV} is not set (SQLite tests still run)"
+            );
+        });
+    }
+    url
+}
+
 /// Prefix of every database [`fresh_postgres_url`] creates.
 const TEST_DATABASE_PREFIX: &str = "hazel_test_";
 

@@ -1,7 +1,5 @@
 //! `TestApp`: the real application on port 0 with a fresh database and provider simulators.
 
-use std::sync::Once;
-
 use hazel_app::Config;
 use hazel_http::ApiState;
 use hazel_persistence::Database;
@@ -15,7 +13,7 @@ use crate::sim::slack::SlackSimulator;
 
 /// Environment variable naming a PostgreSQL server for tests (an admin URL such as
 /// `postgres://postgres@127.0.0.1:5432/postgres`); each test gets its own fresh database there.
-pub const POSTGRES_ENV: &str = "HAZEL_TEST_POSTGRES_URL";
+pub const POSTGRES_ENV: &str = hazel_persistence::testing::POSTGRES_ENV;
 
 /// Which database a [`TestApp`] runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,15 +46,6 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-fn postgres_skip_notice() {
-    static NOTICE: Once = Once::new();
-    NOTICE.call_once(|| {
-        eprintln!(
-            "skipping PostgreSQL variants: {POSTGRES_ENV} is not set (SQLite variants still run)"
-        );
-    });
-}
-
 impl TestApp {
     /// Spawns on SQLite.
     ///
@@ -86,10 +75,8 @@ impl TestApp {
         let (database_url, postgres) = match backend {
             Backend::Sqlite => (format!("sqlite://{}/hazel.db", dir.path().display()), None),
             Backend::Postgres => {
-                let Ok(admin) = std::env::var(POSTGRES_ENV) else {
-                    postgres_skip_notice();
-                    return None;
-                };
+                // `None` (the skip notice was printed) without a PostgreSQL server to use.
+                let admin = hazel_persistence::testing::postgres_admin_url()?;
                 let url = hazel_persistence::testing::fresh_postgres_url(&admin)
                     .await
                     .expect("creating a fresh PostgreSQL database");

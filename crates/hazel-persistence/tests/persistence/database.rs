@@ -3,7 +3,7 @@
 use hazel_domain::ports::{Change, UserRepository as _};
 use hazel_persistence::{Database, testing};
 
-use crate::support::{POSTGRES_ENV, commit, each_backend, migrated, user};
+use crate::support::{commit, each_backend, migrated, user};
 
 #[tokio::test]
 async fn migrations_apply_once_and_readiness_reports_them() {
@@ -16,15 +16,12 @@ async fn migrations_apply_once_and_readiness_reports_them() {
     assert!(path.exists(), "the SQLite file is created");
     check_migrations(sqlite, "sqlite").await;
 
-    match std::env::var(POSTGRES_ENV) {
-        Ok(admin_url) => {
-            let url = testing::fresh_postgres_url(&admin_url).await.unwrap();
-            check_migrations(Database::connect(&url).await.unwrap(), "postgres").await;
-            testing::drop_postgres_database(&admin_url, &url)
-                .await
-                .unwrap();
-        }
-        Err(_) => eprintln!("skipping PostgreSQL: {POSTGRES_ENV} is not set"),
+    if let Some(admin_url) = testing::postgres_admin_url() {
+        let url = testing::fresh_postgres_url(&admin_url).await.unwrap();
+        check_migrations(Database::connect(&url).await.unwrap(), "postgres").await;
+        testing::drop_postgres_database(&admin_url, &url)
+            .await
+            .unwrap();
     }
 }
 
@@ -80,8 +77,7 @@ async fn a_database_can_be_pinged_and_names_its_backend() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_migrating_one_postgres_database_at_once_all_succeed() {
-    let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
-        eprintln!("skipping PostgreSQL: {POSTGRES_ENV} is not set");
+    let Some(admin_url) = testing::postgres_admin_url() else {
         return;
     };
     let url = testing::fresh_postgres_url(&admin_url).await.unwrap();

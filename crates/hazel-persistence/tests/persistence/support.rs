@@ -19,11 +19,8 @@ use hazel_domain::model::text::{Email, Name, Opaque, Slug};
 use hazel_domain::ports::{Change, Clock as _, Committed, Store as _, SystemClock};
 use hazel_persistence::{Database, testing};
 
-/// The variable naming a PostgreSQL admin database to test against.
-pub(crate) const POSTGRES_ENV: &str = "HAZEL_TEST_POSTGRES_URL";
-
 /// Runs `body` on a fresh, migrated SQLite file database, then on a fresh, migrated
-/// PostgreSQL database when [`POSTGRES_ENV`] is set.
+/// PostgreSQL database when `HAZEL_TEST_POSTGRES_URL` is set.
 pub(crate) async fn each_backend<F, Fut>(body: F)
 where
     F: Fn(Database) -> Fut,
@@ -34,16 +31,13 @@ where
     eprintln!("running on SQLite");
     body(migrated(&url).await).await;
 
-    match std::env::var(POSTGRES_ENV) {
-        Ok(admin_url) => {
-            let url = testing::fresh_postgres_url(&admin_url).await.unwrap();
-            eprintln!("running on PostgreSQL");
-            body(migrated(&url).await).await;
-            testing::drop_postgres_database(&admin_url, &url)
-                .await
-                .unwrap();
-        }
-        Err(_) => eprintln!("skipping PostgreSQL: {POSTGRES_ENV} is not set"),
+    if let Some(admin_url) = testing::postgres_admin_url() {
+        let url = testing::fresh_postgres_url(&admin_url).await.unwrap();
+        eprintln!("running on PostgreSQL");
+        body(migrated(&url).await).await;
+        testing::drop_postgres_database(&admin_url, &url)
+            .await
+            .unwrap();
     }
 }
 

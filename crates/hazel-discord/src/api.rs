@@ -5,18 +5,19 @@
 //! `post`/`patch`/`delete` beside it sharing [`RestApi::send`]), so error mapping and token
 //! handling exist once.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use hazel_domain::model::chat_sync::ProviderError;
-use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use hazel_provider_http::{
+    authorization, body_too_large, read_body, retry_after_header, retry_after_seconds,
+};
+use reqwest::header::AUTHORIZATION;
 use reqwest::{RequestBuilder, Response, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use serde_path_to_error::Segment;
 
-use crate::errors::{ApiError, from_transport, retry_after_seconds};
+use crate::errors::{ApiError, PLATFORM, from_transport};
 
 /// The largest answer body read from Discord; a larger one is refused rather than buffered.
 pub(crate) const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -81,7 +82,10 @@ impl RestApi {
     ) -> Result<T, ApiError> {
         let result = async {
             let response = request
-                .header(AUTHORIZATION, bot_authorization(token)?)
+                .header(
+                    AUTHORIZATION,
+                    authorization(PLATFORM, "Bot", token.expose_secret())?,
+                )
                 .timeout(self.timeout)
                 .send()
                 .await
@@ -113,20 +117,11 @@ impl RestApi {
         mut response: Response,
     ) -> Result<T, ApiError> {
         let status = response.status();
-        let retry_after_header = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
+        let retry_after_header = retry_after_header(response.headers());
         let bytes = read_body(&mut response, MAX_BODY_BYTES)
             .await
             .map_err(|error| from_transport(route, error, self.timeout))?
-            .ok_or_else(|| ProviderError::Platform {
-                message: format!(
-                    "Discord answered {route} with a body larger than {} MiB",
-                    MAX_BODY_BYTES / (1024 * 1024)
-                ),
-            })?;
+            .ok_or_else(|| body_too_large(PLATFORM, route, MAX_BODY_BYTES))?;
         let json = serde_json::from_slice::<Value>(&bytes).ok();
         if status == StatusCode::TOO_MANY_REQUESTS {
             let body_retry_after = json
@@ -173,87 +168,18 @@ impl RestApi {
     }
 }
 
-/// Reads a whole answer body, or `None` when it is larger than `limit` bytes: a declared
-/// `Content-Length` is checked first, then the body is read chunk by chunk so an undeclared
-/// (chunked) oversized body is cut off as soon as it passes the limit.
-async fn read_body(
-    response: &mut Response,
-    limit: usize,
-) -> Result<Option<Vec<u8>>, reqwest::Error> {
-    if response
-        .content_length()
-        .is_some_and(|declared| declared > limit as u64)
-    {
-        return Ok(None);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > limit {
-            return Ok(None);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Some(body))
-}
-
 /// Decodes a successful answer. On failure only the error's category, position and field
 /// path are logged: serde quotes offending values, and a server may echo the token into one.
 fn decode<T: DeserializeOwned>(route: &str, bytes: &[u8]) -> Result<T, ProviderError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = field_path(error.path());
-        let inner = error.inner();
+    hazel_provider_http::decode(bytes).map_err(|failure| {
         tracing::debug!(
             discord.route = route,
-            category = ?inner.classify(),
-            line = inner.line(),
-            column = inner.column(),
-            path = %path,
+            category = ?failure.category(),
+            line = failure.line(),
+            column = failure.column(),
+            path = %failure.path(),
             "unexpected Discord answer shape"
         );
-        ProviderError::Platform {
-            message: format!("Discord answered {route} with an unexpected shape"),
-        }
+        failure.error(PLATFORM, route)
     })
-}
-
-/// A decode failure's location (`$[3].permission_overwrites[0].deny`). Keys that do not look
-/// like field names are shown as `?`, so no server-sent text reaches a log.
-fn field_path(path: &serde_path_to_error::Path) -> String {
-    let mut shown = String::from("$");
-    for segment in path {
-        // Writing to a String cannot fail.
-        let _ = match segment {
-            Segment::Seq { index } => write!(shown, "[{index}]"),
-            Segment::Map { key } if is_field_name(key) => write!(shown, ".{key}"),
-            Segment::Enum { variant } if is_field_name(variant) => write!(shown, ".{variant}"),
-            Segment::Map { .. } | Segment::Enum { .. } | Segment::Unknown => {
-                write!(shown, ".?")
-            }
-        };
-    }
-    shown
-}
-
-/// A field name as Discord spells them (`permission_overwrites`, `owner_id`).
-fn is_field_name(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= 40
-        && key
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
-/// The `Authorization` header for a bot token, marked sensitive so it is never printed.
-fn bot_authorization(token: &SecretString) -> Result<HeaderValue, ProviderError> {
-    let mut value =
-        HeaderValue::from_str(&format!("Bot {}", token.expose_secret())).map_err(|_| {
-            ProviderError::InvalidCredentials {
-            message:
-                "the Discord bot token contains characters that are not allowed in an HTTP header"
-                    .to_owned(),
-        }
-        })?;
-    value.set_sensitive(true);
-    Ok(value)
 }

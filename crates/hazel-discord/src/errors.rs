@@ -6,15 +6,13 @@
 use std::time::Duration;
 
 use hazel_domain::model::chat_sync::ProviderError;
+use hazel_provider_http::transport_error;
 
 use crate::permissions::REQUIRED_PERMISSIONS;
 use crate::provider::is_snowflake;
 
-/// The wait reported when a 429 says neither `retry_after` nor `Retry-After`.
-pub(crate) const DEFAULT_RETRY_AFTER_SECONDS: u64 = 60;
-
-/// The longest wait reported (a day): a server asking for more is not taken literally.
-pub(crate) const MAX_RETRY_AFTER_SECONDS: u64 = 86_400;
+/// The platform's name, as messages of the shared HTTP helpers spell it.
+pub(crate) const PLATFORM: &str = "Discord";
 
 /// Discord's JSON error code "Unknown Guild".
 const UNKNOWN_GUILD: u64 = 10_004;
@@ -122,41 +120,5 @@ pub(crate) fn from_transport(
 ) -> ProviderError {
     let error = error.without_url();
     tracing::debug!(discord.route = route, %error, "Discord transport failure");
-    if error.is_builder() {
-        return ProviderError::Platform {
-            message: format!(
-                "could not build the request for Discord {route}; check the Discord API URL"
-            ),
-        };
-    }
-    let message = if error.is_timeout() {
-        format!(
-            "Discord did not answer {route} within {} ms",
-            timeout.as_millis()
-        )
-    } else if error.is_connect() {
-        format!("could not connect to Discord for {route}")
-    } else {
-        format!("the connection to Discord failed during {route}")
-    };
-    ProviderError::Network { message }
-}
-
-/// Seconds to wait after a 429: the body's `retry_after` (seconds, fractional), else the
-/// `Retry-After` header, rounded up and at most [`MAX_RETRY_AFTER_SECONDS`]. Each candidate
-/// must be a finite, non-negative number, so an unusable body value does not hide a usable
-/// header; [`DEFAULT_RETRY_AFTER_SECONDS`] when neither is usable.
-pub(crate) fn retry_after_seconds(body_retry_after: Option<f64>, header: Option<&str>) -> u64 {
-    let usable = |seconds: &f64| seconds.is_finite() && *seconds >= 0.0;
-    body_retry_after
-        .filter(usable)
-        .or_else(|| {
-            header
-                .and_then(|raw| raw.trim().parse::<f64>().ok())
-                .filter(usable)
-        })
-        .map_or(DEFAULT_RETRY_AFTER_SECONDS, |seconds| {
-            // The value is finite, non-negative and clamped, so the conversion is exact enough.
-            seconds.ceil().min(MAX_RETRY_AFTER_SECONDS as f64) as u64
-        })
+    transport_error(PLATFORM, route, &error, timeout)
 }

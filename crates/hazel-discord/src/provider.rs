@@ -9,11 +9,12 @@ use hazel_domain::model::chat_sync::{
     parse_external_id,
 };
 use hazel_domain::ports::ChatProvider;
+use hazel_provider_http::deadline_passed;
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::api::RestApi;
-use crate::errors::{ApiError, not_in_guild};
+use crate::errors::{ApiError, PLATFORM, not_in_guild};
 use crate::permissions::{
     ADMINISTRATOR, Role, VIEW_CHANNEL, guild_permissions, missing, parse_bits,
 };
@@ -87,12 +88,7 @@ impl DiscordProvider {
                     discord.operation = name,
                     "Discord operation deadline passed"
                 );
-                Err(ProviderError::Network {
-                    message: format!(
-                        "Discord did not complete {name} within {} ms",
-                        self.operation_timeout.as_millis()
-                    ),
-                })
+                Err(deadline_passed(PLATFORM, name, self.operation_timeout))
             })
     }
 }

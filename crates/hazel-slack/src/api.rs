@@ -4,20 +4,19 @@
 //! a form/JSON `post` beside it sharing [`WebApi::send`]), so the error mapping and the token
 //! handling exist once.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use hazel_domain::model::chat_sync::ProviderError;
-use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use hazel_provider_http::{
+    authorization, body_too_large, read_body, retry_after_header, retry_after_seconds,
+};
+use reqwest::header::AUTHORIZATION;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use serde_path_to_error::Segment;
 
-use crate::errors::{
-    SlackRefusal, from_slack_error, from_transport, redacted, retry_after_seconds,
-};
+use crate::errors::{PLATFORM, SlackRefusal, from_slack_error, from_transport, redacted};
 use crate::scopes::parse_scope_list;
 
 /// The header in which Slack lists the token's granted scopes.
@@ -83,7 +82,7 @@ impl WebApi {
     ) -> Result<Reply<T>, ProviderError> {
         let secret = token.expose_secret();
         let result = async {
-            let authorization = bearer(token)?;
+            let authorization = authorization(PLATFORM, "Bearer", secret)?;
             let response = request
                 .header(AUTHORIZATION, authorization)
                 .timeout(self.timeout)
@@ -113,13 +112,11 @@ impl WebApi {
     ) -> Result<Reply<T>, ProviderError> {
         let status = response.status();
         let headers = response.headers();
-        let retry_after = headers
-            .get(RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
+        let retry_after = retry_after_header(headers);
         if status == StatusCode::TOO_MANY_REQUESTS {
+            // Slack says when to retry in the header only.
             return Err(ProviderError::RateLimited {
-                retry_after_seconds: retry_after_seconds(retry_after.as_deref()),
+                retry_after_seconds: retry_after_seconds(None, retry_after.as_deref()),
             });
         }
         if status.is_server_error() {
@@ -134,12 +131,7 @@ impl WebApi {
         let bytes = read_body(&mut response, MAX_BODY_BYTES)
             .await
             .map_err(|error| from_transport(method, error, self.timeout))?
-            .ok_or_else(|| ProviderError::Platform {
-                message: format!(
-                    "Slack answered {method} with a body larger than {} MiB",
-                    MAX_BODY_BYTES / (1024 * 1024)
-                ),
-            })?;
+            .ok_or_else(|| body_too_large(PLATFORM, method, MAX_BODY_BYTES))?;
         let Ok(envelope) = serde_json::from_slice::<Value>(&bytes) else {
             return Err(unreadable(method, status));
         };
@@ -172,89 +164,20 @@ impl WebApi {
     }
 }
 
-/// Reads a whole answer body, or `None` when it is larger than `limit` bytes: a declared
-/// `Content-Length` is checked first, then the body is read chunk by chunk so an undeclared
-/// (chunked) oversized body is cut off as soon as it passes the limit.
-async fn read_body(
-    response: &mut Response,
-    limit: usize,
-) -> Result<Option<Vec<u8>>, reqwest::Error> {
-    if response
-        .content_length()
-        .is_some_and(|declared| declared > limit as u64)
-    {
-        return Ok(None);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > limit {
-            return Ok(None);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Some(body))
-}
-
 /// Decodes a successful answer. On failure only the error's category, position and field
 /// path are logged: serde quotes offending values, and a server may echo the token into one.
 fn decode<T: DeserializeOwned>(method: &str, bytes: &[u8]) -> Result<T, ProviderError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = field_path(error.path());
-        let inner = error.inner();
+    hazel_provider_http::decode(bytes).map_err(|failure| {
         tracing::debug!(
             slack.method = method,
-            category = ?inner.classify(),
-            line = inner.line(),
-            column = inner.column(),
-            path = %path,
+            category = ?failure.category(),
+            line = failure.line(),
+            column = failure.column(),
+            path = %failure.path(),
             "unexpected Slack answer shape"
         );
-        ProviderError::Platform {
-            message: format!("Slack answered {method} with an unexpected shape"),
-        }
+        failure.error(PLATFORM, method)
     })
-}
-
-/// A decode failure's location (`$.channels[3].is_private`). Keys that do not look like field
-/// names are shown as `?`, so no server-sent text reaches a log.
-fn field_path(path: &serde_path_to_error::Path) -> String {
-    let mut shown = String::from("$");
-    for segment in path {
-        // Writing to a String cannot fail.
-        let _ = match segment {
-            Segment::Seq { index } => write!(shown, "[{index}]"),
-            Segment::Map { key } if is_field_name(key) => write!(shown, ".{key}"),
-            Segment::Enum { variant } if is_field_name(variant) => write!(shown, ".{variant}"),
-            Segment::Map { .. } | Segment::Enum { .. } | Segment::Unknown => {
-                write!(shown, ".?")
-            }
-        };
-    }
-    shown
-}
-
-/// A field name as Slack spells them (`response_metadata`, `num_members`).
-fn is_field_name(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= 40
-        && key
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
-/// The `Authorization` header for `token`, marked sensitive so it is never printed.
-fn bearer(token: &SecretString) -> Result<HeaderValue, ProviderError> {
-    let mut value =
-        HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(|_| {
-            ProviderError::InvalidCredentials {
-                message:
-                    "the Slack bot token contains characters that are not allowed in an HTTP header"
-                        .to_owned(),
-            }
-        })?;
-    value.set_sensitive(true);
-    Ok(value)
 }
 
 fn unreadable(method: &str, status: StatusCode) -> ProviderError {

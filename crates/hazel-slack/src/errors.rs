@@ -6,14 +6,12 @@
 use std::time::Duration;
 
 use hazel_domain::model::chat_sync::ProviderError;
+use hazel_provider_http::{retry_after_seconds, transport_error};
 
 use crate::scopes::missing_scopes;
 
-/// The wait reported when a 429 carries no usable `Retry-After` header.
-pub(crate) const DEFAULT_RETRY_AFTER_SECONDS: u64 = 60;
-
-/// The longest wait reported (a day): a server asking for more is not taken literally.
-pub(crate) const MAX_RETRY_AFTER_SECONDS: u64 = 86_400;
+/// The platform's name, as messages of the shared HTTP helpers spell it.
+pub(crate) const PLATFORM: &str = "Slack";
 
 /// `value` when every character satisfies `allowed` and it is 1–64 characters long.
 fn restricted(value: &str, allowed: impl Fn(char) -> bool) -> Option<&str> {
@@ -127,7 +125,7 @@ pub(crate) fn from_slack_error(refusal: &SlackRefusal<'_>) -> ProviderError {
             required_scopes: Vec::new(),
         },
         "ratelimited" | "rate_limited" => ProviderError::RateLimited {
-            retry_after_seconds: retry_after_seconds(refusal.retry_after),
+            retry_after_seconds: retry_after_seconds(None, refusal.retry_after),
         },
         other => ProviderError::Platform {
             message: match error_code(other) {
@@ -164,34 +162,5 @@ pub(crate) fn from_transport(
     // to carry user content as messaging is added.
     let error = error.without_url();
     tracing::debug!(slack.method = method, %error, "Slack transport failure");
-    if error.is_builder() {
-        return ProviderError::Platform {
-            message: format!(
-                "could not build the request for Slack {method}; check the Slack API URL"
-            ),
-        };
-    }
-    let message = if error.is_timeout() {
-        format!(
-            "Slack did not answer {method} within {} ms",
-            timeout.as_millis()
-        )
-    } else if error.is_connect() {
-        format!("could not connect to Slack for {method}")
-    } else {
-        format!("the connection to Slack failed during {method}")
-    };
-    ProviderError::Network { message }
-}
-
-/// Seconds to wait from a `Retry-After` header value (integer or decimal seconds, rounded up,
-/// at most [`MAX_RETRY_AFTER_SECONDS`]); [`DEFAULT_RETRY_AFTER_SECONDS`] when absent or unusable.
-pub(crate) fn retry_after_seconds(header: Option<&str>) -> u64 {
-    header
-        .and_then(|raw| raw.trim().parse::<f64>().ok())
-        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
-        .map_or(DEFAULT_RETRY_AFTER_SECONDS, |seconds| {
-            // The value is finite, non-negative and clamped, so the conversion is exact enough.
-            seconds.ceil().min(MAX_RETRY_AFTER_SECONDS as f64) as u64
-        })
+    transport_error(PLATFORM, method, &error, timeout)
 }

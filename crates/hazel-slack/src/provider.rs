@@ -10,11 +10,12 @@ use hazel_domain::model::chat_sync::{
     parse_external_id,
 };
 use hazel_domain::ports::ChatProvider;
+use hazel_provider_http::deadline_passed;
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::api::WebApi;
-use crate::errors::{insufficient, quoted_id};
+use crate::errors::{PLATFORM, insufficient, quoted_id};
 use crate::scopes::missing_scopes;
 use crate::settings::SlackSettings;
 
@@ -79,12 +80,7 @@ impl SlackProvider {
             .await
             .unwrap_or_else(|_| {
                 tracing::debug!(slack.operation = name, "Slack operation deadline passed");
-                Err(ProviderError::Network {
-                    message: format!(
-                        "Slack did not complete {name} within {} ms",
-                        self.operation_timeout.as_millis()
-                    ),
-                })
+                Err(deadline_passed(PLATFORM, name, self.operation_timeout))
             })
     }
 

@@ -396,13 +396,17 @@ async fn bad_path_and_query_parameters_name_the_parameter() {
 
 #[tokio::test]
 async fn credentials_are_checked_against_the_provider_shape() {
+    let org = OrganizationId::new();
+    let mut mocks = Mocks::new();
+    // The shape is checked once the caller's right to create connections is established.
+    mocks.member_as(org, Role::Owner);
     let (status, body) = read(
-        Mocks::new()
+        mocks
             .client()
             .post("/api/v1/connections")
             .header("Authorization", bearer())
             .body_json(&json!({
-                "organizationId": OrganizationId::new().to_string(),
+                "organizationId": org.to_string(),
                 "provider": "slack",
                 "externalWorkspaceId": "T123",
                 "credentials": { "botToken": "xoxb-very-secret" },

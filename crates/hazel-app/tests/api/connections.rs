@@ -457,6 +457,14 @@ async fn members_read_but_only_owners_and_admins_change_connections(app: TestApp
         )
         .await
         .expect_status(403);
+    // Refused for the role before the credentials' shape is looked at.
+    t.member
+        .patch(
+            &format!("/connections/{id}"),
+            json!({"credentials": {"botToken": "x"}}),
+        )
+        .await
+        .expect_status(403);
     t.member
         .delete(&format!("/connections/{id}"))
         .await

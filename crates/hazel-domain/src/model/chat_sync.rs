@@ -400,6 +400,55 @@ impl Credentials {
     }
 }
 
+/// The parser behind [`PendingCredentials`].
+type CredentialsParser =
+    Box<dyn FnOnce(Provider) -> Result<Credentials, ValidationError> + Send + Sync>;
+
+/// Credentials as a client sent them, whose shape can only be checked once the connection's
+/// provider is known: an update names no provider, so the service parses them after it has
+/// loaded the connection and checked the caller's rights. `Debug` prints nothing of them.
+pub struct PendingCredentials(CredentialsParser);
+
+impl PendingCredentials {
+    /// Credentials that `parse` turns into the given provider's shape, naming the bad field
+    /// (`credentials.signingSecret`) when it cannot.
+    #[must_use]
+    pub fn parse_with(
+        parse: impl FnOnce(Provider) -> Result<Credentials, ValidationError> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Box::new(parse))
+    }
+
+    /// Credentials already in a provider's shape; they must match the connection's provider.
+    #[must_use]
+    pub fn known(credentials: Credentials) -> Self {
+        Self::parse_with(move |provider| {
+            if credentials.provider() == provider {
+                Ok(credentials)
+            } else {
+                Err(ValidationError::new(
+                    "credentials",
+                    format!("must be {provider} credentials"),
+                ))
+            }
+        })
+    }
+
+    /// The credentials in `provider`'s shape.
+    ///
+    /// # Errors
+    /// [`ValidationError`] naming the missing or malformed credential field.
+    pub fn for_provider(self, provider: Provider) -> Result<Credentials, ValidationError> {
+        (self.0)(provider)
+    }
+}
+
+impl fmt::Debug for PendingCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PendingCredentials(..)")
+    }
+}
+
 /// Credentials encrypted at rest (nonce and ciphertext, opaque to everyone but the cipher).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealedCredentials(Vec<u8>);

@@ -12,8 +12,8 @@ use crate::model::channel::{Channel, ChannelKind};
 use crate::model::chat_sync::{
     ChannelLink, ConnectionSettings, ConnectionSettingsPatch, ConnectionStatus, Credentials,
     Direction, ExternalChannel, ExternalChannelId, ExternalWorkspaceId, JsonObject, LinkSettings,
-    LinkSettingsPatch, Provider, ProviderError, SealedCredentials, SyncConnection,
-    ValidatedWorkspace,
+    LinkSettingsPatch, PendingCredentials, Provider, ProviderError, SealedCredentials,
+    SyncConnection, ValidatedWorkspace,
 };
 use crate::model::identity::Member;
 use crate::model::page::{Page, PageRequest};
@@ -26,7 +26,7 @@ use crate::ports::{
 };
 
 /// Input of [`ChatSyncService::create_connection`].
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct NewConnection {
     /// The organization.
     pub organization_id: OrganizationId,
@@ -41,7 +41,7 @@ pub struct NewConnection {
     /// Another connection of the same organization and provider whose credentials to reuse.
     pub integration_connection_id: Option<Opaque>,
     /// Credentials in clear text.
-    pub credentials: Option<Credentials>,
+    pub credentials: Option<PendingCredentials>,
     /// Settings to change from the defaults.
     pub settings: ConnectionSettingsPatch,
     /// Client metadata.
@@ -58,14 +58,15 @@ pub enum RequestedStatus {
 }
 
 /// Input of [`ChatSyncService::update_connection`]; absent fields stay as they are.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct ConnectionPatch {
     /// New display name.
     pub name: Option<Name>,
     /// New workspace name.
     pub external_workspace_name: Option<Name>,
-    /// New credentials (validated before they are saved).
-    pub credentials: Option<Credentials>,
+    /// New credentials, parsed for the connection's provider once the caller's rights are
+    /// checked, then validated with the provider before they are saved.
+    pub credentials: Option<PendingCredentials>,
     /// Settings to change.
     pub settings: ConnectionSettingsPatch,
     /// New metadata.
@@ -203,20 +204,6 @@ impl ChatSyncService {
         })
     }
 
-    fn check_credentials(
-        provider: Provider,
-        credentials: Option<&Credentials>,
-    ) -> DomainResult<()> {
-        match credentials {
-            Some(c) if c.provider() != provider => Err(ValidationError::new(
-                "credentials",
-                format!("must be {provider} credentials"),
-            )
-            .into()),
-            _ => Ok(()),
-        }
-    }
-
     fn open(&self, sealed: &SealedCredentials) -> DomainResult<Credentials> {
         self.vault.open(sealed).map_err(|e| match e {
             VaultError::WrongKey => DomainError::IntegrationNotConnected(
@@ -303,7 +290,10 @@ impl ChatSyncService {
         new: NewConnection,
     ) -> DomainResult<Mutation<ConnectionView>> {
         admin_membership(&self.members, new.organization_id, caller).await?;
-        Self::check_credentials(new.provider, new.credentials.as_ref())?;
+        let given = new
+            .credentials
+            .map(|c| c.for_provider(new.provider))
+            .transpose()?;
         if self
             .connections
             .find_by_workspace(
@@ -316,7 +306,7 @@ impl ChatSyncService {
         {
             return Err(DomainError::ConnectionExists);
         }
-        let credentials = match (new.credentials, &new.integration_connection_id) {
+        let credentials = match (given, &new.integration_connection_id) {
             (Some(credentials), _) => credentials,
             (None, Some(integration)) => {
                 self.integration_credentials(new.organization_id, new.provider, integration)
@@ -439,7 +429,10 @@ impl ChatSyncService {
         patch: ConnectionPatch,
     ) -> DomainResult<Mutation<ConnectionView>> {
         let connection = self.administered(caller, id).await?.connection;
-        Self::check_credentials(connection.provider, patch.credentials.as_ref())?;
+        let new_credentials = patch
+            .credentials
+            .map(|c| c.for_provider(connection.provider))
+            .transpose()?;
         let mut columns = ConnectionColumns {
             name: patch.name,
             external_workspace_name: patch.external_workspace_name,
@@ -448,9 +441,10 @@ impl ChatSyncService {
             ..ConnectionColumns::default()
         };
         let wants_connected = patch.status == Some(RequestedStatus::Connected);
-        if patch.credentials.is_some() || wants_connected {
-            let credentials = match &patch.credentials {
-                Some(c) => c.clone(),
+        if new_credentials.is_some() || wants_connected {
+            let fresh = new_credentials.is_some();
+            let credentials = match new_credentials {
+                Some(c) => c,
                 None => self.credentials_of(&connection)?,
             };
             let validated = self
@@ -458,7 +452,7 @@ impl ChatSyncService {
                 .validate(&connection.external_workspace_id, &credentials)
                 .await
                 .map_err(DomainError::Provider)?;
-            if patch.credentials.is_some() {
+            if fresh {
                 columns.credentials = Some(self.seal(&credentials)?);
             }
             if columns.external_workspace_name.is_none() {
@@ -945,7 +939,7 @@ mod tests {
             external_workspace_name: None,
             name: None,
             integration_connection_id: None,
-            credentials: Some(slack_credentials()),
+            credentials: Some(PendingCredentials::known(slack_credentials())),
             settings: ConnectionSettingsPatch::default(),
             metadata: None,
         }
@@ -1089,6 +1083,72 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn members_are_refused_before_their_credentials_are_parsed() {
+        let ada = user("ada");
+        let org = OrganizationId::new();
+        let conn = connection(org);
+        let id = conn.id;
+        let mut mocks = Mocks::new();
+        let m = member_of(&ada, org, Role::Member);
+        mocks
+            .members
+            .expect_find_for_user()
+            .returning(move |_, _| Ok(Some(m.clone())));
+        mocks.connections.expect_find().returning(move |_| {
+            Ok(Some(ConnectionView {
+                connection: conn.clone(),
+                channel_count: 0,
+            }))
+        });
+        mocks.store.expect_commit().never();
+        let unparseable = || {
+            Some(PendingCredentials::parse_with(|_| {
+                Err(ValidationError::new(
+                    "credentials.signingSecret",
+                    "is required",
+                ))
+            }))
+        };
+        let service = mocks.service();
+        let err = service
+            .update_connection(
+                &caller(&ada),
+                id,
+                ConnectionPatch {
+                    credentials: unparseable(),
+                    ..ConnectionPatch::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
+        let err = service
+            .create_connection(
+                &caller(&ada),
+                NewConnection {
+                    credentials: unparseable(),
+                    ..new_connection(org)
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
+    }
+
+    #[test]
+    fn known_credentials_must_match_the_connections_provider() {
+        let err = PendingCredentials::known(slack_credentials())
+            .for_provider(Provider::Discord)
+            .unwrap_err();
+        assert_eq!(err.field(), "credentials");
+        assert!(
+            PendingCredentials::known(slack_credentials())
+                .for_provider(Provider::Slack)
+                .is_ok()
+        );
     }
 
     #[tokio::test]
@@ -1386,7 +1446,7 @@ mod tests {
                 conn.id,
                 ConnectionPatch {
                     external_workspace_name: Some(Name::parse("n", "Mine").unwrap()),
-                    credentials: Some(slack_credentials()),
+                    credentials: Some(PendingCredentials::known(slack_credentials())),
                     settings: ConnectionSettingsPatch {
                         sync_edits: Some(false),
                         ..ConnectionSettingsPatch::default()

@@ -3,9 +3,11 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use hazel_domain::ValidationError;
 use hazel_domain::ids::{OrganizationId, SyncConnectionId};
 use hazel_domain::model::chat_sync::{
-    ConnectionSettingsPatch, Credentials, JsonObject, Provider as DomainProvider, parse_external_id,
+    ConnectionSettingsPatch, Credentials, JsonObject, PendingCredentials,
+    Provider as DomainProvider, parse_external_id,
 };
 use hazel_domain::model::text::Name;
 use hazel_domain::services::chat_sync::{ConnectionPatch, NewConnection, RequestedStatus};
@@ -73,6 +75,15 @@ pub(crate) struct TeamsCredentials {
 pub(crate) struct CredentialsInput(Map<String, Value>);
 
 impl CredentialsInput {
+    /// Hands the object to the domain, which parses it for the connection's provider after
+    /// checking the caller's rights.
+    fn pending(self) -> PendingCredentials {
+        PendingCredentials::parse_with(move |provider| {
+            self.parse(provider)
+                .map_err(|e| ValidationError::new(e.field().unwrap_or("credentials"), e.message()))
+        })
+    }
+
     /// Parses the object as `provider`'s credentials; errors name `credentials.<field>`.
     fn parse(self, provider: DomainProvider) -> Result<Credentials, ApiError> {
         const FIELD: &str = "credentials";
@@ -310,7 +321,7 @@ impl CreateConnection {
                 .as_deref()
                 .map(|id| parse_external_id("integrationConnectionId", id))
                 .transpose()?,
-            credentials: self.credentials.map(|c| c.parse(provider)).transpose()?,
+            credentials: self.credentials.map(CredentialsInput::pending),
             settings: self.settings.map(Into::into).unwrap_or_default(),
             metadata: metadata(self.metadata)?,
         })
@@ -538,26 +549,15 @@ impl ConnectionsApi {
             async {
                 let id = connection_id(&id.0)?;
                 let body = body.0;
-                let credentials = match body.credentials {
-                    None => None,
-                    Some(raw) => {
-                        // The shape of credentials depends on the stored connection's provider.
-                        let provider = state
-                            .chat_sync
-                            .get_connection(&auth.0, id)
-                            .await?
-                            .connection
-                            .provider;
-                        Some(raw.parse(provider)?)
-                    }
-                };
                 let patch = ConnectionPatch {
                     name: optional_name("name", body.name.as_deref())?,
                     external_workspace_name: optional_name(
                         "externalWorkspaceName",
                         body.external_workspace_name.as_deref(),
                     )?,
-                    credentials,
+                    // Shaped by the stored connection's provider: the service parses them once
+                    // it has loaded the connection and checked the caller's rights.
+                    credentials: body.credentials.map(CredentialsInput::pending),
                     settings: body.settings.map(Into::into).unwrap_or_default(),
                     metadata: metadata(body.metadata)?,
                     status: body.status.map(|s| match s {

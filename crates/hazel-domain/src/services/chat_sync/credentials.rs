@@ -1,0 +1,56 @@
+//! Credentials: sealed at rest, opened in memory only, reused from an integration connection.
+
+use super::*;
+
+impl ChatSyncService {
+    pub(super) fn open(&self, sealed: &SealedCredentials) -> DomainResult<Credentials> {
+        self.vault.open(sealed).map_err(|e| match e {
+            VaultError::WrongKey => DomainError::IntegrationNotConnected(
+                "the stored credentials cannot be decrypted with the configured secret key; send the credentials again"
+                    .to_owned(),
+            ),
+            VaultError::Unexpected(e) => DomainError::Unexpected(e),
+        })
+    }
+
+    pub(super) fn seal(&self, credentials: &Credentials) -> DomainResult<SealedCredentials> {
+        self.vault.seal(credentials).map_err(|e| match e {
+            VaultError::WrongKey => DomainError::Unexpected(anyhow::anyhow!("sealing failed")),
+            VaultError::Unexpected(e) => DomainError::Unexpected(e),
+        })
+    }
+
+    /// The connection's credentials in clear text.
+    pub(super) fn credentials_of(&self, connection: &SyncConnection) -> DomainResult<Credentials> {
+        let sealed = connection.credentials.as_ref().ok_or_else(|| {
+            DomainError::IntegrationNotConnected("the connection has no credentials".to_owned())
+        })?;
+        self.open(sealed)
+    }
+
+    /// The credentials of a live, credentialed connection of the same organization and provider.
+    pub(super) async fn integration_credentials(
+        &self,
+        organization: OrganizationId,
+        provider: Provider,
+        integration: &Opaque,
+    ) -> DomainResult<Credentials> {
+        let unusable = || {
+            DomainError::IntegrationNotConnected(
+                "integrationConnectionId does not name a connected integration of this organization and provider"
+                    .to_owned(),
+            )
+        };
+        let id = SyncConnectionId::parse("integrationConnectionId", integration.as_str())
+            .map_err(|_| unusable())?;
+        let view = self.connections.find(id).await?.ok_or_else(unusable)?;
+        let source = view.connection;
+        if source.organization_id != organization
+            || source.provider != provider
+            || source.status != ConnectionStatus::Connected
+        {
+            return Err(unusable());
+        }
+        self.credentials_of(&source)
+    }
+}

@@ -1,0 +1,149 @@
+//! Channel links: create, list, change and delete.
+
+use super::*;
+
+impl ChatSyncService {
+    /// Links a Hazel channel of the connection's organization to an external channel.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] for an unknown connection or a Hazel channel of another
+    /// organization; [`DomainError::ChannelLinkExists`]; [`DomainError::Forbidden`].
+    pub async fn create_link(
+        &self,
+        caller: &Caller,
+        connection_id: SyncConnectionId,
+        new: NewLink,
+    ) -> DomainResult<Mutation<ChannelLink>> {
+        let connection = self.administered(caller, connection_id).await?.connection;
+        self.channels
+            .find(new.hazel_channel_id)
+            .await?
+            .filter(|c| c.organization_id == connection.organization_id)
+            .ok_or(DomainError::NotFound(NotFound::Channel))?;
+        let existing = self.links.list_all(connection_id).await?;
+        if existing.iter().any(|l| {
+            l.hazel_channel_id == new.hazel_channel_id
+                || l.external_channel_id == new.external_channel_id
+        }) {
+            return Err(DomainError::ChannelLinkExists);
+        }
+        let now = self.clock.now();
+        let link = ChannelLink {
+            id: ChannelLinkId::new(),
+            connection_id,
+            hazel_channel_id: new.hazel_channel_id,
+            external_channel_id: new.external_channel_id,
+            external_channel_name: new.external_channel_name,
+            direction: new.direction.unwrap_or_default(),
+            is_active: true,
+            settings: LinkSettings::default().patched(new.settings),
+            created_at: now,
+            updated_at: now,
+        };
+        let committed = self
+            .store
+            .commit(vec![Change::InsertChannelLink(link.clone())])
+            .await
+            .map_err(conflict_to(DomainError::ChannelLinkExists))?;
+        Ok(Mutation {
+            data: link,
+            transaction_id: committed.transaction_id,
+        })
+    }
+
+    /// Live links of a connection.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] for unknown or invisible connections.
+    pub async fn list_links(
+        &self,
+        caller: &Caller,
+        connection_id: SyncConnectionId,
+        page: &PageRequest,
+    ) -> DomainResult<Page<ChannelLink>> {
+        self.visible(caller, connection_id).await?;
+        Ok(self.links.list(connection_id, page).await?)
+    }
+
+    async fn administered_link(
+        &self,
+        caller: &Caller,
+        id: ChannelLinkId,
+    ) -> DomainResult<ChannelLink> {
+        let link = self
+            .links
+            .find(id)
+            .await?
+            .ok_or(DomainError::NotFound(NotFound::ChannelLink))?;
+        self.administered(caller, link.connection_id)
+            .await
+            .map_err(|e| match e {
+                DomainError::NotFound(_) => DomainError::NotFound(NotFound::ChannelLink),
+                other => other,
+            })?;
+        Ok(link)
+    }
+
+    /// Changes a link's direction, activity or settings. Only the fields the patch names are
+    /// written, so a concurrent change of the others (for example `select_channels` toggling
+    /// the activity) is kept; the answer is the link as stored after the write.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] (also when the link is deleted while this request is under
+    /// way) / [`DomainError::Forbidden`].
+    pub async fn update_link(
+        &self,
+        caller: &Caller,
+        id: ChannelLinkId,
+        patch: LinkPatch,
+    ) -> DomainResult<Mutation<ChannelLink>> {
+        self.administered_link(caller, id).await?;
+        let not_found = || DomainError::NotFound(NotFound::ChannelLink);
+        let committed = self
+            .store
+            .commit(vec![Change::PatchChannelLink {
+                id,
+                columns: LinkColumns {
+                    direction: patch.direction,
+                    is_active: patch.is_active,
+                    settings: patch.settings,
+                },
+                updated_at: self.clock.now(),
+            }])
+            .await
+            .map_err(unexpected)?;
+        if committed.affected(0) == 0 {
+            return Err(not_found());
+        }
+        let link = self.links.find(id).await?.ok_or_else(not_found)?;
+        Ok(Mutation {
+            data: link,
+            transaction_id: committed.transaction_id,
+        })
+    }
+
+    /// Soft-deletes a link.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] (also when a concurrent request deletes it first) /
+    /// [`DomainError::Forbidden`].
+    pub async fn delete_link(
+        &self,
+        caller: &Caller,
+        id: ChannelLinkId,
+    ) -> DomainResult<TransactionId> {
+        self.administered_link(caller, id).await?;
+        let committed = self
+            .store
+            .commit(vec![Change::DeleteChannelLink {
+                id,
+                at: self.clock.now(),
+            }])
+            .await
+            .map_err(unexpected)?;
+        if committed.affected(0) == 0 {
+            return Err(DomainError::NotFound(NotFound::ChannelLink));
+        }
+        Ok(committed.transaction_id)
+    }
+}

@@ -350,6 +350,96 @@ async fn reactions_notify_the_author_but_not_for_their_own(app: TestApp) {
     assert_eq!(notes[0]["resourceType"], "message");
 }
 
+async fn mentions_inside_code_and_urls_notify_nobody(app: TestApp) {
+    let t = team(&app).await;
+    for content in [
+        "to ping everyone, type `@here` in a message".to_owned(),
+        "see https://example.com/@channel/page".to_owned(),
+        format!("write `@[member:{}]` to mention Bob", t.bob_id),
+        "```\n@channel\n```".to_owned(),
+        format!("[the docs](https://example.com/@[member:{}])", t.cy_id),
+    ] {
+        t.owner.post_message(&t.channel, &content).await;
+    }
+    for client in [&t.admin, &t.bob, &t.cy] {
+        let notes = notifications_of(client, "").await;
+        assert!(notes.is_empty(), "{notes:?}");
+    }
+    // The same forms in prose still notify.
+    t.owner
+        .post_message(&t.channel, "*@here*, see https://example.com/")
+        .await;
+    for client in [&t.admin, &t.bob, &t.cy] {
+        assert_eq!(notifications_of(client, "").await.len(), 1);
+    }
+}
+
+async fn an_edit_notifies_only_whom_it_newly_mentions(app: TestApp) {
+    let t = team(&app).await;
+    let msg = t
+        .owner
+        .post_message(&t.channel, &format!("@[member:{}] lunch?", t.bob_id))
+        .await;
+    assert_eq!(notifications_of(&t.bob, "").await.len(), 1);
+    t.bob
+        .post(
+            "/notifications/delete-by-message-ids",
+            json!({"messageIds": [msg], "channelId": t.channel}),
+        )
+        .await
+        .expect_status(200);
+    assert!(notifications_of(&t.bob, "").await.is_empty());
+    t.owner
+        .patch(
+            &format!("/messages/{msg}"),
+            json!({"content": format!("@[member:{}] lunch at 12?", t.bob_id)}),
+        )
+        .await
+        .expect_status(200);
+    assert!(
+        notifications_of(&t.bob, "").await.is_empty(),
+        "Bob was mentioned before the edit already"
+    );
+    assert!(notifications_of(&t.cy, "").await.is_empty());
+    // A member the edit adds is notified, once; so is everyone for a broadcast it adds.
+    t.owner
+        .patch(
+            &format!("/messages/{msg}"),
+            json!({"content": format!("@[member:{}] @[member:{}] lunch at 12?", t.bob_id, t.cy_id)}),
+        )
+        .await
+        .expect_status(200);
+    let cy_notes = notifications_of(&t.cy, "").await;
+    assert_eq!(cy_notes.len(), 1);
+    assert_eq!(cy_notes[0]["targetedResourceId"], msg.as_str());
+    assert!(notifications_of(&t.bob, "").await.is_empty());
+    assert!(notifications_of(&t.admin, "").await.is_empty());
+    t.owner
+        .patch(
+            &format!("/messages/{msg}"),
+            json!({"content": format!("@[member:{}] @[member:{}] lunch at 12? @here", t.bob_id, t.cy_id)}),
+        )
+        .await
+        .expect_status(200);
+    assert_eq!(notifications_of(&t.admin, "").await.len(), 1);
+    t.admin
+        .post(
+            "/notifications/delete-by-message-ids",
+            json!({"messageIds": [msg], "channelId": t.channel}),
+        )
+        .await
+        .expect_status(200);
+    // The broadcast that was already there is not new on the next edit.
+    t.owner
+        .patch(
+            &format!("/messages/{msg}"),
+            json!({"content": "lunch at 1? @channel"}),
+        )
+        .await
+        .expect_status(200);
+    assert!(notifications_of(&t.admin, "").await.is_empty());
+}
+
 hazel_testkit::on_every_backend!(
     a_mention_notifies_the_mentioned_member_only,
     channel_and_here_notify_everyone_but_the_author,
@@ -359,5 +449,7 @@ hazel_testkit::on_every_backend!(
     the_notification_policy_matrix,
     created_notifications_need_a_shared_organization,
     delete_by_message_ids_removes_only_the_callers_rows,
-    reactions_notify_the_author_but_not_for_their_own
+    reactions_notify_the_author_but_not_for_their_own,
+    mentions_inside_code_and_urls_notify_nobody,
+    an_edit_notifies_only_whom_it_newly_mentions
 );

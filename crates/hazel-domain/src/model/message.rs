@@ -1,15 +1,12 @@
 //! Messages, attachments, reactions and mentions.
 
-use std::collections::BTreeSet;
-use std::sync::LazyLock;
-
-use regex::Regex;
-
 use super::Timestamp;
 use super::identity::Member;
 use super::text::{Name, Opaque, Url};
 use crate::error::ValidationError;
 use crate::ids::{ChannelId, MemberId, MessageId, ReactionId};
+
+pub use super::mentions::Mentions;
 
 /// Message text in Hazel Markdown. May be empty only when the message carries attachments;
 /// that rule is checked where both are known.
@@ -56,41 +53,6 @@ impl MessageContent {
     #[must_use]
     pub fn mentions(&self) -> Mentions {
         Mentions::parse(&self.0)
-    }
-}
-
-static MEMBER_MENTION: LazyLock<Regex> = LazyLock::new(|| {
-    #[expect(clippy::expect_used, reason = "a constant pattern, covered by tests")]
-    Regex::new(r"@\[member:([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\]")
-        .expect("valid regex")
-});
-static BROADCAST_MENTION: LazyLock<Regex> = LazyLock::new(|| {
-    #[expect(clippy::expect_used, reason = "a constant pattern, covered by tests")]
-    Regex::new(r"(?:^|[^\w@])@(channel|here)\b").expect("valid regex")
-});
-
-/// Who a message mentions: `@[member:<id>]`, `@channel`, `@here`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Mentions {
-    /// Members mentioned by id.
-    pub members: BTreeSet<MemberId>,
-    /// Whether `@channel` or `@here` appears.
-    pub broadcast: bool,
-}
-
-impl Mentions {
-    /// Finds the mentions in Hazel Markdown text.
-    #[must_use]
-    pub fn parse(text: &str) -> Self {
-        let members = MEMBER_MENTION
-            .captures_iter(text)
-            .filter_map(|c| c.get(1))
-            .filter_map(|m| MemberId::parse("mention", m.as_str()).ok())
-            .collect();
-        Self {
-            members,
-            broadcast: BROADCAST_MENTION.is_match(text),
-        }
     }
 }
 
@@ -232,35 +194,6 @@ pub struct MessageView {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_member_and_broadcast_mentions() {
-        let a = MemberId::new();
-        let b = MemberId::new();
-        let text = format!("hi @[member:{a}] and @[member:{b}], also @[member:{a}] @here");
-        let mentions = Mentions::parse(&text);
-        assert_eq!(mentions.members, BTreeSet::from([a, b]));
-        assert!(mentions.broadcast);
-    }
-
-    #[test]
-    fn broadcast_needs_a_word_boundary() {
-        for text in ["mail me@channel.io", "@channelfoo", "@heresy", "no mention"] {
-            assert!(!Mentions::parse(text).broadcast, "{text}");
-        }
-        for text in ["@channel", "ping @here!", "(@channel)"] {
-            assert!(Mentions::parse(text).broadcast, "{text}");
-        }
-    }
-
-    #[test]
-    fn malformed_member_mentions_are_ignored() {
-        assert!(
-            Mentions::parse("@[member:not-a-uuid] @[member:]")
-                .members
-                .is_empty()
-        );
-    }
 
     #[test]
     fn emoji_accepts_unicode_and_short_names() {

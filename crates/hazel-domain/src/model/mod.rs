@@ -3,6 +3,7 @@
 pub mod channel;
 pub mod chat_sync;
 pub mod identity;
+pub mod mentions;
 pub mod message;
 pub mod notification;
 pub mod page;

@@ -279,7 +279,8 @@ impl MessageService {
         })
     }
 
-    /// Replaces a message's text. Only its author may; newly mentioned members are notified.
+    /// Replaces a message's text. Only its author may; the members the new text mentions and the
+    /// old one did not are notified (see [`Mentions::newly_added`]).
     ///
     /// # Errors
     /// [`DomainError::NotFound`] for an unknown, deleted or invisible message, also when it is
@@ -297,9 +298,11 @@ impl MessageService {
         }
         require_text_or_attachments(&content, &message.attachments)?;
         let now = self.clock.now();
-        // A reply's parent author was notified when the reply was posted; an edit only notifies
-        // the members its new text mentions.
-        let audience = self.audience(&channel, &content.mentions(), None).await?;
+        // A reply's parent author was notified when the reply was posted; an edit notifies only
+        // what its text newly mentions compared with the text before it, whether or not the
+        // notifications of earlier mentions still exist.
+        let added = Mentions::newly_added(&message.content.mentions(), &content.mentions());
+        let audience = self.audience(&channel, &added, None).await?;
         message.content = content;
         message.edited_at = Some(now);
         // The edit writes only the text and its time, and only while the message is live: a

@@ -15,6 +15,7 @@ use hazel_discord::{DiscordProvider, DiscordSettings};
 use hazel_domain::model::identity::{TokenSecret, User};
 use hazel_domain::model::text::{Email, Name};
 use hazel_domain::ports::{ChatProviders, Clock, SystemClock};
+use hazel_domain::services::Services;
 use hazel_domain::services::channels::ChannelService;
 use hazel_domain::services::chat_sync::{ChatSyncPorts, ChatSyncService};
 use hazel_domain::services::identity::IdentityService;
@@ -41,7 +42,7 @@ pub fn install_crypto_provider() {
 pub struct App {
     acceptor: TcpAcceptor,
     local_addr: SocketAddr,
-    state: ApiState,
+    services: Services,
     database: Database,
 }
 
@@ -87,11 +88,12 @@ fn http_client() -> anyhow::Result<reqwest::Client> {
         .context("building the HTTP client")
 }
 
-/// Builds the domain services over a database.
+/// Builds the domain services over a database: the one [`Services`] value every driver (the
+/// HTTP API, background workers) draws from.
 ///
 /// # Errors
 /// When the secret key is invalid or the HTTP client cannot be built.
-pub fn services(config: &Config, database: &Database) -> anyhow::Result<ApiState> {
+pub fn services(config: &Config, database: &Database) -> anyhow::Result<Services> {
     let db = Arc::new(database.clone());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let http = http_client()?;
@@ -109,7 +111,7 @@ pub fn services(config: &Config, database: &Database) -> anyhow::Result<ApiState
             http,
         )));
     let vault = Arc::new(AesGcmVault::new(&secret_key(config)?));
-    Ok(ApiState {
+    Ok(Services {
         identity: IdentityService::new(
             db.clone(),
             db.clone(),
@@ -142,7 +144,6 @@ pub fn services(config: &Config, database: &Database) -> anyhow::Result<ApiState
             vault,
             providers,
         }),
-        readiness: Arc::new(DatabaseReadiness(database.clone())),
     })
 }
 
@@ -153,7 +154,7 @@ pub fn services(config: &Config, database: &Database) -> anyhow::Result<ApiState
 pub async fn build(config: Config) -> anyhow::Result<App> {
     install_crypto_provider();
     let database = open_database(&config).await?;
-    let state = services(&config, &database)?;
+    let services = services(&config, &database)?;
     let acceptor = TcpAcceptor::from_tokio(
         tokio::net::TcpListener::bind(config.listen)
             .await
@@ -169,7 +170,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     Ok(App {
         acceptor,
         local_addr,
-        state,
+        services,
         database,
     })
 }
@@ -183,8 +184,8 @@ impl App {
 
     /// The wired services, for embedding and tests.
     #[must_use]
-    pub fn state(&self) -> &ApiState {
-        &self.state
+    pub fn services(&self) -> &Services {
+        &self.services
     }
 
     /// The database.
@@ -200,8 +201,12 @@ impl App {
     /// When the server fails.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr, "serving");
+        let state = ApiState::new(
+            self.services,
+            Arc::new(DatabaseReadiness(self.database.clone())),
+        );
         poem::Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(hazel_http::app(self.state), shutdown, Some(SHUTDOWN_GRACE))
+            .run_with_graceful_shutdown(hazel_http::app(state), shutdown, Some(SHUTDOWN_GRACE))
             .await
             .context("serving HTTP")?;
         tracing::info!("stopped");
@@ -261,13 +266,13 @@ pub struct BootstrapOutput {
 /// # Errors
 /// On invalid email/name (naming the flag) or database failures.
 pub async fn bootstrap(
-    state: &ApiState,
+    services: &Services,
     email: &str,
     name: &str,
 ) -> anyhow::Result<BootstrapOutput> {
     let email = Email::parse("--email", email).map_err(|e| anyhow::anyhow!("{e}"))?;
     let name = Name::parse("--name", name).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let out = state
+    let out = services
         .identity
         .bootstrap(email, name)
         .await

@@ -72,8 +72,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Bootstrap { email, name } => {
             hazel_app::install_crypto_provider();
             let database = hazel_app::open_database(&config).await?;
-            let state = hazel_app::services(&config, &database)?;
-            let out = hazel_app::bootstrap(&state, &email, &name).await?;
+            let services = hazel_app::services(&config, &database)?;
+            let out = hazel_app::bootstrap(&services, &email, &name).await?;
             eprintln!(
                 "{} user {} <{}>; new token:",
                 if out.created { "created" } else { "found" },

@@ -14,28 +14,36 @@ mod types;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hazel_domain::services::channels::ChannelService;
-use hazel_domain::services::chat_sync::ChatSyncService;
-use hazel_domain::services::identity::IdentityService;
-use hazel_domain::services::messages::MessageService;
-use hazel_domain::services::notifications::NotificationService;
+use hazel_domain::services::Services;
 use poem::{EndpointExt as _, Route, get};
 
-/// Everything the handlers need: the domain services and the readiness probe.
+/// Everything the handlers need: the domain services the application built, and the
+/// readiness probe. Handlers reach the services through it (`state.messages`, …).
 #[derive(Clone)]
 pub struct ApiState {
-    /// Authentication, organizations and members.
-    pub identity: IdentityService,
-    /// Channels.
-    pub channels: ChannelService,
-    /// Messages and reactions.
-    pub messages: MessageService,
-    /// Notifications.
-    pub notifications: NotificationService,
-    /// Chat-sync connections and channel links.
-    pub chat_sync: ChatSyncService,
+    /// The domain services, shared with whatever else the application runs.
+    pub services: Services,
     /// Whether the backing store can serve requests (`GET /readyz`).
     pub readiness: Arc<dyn Readiness>,
+}
+
+impl ApiState {
+    /// The state for `services`, ready when `readiness` says so.
+    #[must_use]
+    pub fn new(services: Services, readiness: Arc<dyn Readiness>) -> Self {
+        Self {
+            services,
+            readiness,
+        }
+    }
+}
+
+impl std::ops::Deref for ApiState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 /// Readiness of the backing store: reachable, with no pending migrations.

@@ -26,6 +26,7 @@ use hazel_domain::ports::{
     MockMemberRepository, MockMessageRepository, MockNotificationRepository,
     MockOrganizationRepository, MockStore, MockUserRepository, SystemClock,
 };
+use hazel_domain::services::Services;
 use hazel_domain::services::channels::ChannelService;
 use hazel_domain::services::chat_sync::{ChatSyncPorts, ChatSyncService};
 use hazel_domain::services::identity::IdentityService;
@@ -142,7 +143,7 @@ impl Mocks {
         let notifications = Arc::new(self.notifications);
         let store = Arc::new(self.store);
         let clock = Arc::new(SystemClock);
-        let state = ApiState {
+        let services = Services {
             identity: IdentityService::new(
                 users,
                 organizations,
@@ -180,8 +181,8 @@ impl Mocks {
                 vault: Arc::new(self.vault),
                 providers: ChatProviders::new().with(Arc::new(self.slack)),
             }),
-            readiness: Arc::new(FixedReadiness(self.ready)),
         };
+        let state = ApiState::new(services, Arc::new(FixedReadiness(self.ready)));
         TestClient::new(app(state))
     }
 }

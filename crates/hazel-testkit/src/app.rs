@@ -1,7 +1,7 @@
 //! `TestApp`: the real application on port 0 with a fresh database and provider simulators.
 
 use hazel_app::Config;
-use hazel_http::ApiState;
+use hazel_domain::services::Services;
 use hazel_persistence::Database;
 use secrecy::SecretString;
 use tokio::sync::oneshot;
@@ -33,7 +33,7 @@ pub struct TestApp {
     /// The Discord REST simulator the app talks to.
     pub discord: DiscordSimulator,
     /// The wired services (for setting up state without HTTP, e.g. bootstrapping users).
-    pub state: ApiState,
+    pub services: Services,
     /// The database, for assertions on what is stored.
     pub database: Database,
     /// The configuration the app was started with.
@@ -98,7 +98,7 @@ impl TestApp {
             .await
             .expect("the application starts");
         let base_url = format!("http://{}", app.local_addr());
-        let state = app.state().clone();
+        let services = app.services().clone();
         let database = app.database().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async {
@@ -108,7 +108,7 @@ impl TestApp {
             base_url,
             slack,
             discord,
-            state,
+            services,
             database,
             config,
             http: reqwest::Client::new(),
@@ -142,7 +142,7 @@ impl TestApp {
     /// When bootstrapping fails.
     pub async fn user(&self, name: &str) -> Client {
         let email = format!("{}@example.test", name.to_lowercase().replace(' ', "."));
-        let out = hazel_app::bootstrap(&self.state, &email, name)
+        let out = hazel_app::bootstrap(&self.services, &email, name)
             .await
             .expect("bootstrap a user");
         let mut client = self.with_token(out.token.expose());

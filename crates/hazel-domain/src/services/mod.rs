@@ -14,6 +14,23 @@ use crate::ids::{OrganizationId, TransactionId};
 use crate::model::identity::{Member, User};
 use crate::ports::{MemberRepository, RepoError, StoreError};
 
+/// Every use case of the domain, wired to its ports. The application builds one value and
+/// hands it to each driver: the HTTP adapter answers requests with it, and background workers
+/// draw from the same services, so no use case belongs to one transport.
+#[derive(Clone)]
+pub struct Services {
+    /// Authentication, organizations and members.
+    pub identity: identity::IdentityService,
+    /// Channels.
+    pub channels: channels::ChannelService,
+    /// Messages and reactions.
+    pub messages: messages::MessageService,
+    /// Notifications.
+    pub notifications: notifications::NotificationService,
+    /// Chat-sync connections and channel links.
+    pub chat_sync: chat_sync::ChatSyncService,
+}
+
 /// The authenticated user making a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {

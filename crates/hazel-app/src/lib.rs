@@ -2,7 +2,6 @@
 
 pub mod config;
 pub mod telemetry;
-pub mod vault;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,7 +26,7 @@ use hazel_slack::{SlackProvider, SlackSettings};
 use poem::listener::{Acceptor as _, TcpAcceptor};
 
 pub use config::Config;
-use vault::{AesGcmVault, SecretKey};
+use hazel_vault::{AesGcmVault, SecretKey};
 
 /// How long in-flight requests get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

@@ -516,9 +516,54 @@ async fn create_input_is_validated(app: TestApp) {
     );
 }
 
+async fn credentials_copied_to_another_connection_do_not_open(app: TestApp) {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let t = team(&app).await;
+    let source = connect_slack(&app, &t.owner, &t.org).await;
+    let zed = app.user("Zed").await;
+    let other_org = zed.create_org("Other").await;
+    let target = connect_slack(&app, &zed, &other_org).await;
+    let path = format!("/connections/{target}/validate");
+    let valid = zed.post(&path, json!({})).await.expect_status(200);
+    assert_eq!(valid.body["valid"], true, "{}", valid.text);
+    // Someone with write access to the database copies the first connection's sealed
+    // credentials into the second connection's row.
+    let db = sea_orm::Database::connect(&app.config.database_url)
+        .await
+        .unwrap();
+    let backend = db.get_database_backend();
+    let copy = format!(
+        "UPDATE chat_sync_connections SET credentials = \
+         (SELECT credentials FROM chat_sync_connections WHERE id = '{source}') \
+         WHERE id = '{target}'"
+    );
+    let updated = db
+        .execute_raw(Statement::from_string(backend, copy))
+        .await
+        .unwrap();
+    assert_eq!(updated.rows_affected(), 1);
+    db.close().await.unwrap();
+    let refused = zed.post(&path, json!({})).await.expect_status(409);
+    assert_eq!(
+        refused.error_code(),
+        "ChatSyncIntegrationNotConnectedError",
+        "{}",
+        refused.text
+    );
+    assert_no_secrets(&refused.text);
+    // The connection the credentials were sealed for still opens them.
+    let own = t
+        .owner
+        .post(&format!("/connections/{source}/validate"), json!({}))
+        .await
+        .expect_status(200);
+    assert_eq!(own.body["valid"], true, "{}", own.text);
+}
+
 hazel_testkit::on_every_backend!(
     creating_a_slack_connection_validates_and_hides_credentials,
     credentials_are_encrypted_at_rest,
+    credentials_copied_to_another_connection_do_not_open,
     slack_refusals_map_to_the_documented_error_codes,
     missing_slack_scopes_are_listed,
     a_token_of_another_workspace_is_refused,

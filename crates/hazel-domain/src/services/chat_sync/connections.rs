@@ -57,8 +57,9 @@ impl ChatSyncService {
             Some(name) => name,
             None => default_connection_name(new.provider, &new.external_workspace_id)?,
         };
+        let id = SyncConnectionId::new();
         let connection = SyncConnection {
-            id: SyncConnectionId::new(),
+            id,
             organization_id: new.organization_id,
             provider: new.provider,
             external_workspace_id: new.external_workspace_id,
@@ -66,7 +67,7 @@ impl ChatSyncService {
             name,
             status: ConnectionStatus::Connected,
             integration_connection_id: new.integration_connection_id,
-            credentials: Some(self.seal(&credentials)?),
+            credentials: Some(self.seal(id, &credentials)?),
             settings: ConnectionSettings::default().patched(new.settings),
             metadata: new.metadata.unwrap_or_else(JsonObject::empty),
             last_sync_at: None,
@@ -153,7 +154,7 @@ impl ChatSyncService {
                 .await
                 .map_err(DomainError::Provider)?;
             if fresh {
-                columns.credentials = Some(self.seal(&credentials)?);
+                columns.credentials = Some(self.seal(id, &credentials)?);
             }
             if columns.external_workspace_name.is_none() {
                 columns.fallback_workspace_name = provider_workspace_name(&validated);

@@ -3,8 +3,12 @@
 use super::*;
 
 impl ChatSyncService {
-    pub(super) fn open(&self, sealed: &SealedCredentials) -> DomainResult<Credentials> {
-        self.vault.open(sealed).map_err(|e| match e {
+    pub(super) fn open(
+        &self,
+        connection: SyncConnectionId,
+        sealed: &SealedCredentials,
+    ) -> DomainResult<Credentials> {
+        self.vault.open(connection, sealed).map_err(|e| match e {
             VaultError::WrongKey => DomainError::IntegrationNotConnected(
                 "the stored credentials cannot be decrypted with the configured secret key; send the credentials again"
                     .to_owned(),
@@ -13,11 +17,18 @@ impl ChatSyncService {
         })
     }
 
-    pub(super) fn seal(&self, credentials: &Credentials) -> DomainResult<SealedCredentials> {
-        self.vault.seal(credentials).map_err(|e| match e {
-            VaultError::WrongKey => DomainError::Unexpected(anyhow::anyhow!("sealing failed")),
-            VaultError::Unexpected(e) => DomainError::Unexpected(e),
-        })
+    /// Seals credentials for `connection`; they open for that connection only.
+    pub(super) fn seal(
+        &self,
+        connection: SyncConnectionId,
+        credentials: &Credentials,
+    ) -> DomainResult<SealedCredentials> {
+        self.vault
+            .seal(connection, credentials)
+            .map_err(|e| match e {
+                VaultError::WrongKey => DomainError::Unexpected(anyhow::anyhow!("sealing failed")),
+                VaultError::Unexpected(e) => DomainError::Unexpected(e),
+            })
     }
 
     /// The connection's credentials in clear text.
@@ -25,7 +36,7 @@ impl ChatSyncService {
         let sealed = connection.credentials.as_ref().ok_or_else(|| {
             DomainError::IntegrationNotConnected("the connection has no credentials".to_owned())
         })?;
-        self.open(sealed)
+        self.open(connection.id, sealed)
     }
 
     /// The credentials of a live, credentialed connection of the same organization and provider.

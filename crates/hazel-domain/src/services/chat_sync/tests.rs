@@ -30,8 +30,10 @@ impl Mocks {
         let mut vault = MockCredentialVault::new();
         vault
             .expect_seal()
-            .returning(|_| Ok(SealedCredentials::from_bytes(vec![1, 2, 3])));
-        vault.expect_open().returning(|_| Ok(slack_credentials()));
+            .returning(|_, _| Ok(SealedCredentials::from_bytes(vec![1, 2, 3])));
+        vault
+            .expect_open()
+            .returning(|_, _| Ok(slack_credentials()));
         Self {
             members: MockMemberRepository::new(),
             channels: MockChannelRepository::new(),
@@ -457,7 +459,7 @@ async fn successful_validation_writes_only_the_status_and_the_missing_workspace_
     mocks
         .vault
         .expect_open()
-        .returning(|_| Ok(slack_credentials()));
+        .returning(|_, _| Ok(slack_credentials()));
     let expected = ConnectionColumns {
         status: Some(ConnectionStatus::Connected),
         fallback_workspace_name: Some(Name::parse("n", "Acme").unwrap()),
@@ -771,4 +773,69 @@ async fn a_channel_listed_twice_by_the_provider_is_linked_once() {
         .map(|d| d.channel.id.as_str())
         .collect();
     assert_eq!(listed, ["C1", "C2"]);
+}
+
+#[tokio::test]
+async fn integration_credentials_open_for_their_connection_and_are_sealed_for_the_new_one() {
+    let ada = user("ada");
+    let org = OrganizationId::new();
+    let source = connection(org);
+    let source_id = source.id;
+    let mut mocks = Mocks::new();
+    let m = member_of(&ada, org, Role::Owner);
+    mocks
+        .members
+        .expect_find_for_user()
+        .returning(move |_, _| Ok(Some(m.clone())));
+    mocks
+        .connections
+        .expect_find_by_workspace()
+        .returning(|_, _, _| Ok(None));
+    mocks.connections.expect_find().returning(move |_| {
+        Ok(Some(ConnectionView {
+            connection: source.clone(),
+            channel_count: 0,
+        }))
+    });
+    mocks.slack.expect_validate().returning(|_, _| {
+        Ok(ValidatedWorkspace {
+            workspace_name: None,
+            bot_user_id: None,
+        })
+    });
+    let sealed_for = Arc::new(std::sync::Mutex::new(Vec::new()));
+    mocks.vault.checkpoint();
+    mocks
+        .vault
+        .expect_open()
+        .withf(move |id, _| *id == source_id)
+        .times(1)
+        .returning(|_, _| Ok(slack_credentials()));
+    let record = sealed_for.clone();
+    mocks.vault.expect_seal().times(1).returning(move |id, _| {
+        record.lock().unwrap().push(id);
+        Ok(SealedCredentials::from_bytes(vec![2]))
+    });
+    mocks
+        .store
+        .expect_commit()
+        .times(1)
+        .returning(|c| Ok(committed(c.len())));
+    let created = mocks
+        .service()
+        .create_connection(
+            &caller(&ada),
+            NewConnection {
+                credentials: None,
+                integration_connection_id: Some(
+                    Opaque::parse("i", &source_id.to_string(), 64).unwrap(),
+                ),
+                ..new_connection(org)
+            },
+        )
+        .await
+        .unwrap();
+    let new_id = created.data.connection.id;
+    assert_ne!(new_id, source_id);
+    assert_eq!(*sealed_for.lock().unwrap(), vec![new_id]);
 }

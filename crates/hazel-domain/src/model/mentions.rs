@@ -82,30 +82,47 @@ impl Mentions {
 /// prose replaced by [`HIDDEN`], and blocks separated by line breaks.
 fn prose(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    // Depth of elements whose text is not prose (code blocks, images, autolinks).
-    let mut hidden_depth = 0_usize;
+    // One entry per open element: whether its text is prose. Every start event has its end
+    // event, so the stack follows the nesting (a link inside an image stays hidden).
+    let mut open: Vec<bool> = Vec::new();
+    let mut hidden = 0_usize;
     let parser = Parser::new_ext(text, Options::ENABLE_STRIKETHROUGH).into_offset_iter();
     for (event, range) in parser {
         match event {
-            Event::Start(Tag::CodeBlock(_) | Tag::Image { .. } | Tag::HtmlBlock)
-            | Event::Start(Tag::Link {
-                link_type: LinkType::Autolink | LinkType::Email,
-                ..
-            }) => {
-                hidden_depth += 1;
-                out.push(HIDDEN);
+            Event::Start(tag) => {
+                let hides = matches!(
+                    tag,
+                    Tag::CodeBlock(_)
+                        | Tag::Image { .. }
+                        | Tag::HtmlBlock
+                        | Tag::Link {
+                            link_type: LinkType::Autolink | LinkType::Email,
+                            ..
+                        }
+                );
+                open.push(hides);
+                if hides {
+                    hidden += 1;
+                    out.push(HIDDEN);
+                }
             }
-            Event::End(TagEnd::CodeBlock | TagEnd::Image | TagEnd::HtmlBlock) => {
-                hidden_depth = hidden_depth.saturating_sub(1);
-                out.push(HIDDEN);
+            Event::End(tag) => {
+                if open.pop() == Some(true) {
+                    hidden -= 1;
+                    out.push(HIDDEN);
+                }
+                if matches!(
+                    tag,
+                    TagEnd::Paragraph
+                        | TagEnd::Heading(_)
+                        | TagEnd::Item
+                        | TagEnd::TableCell
+                        | TagEnd::BlockQuote(_)
+                ) {
+                    out.push('\n');
+                }
             }
-            // The end of an autolink is not told apart from the end of another link, so the
-            // depth counts autolinks only while one is open: links do not nest.
-            Event::End(TagEnd::Link) if hidden_depth > 0 => {
-                hidden_depth -= 1;
-                out.push(HIDDEN);
-            }
-            Event::Text(t) if hidden_depth == 0 => {
+            Event::Text(t) if hidden == 0 => {
                 // An escaped character starts a text event of its own, just after the
                 // backslash: `\@here` is written literally.
                 let escaped =
@@ -118,17 +135,12 @@ fn prose(text: &str) -> String {
                     _ => out.push_str(&t),
                 }
             }
-            Event::Code(_) | Event::InlineHtml(_) | Event::Html(_) => out.push(HIDDEN),
-            Event::SoftBreak
-            | Event::HardBreak
-            | Event::Rule
-            | Event::End(
-                TagEnd::Paragraph
-                | TagEnd::Heading(_)
-                | TagEnd::Item
-                | TagEnd::TableCell
-                | TagEnd::BlockQuote(_),
-            ) => out.push('\n'),
+            Event::Code(_)
+            | Event::InlineHtml(_)
+            | Event::Html(_)
+            | Event::InlineMath(_)
+            | Event::DisplayMath(_) => out.push(HIDDEN),
+            Event::SoftBreak | Event::HardBreak | Event::Rule => out.push('\n'),
             _ => {}
         }
     }
@@ -231,8 +243,14 @@ mod tests {
             // Autolinks.
             ("<https://example.com/@here>".into(), false, false),
             ("<https://example.com/@here> @channel".into(), false, true),
-            // Images: the description is not prose.
+            // Images: the description is not prose, not even a link inside it.
             ("![@here](https://example.com/a.png)".into(), false, false),
+            (
+                "![[a](https://x.io) @here](https://example.com/a.png)".into(),
+                false,
+                false,
+            ),
+            ("![a](https://example.com/a.png) @here".into(), false, true),
             // Raw HTML.
             ("<a title=\"@here\">x</a>".into(), false, false),
             ("<div>\n@channel\n</div>".into(), false, false),

@@ -755,6 +755,83 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_edit_notifies_only_the_members_its_text_newly_mentions() {
+        let org = OrganizationId::new();
+        let ch = channel(org);
+        let (ada, bob, cy) = (user("ada"), user("bob"), user("cy"));
+        let ada_m = member_of(&ada, org, Role::Member);
+        let (bob_m, cy_m) = (
+            member_of(&bob, org, Role::Member),
+            member_of(&cy, org, Role::Member),
+        );
+        let msg = message(
+            &ch,
+            ada_m.id,
+            &format!("@[member:{}] lunch? @here", bob_m.id),
+        );
+        let mut messages = MockMessageRepository::new();
+        let found = msg.clone();
+        messages
+            .expect_find()
+            .returning(move |_| Ok(Some(found.clone())));
+        let (viewed, author) = (msg.clone(), ada_m.clone());
+        messages.expect_view().returning(move |_| {
+            Ok(Some(MessageView {
+                message: viewed.clone(),
+                author: author.clone(),
+                reactions: vec![],
+            }))
+        });
+        let mut channels = MockChannelRepository::new();
+        let c = ch.clone();
+        channels
+            .expect_find()
+            .returning(move |_| Ok(Some(c.clone())));
+        let mut members = MockMemberRepository::new();
+        let a = ada_m.clone();
+        members
+            .expect_find_for_user()
+            .returning(move |_, _| Ok(Some(a.clone())));
+        // Bob was mentioned before the edit and `@here` was there already: only Cy is new.
+        let cy_id = cy_m.id;
+        let c_m = cy_m.clone();
+        members
+            .expect_find_many()
+            .withf(move |_, ids| ids == [cy_id])
+            .times(1)
+            .returning(move |_, _| Ok(vec![c_m.clone()]));
+        members.expect_list_native().never();
+        let mut store = MockStore::new();
+        store
+            .expect_commit()
+            .withf(move |c| {
+                matches!(c.as_slice(), [Change::EditMessage { .. }, Change::InsertNotification(n)]
+                    if n.member_id == cy_id)
+            })
+            .times(1)
+            .returning(|c| Ok(committed(c.len())));
+        let service = MessageService::new(
+            Arc::new(members),
+            Arc::new(channels),
+            Arc::new(messages),
+            Arc::new(store),
+            Arc::new(clock()),
+        );
+        let text = format!(
+            "@[member:{}] @[member:{}] lunch at 12? @channel",
+            bob_m.id, cy_m.id
+        );
+        service
+            .edit(
+                &caller(&ada),
+                msg.id,
+                MessageContent::parse("content", &text).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
     async fn a_delete_that_loses_the_race_to_another_delete_is_not_found() {
         let org = OrganizationId::new();
         let ch = channel(org);

@@ -2,10 +2,12 @@
 
 pub mod channel;
 pub mod chat_sync;
+pub mod external;
 pub mod identity;
 pub mod message;
 pub mod notification;
 pub mod page;
+pub mod sync;
 pub mod text;
 
 /// A point in time, always UTC.

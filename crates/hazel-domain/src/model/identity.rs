@@ -8,7 +8,7 @@ use sha2::{Digest as _, Sha256};
 use super::Timestamp;
 use super::chat_sync::Provider;
 use super::external::ExternalUserId;
-use super::text::{Email, Name, Opaque, Slug, Url};
+use super::text::{Email, Name, Slug, Url};
 use crate::error::ValidationError;
 use crate::ids::{ApiTokenId, MemberId, OrganizationId, UserId};
 

@@ -8,7 +8,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use anyhow::Context as _;
 use base64::Engine as _;
-use hazel_domain::model::chat_sync::{Credentials, SealedCredentials};
+use hazel_domain::model::chat_sync::{Credentials, ExternalAppId, SealedCredentials};
 use hazel_domain::ports::{CredentialVault, VaultError};
 use rand::RngCore as _;
 use secrecy::{ExposeSecret as _, SecretBox, SecretString};
@@ -100,6 +100,9 @@ enum Plain {
     Slack {
         bot_token: String,
         signing_secret: String,
+        // Absent in credentials sealed before app tokens existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app_token: Option<String>,
     },
     #[serde(rename_all = "camelCase")]
     Discord {
@@ -135,16 +138,18 @@ impl CredentialVault for AesGcmVault {
             Credentials::Slack {
                 bot_token,
                 signing_secret,
+                app_token,
             } => Plain::Slack {
                 bot_token: bot_token.expose_secret().to_owned(),
                 signing_secret: signing_secret.expose_secret().to_owned(),
+                app_token: app_token.as_ref().map(|t| t.expose_secret().to_owned()),
             },
             Credentials::Discord {
                 bot_token,
                 application_id,
             } => Plain::Discord {
                 bot_token: bot_token.expose_secret().to_owned(),
-                application_id: application_id.clone(),
+                application_id: application_id.as_ref().map(|id| id.as_str().to_owned()),
             },
             Credentials::Teams {
                 app_id,
@@ -205,16 +210,25 @@ impl CredentialVault for AesGcmVault {
             Plain::Slack {
                 bot_token,
                 signing_secret,
+                app_token,
             } => Credentials::Slack {
                 bot_token: bot_token.into(),
                 signing_secret: signing_secret.into(),
+                app_token: app_token.map(Into::into),
             },
             Plain::Discord {
                 bot_token,
                 application_id,
             } => Credentials::Discord {
                 bot_token: bot_token.into(),
-                application_id,
+                application_id: application_id
+                    .map(|id| ExternalAppId::parse("applicationId", &id))
+                    .transpose()
+                    .map_err(|_| {
+                        VaultError::Unexpected(anyhow::anyhow!(
+                            "sealed Discord credentials hold an unusable application id"
+                        ))
+                    })?,
             },
             Plain::Teams {
                 app_id,
@@ -237,6 +251,7 @@ mod tests {
         Credentials::Slack {
             bot_token: SecretString::from("xoxb-1234-secret"),
             signing_secret: SecretString::from("signing-secret-value"),
+            app_token: Some(SecretString::from("xapp-1-A1-app-secret")),
         }
     }
 
@@ -246,15 +261,22 @@ mod tests {
         let sealed = vault.seal(&slack()).unwrap();
         let haystack = String::from_utf8_lossy(sealed.as_bytes());
         assert!(
-            !haystack.contains("xoxb-1234-secret") && !haystack.contains("signing-secret-value")
+            !haystack.contains("xoxb-1234-secret")
+                && !haystack.contains("signing-secret-value")
+                && !haystack.contains("app-secret")
         );
         match vault.open(&sealed).unwrap() {
             Credentials::Slack {
                 bot_token,
                 signing_secret,
+                app_token,
             } => {
                 assert_eq!(bot_token.expose_secret(), "xoxb-1234-secret");
                 assert_eq!(signing_secret.expose_secret(), "signing-secret-value");
+                assert_eq!(
+                    app_token.map(|t| t.expose_secret().to_owned()).as_deref(),
+                    Some("xapp-1-A1-app-secret")
+                );
             }
             other => panic!("wrong provider: {other:?}"),
         }

@@ -547,9 +547,16 @@ async fn slack_provider_validates_and_lists_every_page() {
 
     assert_eq!(validated.workspace_name.as_deref(), Some("Acme"));
     assert!(validated.bot.user_id.as_str().starts_with('U'));
-    let (bot_id, app_id) = sim.bot_identity(SLACK_TOKEN);
-    assert_eq!(validated.bot.bot_id.map(|id| id.as_str().to_owned()), Some(bot_id));
-    assert_eq!(validated.bot.app_id.map(|id| id.as_str().to_owned()), Some(app_id));
+    let expected = sim.bot_identity(SLACK_TOKEN);
+    assert_eq!(validated.bot.user_id.as_str(), expected.user_id);
+    assert_eq!(
+        validated.bot.bot_id.map(|id| id.as_str().to_owned()),
+        Some(expected.bot_id)
+    );
+    assert_eq!(
+        validated.bot.app_id.map(|id| id.as_str().to_owned()),
+        Some(expected.app_id)
+    );
     assert_eq!(channels.len(), 450);
     assert_eq!(channels.iter().filter(|c| c.is_private).count(), 45);
     assert_eq!(channels[449].name, "channel-449");

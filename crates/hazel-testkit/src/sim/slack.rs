@@ -41,6 +41,17 @@ pub enum Failure {
     DropConnection,
 }
 
+/// The identity of a simulated bot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlackBot {
+    /// The bot user's id (`U…`).
+    pub user_id: String,
+    /// The bot's id (`B…`).
+    pub bot_id: String,
+    /// The bot's app id (`A…`).
+    pub app_id: String,
+}
+
 /// A scripted Slack Web API on `127.0.0.1` (see the module docs).
 #[derive(Debug)]
 pub struct SlackSimulator {
@@ -198,18 +209,22 @@ impl SlackSimulator {
         });
     }
 
-    /// The bot id and app id of a bot token (what `auth.test` answers as `bot_id` and
-    /// `bots.info` as `bot.app_id`).
+    /// The identity of a bot token's bot: what `auth.test` answers as `user_id` and `bot_id`,
+    /// and `bots.info` as `bot.app_id`.
     ///
     /// # Panics
     /// When the token was not added.
     #[must_use]
-    pub fn bot_identity(&self, token: &str) -> (String, String) {
+    pub fn bot_identity(&self, token: &str) -> SlackBot {
         let shared = self.core.lock();
         let Some(bot) = shared.state.tokens.get(token) else {
             panic!("add_bot_token(…, {token:?}, …) first");
         };
-        (bot.bot_id.clone(), bot.app_id.clone())
+        SlackBot {
+            user_id: bot.user_id.clone(),
+            bot_id: bot.bot_id.clone(),
+            app_id: bot.app_id.clone(),
+        }
     }
 
     /// Sets whether the workspace's bot has joined a channel (channels start joined): a

@@ -8,7 +8,9 @@
 use hazel_domain::model::sync::{AuthFailure, DeliveryError, RateLimitScope};
 use hazel_provider_http::{TransportFailure, retry_after, status_delivery_error};
 
-use crate::errors::{MISSING_ACCESS, MISSING_PERMISSIONS, PLATFORM, UNKNOWN_CHANNEL, UNKNOWN_GUILD};
+use crate::errors::{
+    MISSING_ACCESS, MISSING_PERMISSIONS, PLATFORM, UNKNOWN_CHANNEL, UNKNOWN_GUILD,
+};
 
 /// Discord's JSON error code "Unknown Message".
 const UNKNOWN_MESSAGE: u64 = 10_008;

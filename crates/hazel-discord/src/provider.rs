@@ -491,7 +491,8 @@ impl DiscordProvider {
                 },
             ));
         }
-        let bits = channel_permissions(guild_id, guild_bits, &me.id, &roles, &channel.overwrites()?);
+        let bits =
+            channel_permissions(guild_id, guild_bits, &me.id, &roles, &channel.overwrites()?);
         let missing = missing_in_channel(bits);
         Ok(if missing.is_empty() {
             ChannelEligibility::Eligible

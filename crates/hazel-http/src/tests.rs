@@ -672,7 +672,8 @@ async fn synced_messages_show_the_external_author() {
         organization_id: org,
         kind: MemberKind::Shadow {
             provider: Provider::Slack,
-            external_user_id: hazel_domain::model::chat_sync::ExternalUserId::parse("id", "U42").unwrap(),
+            external_user_id: hazel_domain::model::chat_sync::ExternalUserId::parse("id", "U42")
+                .unwrap(),
         },
         name: Name::parse("name", "Grace").unwrap(),
         avatar_url: Some(Url::parse("url", "https://slack.example/grace.png").unwrap()),
@@ -730,8 +731,10 @@ async fn connections_never_answer_credentials() {
         id: SyncConnectionId::new(),
         organization_id: org,
         provider: Provider::Slack,
-        external_workspace_id: hazel_domain::model::chat_sync::ExternalWorkspaceId::parse("id", "T123")
-            .unwrap(),
+        external_workspace_id: hazel_domain::model::chat_sync::ExternalWorkspaceId::parse(
+            "id", "T123",
+        )
+        .unwrap(),
         external_workspace_name: None,
         name: Name::parse("name", "Acme Slack").unwrap(),
         status: ConnectionStatus::Error {
@@ -744,7 +747,9 @@ async fn connections_never_answer_credentials() {
         )),
         bot: Some(hazel_domain::model::chat_sync::BotIdentity {
             user_id: hazel_domain::model::chat_sync::ExternalUserId::parse("u", "U0BOT").unwrap(),
-            bot_id: Some(hazel_domain::model::chat_sync::ExternalBotId::parse("b", "B0BOT").unwrap()),
+            bot_id: Some(
+                hazel_domain::model::chat_sync::ExternalBotId::parse("b", "B0BOT").unwrap(),
+            ),
             app_id: None,
         }),
         settings: ConnectionSettings::default(),

@@ -374,7 +374,10 @@ mod tests {
             .await
             .unwrap_err();
         // The request was written to a listening socket: it may have arrived.
-        assert_eq!(TransportFailure::of(&error), TransportFailure::OutcomeUnknown);
+        assert_eq!(
+            TransportFailure::of(&error),
+            TransportFailure::OutcomeUnknown
+        );
         assert_eq!(
             transport_error("Slack", "auth.test", &error, timeout),
             ProviderError::Network {
@@ -404,7 +407,10 @@ mod tests {
             .await
             .unwrap_err();
         server.await.unwrap();
-        assert_eq!(TransportFailure::of(&error), TransportFailure::OutcomeUnknown);
+        assert_eq!(
+            TransportFailure::of(&error),
+            TransportFailure::OutcomeUnknown
+        );
         assert_eq!(
             TransportFailure::of(&error)
                 .delivery_error("Slack", "chat.postMessage")

@@ -54,12 +54,7 @@ pub fn classify_delivery(method: &str, failure: SlackFailure<'_>) -> DeliveryErr
             status,
             retry_after,
         } => {
-            return status_delivery_error(
-                PLATFORM,
-                method,
-                status,
-                retry_after_of(retry_after),
-            );
+            return status_delivery_error(PLATFORM, method, status, retry_after_of(retry_after));
         }
         SlackFailure::Refused {
             status,

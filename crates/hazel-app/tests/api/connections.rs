@@ -596,7 +596,11 @@ async fn validation_learns_the_bot_identity_of_a_connection_that_has_none(app: T
     let application = app.discord.application_id(DISCORD_TOKEN);
     assert_eq!(
         stored_bot_identity(&app).await,
-        [Some(DISCORD_BOT.to_owned()), None, Some(application.clone())]
+        [
+            Some(DISCORD_BOT.to_owned()),
+            None,
+            Some(application.clone())
+        ]
     );
     // A connection stored before bot identities were kept has none …
     let db = sea_orm::Database::connect(&app.config.database_url)
@@ -613,7 +617,11 @@ async fn validation_learns_the_bot_identity_of_a_connection_that_has_none(app: T
     let id = created.id();
     let path = format!("/connections/{id}");
     let before = t.owner.get(&path).await.expect_status(200);
-    assert!(before.data()["externalBotUserId"].is_null(), "{}", before.text);
+    assert!(
+        before.data()["externalBotUserId"].is_null(),
+        "{}",
+        before.text
+    );
     // … and learns it at its next validation.
     let validated = t
         .owner
@@ -695,7 +703,11 @@ async fn pasted_credentials_are_trimmed_and_wrong_kinds_are_named(app: TestApp) 
         .await
         .expect_status(201);
     assert_no_secrets(&trimmed.text);
-    assert!(!trimmed.text.contains("socketmodesecret"), "{}", trimmed.text);
+    assert!(
+        !trimmed.text.contains("socketmodesecret"),
+        "{}",
+        trimmed.text
+    );
     // A Discord token pasted with its `Bot ` scheme works as the bare token.
     let mut discord = discord_body(&t.org);
     discord["credentials"] = json!({"botToken": format!("Bot {DISCORD_TOKEN}")});

@@ -962,7 +962,10 @@ mod tests {
         let bot_as_app = refused("xoxb-1", Some("xoxb-2"));
         assert_eq!(bot_as_app.field(), "credentials.appToken");
         assert!(bot_as_app.message().contains("bot token (xoxb-)"));
-        assert_eq!(refused("xoxb-1", Some("abc")).field(), "credentials.appToken");
+        assert_eq!(
+            refused("xoxb-1", Some("abc")).field(),
+            "credentials.appToken"
+        );
         assert_eq!(refused("xoxb-1 2", None).field(), "credentials.botToken");
         assert_eq!(refused("   ", None).field(), "credentials.botToken");
         assert_eq!(
@@ -989,7 +992,9 @@ mod tests {
         let slack = Credentials::discord(&secret("xoxb-1"), None).unwrap_err();
         assert!(slack.message().contains("Slack token"), "{slack:?}");
         assert_eq!(
-            Credentials::discord(&secret("t"), Some("12ab")).unwrap_err().field(),
+            Credentials::discord(&secret("t"), Some("12ab"))
+                .unwrap_err()
+                .field(),
             "credentials.applicationId"
         );
         let Credentials::Discord { application_id, .. } =
@@ -1010,7 +1015,9 @@ mod tests {
         };
         assert_eq!((app_id.as_str(), tenant_id.as_str()), ("app", "tenant"));
         assert_eq!(
-            Credentials::teams("a", &secret(""), "t").unwrap_err().field(),
+            Credentials::teams("a", &secret(""), "t")
+                .unwrap_err()
+                .field(),
             "credentials.appPassword"
         );
     }

@@ -477,7 +477,10 @@ mod tests {
         let refs = ExternalRefs::new(vec![message_id("1.1"), message_id("1.2")]).unwrap();
         assert_eq!(refs.root(), &message_id("1.1"));
         assert_eq!(refs.parts().len(), 2);
-        assert_eq!(ExternalRefs::single(message_id("9")).parts(), &[message_id("9")]);
+        assert_eq!(
+            ExternalRefs::single(message_id("9")).parts(),
+            &[message_id("9")]
+        );
     }
 
     #[test]
@@ -492,8 +495,16 @@ mod tests {
                 true,
                 "RATE_LIMITED",
             ),
-            (DeliveryError::Transient { reason: reason() }, true, "TRANSIENT"),
-            (DeliveryError::Ambiguous { reason: reason() }, false, "AMBIGUOUS"),
+            (
+                DeliveryError::Transient { reason: reason() },
+                true,
+                "TRANSIENT",
+            ),
+            (
+                DeliveryError::Ambiguous { reason: reason() },
+                false,
+                "AMBIGUOUS",
+            ),
             (
                 DeliveryError::Auth {
                     code: AuthFailure::AuthExpired,
@@ -502,7 +513,11 @@ mod tests {
                 false,
                 "AUTH",
             ),
-            (DeliveryError::Rejected { reason: reason() }, false, "REJECTED"),
+            (
+                DeliveryError::Rejected { reason: reason() },
+                false,
+                "REJECTED",
+            ),
             (DeliveryError::Gone { reason: reason() }, false, "GONE"),
         ];
         for (error, retryable, class) in table {
@@ -517,7 +532,10 @@ mod tests {
             AuthFailure::InvalidCredentials.code(),
             ProviderErrorCode::InvalidCredentials
         );
-        assert_eq!(AuthFailure::AuthExpired.code(), ProviderErrorCode::AuthExpired);
+        assert_eq!(
+            AuthFailure::AuthExpired.code(),
+            ProviderErrorCode::AuthExpired
+        );
         assert_eq!(
             AuthFailure::InsufficientPermissions.code(),
             ProviderErrorCode::InsufficientPermissions

@@ -465,7 +465,8 @@ mod tests {
             organization_id: org,
             kind: MemberKind::Shadow {
                 provider: Provider::Slack,
-                external_user_id: crate::model::external::ExternalUserId::parse("id", "U1").unwrap(),
+                external_user_id: crate::model::external::ExternalUserId::parse("id", "U1")
+                    .unwrap(),
             },
             name: Name::parse("n", "Slacker").unwrap(),
             avatar_url: None,

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use hazel_domain::ValidationError;
 use hazel_domain::ids::{OrganizationId, SyncConnectionId};
 use hazel_domain::model::chat_sync::{
-    ConnectionSettingsPatch, Credentials, JsonObject, PendingCredentials,
-    ExternalChannelId, ExternalWorkspaceId, MAX_EXTERNAL_ID_CHARS, Provider as DomainProvider,
+    ConnectionSettingsPatch, Credentials, ExternalChannelId, ExternalWorkspaceId, JsonObject,
+    MAX_EXTERNAL_ID_CHARS, PendingCredentials, Provider as DomainProvider,
 };
 use hazel_domain::model::text::{Name, Opaque};
 use hazel_domain::services::chat_sync::{ConnectionPatch, NewConnection, RequestedStatus};

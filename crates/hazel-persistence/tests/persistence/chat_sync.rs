@@ -1,11 +1,11 @@
 //! Connections and channel links: round trips, soft deletes and the live-row uniqueness rules.
 
 use hazel_domain::ids::SyncConnectionId;
+use hazel_domain::model::chat_sync::{BotIdentity, ExternalAppId, ExternalBotId, ExternalUserId};
 use hazel_domain::model::chat_sync::{
     ConnectionSettings, ConnectionSettingsPatch, ConnectionStatus, Direction, JsonObject,
     LinkSettings, LinkSettingsPatch, Provider, ProviderErrorCode, SealedCredentials,
 };
-use hazel_domain::model::chat_sync::{BotIdentity, ExternalAppId, ExternalBotId, ExternalUserId};
 use hazel_domain::model::page::PageRequest;
 use hazel_domain::ports::{
     Change, ChangeOutcome, ChannelLinkRepository, ConnectionColumns, ConnectionRepository,
@@ -109,9 +109,13 @@ async fn connections_round_trip_every_field() {
             })
         );
         assert_eq!(
-            db.find_by_workspace(world.organization.id, Provider::Discord, &workspace_id("T1"))
-                .await
-                .unwrap(),
+            db.find_by_workspace(
+                world.organization.id,
+                Provider::Discord,
+                &workspace_id("T1")
+            )
+            .await
+            .unwrap(),
             Some(full.clone())
         );
         // Same workspace id, other provider: not found.

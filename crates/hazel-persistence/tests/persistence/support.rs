@@ -110,8 +110,11 @@ pub(crate) fn shadow_member(organization: OrganizationId, external_user_id: &str
         organization_id: organization,
         kind: MemberKind::Shadow {
             provider: Provider::Slack,
-            external_user_id: hazel_domain::model::chat_sync::ExternalUserId::parse("id", external_user_id)
-                .unwrap(),
+            external_user_id: hazel_domain::model::chat_sync::ExternalUserId::parse(
+                "id",
+                external_user_id,
+            )
+            .unwrap(),
         },
         name: name("Slack person"),
         avatar_url: Some(

@@ -755,7 +755,13 @@ const ADMINISTRATOR: u64 = 1 << 3;
 
 /// Whether a member may view a channel: guild-level permissions (the owner and administrators
 /// see everything), then the `@everyone`, role and member overwrites, in Discord's order.
-fn can_view(guild_id: &str, guild: &Guild, user_id: &str, roles: &[String], channel: &Channel) -> bool {
+fn can_view(
+    guild_id: &str,
+    guild: &Guild,
+    user_id: &str,
+    roles: &[String],
+    channel: &Channel,
+) -> bool {
     if guild.owner_id == user_id {
         return true;
     }

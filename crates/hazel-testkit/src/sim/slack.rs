@@ -465,7 +465,8 @@ impl State {
         else {
             return json!({"ok": false, "error": "bot_not_found"});
         };
-        let icon = |size: u32| format!("https://a.slack-edge.com/80588/img/plugins/app/bot_{size}.png");
+        let icon =
+            |size: u32| format!("https://a.slack-edge.com/80588/img/plugins/app/bot_{size}.png");
         json!({
             "ok": true,
             "bot": {
@@ -480,7 +481,12 @@ impl State {
         })
     }
 
-    fn conversations_info(&self, bot: &BotToken, exchange: &Exchange, _: &mut Vec<String>) -> Value {
+    fn conversations_info(
+        &self,
+        bot: &BotToken,
+        exchange: &Exchange,
+        _: &mut Vec<String>,
+    ) -> Value {
         let asked = query_param(exchange, "channel").unwrap_or_default();
         let found = self
             .workspaces

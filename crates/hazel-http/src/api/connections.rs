@@ -333,7 +333,7 @@ api_response! {
     CreateConnectionResponse {
         /// The connection was created (after the provider accepted the credentials).
         #[oai(status = 201)]
-        Created(Json<Mutation<Connection>>),
+        Created(Json<Box<Mutation<Connection>>>),
     }
     errors [
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
@@ -356,7 +356,7 @@ api_response! {
     GetConnectionResponse {
         /// The connection.
         #[oai(status = 200)]
-        Ok(Json<Item<Connection>>),
+        Ok(Json<Box<Item<Connection>>>),
     }
     errors [BadRequest, Unauthorized, NotFound, Internal]
 }
@@ -366,7 +366,7 @@ api_response! {
     UpdateConnectionResponse {
         /// The connection was changed.
         #[oai(status = 200)]
-        Ok(Json<Mutation<Connection>>),
+        Ok(Json<Box<Mutation<Connection>>>),
     }
     errors [
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
@@ -454,9 +454,9 @@ impl ConnectionsApi {
             async {
                 let new = body.0.into_domain()?;
                 let created = state.chat_sync.create_connection(&auth.0, new).await?;
-                Ok(CreateConnectionResponse::Created(Json(Mutation::new(
-                    created.data.into(),
-                    created.transaction_id,
+                // Boxed: a connection is much larger than the error answers beside it.
+                Ok(CreateConnectionResponse::Created(Json(Box::new(
+                    Mutation::new(created.data.into(), created.transaction_id),
                 ))))
             }
             .await,
@@ -518,7 +518,9 @@ impl ConnectionsApi {
             async {
                 let id = connection_id(&id.0)?;
                 let found = state.chat_sync.get_connection(&auth.0, id).await?;
-                Ok(GetConnectionResponse::Ok(Json(Item { data: found.into() })))
+                Ok(GetConnectionResponse::Ok(Json(Box::new(Item {
+                    data: found.into(),
+                }))))
             }
             .await,
         )
@@ -566,10 +568,10 @@ impl ConnectionsApi {
                     .chat_sync
                     .update_connection(&auth.0, id, patch)
                     .await?;
-                Ok(UpdateConnectionResponse::Ok(Json(Mutation::new(
+                Ok(UpdateConnectionResponse::Ok(Json(Box::new(Mutation::new(
                     updated.data.into(),
                     updated.transaction_id,
-                ))))
+                )))))
             }
             .await,
         )

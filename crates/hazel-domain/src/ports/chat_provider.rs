@@ -3,9 +3,9 @@
 //!
 //! - [`ChatDirectory`]: credentials, the bot's identity, channels and whether one can be synced
 //!   (the management API).
-//! - [`ChatOutbound`](super::chat_outbound::ChatOutbound): create, edit and delete messages,
+//! - [`ChatOutbound`]: create, edit and delete messages,
 //!   reactions, pins and threads on the platform (the delivery workers).
-//! - [`ChatInbound`](super::chat_inbound::ChatInbound): verify and decode the platform's input
+//! - [`ChatInbound`]: verify and decode the platform's input
 //!   into normalized events (webhook intake, gateway sessions).
 
 use std::collections::HashMap;

@@ -1200,6 +1200,15 @@ async fn slack_provider_checks_channel_eligibility_against_the_simulator() {
         check("C000000099").await,
         ChannelEligibility::Ineligible(IneligibleReason::NotFound)
     );
+    // Listing agrees: a private channel without the bot is not offered, a public one is.
+    let listed: Vec<String> = provider
+        .list_channels(&workspace(TEAM), &slack_credentials(SLACK_TOKEN))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id.as_str().to_owned())
+        .collect();
+    assert_eq!(listed, ["C000000001", "C000000002"]);
     sim.assert_no_violations();
 }
 

@@ -574,6 +574,8 @@ impl State {
             .into_iter()
             .flat_map(|workspace| &workspace.channels)
             .filter(|channel| !(exclude_archived && channel.is_archived))
+            // Slack lists only the private channels the bot is in.
+            .filter(|channel| !channel.is_private || channel.bot_is_member)
             .filter(|channel| {
                 let kind = if channel.is_private {
                     "private_channel"

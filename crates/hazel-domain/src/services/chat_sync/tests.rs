@@ -360,8 +360,10 @@ async fn failed_validation_records_the_error_status() {
         .store
         .expect_commit()
         .withf(|c| {
+            // A refusal learns no bot: the stored identity stays as it was.
             matches!(c.as_slice(), [Change::PatchConnection { columns, .. }]
-                if matches!(&columns.status, Some(ConnectionStatus::Error { code: ProviderErrorCode::AuthExpired, .. })))
+                if matches!(&columns.status, Some(ConnectionStatus::Error { code: ProviderErrorCode::AuthExpired, .. }))
+                    && columns.bot.is_none())
         })
         .times(1)
         .returning(|c| Ok(committed(c.len())));

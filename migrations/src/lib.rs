@@ -9,6 +9,7 @@
 
 mod m20261122_000001_initial_schema;
 mod m20261122_000002_sync_lookup_indexes;
+mod m20261130_000010_connection_bot_identity;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_initial_schema::Migration),
             Box::new(m20261122_000002_sync_lookup_indexes::Migration),
+            Box::new(m20261130_000010_connection_bot_identity::Migration),
         ]
     }
 }

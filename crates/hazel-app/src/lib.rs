@@ -97,13 +97,13 @@ pub fn services(config: &Config, database: &Database) -> anyhow::Result<Services
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let http = http_client()?;
     let providers = ChatProviders::new()
-        .with(Arc::new(SlackProvider::new(
+        .with_directory(Arc::new(SlackProvider::new(
             SlackSettings {
                 api_url: config.slack_api_url.clone(),
             },
             http.clone(),
         )))
-        .with(Arc::new(DiscordProvider::new(
+        .with_directory(Arc::new(DiscordProvider::new(
             DiscordSettings {
                 api_url: config.discord_api_url.clone(),
             },

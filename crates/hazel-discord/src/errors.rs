@@ -14,14 +14,16 @@ use crate::provider::is_snowflake;
 /// The platform's name, as messages of the shared HTTP helpers spell it.
 pub(crate) const PLATFORM: &str = "Discord";
 
+/// Discord's JSON error code "Unknown Channel".
+pub(crate) const UNKNOWN_CHANNEL: u64 = 10_003;
 /// Discord's JSON error code "Unknown Guild".
-const UNKNOWN_GUILD: u64 = 10_004;
+pub(crate) const UNKNOWN_GUILD: u64 = 10_004;
 /// Discord's JSON error code "Unknown Member".
 const UNKNOWN_MEMBER: u64 = 10_007;
 /// Discord's JSON error code "Missing Access".
-const MISSING_ACCESS: u64 = 50_001;
+pub(crate) const MISSING_ACCESS: u64 = 50_001;
 /// Discord's JSON error code "Missing Permissions".
-const MISSING_PERMISSIONS: u64 = 50_013;
+pub(crate) const MISSING_PERMISSIONS: u64 = 50_013;
 
 /// A failed call, before the caller has said what a refusal means for its route.
 #[derive(Debug)]

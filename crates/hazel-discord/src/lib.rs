@@ -1,13 +1,16 @@
 #![doc = include_str!("../README.md")]
 
 mod api;
+mod delivery;
 mod errors;
 mod permissions;
 mod provider;
 mod settings;
 
+pub use delivery::{DiscordFailure, classify_delivery};
 pub use permissions::{
-    ADMINISTRATOR, Permission, REQUIRED_PERMISSION_BITS, REQUIRED_PERMISSIONS, VIEW_CHANNEL,
+    ADMINISTRATOR, CHANNEL_PERMISSIONS, MANAGE_WEBHOOKS, Permission, REQUIRED_PERMISSION_BITS,
+    REQUIRED_PERMISSIONS, SEND_MESSAGES, VIEW_CHANNEL,
 };
 pub use provider::DiscordProvider;
 pub use settings::DiscordSettings;

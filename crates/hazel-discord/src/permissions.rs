@@ -24,6 +24,22 @@ pub const VIEW_CHANNEL: Permission = Permission {
     bit: 1 << 10,
 };
 
+/// `SEND_MESSAGES` (`1 << 11`): post in a channel.
+pub const SEND_MESSAGES: Permission = Permission {
+    name: "SEND_MESSAGES",
+    bit: 1 << 11,
+};
+
+/// `MANAGE_WEBHOOKS` (`1 << 29`): create the link's webhook, through which synced messages
+/// appear under their Hazel author's name and avatar.
+pub const MANAGE_WEBHOOKS: Permission = Permission {
+    name: "MANAGE_WEBHOOKS",
+    bit: 1 << 29,
+};
+
+/// What the bot needs in a channel to sync it: see it, post in it, and post through a webhook.
+pub const CHANNEL_PERMISSIONS: &[Permission] = &[VIEW_CHANNEL, SEND_MESSAGES, MANAGE_WEBHOOKS];
+
 /// Guild permissions Hazel Sync needs, checked when a connection's credentials are validated.
 /// Bits are those of Discord's permission reference.
 ///
@@ -41,10 +57,7 @@ pub const REQUIRED_PERMISSIONS: &[Permission] = &[
         bit: 1 << 6,
     },
     VIEW_CHANNEL,
-    Permission {
-        name: "SEND_MESSAGES",
-        bit: 1 << 11,
-    },
+    SEND_MESSAGES,
     Permission {
         name: "MANAGE_MESSAGES",
         bit: 1 << 13,
@@ -53,10 +66,7 @@ pub const REQUIRED_PERMISSIONS: &[Permission] = &[
         name: "READ_MESSAGE_HISTORY",
         bit: 1 << 16,
     },
-    Permission {
-        name: "MANAGE_WEBHOOKS",
-        bit: 1 << 29,
-    },
+    MANAGE_WEBHOOKS,
 ];
 
 /// All of [`REQUIRED_PERMISSIONS`] as one permission set (for a bot invite link).
@@ -106,6 +116,57 @@ pub(crate) fn guild_permissions(
         return Ok(u64::MAX);
     }
     Ok(bits)
+}
+
+/// A channel's permission overwrite: `id` is a role's or a member's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ChannelOverwrite {
+    pub(crate) id: String,
+    pub(crate) allow: u64,
+    pub(crate) deny: u64,
+}
+
+/// A member's effective permissions in a channel, as Discord computes them: administrators
+/// (and the guild owner, whose `guild_bits` are all set) hold everything; otherwise the
+/// `@everyone` overwrite (id = guild id) applies to the guild-level bits, then the overwrites
+/// of the member's roles together (denies, then allows), then the member's own. Without
+/// `VIEW_CHANNEL` a member can do nothing in the channel.
+pub(crate) fn channel_permissions(
+    guild_id: &str,
+    guild_bits: u64,
+    member_id: &str,
+    member_roles: &[String],
+    overwrites: &[ChannelOverwrite],
+) -> u64 {
+    if guild_bits & ADMINISTRATOR.bit != 0 {
+        return u64::MAX;
+    }
+    let mut bits = guild_bits;
+    if let Some(everyone) = overwrites.iter().find(|o| o.id == guild_id) {
+        bits = (bits & !everyone.deny) | everyone.allow;
+    }
+    let (mut allow, mut deny) = (0, 0);
+    for overwrite in overwrites.iter().filter(|o| member_roles.contains(&o.id)) {
+        allow |= overwrite.allow;
+        deny |= overwrite.deny;
+    }
+    bits = (bits & !deny) | allow;
+    if let Some(member) = overwrites.iter().find(|o| o.id == member_id) {
+        bits = (bits & !member.deny) | member.allow;
+    }
+    if bits & VIEW_CHANNEL.bit == 0 {
+        return 0;
+    }
+    bits
+}
+
+/// The names of the channel permissions ([`CHANNEL_PERMISSIONS`]) absent from `bits`.
+pub(crate) fn missing_in_channel(bits: u64) -> Vec<String> {
+    CHANNEL_PERMISSIONS
+        .iter()
+        .filter(|permission| bits & permission.bit == 0)
+        .map(|permission| permission.name.to_owned())
+        .collect()
 }
 
 /// The names of the required permissions absent from `bits`.
@@ -158,6 +219,66 @@ mod tests {
         let owner = guild_permissions("1", true, &roles, &[]).unwrap();
 
         assert!(missing(admin).is_empty() && missing(owner).is_empty());
+    }
+
+    fn overwrite(id: &str, allow: u64, deny: u64) -> ChannelOverwrite {
+        ChannelOverwrite {
+            id: id.to_owned(),
+            allow,
+            deny,
+        }
+    }
+
+    #[test]
+    fn channel_overwrites_apply_everyone_then_roles_then_the_member() {
+        let guild = "1";
+        let bot = "9";
+        let roles = ["2".to_owned(), "3".to_owned()];
+        let base = VIEW_CHANNEL.bit | SEND_MESSAGES.bit | MANAGE_WEBHOOKS.bit;
+        let all = |overwrites: &[ChannelOverwrite]| {
+            missing_in_channel(channel_permissions(guild, base, bot, &roles, overwrites))
+        };
+        assert!(all(&[]).is_empty());
+        // @everyone loses SEND_MESSAGES, one of the bot's roles gives it back.
+        assert!(
+            all(&[
+                overwrite(guild, 0, SEND_MESSAGES.bit),
+                overwrite("3", SEND_MESSAGES.bit, 0),
+            ])
+            .is_empty()
+        );
+        // A role allow and another role's deny of the same bit: the allow wins.
+        assert!(
+            all(&[
+                overwrite("2", 0, MANAGE_WEBHOOKS.bit),
+                overwrite("3", MANAGE_WEBHOOKS.bit, 0),
+            ])
+            .is_empty()
+        );
+        // The member's own overwrite comes last.
+        assert_eq!(
+            all(&[
+                overwrite("3", MANAGE_WEBHOOKS.bit, 0),
+                overwrite(bot, 0, MANAGE_WEBHOOKS.bit),
+            ]),
+            ["MANAGE_WEBHOOKS"]
+        );
+        // Without VIEW_CHANNEL nothing else counts.
+        assert_eq!(
+            all(&[overwrite(guild, 0, VIEW_CHANNEL.bit)]),
+            ["VIEW_CHANNEL", "SEND_MESSAGES", "MANAGE_WEBHOOKS"]
+        );
+        // Administrators ignore overwrites.
+        assert!(
+            missing_in_channel(channel_permissions(
+                guild,
+                ADMINISTRATOR.bit,
+                bot,
+                &roles,
+                &[overwrite(guild, 0, u64::MAX)],
+            ))
+            .is_empty()
+        );
     }
 
     #[test]

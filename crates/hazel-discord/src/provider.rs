@@ -1,22 +1,24 @@
-//! [`DiscordProvider`]: the [`ChatProvider`] port over the Discord REST API.
+//! [`DiscordProvider`]: the [`ChatDirectory`] port over the Discord REST API.
 
 use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use hazel_domain::model::chat_sync::{
-    Credentials, ExternalChannel, ExternalWorkspaceId, Provider, ProviderError, ValidatedWorkspace,
-    parse_external_id,
+    BotIdentity, ChannelEligibility, Credentials, ExternalAppId, ExternalChannel,
+    ExternalChannelId, ExternalUserId, ExternalWorkspaceId, IneligibleReason, Provider,
+    ProviderError, ValidatedWorkspace,
 };
-use hazel_domain::ports::ChatProvider;
+use hazel_domain::ports::ChatDirectory;
 use hazel_provider_http::deadline_passed;
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::api::RestApi;
-use crate::errors::{ApiError, PLATFORM, not_in_guild};
+use crate::errors::{ApiError, MISSING_ACCESS, PLATFORM, UNKNOWN_CHANNEL, not_in_guild};
 use crate::permissions::{
-    ADMINISTRATOR, Role, VIEW_CHANNEL, guild_permissions, missing, parse_bits,
+    ADMINISTRATOR, ChannelOverwrite, Role, VIEW_CHANNEL, channel_permissions, guild_permissions,
+    missing, missing_in_channel, parse_bits,
 };
 use crate::settings::DiscordSettings;
 
@@ -33,7 +35,8 @@ const GUILD_TEXT: u8 = 0;
 /// `GUILD_ANNOUNCEMENT`: an announcement (news) channel.
 const GUILD_ANNOUNCEMENT: u8 = 5;
 
-/// The Discord adapter of [`ChatProvider`]: validates bot tokens and discovers channels.
+/// The Discord adapter of [`ChatDirectory`]: validates bot tokens, learns the bot's identity,
+/// discovers channels and checks the bot's effective permissions in one.
 #[derive(Clone, Debug)]
 pub struct DiscordProvider {
     api: RestApi,
@@ -95,8 +98,18 @@ impl DiscordProvider {
 
 /// The bot token of Discord credentials.
 fn bot_token(credentials: &Credentials) -> Result<&SecretString, ProviderError> {
+    bot_credentials(credentials).map(|(token, _)| token)
+}
+
+/// The bot token and the application id (when given) of Discord credentials.
+fn bot_credentials(
+    credentials: &Credentials,
+) -> Result<(&SecretString, Option<&ExternalAppId>), ProviderError> {
     match credentials {
-        Credentials::Discord { bot_token, .. } => Ok(bot_token),
+        Credentials::Discord {
+            bot_token,
+            application_id,
+        } => Ok((bot_token, application_id.as_ref())),
         other => Err(ProviderError::InvalidCredentials {
             message: format!(
                 "expected Discord credentials, got {} credentials",
@@ -129,6 +142,29 @@ struct User {
     id: String,
 }
 
+/// An application object, as far as the adapter reads it.
+#[derive(Debug, Deserialize)]
+struct Application {
+    id: String,
+}
+
+/// The name of a channel type that holds no plain messages, `None` for text and announcement
+/// channels (the ones that can be synced).
+pub(crate) fn unsupported_kind(kind: u8) -> Option<&'static str> {
+    match kind {
+        GUILD_TEXT | GUILD_ANNOUNCEMENT => None,
+        1 | 3 => Some("direct message"),
+        2 => Some("voice"),
+        4 => Some("category"),
+        10..=12 => Some("thread"),
+        13 => Some("stage"),
+        14 => Some("directory"),
+        15 => Some("forum"),
+        16 => Some("media"),
+        _ => Some("unknown"),
+    }
+}
+
 /// A guild object, as far as the adapter reads it.
 #[derive(Debug, Deserialize)]
 struct Guild {
@@ -152,6 +188,7 @@ struct Channel {
     id: String,
     #[serde(rename = "type")]
     kind: u8,
+    guild_id: Option<String>,
     name: Option<String>,
     #[serde(default)]
     position: i64,
@@ -206,7 +243,7 @@ impl Channel {
         everyone: u64,
     ) -> Result<ExternalChannel, ProviderError> {
         let is_private = self.is_private(guild_id, everyone)?;
-        let id = parse_external_id("id", &self.id).map_err(|_| ProviderError::Platform {
+        let id = ExternalChannelId::parse("id", &self.id).map_err(|_| ProviderError::Platform {
             message: "Discord listed a channel with an unusable id".to_owned(),
         })?;
         Ok(ExternalChannel {
@@ -218,8 +255,23 @@ impl Channel {
     }
 }
 
+impl Channel {
+    fn overwrites(&self) -> Result<Vec<ChannelOverwrite>, ProviderError> {
+        self.permission_overwrites
+            .iter()
+            .map(|overwrite| {
+                Ok(ChannelOverwrite {
+                    id: overwrite.id.clone(),
+                    allow: parse_bits(&overwrite.allow)?,
+                    deny: parse_bits(&overwrite.deny)?,
+                })
+            })
+            .collect()
+    }
+}
+
 #[async_trait]
-impl ChatProvider for DiscordProvider {
+impl ChatDirectory for DiscordProvider {
     fn provider(&self) -> Provider {
         Provider::Discord
     }
@@ -229,10 +281,13 @@ impl ChatProvider for DiscordProvider {
         workspace: &ExternalWorkspaceId,
         credentials: &Credentials,
     ) -> Result<ValidatedWorkspace, ProviderError> {
-        let token = bot_token(credentials)?;
+        let (token, application_id) = bot_credentials(credentials)?;
         let guild_id = guild_id(workspace)?;
-        self.within_deadline("validate", self.validate_bot(guild_id, token))
-            .await
+        self.within_deadline(
+            "validate",
+            self.validate_bot(guild_id, token, application_id),
+        )
+        .await
     }
 
     async fn list_channels(
@@ -244,6 +299,25 @@ impl ChatProvider for DiscordProvider {
         let guild_id = guild_id(workspace)?;
         self.within_deadline("list_channels", self.list_guild_channels(guild_id, token))
             .await
+    }
+
+    async fn check_channel(
+        &self,
+        workspace: &ExternalWorkspaceId,
+        credentials: &Credentials,
+        channel: &ExternalChannelId,
+    ) -> Result<ChannelEligibility, ProviderError> {
+        let token = bot_token(credentials)?;
+        let guild_id = guild_id(workspace)?;
+        // A channel id that is no snowflake names no channel; Discord is not asked.
+        if !is_snowflake(channel.as_str()) {
+            return Ok(ChannelEligibility::Ineligible(IneligibleReason::NotFound));
+        }
+        self.within_deadline(
+            "check_channel",
+            self.channel_eligibility(guild_id, channel.as_str(), token),
+        )
+        .await
     }
 }
 
@@ -275,11 +349,8 @@ impl DiscordProvider {
         Ok((guild, roles))
     }
 
-    async fn validate_bot(
-        &self,
-        guild_id: &str,
-        token: &SecretString,
-    ) -> Result<ValidatedWorkspace, ProviderError> {
+    /// The bot's user (`/users/@me`), its id checked to be a snowflake.
+    async fn me(&self, token: &SecretString) -> Result<User, ProviderError> {
         let me: User = self
             .api
             .get("/users/@me", &["users", "@me"], token)
@@ -291,6 +362,16 @@ impl DiscordProvider {
                     .to_owned(),
             });
         }
+        Ok(me)
+    }
+
+    /// The bot's guild-level permissions and its roles in the guild.
+    async fn guild_bits(
+        &self,
+        guild_id: &str,
+        me: &User,
+        token: &SecretString,
+    ) -> Result<(String, u64, Vec<String>), ProviderError> {
         let (guild, roles) = self.guild_with_roles(guild_id, token).await?;
         let member: Member = self
             .api
@@ -303,6 +384,48 @@ impl DiscordProvider {
             .map_err(|error| error.in_guild(guild_id))?;
         let is_owner = guild.owner_id.as_deref() == Some(me.id.as_str());
         let bits = guild_permissions(guild_id, is_owner, &roles, &member.roles)?;
+        Ok((guild.name, bits, member.roles))
+    }
+
+    /// The bot's application: its id must be the one the credentials name, when they do.
+    async fn application(
+        &self,
+        token: &SecretString,
+        given: Option<&ExternalAppId>,
+    ) -> Result<ExternalAppId, ProviderError> {
+        let application: Application = self
+            .api
+            .get("/applications/@me", &["applications", "@me"], token)
+            .await
+            .map_err(ApiError::into_provider)?;
+        if !is_snowflake(&application.id) {
+            return Err(ProviderError::Platform {
+                message: "Discord answered /applications/@me with an id that is not a snowflake"
+                    .to_owned(),
+            });
+        }
+        if let Some(given) = given.filter(|given| given.as_str() != application.id) {
+            return Err(ProviderError::InvalidCredentials {
+                message: format!(
+                    "the bot token belongs to Discord application {}, not to the applicationId \
+                     {given} given with it",
+                    application.id
+                ),
+            });
+        }
+        ExternalAppId::parse("id", &application.id).map_err(|_| ProviderError::Platform {
+            message: "Discord answered /applications/@me with an unusable id".to_owned(),
+        })
+    }
+
+    async fn validate_bot(
+        &self,
+        guild_id: &str,
+        token: &SecretString,
+        application_id: Option<&ExternalAppId>,
+    ) -> Result<ValidatedWorkspace, ProviderError> {
+        let me = self.me(token).await?;
+        let (guild_name, bits, _) = self.guild_bits(guild_id, &me, token).await?;
         let missing = missing(bits);
         if !missing.is_empty() {
             return Err(ProviderError::InsufficientPermissions {
@@ -313,9 +436,70 @@ impl DiscordProvider {
                 required_scopes: missing,
             });
         }
+        let app_id = self.application(token, application_id).await?;
+        let user_id = ExternalUserId::parse("id", &me.id).map_err(|_| ProviderError::Platform {
+            message: "Discord answered /users/@me with an unusable id".to_owned(),
+        })?;
         Ok(ValidatedWorkspace {
-            workspace_name: Some(guild.name).filter(|name| !name.trim().is_empty()),
-            bot_user_id: Some(me.id),
+            workspace_name: Some(guild_name).filter(|name| !name.trim().is_empty()),
+            bot: BotIdentity {
+                user_id,
+                bot_id: None,
+                app_id: Some(app_id),
+            },
+        })
+    }
+
+    async fn channel_eligibility(
+        &self,
+        guild_id: &str,
+        channel_id: &str,
+        token: &SecretString,
+    ) -> Result<ChannelEligibility, ProviderError> {
+        let me = self.me(token).await?;
+        let (_, guild_bits, roles) = self.guild_bits(guild_id, &me, token).await?;
+        let channel: Channel = match self
+            .api
+            .get("/channels/{channel_id}", &["channels", channel_id], token)
+            .await
+        {
+            Ok(channel) => channel,
+            Err(ApiError::Rejected {
+                code: Some(UNKNOWN_CHANNEL),
+                ..
+            }) => return Ok(ChannelEligibility::Ineligible(IneligibleReason::NotFound)),
+            // Discord hides a channel the bot may not view behind "Missing Access".
+            Err(ApiError::Rejected {
+                code: Some(MISSING_ACCESS),
+                ..
+            }) => {
+                return Ok(ChannelEligibility::Ineligible(
+                    IneligibleReason::MissingPermissions {
+                        permissions: vec![VIEW_CHANNEL.name.to_owned()],
+                    },
+                ));
+            }
+            Err(other) => return Err(other.into_provider()),
+        };
+        if channel.guild_id.as_deref() != Some(guild_id) {
+            return Ok(ChannelEligibility::Ineligible(IneligibleReason::NotFound));
+        }
+        if let Some(kind) = unsupported_kind(channel.kind) {
+            return Ok(ChannelEligibility::Ineligible(
+                IneligibleReason::UnsupportedKind {
+                    kind: kind.to_owned(),
+                },
+            ));
+        }
+        let bits =
+            channel_permissions(guild_id, guild_bits, &me.id, &roles, &channel.overwrites()?);
+        let missing = missing_in_channel(bits);
+        Ok(if missing.is_empty() {
+            ChannelEligibility::Eligible
+        } else {
+            ChannelEligibility::Ineligible(IneligibleReason::MissingPermissions {
+                permissions: missing,
+            })
         })
     }
 

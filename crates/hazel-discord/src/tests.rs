@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hazel_domain::model::chat_sync::{
-    Credentials, ExternalWorkspaceId, ProviderError, ProviderErrorCode, parse_external_id,
+    ChannelEligibility, Credentials, ExternalAppId, ExternalChannelId, ExternalWorkspaceId,
+    IneligibleReason, ProviderError, ProviderErrorCode,
 };
-use hazel_domain::ports::ChatProvider;
+use hazel_domain::ports::ChatDirectory;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
@@ -23,6 +24,8 @@ const TOKEN: &str = "MTIzNDU2Nzg5.TOPSECRET.value";
 const GUILD: &str = "81384788765712384";
 const BOT: &str = "80351110224678912";
 const BOT_ROLE: &str = "41771983423143936";
+const APP: &str = "80351110224678999";
+const CHANNEL: &str = "41771983423143937";
 
 fn provider(api_url: &str) -> DiscordProvider {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -87,7 +90,7 @@ fn credentials() -> Credentials {
 }
 
 fn guild() -> ExternalWorkspaceId {
-    parse_external_id("externalWorkspaceId", GUILD).unwrap()
+    ExternalWorkspaceId::parse("externalWorkspaceId", GUILD).unwrap()
 }
 
 fn ok(body: Value) -> ResponseTemplate {
@@ -159,11 +162,26 @@ impl Scripted {
             Some(0),
         )
         .await;
+        self.route("/applications/@me", ok(json!({"id": APP, "name": "Hazel"})))
+            .await;
         self.route(
             &format!("/guilds/{GUILD}/members/{BOT}"),
             ok(json!({"user": {"id": BOT}, "roles": [BOT_ROLE]})),
         )
         .await
+    }
+
+    /// `GET /channels/{CHANNEL}` answering `answer`, then the eligibility it leads to.
+    async fn check(&self, answer: ResponseTemplate) -> Result<ChannelEligibility, ProviderError> {
+        self.route_called(&format!("/channels/{CHANNEL}"), answer, Some(1))
+            .await;
+        self.provider()
+            .check_channel(
+                &guild(),
+                &credentials(),
+                &ExternalChannelId::parse("c", CHANNEL).unwrap(),
+            )
+            .await
     }
 
     fn provider(&self) -> DiscordProvider {
@@ -198,7 +216,142 @@ async fn validate_reads_guild_name_and_bot_id_with_bot_auth() {
         .unwrap();
 
     assert_eq!(validated.workspace_name.as_deref(), Some("Acme Guild"));
-    assert_eq!(validated.bot_user_id.as_deref(), Some(BOT));
+    assert_eq!(validated.bot.user_id.as_str(), BOT);
+    assert_eq!(validated.bot.bot_id, None);
+    assert_eq!(
+        validated.bot.app_id.as_ref().map(ExternalAppId::as_str),
+        Some(APP)
+    );
+}
+
+#[tokio::test]
+async fn an_application_id_of_another_application_is_invalid_credentials() {
+    let scripted = Scripted::start().await;
+    scripted.healthy(0, REQUIRED_PERMISSION_BITS, "1").await;
+    let given = |id: &str| Credentials::Discord {
+        bot_token: SecretString::from(TOKEN),
+        application_id: Some(ExternalAppId::parse("a", id).unwrap()),
+    };
+
+    let err = scripted
+        .provider()
+        .validate(&guild(), &given("42"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ProviderErrorCode::InvalidCredentials);
+    assert!(err.to_string().contains(APP), "{err}");
+    assert!(
+        scripted
+            .provider()
+            .validate(&guild(), &given(APP))
+            .await
+            .is_ok()
+    );
+}
+
+fn guild_channel(kind: u8, guild_id: &str, overwrites: Value) -> ResponseTemplate {
+    ok(json!({
+        "id": CHANNEL, "type": kind, "guild_id": guild_id, "name": "general", "position": 0,
+        "permission_overwrites": overwrites,
+    }))
+}
+
+#[tokio::test]
+async fn a_text_channel_the_bot_may_use_is_eligible() {
+    for kind in [0, 5] {
+        let scripted = Scripted::start().await;
+        scripted.healthy(0, REQUIRED_PERMISSION_BITS, "1").await;
+        assert_eq!(
+            scripted
+                .check(guild_channel(kind, GUILD, json!([])))
+                .await
+                .unwrap(),
+            ChannelEligibility::Eligible,
+            "type {kind}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn forum_voice_category_and_stage_channels_are_never_eligible() {
+    for (kind, name) in [(15, "forum"), (2, "voice"), (4, "category"), (13, "stage")] {
+        let scripted = Scripted::start().await;
+        scripted.healthy(0, REQUIRED_PERMISSION_BITS, "1").await;
+        assert_eq!(
+            scripted
+                .check(guild_channel(kind, GUILD, json!([])))
+                .await
+                .unwrap(),
+            ChannelEligibility::Ineligible(IneligibleReason::UnsupportedKind {
+                kind: name.to_owned()
+            }),
+        );
+    }
+}
+
+#[tokio::test]
+async fn channel_overwrites_can_take_away_what_the_bot_needs() {
+    let scripted = Scripted::start().await;
+    scripted.healthy(0, REQUIRED_PERMISSION_BITS, "1").await;
+    let deny = (1_u64 << 11) | (1 << 29);
+    let eligibility = scripted
+        .check(guild_channel(
+            0,
+            GUILD,
+            json!([{"id": BOT_ROLE, "type": 0, "allow": "0", "deny": deny.to_string()}]),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        eligibility,
+        ChannelEligibility::Ineligible(IneligibleReason::MissingPermissions {
+            permissions: vec!["SEND_MESSAGES".to_owned(), "MANAGE_WEBHOOKS".to_owned()],
+        })
+    );
+}
+
+#[tokio::test]
+async fn unknown_hidden_and_foreign_channels_are_ineligible() {
+    let not_found = ChannelEligibility::Ineligible(IneligibleReason::NotFound);
+    let scripted = Scripted::start().await;
+    scripted.healthy(0, REQUIRED_PERMISSION_BITS, "1").await;
+    assert_eq!(
+        scripted
+            .check(error(404, 10_003, "Unknown Channel"))
+            .await
+            .unwrap(),
+        not_found
+    );
+    let scripted = Scripted::start().await;
+    scripted.healthy(0, REQUIRED_PERMISSION_BITS, "1").await;
+    assert_eq!(
+        scripted
+            .check(error(403, 50_001, "Missing Access"))
+            .await
+            .unwrap(),
+        ChannelEligibility::Ineligible(IneligibleReason::MissingPermissions {
+            permissions: vec!["VIEW_CHANNEL".to_owned()],
+        })
+    );
+    let scripted = Scripted::start().await;
+    scripted.healthy(0, REQUIRED_PERMISSION_BITS, "1").await;
+    assert_eq!(
+        scripted
+            .check(guild_channel(0, "99", json!([])))
+            .await
+            .unwrap(),
+        not_found
+    );
+    let scripted = Scripted::start().await;
+    scripted.healthy(0, REQUIRED_PERMISSION_BITS, "1").await;
+    assert_eq!(
+        scripted
+            .check(ResponseTemplate::new(502))
+            .await
+            .unwrap_err()
+            .code(),
+        ProviderErrorCode::PlatformError
+    );
 }
 
 #[tokio::test]
@@ -374,7 +527,7 @@ async fn a_workspace_id_that_is_no_snowflake_is_refused_without_a_call() {
         .expect(0)
         .mount(&scripted.server)
         .await;
-    let workspace = parse_external_id("externalWorkspaceId", "../users/@me").unwrap();
+    let workspace = ExternalWorkspaceId::parse("externalWorkspaceId", "../users/@me").unwrap();
 
     let err = scripted
         .provider()
@@ -575,6 +728,9 @@ async fn roles_are_fetched_on_their_own_only_when_the_guild_lacks_them() {
             ok(json!({"user": {"id": BOT}, "roles": [BOT_ROLE]})),
         )
         .await;
+    scripted
+        .route("/applications/@me", ok(json!({"id": APP})))
+        .await;
 
     assert_eq!(scripted.validate().await, Ok(()));
 }
@@ -693,7 +849,7 @@ async fn only_canonical_u64_snowflakes_are_guild_ids() {
             .expect(0)
             .mount(&scripted.server)
             .await;
-        let workspace = parse_external_id("externalWorkspaceId", id).unwrap();
+        let workspace = ExternalWorkspaceId::parse("externalWorkspaceId", id).unwrap();
 
         let err = scripted
             .provider()
@@ -832,6 +988,7 @@ async fn the_token_never_appears_in_errors_even_when_the_server_echoes_it() {
     let wrong_provider = Credentials::Slack {
         bot_token: SecretString::from(TOKEN),
         signing_secret: SecretString::from(TOKEN),
+        app_token: None,
     };
     errors.push(
         provider("http://127.0.0.1:1")

@@ -629,6 +629,9 @@ pub(crate) struct Connection {
     pub(crate) error_message: Option<String>,
     /// Another connection whose credentials this one uses.
     pub(crate) integration_connection_id: Option<String>,
+    /// The bot's own user id on the platform (Slack bot user `U…`, Discord bot user
+    /// snowflake), learnt when the credentials were last validated; `null` until then.
+    pub(crate) external_bot_user_id: Nullable<String>,
     /// Sync switches.
     pub(crate) settings: ConnectionSettings,
     /// Client-supplied metadata (a JSON object).
@@ -673,6 +676,7 @@ impl From<ConnectionView> for Connection {
             error_code,
             error_message,
             integration_connection_id: opaque(c.integration_connection_id.as_ref()),
+            external_bot_user_id: Nullable(c.bot.map(|bot| bot.user_id.as_str().to_owned())),
             settings: c.settings.into(),
             metadata,
             channel_count: view.channel_count,

@@ -19,10 +19,10 @@ use hazel_domain::model::identity::{Member, MemberKind, MemberProfile, Role, Tok
 use hazel_domain::model::message::{Message, MessageContent, MessageView};
 use hazel_domain::model::notification::Notification;
 use hazel_domain::model::page::Page;
-use hazel_domain::model::text::{Email, Name, Opaque, Url};
+use hazel_domain::model::text::{Email, Name, Url};
 use hazel_domain::ports::{
     ChangeOutcome, ChatProviders, Committed, ConnectionView, MockChannelLinkRepository,
-    MockChannelRepository, MockChatProvider, MockConnectionRepository, MockCredentialVault,
+    MockChannelRepository, MockChatDirectory, MockConnectionRepository, MockCredentialVault,
     MockMemberRepository, MockMessageRepository, MockNotificationRepository,
     MockOrganizationRepository, MockStore, MockUserRepository, SystemClock,
 };
@@ -67,7 +67,7 @@ struct Mocks {
     links: MockChannelLinkRepository,
     store: MockStore,
     vault: MockCredentialVault,
-    slack: MockChatProvider,
+    slack: MockChatDirectory,
     ready: Result<(), String>,
 }
 
@@ -85,7 +85,7 @@ impl Mocks {
         users.expect_find_by_token().returning(move |hash| {
             Ok((*hash == TokenSecret::presented(TOKEN).hash()).then(|| known.clone()))
         });
-        let mut slack = MockChatProvider::new();
+        let mut slack = MockChatDirectory::new();
         slack.expect_provider().return_const(Provider::Slack);
         Self {
             user,
@@ -179,7 +179,7 @@ impl Mocks {
                 store,
                 clock,
                 vault: Arc::new(self.vault),
-                providers: ChatProviders::new().with(Arc::new(self.slack)),
+                providers: ChatProviders::new().with_directory(Arc::new(self.slack)),
             }),
         };
         let state = ApiState::new(services, Arc::new(FixedReadiness(self.ready)));
@@ -673,7 +673,8 @@ async fn synced_messages_show_the_external_author() {
         organization_id: org,
         kind: MemberKind::Shadow {
             provider: Provider::Slack,
-            external_user_id: Opaque::parse("id", "U42", 255).unwrap(),
+            external_user_id: hazel_domain::model::chat_sync::ExternalUserId::parse("id", "U42")
+                .unwrap(),
         },
         name: Name::parse("name", "Grace").unwrap(),
         avatar_url: Some(Url::parse("url", "https://slack.example/grace.png").unwrap()),
@@ -731,7 +732,10 @@ async fn connections_never_answer_credentials() {
         id: SyncConnectionId::new(),
         organization_id: org,
         provider: Provider::Slack,
-        external_workspace_id: Opaque::parse("id", "T123", 255).unwrap(),
+        external_workspace_id: hazel_domain::model::chat_sync::ExternalWorkspaceId::parse(
+            "id", "T123",
+        )
+        .unwrap(),
         external_workspace_name: None,
         name: Name::parse("name", "Acme Slack").unwrap(),
         status: ConnectionStatus::Error {
@@ -742,6 +746,13 @@ async fn connections_never_answer_credentials() {
         credentials: Some(SealedCredentials::from_bytes(
             b"sealed-secret-bytes".to_vec(),
         )),
+        bot: Some(hazel_domain::model::chat_sync::BotIdentity {
+            user_id: hazel_domain::model::chat_sync::ExternalUserId::parse("u", "U0BOT").unwrap(),
+            bot_id: Some(
+                hazel_domain::model::chat_sync::ExternalBotId::parse("b", "B0BOT").unwrap(),
+            ),
+            app_id: None,
+        }),
         settings: ConnectionSettings::default(),
         metadata: JsonObject::from_checked_json("metadata", r#"{"team":"blue"}"#.to_owned())
             .unwrap(),
@@ -772,6 +783,7 @@ async fn connections_never_answer_credentials() {
     assert_eq!(body["data"]["errorMessage"], "token_revoked");
     assert_eq!(body["data"]["metadata"], json!({ "team": "blue" }));
     assert_eq!(body["data"]["channelCount"], 3);
+    assert_eq!(body["data"]["externalBotUserId"], "U0BOT");
     assert_eq!(
         body["data"]["settings"],
         json!({ "syncThreads": true, "syncReactions": true, "syncEdits": true, "syncDeletes": true })

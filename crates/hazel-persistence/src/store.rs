@@ -397,6 +397,7 @@ fn patch_connection(
         external_workspace_name,
         fallback_workspace_name,
         credentials,
+        bot,
         status,
         settings,
         metadata,
@@ -427,6 +428,14 @@ fn patch_connection(
         C::Credentials,
         credentials.map(|c| c.as_bytes().to_vec()),
     );
+    if let Some(bot) = bot {
+        // The three columns are one identity: all are written, absent ids as NULL.
+        let (user_id, bot_id, app_id) = connections::bot_columns(Some(&bot));
+        update = update
+            .col_expr(C::ExternalBotUserId, Expr::value(user_id))
+            .col_expr(C::ExternalBotId, Expr::value(bot_id))
+            .col_expr(C::ExternalAppId, Expr::value(app_id));
+    }
     if let Some(status) = status {
         let (error_code, error_message) = match &status {
             ConnectionStatus::Connected | ConnectionStatus::Disconnected => (None, None),

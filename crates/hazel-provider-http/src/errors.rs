@@ -1,9 +1,116 @@
-//! Classification of failures every provider meets the same way: transport errors, rate-limit
-//! waits and operation deadlines.
+//! Classification of failures every provider meets the same way: transport errors, HTTP
+//! statuses without a platform code, rate-limit waits and operation deadlines.
+//!
+//! Each failure is classified once, by how far the request got ([`TransportFailure`]) or what
+//! the status says, and then read two ways: as the management API's [`ProviderError`] (whose
+//! documented codes do not change) and as the delivery workers' [`DeliveryError`] (which says
+//! whether a retry is safe).
 
 use std::time::Duration;
 
 use hazel_domain::model::chat_sync::ProviderError;
+use hazel_domain::model::sync::{AuthFailure, DeliveryError, RateLimitScope};
+
+/// How far a failed HTTP exchange got: what decides whether sending it again is safe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportFailure {
+    /// The request could not be built (the configured API URL is wrong); nothing was sent.
+    Unbuildable,
+    /// The connection could not be made (refused, unresolvable, TLS failure, connect
+    /// timeout): the request never left, so it may be sent again.
+    NotSent,
+    /// The request may have reached the platform (a timeout after connecting, a connection
+    /// dropped before or while the answer came): its outcome is unknown.
+    OutcomeUnknown,
+}
+
+impl TransportFailure {
+    /// Classifies a `reqwest` failure. A connect failure is checked before a timeout: a
+    /// connect timeout is both, and the request never left.
+    #[must_use]
+    pub fn of(error: &reqwest::Error) -> Self {
+        if error.is_builder() {
+            Self::Unbuildable
+        } else if error.is_connect() {
+            Self::NotSent
+        } else {
+            Self::OutcomeUnknown
+        }
+    }
+
+    /// The failure as the delivery workers read it: [`DeliveryError::Transient`] when nothing
+    /// left, [`DeliveryError::Ambiguous`] when the request may have arrived,
+    /// [`DeliveryError::Rejected`] for an unbuildable request (retrying cannot help).
+    #[must_use]
+    pub fn delivery_error(self, platform: &'static str, operation: &str) -> DeliveryError {
+        match self {
+            Self::Unbuildable => DeliveryError::Rejected {
+                reason: format!(
+                    "could not build the request for {platform} {operation}; check the \
+                     {platform} API URL"
+                ),
+            },
+            Self::NotSent => DeliveryError::Transient {
+                reason: format!("could not connect to {platform} for {operation}"),
+            },
+            Self::OutcomeUnknown => DeliveryError::Ambiguous {
+                reason: format!(
+                    "the request for {platform} {operation} may have arrived, but no answer \
+                     came back"
+                ),
+            },
+        }
+    }
+}
+
+/// What an HTTP status says to the delivery workers when the platform sent no error code the
+/// adapter knows better: 429 is a rate limit (of `retry_after`, on the route), 408 and 5xx are
+/// transient (the platform did not act; SYNC.md retries them with backoff), 401 and 403 are
+/// credential problems, 404 and 410 mean the resource is gone only when the adapter says so —
+/// here 404 is a rejection (a wrong route or id) and 410 is [`DeliveryError::Gone`]; any other
+/// status is a rejection (dead letter).
+#[must_use]
+pub fn status_delivery_error(
+    platform: &'static str,
+    operation: &str,
+    status: u16,
+    retry_after: Duration,
+) -> DeliveryError {
+    let said = format!("{platform} answered {operation} with HTTP {status}");
+    match status {
+        429 => DeliveryError::RateLimited {
+            retry_after,
+            scope: RateLimitScope::Route,
+        },
+        408 | 500..=599 => DeliveryError::Transient { reason: said },
+        401 => DeliveryError::Auth {
+            code: AuthFailure::InvalidCredentials,
+            reason: said,
+        },
+        403 => DeliveryError::Auth {
+            code: AuthFailure::InsufficientPermissions,
+            reason: said,
+        },
+        410 => DeliveryError::Gone { reason: said },
+        _ => DeliveryError::Rejected { reason: said },
+    }
+}
+
+/// The [`DeliveryError`] for an outbound call that outlived its `deadline`: requests may have
+/// left, so the outcome is unknown.
+#[must_use]
+pub fn delivery_deadline_passed(
+    platform: &'static str,
+    operation: &str,
+    deadline: Duration,
+) -> DeliveryError {
+    DeliveryError::Ambiguous {
+        reason: format!(
+            "{platform} did not complete {operation} within {} ms",
+            deadline.as_millis()
+        ),
+    }
+}
 
 /// The wait reported when a 429 says nothing usable about when to retry.
 pub const DEFAULT_RETRY_AFTER_SECONDS: u64 = 60;
@@ -11,10 +118,12 @@ pub const DEFAULT_RETRY_AFTER_SECONDS: u64 = 60;
 /// The longest wait reported (a day): a server asking for more is not taken literally.
 pub const MAX_RETRY_AFTER_SECONDS: u64 = 86_400;
 
-/// Maps a failed HTTP exchange (no usable answer) to the domain error: a request that could not
-/// be built is `Platform` (the configured API URL is wrong), a timeout, refused connection or
-/// dropped connection is `Network`. Messages name `platform` (`"Slack"`) and `operation`, and
-/// the per-call `timeout` for a timeout, never the error's text.
+/// Maps a failed HTTP exchange (no usable answer) to the management API's error: a request that
+/// could not be built is `Platform` (the configured API URL is wrong), a timeout, refused
+/// connection or dropped connection is `Network` (the documented `NETWORK_ERROR`; whether the
+/// request left is [`TransportFailure::of`]'s concern, which the delivery workers read).
+/// Messages name `platform` (`"Slack"`) and `operation`, and the per-call `timeout` for a
+/// timeout, never the error's text.
 ///
 /// The adapter logs `error` with its own field names before calling this; strip its URL first
 /// (`reqwest::Error::without_url`) so a query string never reaches a log.
@@ -25,7 +134,7 @@ pub fn transport_error(
     error: &reqwest::Error,
     timeout: Duration,
 ) -> ProviderError {
-    if error.is_builder() {
+    if TransportFailure::of(error) == TransportFailure::Unbuildable {
         return ProviderError::Platform {
             message: format!(
                 "could not build the request for {platform} {operation}; check the {platform} \
@@ -33,13 +142,13 @@ pub fn transport_error(
             ),
         };
     }
-    let message = if error.is_timeout() {
+    let message = if error.is_connect() {
+        format!("could not connect to {platform} for {operation}")
+    } else if error.is_timeout() {
         format!(
             "{platform} did not answer {operation} within {} ms",
             timeout.as_millis()
         )
-    } else if error.is_connect() {
-        format!("could not connect to {platform} for {operation}")
     } else {
         format!("the connection to {platform} failed during {operation}")
     };
@@ -83,6 +192,12 @@ pub fn retry_after_seconds(body_retry_after: Option<f64>, header: Option<&str>) 
         })
 }
 
+/// [`retry_after_seconds`] as a [`Duration`], for [`DeliveryError::RateLimited`].
+#[must_use]
+pub fn retry_after(body_retry_after: Option<f64>, header: Option<&str>) -> Duration {
+    Duration::from_secs(retry_after_seconds(body_retry_after, header))
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
@@ -90,8 +205,11 @@ mod tests {
 
     use hazel_domain::model::chat_sync::ProviderError;
 
+    use hazel_domain::model::sync::{AuthFailure, DeliveryError, RateLimitScope};
+
     use super::{
-        DEFAULT_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS, deadline_passed, retry_after_seconds,
+        DEFAULT_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS, TransportFailure, deadline_passed,
+        delivery_deadline_passed, retry_after, retry_after_seconds, status_delivery_error,
         transport_error,
     };
 
@@ -124,6 +242,75 @@ mod tests {
     }
 
     #[test]
+    fn statuses_without_a_platform_code_say_what_to_do_next() {
+        let wait = Duration::from_secs(7);
+        let class = |status| status_delivery_error("Slack", "chat.postMessage", status, wait);
+        for (status, expected) in [
+            (500, "TRANSIENT"),
+            (502, "TRANSIENT"),
+            (503, "TRANSIENT"),
+            (504, "TRANSIENT"),
+            (408, "TRANSIENT"),
+            (400, "REJECTED"),
+            (404, "REJECTED"),
+            (413, "REJECTED"),
+            (422, "REJECTED"),
+            (302, "REJECTED"),
+            (410, "GONE"),
+        ] {
+            assert_eq!(class(status).class(), expected, "HTTP {status}");
+        }
+        assert_eq!(
+            class(429),
+            DeliveryError::RateLimited {
+                retry_after: wait,
+                scope: RateLimitScope::Route
+            }
+        );
+        assert!(matches!(
+            class(401),
+            DeliveryError::Auth {
+                code: AuthFailure::InvalidCredentials,
+                ..
+            }
+        ));
+        assert!(matches!(
+            class(403),
+            DeliveryError::Auth {
+                code: AuthFailure::InsufficientPermissions,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn transport_failures_read_as_delivery_errors_by_how_far_the_request_got() {
+        assert_eq!(
+            TransportFailure::NotSent
+                .delivery_error("Discord", "/channels/{channel_id}/messages")
+                .class(),
+            "TRANSIENT"
+        );
+        assert_eq!(
+            TransportFailure::OutcomeUnknown
+                .delivery_error("Discord", "/channels/{channel_id}/messages")
+                .class(),
+            "AMBIGUOUS"
+        );
+        assert_eq!(
+            TransportFailure::Unbuildable
+                .delivery_error("Slack", "chat.postMessage")
+                .class(),
+            "REJECTED"
+        );
+        assert_eq!(
+            delivery_deadline_passed("Slack", "post", Duration::from_secs(1)).class(),
+            "AMBIGUOUS"
+        );
+        assert_eq!(retry_after(Some(1.5), None), Duration::from_secs(2));
+    }
+
+    #[test]
     fn a_passed_deadline_is_a_network_error() {
         assert_eq!(
             deadline_passed("Discord", "validate", Duration::from_millis(250)),
@@ -141,6 +328,7 @@ mod tests {
             .send()
             .await
             .unwrap_err();
+        assert_eq!(TransportFailure::of(&error), TransportFailure::Unbuildable);
         assert_eq!(
             transport_error("Slack", "auth.test", &error, Duration::from_secs(1)),
             ProviderError::Platform {
@@ -163,6 +351,7 @@ mod tests {
             .send()
             .await
             .unwrap_err();
+        assert_eq!(TransportFailure::of(&error), TransportFailure::NotSent);
         assert_eq!(
             transport_error("Discord", "/users/@me", &error, Duration::from_secs(1)),
             ProviderError::Network {
@@ -184,11 +373,53 @@ mod tests {
             .send()
             .await
             .unwrap_err();
+        // The request was written to a listening socket: it may have arrived.
+        assert_eq!(
+            TransportFailure::of(&error),
+            TransportFailure::OutcomeUnknown
+        );
         assert_eq!(
             transport_error("Slack", "auth.test", &error, timeout),
             ProviderError::Network {
                 message: "Slack did not answer auth.test within 100 ms".to_owned(),
             }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_dropped_after_the_request_left_has_an_unknown_outcome() {
+        use tokio::io::AsyncReadExt as _;
+
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            // Read the request, then hang up without answering.
+            let mut buffer = [0_u8; 1024];
+            let _ = socket.read(&mut buffer).await.unwrap();
+            drop(socket);
+        });
+        let error = reqwest::Client::new()
+            .post(format!("http://{address}/chat.postMessage"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap_err();
+        server.await.unwrap();
+        assert_eq!(
+            TransportFailure::of(&error),
+            TransportFailure::OutcomeUnknown
+        );
+        assert_eq!(
+            TransportFailure::of(&error)
+                .delivery_error("Slack", "chat.postMessage")
+                .class(),
+            "AMBIGUOUS"
+        );
+        assert_eq!(
+            transport_error("Slack", "chat.postMessage", &error, Duration::from_secs(1)).code(),
+            hazel_domain::model::chat_sync::ProviderErrorCode::NetworkError
         );
     }
 }

@@ -66,11 +66,30 @@ impl WebApi {
         token: &SecretString,
         query: &[(&str, &str)],
     ) -> Result<Reply<T>, ProviderError> {
+        match self.get_answering(method, token, query, &[]).await? {
+            Ok(reply) => Ok(reply),
+            // No refusal is answered when none is listed.
+            Err(refusal) => Err(ProviderError::Platform {
+                message: format!("Slack answered {method} with error {refusal}"),
+            }),
+        }
+    }
+
+    /// Calls `method` with `GET` and query parameters; an `ok: false` answer whose error is
+    /// one of `answered` (`channel_not_found`) is handed back as `Ok(Err(code))` for the caller
+    /// to read, any other failure is the usual [`ProviderError`].
+    pub(crate) async fn get_answering<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        token: &SecretString,
+        query: &[(&str, &str)],
+        answered: &[&'static str],
+    ) -> Result<Result<Reply<T>, &'static str>, ProviderError> {
         let request = self
             .http
             .get(format!("{}/{method}", self.base))
             .query(query);
-        self.send(method, token, request).await
+        self.send(method, token, request, answered).await
     }
 
     /// Authenticates, sends and decodes one call; logs its outcome without the token.
@@ -79,7 +98,8 @@ impl WebApi {
         method: &'static str,
         token: &SecretString,
         request: RequestBuilder,
-    ) -> Result<Reply<T>, ProviderError> {
+        answered: &[&'static str],
+    ) -> Result<Result<Reply<T>, &'static str>, ProviderError> {
         let secret = token.expose_secret();
         let result = async {
             let authorization = authorization(PLATFORM, "Bearer", secret)?;
@@ -89,12 +109,15 @@ impl WebApi {
                 .send()
                 .await
                 .map_err(|error| from_transport(method, error, self.timeout))?;
-            self.read(method, response, secret).await
+            self.read(method, response, secret, answered).await
         }
         .await
         .map_err(|error| redacted(error, secret));
         match &result {
-            Ok(_) => tracing::debug!(slack.method = method, outcome = "ok", "Slack API call"),
+            Ok(Ok(_)) => tracing::debug!(slack.method = method, outcome = "ok", "Slack API call"),
+            Ok(Err(refusal)) => {
+                tracing::debug!(slack.method = method, outcome = refusal, "Slack API call");
+            }
             Err(error) => tracing::debug!(
                 slack.method = method,
                 outcome = error.code().as_str(),
@@ -109,7 +132,8 @@ impl WebApi {
         method: &'static str,
         mut response: Response,
         secret: &str,
-    ) -> Result<Reply<T>, ProviderError> {
+        answered: &[&'static str],
+    ) -> Result<Result<Reply<T>, &'static str>, ProviderError> {
         let status = response.status();
         let headers = response.headers();
         let retry_after = retry_after_header(headers);
@@ -136,11 +160,15 @@ impl WebApi {
             return Err(unreadable(method, status));
         };
         match envelope.get("ok").and_then(Value::as_bool) {
-            Some(true) if status.is_success() => Ok(Reply {
+            Some(true) if status.is_success() => Ok(Ok(Reply {
                 body: decode(method, &bytes)?,
                 granted_scopes,
-            }),
+            })),
             Some(false) => {
+                let error = envelope.get("error").and_then(Value::as_str).unwrap_or("");
+                if let Some(code) = answered.iter().find(|code| **code == error) {
+                    return Ok(Err(*code));
+                }
                 // A server echoing the token where a scope name stands must not turn it into a
                 // "required scope": such entries are dropped here, before any message is built.
                 let needed: Vec<String> = envelope
@@ -153,7 +181,7 @@ impl WebApi {
                     .collect();
                 Err(from_slack_error(&SlackRefusal {
                     method,
-                    error: envelope.get("error").and_then(Value::as_str).unwrap_or(""),
+                    error,
                     needed: &needed,
                     granted: granted_scopes.as_deref(),
                     retry_after: retry_after.as_deref(),

@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
 mod api;
+mod delivery;
 mod errors;
 mod provider;
 mod scopes;
 mod settings;
 
+pub use delivery::{SlackFailure, classify_delivery};
 pub use provider::SlackProvider;
 pub use scopes::REQUIRED_SCOPES;
 pub use settings::SlackSettings;

@@ -1,4 +1,4 @@
-//! [`SlackProvider`]: the [`ChatProvider`] port over the Slack Web API.
+//! [`SlackProvider`]: the [`ChatDirectory`] port over the Slack Web API.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hazel_domain::model::chat_sync::{
-    Credentials, ExternalChannel, ExternalWorkspaceId, Provider, ProviderError, ValidatedWorkspace,
-    parse_external_id,
+    BotIdentity, ChannelEligibility, Credentials, ExternalAppId, ExternalBotId, ExternalChannel,
+    ExternalChannelId, ExternalUserId, ExternalWorkspaceId, IneligibleReason, Provider,
+    ProviderError, ValidatedWorkspace,
 };
-use hazel_domain::ports::ChatProvider;
+use hazel_domain::ports::ChatDirectory;
 use hazel_provider_http::deadline_passed;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -34,7 +35,8 @@ const PAGE_LIMIT: &str = "200";
 /// with a next cursor (20 000 channels at [`PAGE_LIMIT`]).
 const MAX_PAGES: usize = 100;
 
-/// The Slack adapter of [`ChatProvider`]: validates bot tokens and discovers channels.
+/// The Slack adapter of [`ChatDirectory`]: validates bot tokens, learns the bot's identity,
+/// discovers channels and checks whether the bot can sync one.
 #[derive(Clone, Debug)]
 pub struct SlackProvider {
     api: WebApi,
@@ -110,6 +112,71 @@ struct AuthTest {
     team_id: String,
     team: Option<String>,
     user_id: Option<String>,
+    bot_id: Option<String>,
+}
+
+/// `bots.info`'s answer, as far as the adapter reads it.
+#[derive(Debug, Deserialize)]
+struct BotsInfo {
+    bot: BotInfo,
+}
+
+#[derive(Debug, Deserialize)]
+struct BotInfo {
+    app_id: Option<String>,
+}
+
+/// `conversations.info`'s answer.
+#[derive(Debug, Deserialize)]
+struct ConversationsInfo {
+    channel: ConversationFlags,
+}
+
+/// What decides whether the bot can sync a conversation.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ConversationFlags {
+    #[serde(default)]
+    pub(crate) is_archived: bool,
+    #[serde(default)]
+    pub(crate) is_member: bool,
+    #[serde(default)]
+    pub(crate) is_private: bool,
+    #[serde(default)]
+    pub(crate) is_im: bool,
+    #[serde(default)]
+    pub(crate) is_mpim: bool,
+}
+
+/// Whether the bot can sync a conversation, from `conversations.info`: direct messages never;
+/// archived channels not; channels it is a member of yes; public channels it has not joined
+/// can be joined (`conversations.join`). A private channel it is not in is not visible to it
+/// (Slack answers `channel_not_found`), so it is not found.
+pub(crate) fn eligibility(conversation: &ConversationFlags) -> ChannelEligibility {
+    if conversation.is_im || conversation.is_mpim {
+        ChannelEligibility::Ineligible(IneligibleReason::UnsupportedKind {
+            kind: "direct message".to_owned(),
+        })
+    } else if conversation.is_archived {
+        ChannelEligibility::Ineligible(IneligibleReason::Archived)
+    } else if conversation.is_member {
+        ChannelEligibility::Eligible
+    } else if !conversation.is_private {
+        ChannelEligibility::Joinable
+    } else {
+        ChannelEligibility::Ineligible(IneligibleReason::NotFound)
+    }
+}
+
+/// A server-sent id as a domain id, or a `Platform` error naming the method and field.
+fn slack_id<T>(
+    parse: impl FnOnce(&str, &str) -> Result<T, hazel_domain::ValidationError>,
+    method: &str,
+    field: &str,
+    raw: &str,
+) -> Result<T, ProviderError> {
+    parse(field, raw).map_err(|_| ProviderError::Platform {
+        message: format!("Slack answered {method} with an unusable {field}"),
+    })
 }
 
 /// `conversations.list`'s answer.
@@ -138,7 +205,7 @@ struct Conversation {
 
 impl Conversation {
     fn into_external(self) -> Result<ExternalChannel, ProviderError> {
-        let id = parse_external_id("id", &self.id).map_err(|_| ProviderError::Platform {
+        let id = ExternalChannelId::parse("id", &self.id).map_err(|_| ProviderError::Platform {
             message: "Slack listed a conversation with an unusable id".to_owned(),
         })?;
         Ok(ExternalChannel {
@@ -151,7 +218,7 @@ impl Conversation {
 }
 
 #[async_trait]
-impl ChatProvider for SlackProvider {
+impl ChatDirectory for SlackProvider {
     fn provider(&self) -> Provider {
         Provider::Slack
     }
@@ -173,6 +240,18 @@ impl ChatProvider for SlackProvider {
     ) -> Result<Vec<ExternalChannel>, ProviderError> {
         let token = bot_token(credentials)?;
         self.within_deadline("list_channels", self.list_pages(token))
+            .await
+    }
+
+    async fn check_channel(
+        &self,
+        _workspace: &ExternalWorkspaceId,
+        credentials: &Credentials,
+        channel: &ExternalChannelId,
+    ) -> Result<ChannelEligibility, ProviderError> {
+        // The token belongs to one workspace, so a channel of another one is not found.
+        let token = bot_token(credentials)?;
+        self.within_deadline("check_channel", self.conversation(token, channel))
             .await
     }
 }
@@ -200,9 +279,58 @@ impl SlackProvider {
         if !missing.is_empty() {
             return Err(insufficient(&missing, "the bot token is not enough"));
         }
+        let Some(user_id) = auth.user_id.as_deref() else {
+            return Err(ProviderError::Platform {
+                message: "Slack answered auth.test without the bot's user_id".to_owned(),
+            });
+        };
+        let user_id = slack_id(ExternalUserId::parse, "auth.test", "user_id", user_id)?;
+        let (bot_id, app_id) = match auth.bot_id.as_deref() {
+            // A bot token always names its bot; the app is read from the bot.
+            Some(bot_id) => {
+                let info = self
+                    .api
+                    .get::<BotsInfo>("bots.info", token, &[("bot", bot_id)])
+                    .await?
+                    .body;
+                let app_id = info
+                    .bot
+                    .app_id
+                    .as_deref()
+                    .map(|id| slack_id(ExternalAppId::parse, "bots.info", "app_id", id))
+                    .transpose()?;
+                let bot_id = slack_id(ExternalBotId::parse, "auth.test", "bot_id", bot_id)?;
+                (Some(bot_id), app_id)
+            }
+            None => (None, None),
+        };
         Ok(ValidatedWorkspace {
             workspace_name: auth.team.filter(|name| !name.trim().is_empty()),
-            bot_user_id: auth.user_id,
+            bot: BotIdentity {
+                user_id,
+                bot_id,
+                app_id,
+            },
+        })
+    }
+
+    async fn conversation(
+        &self,
+        token: &SecretString,
+        channel: &ExternalChannelId,
+    ) -> Result<ChannelEligibility, ProviderError> {
+        let answer = self
+            .api
+            .get_answering::<ConversationsInfo>(
+                "conversations.info",
+                token,
+                &[("channel", channel.as_str())],
+                &["channel_not_found"],
+            )
+            .await?;
+        Ok(match answer {
+            Ok(reply) => eligibility(&reply.body.channel),
+            Err(_channel_not_found) => ChannelEligibility::Ineligible(IneligibleReason::NotFound),
         })
     }
 

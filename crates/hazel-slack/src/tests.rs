@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hazel_domain::model::chat_sync::{
-    Credentials, ExternalWorkspaceId, ProviderError, ProviderErrorCode, parse_external_id,
+    ChannelEligibility, Credentials, ExternalChannelId, ExternalWorkspaceId, IneligibleReason,
+    ProviderError, ProviderErrorCode,
 };
-use hazel_domain::ports::ChatProvider;
+use hazel_domain::ports::ChatDirectory;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
@@ -76,11 +77,32 @@ fn credentials() -> Credentials {
     Credentials::Slack {
         bot_token: SecretString::from(TOKEN),
         signing_secret: SecretString::from("signing-secret"),
+        app_token: None,
     }
 }
 
 fn team() -> ExternalWorkspaceId {
-    parse_external_id("externalWorkspaceId", TEAM).unwrap()
+    ExternalWorkspaceId::parse("externalWorkspaceId", TEAM).unwrap()
+}
+
+/// `bots.info` answering the bot of [`auth_test_ok`] with its app.
+async fn mount_bots_info(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/bots.info"))
+        .and(query_param("bot", "B0BOT12345"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "ok": true,
+            "bot": {
+                "id": "B0BOT12345", "deleted": false, "name": "hazel", "updated": 1,
+                "app_id": "A0APP1234", "user_id": "U0BOT1234",
+                "icons": {"image_36": "https://a.slack-edge.com/36.png",
+                          "image_48": "https://a.slack-edge.com/48.png",
+                          "image_72": "https://a.slack-edge.com/72.png"},
+            },
+        })))
+        .mount(server)
+        .await;
 }
 
 fn all_scopes() -> String {
@@ -107,6 +129,7 @@ fn slack_error(error: &str) -> ResponseTemplate {
 
 async fn validate_with(answer: ResponseTemplate) -> Result<(), ProviderError> {
     let server = MockServer::start().await;
+    mount_bots_info(&server).await;
     Mock::given(method("GET"))
         .and(path("/auth.test"))
         .respond_with(answer)
@@ -128,6 +151,7 @@ async fn validate_reads_team_and_bot_user_with_bearer_auth() {
         .expect(1)
         .mount(&server)
         .await;
+    mount_bots_info(&server).await;
 
     let validated = provider(&server.uri())
         .validate(&team(), &credentials())
@@ -135,7 +159,129 @@ async fn validate_reads_team_and_bot_user_with_bearer_auth() {
         .unwrap();
 
     assert_eq!(validated.workspace_name.as_deref(), Some("Acme"));
-    assert_eq!(validated.bot_user_id.as_deref(), Some("U0BOT1234"));
+    assert_eq!(validated.bot.user_id.as_str(), "U0BOT1234");
+    assert_eq!(
+        validated.bot.bot_id.as_ref().map(|id| id.as_str()),
+        Some("B0BOT12345")
+    );
+    assert_eq!(
+        validated.bot.app_id.as_ref().map(|id| id.as_str()),
+        Some("A0APP1234")
+    );
+}
+
+#[tokio::test]
+async fn an_auth_test_without_the_bot_user_is_a_platform_error() {
+    let answer = ResponseTemplate::new(200)
+        .insert_header("x-oauth-scopes", all_scopes().as_str())
+        .set_body_json(json!({"ok": true, "team_id": TEAM, "team": "Acme"}));
+    assert!(matches!(
+        validate_with(answer).await,
+        Err(ProviderError::Platform { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_failing_bots_info_fails_the_validation() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/auth.test"))
+        .respond_with(auth_test_ok(TEAM, &all_scopes()))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/bots.info"))
+        .respond_with(slack_error("token_revoked"))
+        .mount(&server)
+        .await;
+    let err = provider(&server.uri())
+        .validate(&team(), &credentials())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ProviderErrorCode::AuthExpired);
+}
+
+fn conversation_info(flags: Value) -> ResponseTemplate {
+    let mut channel = json!({"id": "C0123", "name": "general", "is_channel": true});
+    for (key, value) in flags.as_object().unwrap() {
+        channel[key] = value.clone();
+    }
+    ResponseTemplate::new(200).set_body_json(json!({"ok": true, "channel": channel}))
+}
+
+async fn check_with(answer: ResponseTemplate) -> Result<ChannelEligibility, ProviderError> {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/conversations.info"))
+        .and(query_param("channel", "C0123"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(answer)
+        .expect(1)
+        .mount(&server)
+        .await;
+    provider(&server.uri())
+        .check_channel(
+            &team(),
+            &credentials(),
+            &ExternalChannelId::parse("c", "C0123").unwrap(),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn channel_eligibility_follows_membership_archiving_and_kind() {
+    let ineligible = ChannelEligibility::Ineligible;
+    for (flags, expected) in [
+        (
+            json!({"is_member": true, "is_private": false}),
+            ChannelEligibility::Eligible,
+        ),
+        (
+            json!({"is_member": true, "is_private": true}),
+            ChannelEligibility::Eligible,
+        ),
+        (
+            json!({"is_member": false, "is_private": false}),
+            ChannelEligibility::Joinable,
+        ),
+        (
+            json!({"is_member": true, "is_archived": true}),
+            ineligible(IneligibleReason::Archived),
+        ),
+        (
+            json!({"is_member": false, "is_private": true}),
+            ineligible(IneligibleReason::NotFound),
+        ),
+        (
+            json!({"is_im": true, "is_member": true}),
+            ineligible(IneligibleReason::UnsupportedKind {
+                kind: "direct message".to_owned(),
+            }),
+        ),
+    ] {
+        assert_eq!(
+            check_with(conversation_info(flags.clone())).await.unwrap(),
+            expected,
+            "{flags}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_channel_is_ineligible_and_other_refusals_are_errors() {
+    assert_eq!(
+        check_with(slack_error("channel_not_found")).await.unwrap(),
+        ChannelEligibility::Ineligible(IneligibleReason::NotFound)
+    );
+    assert_eq!(
+        check_with(slack_error("invalid_auth"))
+            .await
+            .unwrap_err()
+            .code(),
+        ProviderErrorCode::InvalidCredentials
+    );
+    let missing = check_with(slack_error("missing_scope")).await.unwrap_err();
+    assert_eq!(missing.code(), ProviderErrorCode::InsufficientPermissions);
 }
 
 #[tokio::test]
@@ -686,6 +832,7 @@ async fn a_token_that_cannot_be_a_header_is_invalid_credentials() {
     let credentials = Credentials::Slack {
         bot_token: SecretString::from("xoxb-TOPSECRET\nvalue"),
         signing_secret: SecretString::from("s"),
+        app_token: None,
     };
 
     let err = provider("http://127.0.0.1:1")
@@ -712,6 +859,7 @@ async fn a_token_echoed_where_a_scope_may_stand_is_dropped_not_listed() {
     let credentials = Credentials::Slack {
         bot_token: SecretString::from(token),
         signing_secret: SecretString::from("s"),
+        app_token: None,
     };
 
     let err = provider(&server.uri())

@@ -5,9 +5,10 @@ use std::panic::AssertUnwindSafe;
 
 use hazel_discord::{DiscordProvider, DiscordSettings, REQUIRED_PERMISSION_BITS};
 use hazel_domain::model::chat_sync::{
-    Credentials, ExternalWorkspaceId, ProviderError, ProviderErrorCode, parse_external_id,
+    ChannelEligibility, Credentials, ExternalChannelId, ExternalWorkspaceId, IneligibleReason,
+    ProviderError, ProviderErrorCode,
 };
-use hazel_domain::ports::ChatProvider;
+use hazel_domain::ports::ChatDirectory;
 use hazel_slack::{REQUIRED_SCOPES, SlackProvider, SlackSettings};
 use hazel_testkit::sim::discord::{
     ChannelKind, DEFAULT_EVERYONE_PERMISSIONS, Failure as DiscordFailure,
@@ -29,7 +30,11 @@ fn http() -> reqwest::Client {
 }
 
 fn workspace(id: &str) -> ExternalWorkspaceId {
-    parse_external_id("externalWorkspaceId", id).expect("test ids are valid external ids")
+    ExternalWorkspaceId::parse("externalWorkspaceId", id).expect("test ids are valid external ids")
+}
+
+fn channel_id(id: &str) -> ExternalChannelId {
+    ExternalChannelId::parse("channel", id).expect("test ids are valid external ids")
 }
 
 async fn slack_sim() -> SlackSimulator {
@@ -43,6 +48,7 @@ fn slack_credentials(token: &str) -> Credentials {
     Credentials::Slack {
         bot_token: SecretString::from(token),
         signing_secret: SecretString::from("signing"),
+        app_token: None,
     }
 }
 
@@ -540,7 +546,17 @@ async fn slack_provider_validates_and_lists_every_page() {
         .unwrap();
 
     assert_eq!(validated.workspace_name.as_deref(), Some("Acme"));
-    assert!(validated.bot_user_id.unwrap().starts_with('U'));
+    assert!(validated.bot.user_id.as_str().starts_with('U'));
+    let expected = sim.bot_identity(SLACK_TOKEN);
+    assert_eq!(validated.bot.user_id.as_str(), expected.user_id);
+    assert_eq!(
+        validated.bot.bot_id.map(|id| id.as_str().to_owned()),
+        Some(expected.bot_id)
+    );
+    assert_eq!(
+        validated.bot.app_id.map(|id| id.as_str().to_owned()),
+        Some(expected.app_id)
+    );
     assert_eq!(channels.len(), 450);
     assert_eq!(channels.iter().filter(|c| c.is_private).count(), 45);
     assert_eq!(channels[449].name, "channel-449");
@@ -899,7 +915,7 @@ async fn discord_reports_an_unimplemented_route_even_with_a_bad_token() {
     let sim = discord_sim().await;
 
     let response = http()
-        .get(format!("{}/channels/1300000000000000001", sim.url()))
+        .get(format!("{}/channels/1300000000000000001/pins", sim.url()))
         .header("authorization", "Bot not-a-known-token")
         .send()
         .await
@@ -1007,7 +1023,11 @@ async fn discord_provider_validates_and_lists_syncable_channels() {
         .unwrap();
 
     assert_eq!(validated.workspace_name.as_deref(), Some("Acme Guild"));
-    assert_eq!(validated.bot_user_id.as_deref(), Some(BOT));
+    assert_eq!(validated.bot.user_id.as_str(), BOT);
+    assert_eq!(
+        validated.bot.app_id.map(|id| id.as_str().to_owned()),
+        Some(sim.application_id(DISCORD_TOKEN))
+    );
     let summary: Vec<(&str, &str, bool)> = channels
         .iter()
         .map(|c| (c.id.as_str(), c.name.as_str(), c.is_private))
@@ -1137,6 +1157,111 @@ async fn discord_provider_maps_every_simulated_failure() {
         ProviderError::RateLimited {
             retry_after_seconds: 1
         }
+    );
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn slack_provider_checks_channel_eligibility_against_the_simulator() {
+    let sim = slack_sim().await;
+    sim.add_channel(TEAM, "C000000001", "general", false, 3);
+    sim.add_channel(TEAM, "C000000002", "random", false, 3);
+    sim.set_bot_membership(TEAM, "C000000002", false);
+    sim.add_channel(TEAM, "C000000003", "old", false, 3);
+    sim.archive_channel(TEAM, "C000000003");
+    sim.add_channel(TEAM, "G000000004", "secret", true, 2);
+    sim.set_bot_membership(TEAM, "G000000004", false);
+    let provider = slack_provider(&sim);
+    let check = |id: &'static str| {
+        let provider = provider.clone();
+        async move {
+            provider
+                .check_channel(
+                    &workspace(TEAM),
+                    &slack_credentials(SLACK_TOKEN),
+                    &channel_id(id),
+                )
+                .await
+                .unwrap()
+        }
+    };
+
+    assert_eq!(check("C000000001").await, ChannelEligibility::Eligible);
+    assert_eq!(check("C000000002").await, ChannelEligibility::Joinable);
+    assert_eq!(
+        check("C000000003").await,
+        ChannelEligibility::Ineligible(IneligibleReason::Archived)
+    );
+    assert_eq!(
+        check("G000000004").await,
+        ChannelEligibility::Ineligible(IneligibleReason::NotFound)
+    );
+    assert_eq!(
+        check("C000000099").await,
+        ChannelEligibility::Ineligible(IneligibleReason::NotFound)
+    );
+    // Listing agrees: a private channel without the bot is not offered, a public one is.
+    let listed: Vec<String> = provider
+        .list_channels(&workspace(TEAM), &slack_credentials(SLACK_TOKEN))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id.as_str().to_owned())
+        .collect();
+    assert_eq!(listed, ["C000000001", "C000000002"]);
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn discord_provider_checks_effective_channel_permissions_against_the_simulator() {
+    let sim = discord_sim().await;
+    sim.add_channel(GUILD, "100", "general", ChannelKind::Text, false);
+    sim.add_channel(GUILD, "101", "staff", ChannelKind::Text, true);
+    sim.add_channel(GUILD, "102", "announcements", ChannelKind::Text, false);
+    // The bot itself may not send in #announcements, nor manage its webhooks.
+    sim.add_channel_overwrite(GUILD, "102", BOT, true, 0, (1 << 11) | (1 << 29));
+    sim.add_channel(GUILD, "103", "Ideas", ChannelKind::Forum, false);
+    sim.add_channel(GUILD, "104", "Lounge", ChannelKind::Voice, false);
+    // A private channel the bot is let into by a member overwrite.
+    sim.add_channel(GUILD, "105", "ops", ChannelKind::Text, true);
+    sim.add_channel_overwrite(GUILD, "105", BOT, true, 1 << 10, 0);
+    let provider = discord_provider(&sim);
+    let check = |id: &'static str| {
+        let provider = provider.clone();
+        async move {
+            provider
+                .check_channel(
+                    &workspace(GUILD),
+                    &discord_credentials(DISCORD_TOKEN),
+                    &channel_id(id),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let missing = |names: &[&str]| {
+        ChannelEligibility::Ineligible(IneligibleReason::MissingPermissions {
+            permissions: names.iter().map(|n| (*n).to_owned()).collect(),
+        })
+    };
+    let kind = |kind: &str| {
+        ChannelEligibility::Ineligible(IneligibleReason::UnsupportedKind {
+            kind: kind.to_owned(),
+        })
+    };
+
+    assert_eq!(check("100").await, ChannelEligibility::Eligible);
+    assert_eq!(check("101").await, missing(&["VIEW_CHANNEL"]));
+    assert_eq!(
+        check("102").await,
+        missing(&["SEND_MESSAGES", "MANAGE_WEBHOOKS"])
+    );
+    assert_eq!(check("103").await, kind("forum"));
+    assert_eq!(check("104").await, kind("voice"));
+    assert_eq!(check("105").await, ChannelEligibility::Eligible);
+    assert_eq!(
+        check("999").await,
+        ChannelEligibility::Ineligible(IneligibleReason::NotFound)
     );
     sim.assert_no_violations();
 }

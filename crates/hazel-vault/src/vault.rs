@@ -11,7 +11,7 @@
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use hazel_domain::ids::SyncConnectionId;
-use hazel_domain::model::chat_sync::{Credentials, SealedCredentials};
+use hazel_domain::model::chat_sync::{Credentials, ExternalAppId, SealedCredentials};
 use hazel_domain::ports::{CredentialVault, VaultError};
 use rand::RngCore as _;
 use secrecy::{ExposeSecret as _, SecretBox};
@@ -40,6 +40,9 @@ enum Plain {
     Slack {
         bot_token: String,
         signing_secret: String,
+        // Absent in credentials sealed before app tokens existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app_token: Option<String>,
     },
     #[serde(rename_all = "camelCase")]
     Discord {
@@ -60,16 +63,18 @@ impl Plain {
             Credentials::Slack {
                 bot_token,
                 signing_secret,
+                app_token,
             } => Self::Slack {
                 bot_token: bot_token.expose_secret().to_owned(),
                 signing_secret: signing_secret.expose_secret().to_owned(),
+                app_token: app_token.as_ref().map(|t| t.expose_secret().to_owned()),
             },
             Credentials::Discord {
                 bot_token,
                 application_id,
             } => Self::Discord {
                 bot_token: bot_token.expose_secret().to_owned(),
-                application_id: application_id.clone(),
+                application_id: application_id.as_ref().map(|id| id.as_str().to_owned()),
             },
             Credentials::Teams {
                 app_id,
@@ -83,21 +88,30 @@ impl Plain {
         }
     }
 
-    fn into_credentials(self) -> Credentials {
-        match self {
+    fn into_credentials(self) -> Result<Credentials, VaultError> {
+        Ok(match self {
             Self::Slack {
                 bot_token,
                 signing_secret,
+                app_token,
             } => Credentials::Slack {
                 bot_token: bot_token.into(),
                 signing_secret: signing_secret.into(),
+                app_token: app_token.map(Into::into),
             },
             Self::Discord {
                 bot_token,
                 application_id,
             } => Credentials::Discord {
                 bot_token: bot_token.into(),
-                application_id,
+                application_id: application_id
+                    .map(|id| ExternalAppId::parse("applicationId", &id))
+                    .transpose()
+                    .map_err(|_| {
+                        VaultError::Unexpected(anyhow::anyhow!(
+                            "sealed Discord credentials hold an unusable application id"
+                        ))
+                    })?,
             },
             Self::Teams {
                 app_id,
@@ -108,7 +122,7 @@ impl Plain {
                 app_password: app_password.into(),
                 tenant_id,
             },
-        }
+        })
     }
 }
 
@@ -197,7 +211,7 @@ impl CredentialVault for AesGcmVault {
         let plain: Plain = serde_json::from_slice(json.expose_secret()).map_err(|_| {
             VaultError::Unexpected(anyhow::anyhow!("sealed credentials do not parse"))
         })?;
-        Ok(plain.into_credentials())
+        plain.into_credentials()
     }
 }
 
@@ -211,6 +225,7 @@ mod tests {
         Credentials::Slack {
             bot_token: SecretString::from("xoxb-1234-secret"),
             signing_secret: SecretString::from("signing-secret-value"),
+            app_token: Some(SecretString::from("xapp-1-A1-app-secret")),
         }
     }
 
@@ -228,15 +243,22 @@ mod tests {
         let sealed = vault.seal(connection, &slack()).unwrap();
         let haystack = String::from_utf8_lossy(sealed.as_bytes());
         assert!(
-            !haystack.contains("xoxb-1234-secret") && !haystack.contains("signing-secret-value")
+            !haystack.contains("xoxb-1234-secret")
+                && !haystack.contains("signing-secret-value")
+                && !haystack.contains("app-secret")
         );
         match vault.open(connection, &sealed).unwrap() {
             Credentials::Slack {
                 bot_token,
                 signing_secret,
+                app_token,
             } => {
                 assert_eq!(bot_token.expose_secret(), "xoxb-1234-secret");
                 assert_eq!(signing_secret.expose_secret(), "signing-secret-value");
+                assert_eq!(
+                    app_token.map(|t| t.expose_secret().to_owned()).as_deref(),
+                    Some("xapp-1-A1-app-secret")
+                );
             }
             other => panic!("wrong provider: {other:?}"),
         }
@@ -248,7 +270,7 @@ mod tests {
         let connection = SyncConnectionId::new();
         let discord = Credentials::Discord {
             bot_token: SecretString::from("discord-token"),
-            application_id: Some("42".into()),
+            application_id: Some(ExternalAppId::parse("applicationId", "42").unwrap()),
         };
         let teams = Credentials::Teams {
             app_id: "app".into(),

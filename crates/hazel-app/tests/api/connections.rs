@@ -560,7 +560,213 @@ async fn credentials_copied_to_another_connection_do_not_open(app: TestApp) {
     assert_eq!(own.body["valid"], true, "{}", own.text);
 }
 
+/// The bot identity columns of the only connection, read directly from the database.
+async fn stored_bot_identity(app: &TestApp) -> [Option<String>; 3] {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let db = sea_orm::Database::connect(&app.config.database_url)
+        .await
+        .unwrap();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT external_bot_user_id, external_bot_id, external_app_id \
+             FROM chat_sync_connections",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let column = |name: &str| rows[0].try_get::<Option<String>>("", name).unwrap();
+    let identity = [
+        column("external_bot_user_id"),
+        column("external_bot_id"),
+        column("external_app_id"),
+    ];
+    db.close().await.unwrap();
+    identity
+}
+
+async fn the_slack_bot_identity_is_stored_and_answered(app: TestApp) {
+    let t = team(&app).await;
+    let id = connect_slack(&app, &t.owner, &t.org).await;
+    let bot = app.slack.bot_identity(SLACK_TOKEN);
+    let path = format!("/connections/{id}");
+    assert_eq!(
+        t.member.get(&path).await.data()["externalBotUserId"],
+        bot.user_id.as_str()
+    );
+    assert_eq!(
+        stored_bot_identity(&app).await,
+        [
+            Some(bot.user_id.clone()),
+            Some(bot.bot_id.clone()),
+            Some(bot.app_id.clone())
+        ]
+    );
+    assert!(
+        app.slack.requests().iter().any(|r| r.route == "bots.info"),
+        "the app id was asked of Slack"
+    );
+
+    // New credentials of another bot of the workspace: its identity replaces the first.
+    let other_token = "xoxb-333-444-otherbotsecret";
+    app.slack
+        .add_bot_token(SLACK_TEAM, other_token, ALL_SLACK_SCOPES);
+    let other = app.slack.bot_identity(other_token);
+    let updated = t
+        .owner
+        .patch(
+            &path,
+            json!({"credentials": {"botToken": other_token, "signingSecret": "s2"}}),
+        )
+        .await
+        .expect_status(200);
+    assert_eq!(updated.data()["externalBotUserId"], other.user_id.as_str());
+    assert_eq!(
+        stored_bot_identity(&app).await,
+        [Some(other.user_id), Some(other.bot_id), Some(other.app_id)]
+    );
+}
+
+async fn validation_learns_the_bot_identity_of_a_connection_that_has_none(app: TestApp) {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let t = team(&app).await;
+    discord_guild(&app);
+    let created = t
+        .owner
+        .post("/connections", discord_body(&t.org))
+        .await
+        .expect_status(201);
+    assert_eq!(created.data()["externalBotUserId"], DISCORD_BOT);
+    let application = app.discord.application_id(DISCORD_TOKEN);
+    assert_eq!(
+        stored_bot_identity(&app).await,
+        [
+            Some(DISCORD_BOT.to_owned()),
+            None,
+            Some(application.clone())
+        ]
+    );
+    // A connection stored before bot identities were kept has none …
+    let db = sea_orm::Database::connect(&app.config.database_url)
+        .await
+        .unwrap();
+    db.execute_raw(Statement::from_string(
+        db.get_database_backend(),
+        "UPDATE chat_sync_connections SET external_bot_user_id = NULL, external_bot_id = NULL, \
+         external_app_id = NULL",
+    ))
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+    let id = created.id();
+    let path = format!("/connections/{id}");
+    let before = t.owner.get(&path).await.expect_status(200);
+    assert!(
+        before.data()["externalBotUserId"].is_null(),
+        "{}",
+        before.text
+    );
+    // … and learns it at its next validation.
+    let validated = t
+        .owner
+        .post(&format!("{path}/validate"), json!({}))
+        .await
+        .expect_status(200);
+    assert_eq!(validated.body["valid"], true, "{}", validated.text);
+    assert_eq!(
+        t.owner.get(&path).await.data()["externalBotUserId"],
+        DISCORD_BOT
+    );
+    assert_eq!(
+        stored_bot_identity(&app).await,
+        [Some(DISCORD_BOT.to_owned()), None, Some(application)]
+    );
+}
+
+async fn pasted_credentials_are_trimmed_and_wrong_kinds_are_named(app: TestApp) {
+    let t = team(&app).await;
+    slack_workspace(&app);
+    discord_guild(&app);
+    let slack = |credentials: serde_json::Value| {
+        let mut body = slack_body(&t.org);
+        body["credentials"] = credentials;
+        body
+    };
+    for (credentials, field, says) in [
+        (
+            json!({"botToken": "xoxp-111-222-usertoken", "signingSecret": "s"}),
+            "credentials.botToken",
+            "user token (xoxp-)",
+        ),
+        (
+            json!({"botToken": "xapp-1-A1-apptoken", "signingSecret": "s"}),
+            "credentials.botToken",
+            "credentials.appToken",
+        ),
+        (
+            json!({"botToken": SLACK_TOKEN, "signingSecret": "s", "appToken": SLACK_TOKEN}),
+            "credentials.appToken",
+            "bot token (xoxb-)",
+        ),
+        (
+            json!({"botToken": SLACK_TOKEN, "signingSecret": "   "}),
+            "credentials.signingSecret",
+            "empty",
+        ),
+    ] {
+        let resp = t.owner.post("/connections", slack(credentials)).await;
+        assert_eq!(resp.status, 400, "{}", resp.text);
+        assert_eq!(resp.error_code(), "ValidationError", "{}", resp.text);
+        assert_eq!(resp.error_field(), field, "{}", resp.text);
+        let message = resp.body["error"]["message"].as_str().unwrap_or("");
+        assert!(message.contains(says), "{field}: {message}");
+        assert!(!message.contains("scope"), "never a scope error: {message}");
+        assert_no_secrets(&resp.text);
+    }
+    assert!(
+        app.slack.requests().is_empty(),
+        "a token of the wrong kind is refused before Slack is asked"
+    );
+    let mut discord = discord_body(&t.org);
+    discord["credentials"] = json!({"botToken": "Bearer some-oauth-token"});
+    let bearer = t.owner.post("/connections", discord).await;
+    assert_eq!(bearer.status, 400, "{}", bearer.text);
+    assert_eq!(bearer.error_field(), "credentials.botToken");
+
+    // Pasted with surrounding whitespace (and an app token for Socket Mode): accepted.
+    let trimmed = t
+        .owner
+        .post(
+            "/connections",
+            slack(json!({
+                "botToken": format!("  {SLACK_TOKEN}\n"),
+                "signingSecret": format!("{SLACK_SIGNING_SECRET} "),
+                "appToken": " xapp-1-A0APP-123-socketmodesecret ",
+            })),
+        )
+        .await
+        .expect_status(201);
+    assert_no_secrets(&trimmed.text);
+    assert!(
+        !trimmed.text.contains("socketmodesecret"),
+        "{}",
+        trimmed.text
+    );
+    // A Discord token pasted with its `Bot ` scheme works as the bare token.
+    let mut discord = discord_body(&t.org);
+    discord["credentials"] = json!({"botToken": format!("Bot {DISCORD_TOKEN}")});
+    let prefixed = t
+        .owner
+        .post("/connections", discord)
+        .await
+        .expect_status(201);
+    assert_eq!(prefixed.data()["externalBotUserId"], DISCORD_BOT);
+}
+
 hazel_testkit::on_every_backend!(
+    the_slack_bot_identity_is_stored_and_answered,
+    validation_learns_the_bot_identity_of_a_connection_that_has_none,
+    pasted_credentials_are_trimmed_and_wrong_kinds_are_named,
     creating_a_slack_connection_validates_and_hides_credentials,
     credentials_are_encrypted_at_rest,
     credentials_copied_to_another_connection_do_not_open,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::Timestamp;
 use super::text::{Name, Opaque};
@@ -54,21 +54,10 @@ impl fmt::Display for Provider {
     }
 }
 
-/// Longest accepted external id (workspace, channel, user), in characters.
-pub const MAX_EXTERNAL_ID_CHARS: usize = 255;
-
-/// A workspace id on the provider (Slack team id, Discord guild snowflake, Teams tenant).
-pub type ExternalWorkspaceId = Opaque;
-/// A channel id on the provider.
-pub type ExternalChannelId = Opaque;
-
-/// Parses an external id (opaque, 1–255 characters).
-///
-/// # Errors
-/// [`ValidationError`] on `field` otherwise.
-pub fn parse_external_id(field: &str, raw: &str) -> Result<Opaque, ValidationError> {
-    Opaque::parse(field, raw, MAX_EXTERNAL_ID_CHARS)
-}
+pub use super::external::{
+    ExternalAppId, ExternalBotId, ExternalChannelId, ExternalMessageId, ExternalUserId,
+    ExternalWorkspaceId, MAX_EXTERNAL_ID_CHARS,
+};
 
 /// Which way messages flow over a channel link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -369,13 +358,15 @@ pub enum Credentials {
         bot_token: SecretString,
         /// Signing secret for Events API requests.
         signing_secret: SecretString,
+        /// `xapp-…` app-level token, for Socket Mode intake.
+        app_token: Option<SecretString>,
     },
     /// Discord bot credentials.
     Discord {
-        /// Bot token.
+        /// Bot token (without the `Bot ` scheme).
         bot_token: SecretString,
         /// Application id, when known.
-        application_id: Option<String>,
+        application_id: Option<ExternalAppId>,
     },
     /// Microsoft Teams (Bot Framework) credentials.
     Teams {
@@ -388,7 +379,189 @@ pub enum Credentials {
     },
 }
 
+/// A pasted secret: trimmed, non-empty, without whitespace inside.
+fn pasted_secret(field: &str, raw: &SecretString) -> Result<SecretString, ValidationError> {
+    let value = raw.expose_secret().trim();
+    if value.is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ValidationError::new(
+            field,
+            "must not contain whitespace or control characters",
+        ));
+    }
+    Ok(SecretString::from(value.to_owned()))
+}
+
+/// A pasted non-secret value: trimmed and non-empty.
+fn pasted_text(field: &str, raw: &str) -> Result<String, ValidationError> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    Ok(value.to_owned())
+}
+
+/// The kind of Slack token a value is, by its documented prefix.
+fn slack_token_kind(token: &str) -> Option<&'static str> {
+    [
+        ("xoxb-", "a bot token (xoxb-)"),
+        ("xoxp-", "a user token (xoxp-)"),
+        ("xapp-", "an app-level token (xapp-)"),
+        ("xoxe.", "a token-rotation refresh token (xoxe.)"),
+        ("xoxe-", "a token-rotation refresh token (xoxe-)"),
+        ("xoxa-", "a workspace app token (xoxa-)"),
+        ("xoxr-", "a refresh token (xoxr-)"),
+        ("xoxc-", "a browser session token (xoxc-)"),
+        ("xoxs-", "a session token (xoxs-)"),
+    ]
+    .into_iter()
+    .find(|(prefix, _)| token.starts_with(prefix))
+    .map(|(_, kind)| kind)
+}
+
 impl Credentials {
+    /// Slack credentials as pasted: each value trimmed; `bot_token` must be a bot token
+    /// (`xoxb-`) and `app_token`, when given, an app-level token (`xapp-`). A token of another
+    /// kind is refused naming the kind it is, so a user token is never reported later as
+    /// missing scopes.
+    ///
+    /// # Errors
+    /// [`ValidationError`] on `credentials.botToken`, `credentials.signingSecret` or
+    /// `credentials.appToken`.
+    pub fn slack(
+        bot_token: &SecretString,
+        signing_secret: &SecretString,
+        app_token: Option<&SecretString>,
+    ) -> Result<Self, ValidationError> {
+        const BOT: &str = "credentials.botToken";
+        const APP: &str = "credentials.appToken";
+        let bot_token = pasted_secret(BOT, bot_token)?;
+        match slack_token_kind(bot_token.expose_secret()) {
+            Some(kind) if kind.contains("xoxb-") => {}
+            Some(kind) if kind.contains("xapp-") => {
+                return Err(ValidationError::new(
+                    BOT,
+                    "is an app-level token (xapp-); it belongs in credentials.appToken, and \
+                     credentials.botToken takes the bot token (xoxb-) from the app's OAuth & \
+                     Permissions page",
+                ));
+            }
+            Some(kind) => {
+                return Err(ValidationError::new(
+                    BOT,
+                    format!(
+                        "is {kind}, not a bot token; give the Bot User OAuth Token (xoxb-) from \
+                         the app's OAuth & Permissions page"
+                    ),
+                ));
+            }
+            None => {
+                return Err(ValidationError::new(
+                    BOT,
+                    "must be a Slack bot token (xoxb-) from the app's OAuth & Permissions page",
+                ));
+            }
+        }
+        let signing_secret = pasted_secret("credentials.signingSecret", signing_secret)?;
+        let app_token = app_token
+            .map(|token| {
+                let token = pasted_secret(APP, token)?;
+                match slack_token_kind(token.expose_secret()) {
+                    Some(kind) if kind.contains("xapp-") => Ok(token),
+                    Some(kind) => Err(ValidationError::new(
+                        APP,
+                        format!(
+                            "is {kind}, not an app-level token; give an app-level token (xapp-) \
+                             with connections:write from the app's Basic Information page"
+                        ),
+                    )),
+                    None => Err(ValidationError::new(
+                        APP,
+                        "must be a Slack app-level token (xapp-) with connections:write",
+                    )),
+                }
+            })
+            .transpose()?;
+        Ok(Self::Slack {
+            bot_token,
+            signing_secret,
+            app_token,
+        })
+    }
+
+    /// Discord credentials as pasted: trimmed, and a token pasted with its `Bot ` scheme
+    /// (as it travels in an `Authorization` header) has the scheme stripped. A Slack token or
+    /// an OAuth `Bearer` token is refused naming what it is.
+    ///
+    /// # Errors
+    /// [`ValidationError`] on `credentials.botToken` or `credentials.applicationId` (which
+    /// must be a snowflake).
+    pub fn discord(
+        bot_token: &SecretString,
+        application_id: Option<&str>,
+    ) -> Result<Self, ValidationError> {
+        const BOT: &str = "credentials.botToken";
+        let raw = bot_token.expose_secret().trim();
+        let unprefixed = match raw.split_once(char::is_whitespace) {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bot") => rest,
+            Some((scheme, _)) if scheme.eq_ignore_ascii_case("bearer") => {
+                return Err(ValidationError::new(
+                    BOT,
+                    "is an OAuth bearer token; give the bot token from the application's Bot \
+                     page",
+                ));
+            }
+            _ => raw,
+        };
+        let bot_token = pasted_secret(BOT, &SecretString::from(unprefixed.to_owned()))?;
+        if let Some(kind) = slack_token_kind(bot_token.expose_secret()) {
+            return Err(ValidationError::new(
+                BOT,
+                format!(
+                    "is a Slack token ({kind}); give the bot token from the Discord \
+                     application's Bot page"
+                ),
+            ));
+        }
+        let application_id = application_id
+            .map(|raw| {
+                const FIELD: &str = "credentials.applicationId";
+                let id = pasted_text(FIELD, raw)?;
+                if id.parse::<u64>().is_ok_and(|n| n.to_string() == id) {
+                    ExternalAppId::parse(FIELD, &id)
+                } else {
+                    Err(ValidationError::new(
+                        FIELD,
+                        "must be a Discord application id (a snowflake: digits only)",
+                    ))
+                }
+            })
+            .transpose()?;
+        Ok(Self::Discord {
+            bot_token,
+            application_id,
+        })
+    }
+
+    /// Teams credentials as pasted, each value trimmed.
+    ///
+    /// # Errors
+    /// [`ValidationError`] on `credentials.appId`, `credentials.appPassword` or
+    /// `credentials.tenantId` when empty.
+    pub fn teams(
+        app_id: &str,
+        app_password: &SecretString,
+        tenant_id: &str,
+    ) -> Result<Self, ValidationError> {
+        Ok(Self::Teams {
+            app_id: pasted_text("credentials.appId", app_id)?,
+            app_password: pasted_secret("credentials.appPassword", app_password)?,
+            tenant_id: pasted_text("credentials.tenantId", tenant_id)?,
+        })
+    }
+
     /// The provider these credentials are for.
     #[must_use]
     pub fn provider(&self) -> Provider {
@@ -534,6 +707,8 @@ pub struct SyncConnection {
     pub integration_connection_id: Option<Opaque>,
     /// Encrypted credentials.
     pub credentials: Option<SealedCredentials>,
+    /// The bot the credentials belong to, learnt when they were last validated.
+    pub bot: Option<BotIdentity>,
     /// Sync switches.
     pub settings: ConnectionSettings,
     /// Client-supplied metadata.
@@ -586,13 +761,89 @@ pub struct ExternalChannel {
     pub member_count: Option<u64>,
 }
 
+/// Who the connection's bot is on the platform, learnt while validating its credentials;
+/// inbound events from it are our own echoes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BotIdentity {
+    /// The bot's user id (Slack `auth.test` `user_id`, Discord `/users/@me` `id`); answered as
+    /// `externalBotUserId`.
+    pub user_id: ExternalUserId,
+    /// The bot id, where the platform has one apart from the user (Slack `bot_id`).
+    pub bot_id: Option<ExternalBotId>,
+    /// The app the bot belongs to (Slack `bots.info` `app_id`, Discord application id).
+    pub app_id: Option<ExternalAppId>,
+}
+
 /// What the provider told about a workspace when credentials were validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidatedWorkspace {
     /// The workspace name.
     pub workspace_name: Option<String>,
-    /// The bot's own user id there (used later to drop our own echoes).
-    pub bot_user_id: Option<String>,
+    /// The bot the credentials belong to.
+    pub bot: BotIdentity,
+}
+
+/// Why the bot cannot sync a channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IneligibleReason {
+    /// The bot cannot see the channel (unknown, deleted, private without the bot, or of
+    /// another workspace).
+    NotFound,
+    /// The channel is archived.
+    Archived,
+    /// Forum, voice, category, stage or another kind of channel that holds no plain
+    /// messages; `kind` names it.
+    UnsupportedKind {
+        /// The kind, in words (`forum`).
+        kind: String,
+    },
+    /// The bot lacks permissions there (Discord `VIEW_CHANNEL`, `SEND_MESSAGES`,
+    /// `MANAGE_WEBHOOKS`), by their platform names.
+    MissingPermissions {
+        /// The missing permissions.
+        permissions: Vec<String>,
+    },
+}
+
+/// Whether the bot can read and post in one external channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChannelEligibility {
+    /// The bot can read and post there.
+    Eligible,
+    /// A public channel the bot has not joined: it can join it (Slack `conversations.join`).
+    Joinable,
+    /// The bot cannot sync it.
+    Ineligible(IneligibleReason),
+}
+
+impl IneligibleReason {
+    /// The `INSUFFICIENT_PERMISSIONS` error refusing to link `channel` for this reason,
+    /// naming the missing permissions.
+    #[must_use]
+    pub fn into_error(self, channel: &ExternalChannelId) -> ProviderError {
+        let (message, required_scopes) = match self {
+            Self::NotFound => (
+                format!("the bot cannot see channel {channel}; invite it there first"),
+                Vec::new(),
+            ),
+            Self::Archived => (format!("channel {channel} is archived"), Vec::new()),
+            Self::UnsupportedKind { kind } => (
+                format!("channel {channel} is a {kind} channel, which cannot be synced"),
+                Vec::new(),
+            ),
+            Self::MissingPermissions { permissions } => (
+                format!(
+                    "the bot lacks {} in channel {channel}",
+                    permissions.join(", ")
+                ),
+                permissions,
+            ),
+        };
+        ProviderError::InsufficientPermissions {
+            message,
+            required_scopes,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -632,9 +883,14 @@ mod tests {
         let creds = Credentials::Slack {
             bot_token: SecretString::from("xoxb-very-secret"),
             signing_secret: SecretString::from("shh-signing"),
+            app_token: Some(SecretString::from("xapp-hidden")),
         };
         let printed = format!("{creds:?}");
-        assert!(!printed.contains("very-secret") && !printed.contains("shh-signing"));
+        assert!(
+            !printed.contains("very-secret")
+                && !printed.contains("shh-signing")
+                && !printed.contains("xapp-hidden")
+        );
     }
 
     #[test]
@@ -664,5 +920,129 @@ mod tests {
         for unknown in ["", "auth_expired", "AUTH_EXPIRED ", "UNKNOWN"] {
             assert_eq!(C::from_stored(unknown), None, "{unknown:?}");
         }
+    }
+
+    fn secret(raw: &str) -> SecretString {
+        SecretString::from(raw.to_owned())
+    }
+
+    #[test]
+    fn pasted_slack_credentials_are_trimmed() {
+        let Credentials::Slack {
+            bot_token,
+            signing_secret,
+            app_token,
+        } = Credentials::slack(
+            &secret("  xoxb-1-2-abc\n"),
+            &secret("\tshh "),
+            Some(&secret(" xapp-1-A1-9 ")),
+        )
+        .unwrap()
+        else {
+            panic!("not Slack credentials");
+        };
+        assert_eq!(bot_token.expose_secret(), "xoxb-1-2-abc");
+        assert_eq!(signing_secret.expose_secret(), "shh");
+        assert_eq!(app_token.unwrap().expose_secret(), "xapp-1-A1-9");
+    }
+
+    #[test]
+    fn slack_tokens_of_the_wrong_kind_are_named() {
+        let refused = |bot: &str, app: Option<&str>| {
+            Credentials::slack(&secret(bot), &secret("s"), app.map(secret).as_ref()).unwrap_err()
+        };
+        let user = refused("xoxp-1-2-3", None);
+        assert_eq!(user.field(), "credentials.botToken");
+        assert!(user.message().contains("user token (xoxp-)"), "{user:?}");
+        assert!(!user.message().contains("scope"), "{user:?}");
+        let app_as_bot = refused("xapp-1-2", None);
+        assert!(app_as_bot.message().contains("credentials.appToken"));
+        let garbage = refused("not-a-token", None);
+        assert!(garbage.message().contains("xoxb-"), "{garbage:?}");
+        let bot_as_app = refused("xoxb-1", Some("xoxb-2"));
+        assert_eq!(bot_as_app.field(), "credentials.appToken");
+        assert!(bot_as_app.message().contains("bot token (xoxb-)"));
+        assert_eq!(
+            refused("xoxb-1", Some("abc")).field(),
+            "credentials.appToken"
+        );
+        assert_eq!(refused("xoxb-1 2", None).field(), "credentials.botToken");
+        assert_eq!(refused("   ", None).field(), "credentials.botToken");
+        assert_eq!(
+            Credentials::slack(&secret("xoxb-1"), &secret(" "), None)
+                .unwrap_err()
+                .field(),
+            "credentials.signingSecret"
+        );
+    }
+
+    #[test]
+    fn a_discord_token_loses_its_bot_scheme_and_other_kinds_are_named() {
+        for pasted in ["Bot abc.def.ghi", "  bot  abc.def.ghi ", "abc.def.ghi"] {
+            let Credentials::Discord { bot_token, .. } =
+                Credentials::discord(&secret(pasted), None).unwrap()
+            else {
+                panic!("not Discord credentials");
+            };
+            assert_eq!(bot_token.expose_secret(), "abc.def.ghi", "{pasted:?}");
+        }
+        let bearer = Credentials::discord(&secret("Bearer abc"), None).unwrap_err();
+        assert_eq!(bearer.field(), "credentials.botToken");
+        assert!(bearer.message().contains("OAuth bearer"));
+        let slack = Credentials::discord(&secret("xoxb-1"), None).unwrap_err();
+        assert!(slack.message().contains("Slack token"), "{slack:?}");
+        assert_eq!(
+            Credentials::discord(&secret("t"), Some("12ab"))
+                .unwrap_err()
+                .field(),
+            "credentials.applicationId"
+        );
+        let Credentials::Discord { application_id, .. } =
+            Credentials::discord(&secret("t"), Some(" 123 ")).unwrap()
+        else {
+            panic!("not Discord credentials");
+        };
+        assert_eq!(application_id.unwrap().as_str(), "123");
+    }
+
+    #[test]
+    fn pasted_teams_credentials_are_trimmed_and_required() {
+        let Credentials::Teams {
+            app_id, tenant_id, ..
+        } = Credentials::teams(" app ", &secret(" pw "), " tenant ").unwrap()
+        else {
+            panic!("not Teams credentials");
+        };
+        assert_eq!((app_id.as_str(), tenant_id.as_str()), ("app", "tenant"));
+        assert_eq!(
+            Credentials::teams("a", &secret(""), "t")
+                .unwrap_err()
+                .field(),
+            "credentials.appPassword"
+        );
+    }
+
+    #[test]
+    fn an_ineligible_channel_is_refused_naming_what_is_missing() {
+        let channel = ExternalChannelId::parse("c", "123").unwrap();
+        let error = IneligibleReason::MissingPermissions {
+            permissions: vec!["SEND_MESSAGES".to_owned(), "MANAGE_WEBHOOKS".to_owned()],
+        }
+        .into_error(&channel);
+        assert_eq!(error.code(), ProviderErrorCode::InsufficientPermissions);
+        let ProviderError::InsufficientPermissions {
+            message,
+            required_scopes,
+        } = error
+        else {
+            panic!("wrong variant");
+        };
+        assert_eq!(required_scopes, ["SEND_MESSAGES", "MANAGE_WEBHOOKS"]);
+        assert!(message.contains("SEND_MESSAGES, MANAGE_WEBHOOKS") && message.contains("123"));
+        let forum = IneligibleReason::UnsupportedKind {
+            kind: "forum".to_owned(),
+        }
+        .into_error(&channel);
+        assert!(forum.to_string().contains("forum"));
     }
 }

@@ -7,7 +7,8 @@ use sha2::{Digest as _, Sha256};
 
 use super::Timestamp;
 use super::chat_sync::Provider;
-use super::text::{Email, Name, Opaque, Slug, Url};
+use super::external::ExternalUserId;
+use super::text::{Email, Name, Slug, Url};
 use crate::error::ValidationError;
 use crate::ids::{ApiTokenId, MemberId, OrganizationId, UserId};
 
@@ -164,7 +165,7 @@ pub enum MemberKind {
         /// The platform.
         provider: Provider,
         /// The author's id there.
-        external_user_id: Opaque,
+        external_user_id: ExternalUserId,
     },
 }
 

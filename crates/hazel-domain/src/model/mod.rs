@@ -2,11 +2,13 @@
 
 pub mod channel;
 pub mod chat_sync;
+pub mod external;
 pub mod identity;
 pub mod mentions;
 pub mod message;
 pub mod notification;
 pub mod page;
+pub mod sync;
 pub mod text;
 
 /// A point in time, always UTC.

@@ -1,23 +1,35 @@
-//! The port each chat platform adapter implements.
+//! The ports each chat platform adapter implements, split by role, and the registry that hands
+//! them out by platform.
+//!
+//! - [`ChatDirectory`]: credentials, the bot's identity, channels and whether one can be synced
+//!   (the management API).
+//! - [`ChatOutbound`]: create, edit and delete messages,
+//!   reactions, pins and threads on the platform (the delivery workers).
+//! - [`ChatInbound`]: verify and decode the platform's input
+//!   into normalized events (webhook intake, gateway sessions).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::chat_inbound::ChatInbound;
+use super::chat_outbound::ChatOutbound;
 use crate::model::chat_sync::{
-    Credentials, ExternalChannel, ExternalWorkspaceId, Provider, ProviderError, ValidatedWorkspace,
+    ChannelEligibility, Credentials, ExternalChannel, ExternalChannelId, ExternalWorkspaceId,
+    Provider, ProviderError, ValidatedWorkspace,
 };
 
-/// One chat platform's API, as far as the domain needs it.
+/// One chat platform's directory: who the bot is, which channels exist and which of them it
+/// can sync. Answers [`ProviderError`]s, whose codes the management API documents.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
-pub trait ChatProvider: Send + Sync {
+pub trait ChatDirectory: Send + Sync {
     /// Which platform this is.
     fn provider(&self) -> Provider;
 
     /// Checks that `credentials` work for `workspace` and carry the permissions this service
-    /// needs.
+    /// needs, and learns the bot's identity there.
     ///
     /// # Errors
     /// Any [`ProviderError`]: `InvalidCredentials`, `AuthExpired`, `InsufficientPermissions`
@@ -31,17 +43,36 @@ pub trait ChatProvider: Send + Sync {
     /// Lists the workspace's channels the bot can sync (all pages).
     ///
     /// # Errors
-    /// Any [`ProviderError`], as for [`ChatProvider::validate`].
+    /// Any [`ProviderError`], as for [`ChatDirectory::validate`].
     async fn list_channels(
         &self,
         workspace: &ExternalWorkspaceId,
         credentials: &Credentials,
     ) -> Result<Vec<ExternalChannel>, ProviderError>;
+
+    /// Whether the bot can read and post in `channel`: it exists in `workspace`, is of a kind
+    /// that holds messages, is not archived, and the bot's effective permissions there allow
+    /// it. A channel the bot cannot see is [`ChannelEligibility::Ineligible`], not an error.
+    ///
+    /// # Errors
+    /// Any [`ProviderError`], as for [`ChatDirectory::validate`], when the platform cannot
+    /// be asked or refuses the credentials.
+    async fn check_channel(
+        &self,
+        workspace: &ExternalWorkspaceId,
+        credentials: &Credentials,
+        channel: &ExternalChannelId,
+    ) -> Result<ChannelEligibility, ProviderError>;
 }
 
-/// The chat providers this build can talk to, by platform.
+/// The chat provider adapters this build has, by platform and role. An adapter may fill some
+/// roles only; the sync engine asks for the role it needs.
 #[derive(Clone, Default)]
-pub struct ChatProviders(HashMap<Provider, Arc<dyn ChatProvider>>);
+pub struct ChatProviders {
+    directories: HashMap<Provider, Arc<dyn ChatDirectory>>,
+    outbound: HashMap<Provider, Arc<dyn ChatOutbound>>,
+    inbound: HashMap<Provider, Arc<dyn ChatInbound>>,
+}
 
 impl ChatProviders {
     /// An empty registry.
@@ -50,22 +81,97 @@ impl ChatProviders {
         Self::default()
     }
 
-    /// Registers a provider adapter under its platform.
+    /// Registers a directory adapter under its platform.
     #[must_use]
-    pub fn with(mut self, adapter: Arc<dyn ChatProvider>) -> Self {
-        self.0.insert(adapter.provider(), adapter);
+    pub fn with_directory(mut self, adapter: Arc<dyn ChatDirectory>) -> Self {
+        self.directories.insert(adapter.provider(), adapter);
         self
     }
 
-    /// The adapter for `provider`, if this build has one.
+    /// Registers an outbound adapter under its platform.
     #[must_use]
-    pub fn get(&self, provider: Provider) -> Option<&Arc<dyn ChatProvider>> {
-        self.0.get(&provider)
+    pub fn with_outbound(mut self, adapter: Arc<dyn ChatOutbound>) -> Self {
+        self.outbound.insert(adapter.provider(), adapter);
+        self
+    }
+
+    /// Registers an inbound adapter under its platform.
+    #[must_use]
+    pub fn with_inbound(mut self, adapter: Arc<dyn ChatInbound>) -> Self {
+        self.inbound.insert(adapter.provider(), adapter);
+        self
+    }
+
+    /// The directory of `provider`, if this build has one.
+    #[must_use]
+    pub fn directory(&self, provider: Provider) -> Option<&Arc<dyn ChatDirectory>> {
+        self.directories.get(&provider)
+    }
+
+    /// The outbound adapter of `provider`, if this build has one.
+    #[must_use]
+    pub fn outbound(&self, provider: Provider) -> Option<&Arc<dyn ChatOutbound>> {
+        self.outbound.get(&provider)
+    }
+
+    /// The inbound adapter of `provider`, if this build has one.
+    #[must_use]
+    pub fn inbound(&self, provider: Provider) -> Option<&Arc<dyn ChatInbound>> {
+        self.inbound.get(&provider)
     }
 }
 
 impl std::fmt::Debug for ChatProviders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_set().entries(self.0.keys()).finish()
+        let keys = |map: Vec<&Provider>| {
+            let mut names: Vec<&str> = map.into_iter().map(|p| p.as_str()).collect();
+            names.sort_unstable();
+            names
+        };
+        f.debug_struct("ChatProviders")
+            .field("directories", &keys(self.directories.keys().collect()))
+            .field("outbound", &keys(self.outbound.keys().collect()))
+            .field("inbound", &keys(self.inbound.keys().collect()))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{MockChatInbound, MockChatOutbound};
+
+    fn directory(provider: Provider) -> Arc<dyn ChatDirectory> {
+        let mut mock = MockChatDirectory::new();
+        mock.expect_provider().return_const(provider);
+        Arc::new(mock)
+    }
+
+    #[test]
+    fn each_role_is_registered_and_found_by_platform() {
+        let mut outbound = MockChatOutbound::new();
+        outbound.expect_provider().return_const(Provider::Discord);
+        let mut inbound = MockChatInbound::new();
+        inbound.expect_provider().return_const(Provider::Slack);
+        let providers = ChatProviders::new()
+            .with_directory(directory(Provider::Slack))
+            .with_directory(directory(Provider::Discord))
+            .with_outbound(Arc::new(outbound))
+            .with_inbound(Arc::new(inbound));
+
+        assert_eq!(
+            providers.directory(Provider::Slack).map(|d| d.provider()),
+            Some(Provider::Slack)
+        );
+        assert!(providers.directory(Provider::Teams).is_none());
+        assert!(providers.outbound(Provider::Discord).is_some());
+        assert!(providers.outbound(Provider::Slack).is_none());
+        assert!(providers.inbound(Provider::Slack).is_some());
+        assert!(providers.inbound(Provider::Discord).is_none());
+        assert_eq!(
+            format!("{providers:?}"),
+            "ChatProviders { directories: [\"discord\", \"slack\"], outbound: [\"discord\"], \
+             inbound: [\"slack\"] }"
+        );
     }
 }

@@ -1,12 +1,16 @@
 //! Ports: the traits adapters implement. Services hold them as `Arc<dyn Port>`.
 
+pub mod chat_inbound;
+pub mod chat_outbound;
 pub mod chat_provider;
 pub mod clock;
 pub mod repositories;
 pub mod store;
 pub mod vault;
 
-pub use chat_provider::{ChatProvider, ChatProviders};
+pub use chat_inbound::ChatInbound;
+pub use chat_outbound::ChatOutbound;
+pub use chat_provider::{ChatDirectory, ChatProviders};
 pub use clock::{Clock, SystemClock};
 pub use repositories::{
     ChannelLinkRepository, ChannelRepository, ConnectionRepository, ConnectionView,
@@ -19,7 +23,11 @@ pub use store::{
 pub use vault::{CredentialVault, VaultError};
 
 #[cfg(any(test, feature = "mocks"))]
-pub use chat_provider::MockChatProvider;
+pub use chat_inbound::MockChatInbound;
+#[cfg(any(test, feature = "mocks"))]
+pub use chat_outbound::MockChatOutbound;
+#[cfg(any(test, feature = "mocks"))]
+pub use chat_provider::MockChatDirectory;
 #[cfg(any(test, feature = "mocks"))]
 pub use clock::MockClock;
 #[cfg(any(test, feature = "mocks"))]

@@ -12,7 +12,7 @@ use crate::ids::{
 use crate::model::Timestamp;
 use crate::model::channel::Channel;
 use crate::model::chat_sync::{
-    ChannelLink, ConnectionSettingsPatch, ConnectionStatus, Direction, JsonObject,
+    BotIdentity, ChannelLink, ConnectionSettingsPatch, ConnectionStatus, Direction, JsonObject,
     LinkSettingsPatch, SealedCredentials, SyncConnection,
 };
 use crate::model::identity::{ApiToken, Member, Organization, User};
@@ -34,6 +34,8 @@ pub struct ConnectionColumns {
     pub fallback_workspace_name: Option<Name>,
     /// New sealed credentials.
     pub credentials: Option<SealedCredentials>,
+    /// The bot identity learnt while validating the credentials.
+    pub bot: Option<BotIdentity>,
     /// New status.
     pub status: Option<ConnectionStatus>,
     /// Settings switches to set, each written to its own column; absent ones stay.

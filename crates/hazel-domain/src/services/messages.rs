@@ -468,7 +468,8 @@ mod tests {
             organization_id: org,
             kind: MemberKind::Shadow {
                 provider: Provider::Slack,
-                external_user_id: Opaque::parse("id", "U1", 10).unwrap(),
+                external_user_id: crate::model::external::ExternalUserId::parse("id", "U1")
+                    .unwrap(),
             },
             name: Name::parse("n", "Slacker").unwrap(),
             avatar_url: None,

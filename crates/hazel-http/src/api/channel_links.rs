@@ -2,7 +2,7 @@
 
 use hazel_domain::ids::{ChannelId, ChannelLinkId, SyncConnectionId};
 use hazel_domain::model::chat_sync::{
-    ConnectionSettingsPatch, LinkSettingsPatch, parse_external_id,
+    ConnectionSettingsPatch, ExternalChannelId, LinkSettingsPatch,
 };
 use hazel_domain::model::text::Name;
 use hazel_domain::services::chat_sync::{LinkPatch, NewLink};
@@ -81,7 +81,10 @@ impl CreateLink {
     fn into_domain(self) -> Result<NewLink, ApiError> {
         Ok(NewLink {
             hazel_channel_id: ChannelId::parse("hazelChannelId", &self.hazel_channel_id)?,
-            external_channel_id: parse_external_id("externalChannelId", &self.external_channel_id)?,
+            external_channel_id: ExternalChannelId::parse(
+                "externalChannelId",
+                &self.external_channel_id,
+            )?,
             external_channel_name: self
                 .external_channel_name
                 .as_deref()

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use hazel_domain::ValidationError;
 use hazel_domain::ids::{OrganizationId, SyncConnectionId};
 use hazel_domain::model::chat_sync::{
-    ConnectionSettingsPatch, Credentials, JsonObject, PendingCredentials,
-    Provider as DomainProvider, parse_external_id,
+    ConnectionSettingsPatch, Credentials, ExternalChannelId, ExternalWorkspaceId, JsonObject,
+    MAX_EXTERNAL_ID_CHARS, PendingCredentials, Provider as DomainProvider,
 };
-use hazel_domain::model::text::Name;
+use hazel_domain::model::text::{Name, Opaque};
 use hazel_domain::services::chat_sync::{ConnectionPatch, NewConnection, RequestedStatus};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -40,10 +40,12 @@ use crate::types::{Nullable, SecretInput};
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
 pub(crate) struct SlackCredentials {
-    /// The `xoxb-…` bot token.
+    /// The `xoxb-…` bot token (a user token `xoxp-…` is refused as such).
     bot_token: SecretInput,
     /// The app's signing secret, for Events API requests.
     signing_secret: SecretInput,
+    /// An `xapp-…` app-level token with `connections:write`: intake through Socket Mode.
+    app_token: Option<SecretInput>,
 }
 
 /// Discord bot credentials; the guild is the connection's `externalWorkspaceId`.
@@ -51,9 +53,9 @@ pub(crate) struct SlackCredentials {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
 pub(crate) struct DiscordCredentials {
-    /// The bot token.
+    /// The bot token (pasted with its `Bot ` prefix, the prefix is dropped).
     bot_token: SecretInput,
-    /// The application id, when known.
+    /// The application id (a snowflake), when known.
     application_id: Option<String>,
 }
 
@@ -91,25 +93,19 @@ impl CredentialsInput {
         Ok(match provider {
             DomainProvider::Slack => {
                 let c: SlackCredentials = from_value(FIELD, value)?;
-                Credentials::Slack {
-                    bot_token: c.bot_token.0,
-                    signing_secret: c.signing_secret.0,
-                }
+                Credentials::slack(
+                    &c.bot_token.0,
+                    &c.signing_secret.0,
+                    c.app_token.as_ref().map(|t| &t.0),
+                )?
             }
             DomainProvider::Discord => {
                 let c: DiscordCredentials = from_value(FIELD, value)?;
-                Credentials::Discord {
-                    bot_token: c.bot_token.0,
-                    application_id: c.application_id,
-                }
+                Credentials::discord(&c.bot_token.0, c.application_id.as_deref())?
             }
             DomainProvider::Teams => {
                 let c: TeamsCredentials = from_value(FIELD, value)?;
-                Credentials::Teams {
-                    app_id: c.app_id,
-                    app_password: c.app_password.0,
-                    tenant_id: c.tenant_id,
-                }
+                Credentials::teams(&c.app_id, &c.app_password.0, &c.tenant_id)?
             }
         })
     }
@@ -138,8 +134,9 @@ impl Type for CredentialsInput {
             MetaSchema {
                 description: Some(
                     "Write-only credentials of the connection's provider: Slack \
-                     `{botToken, signingSecret}`, Discord `{botToken, applicationId?}`, Teams \
-                     `{appId, appPassword, tenantId}`. Never answered or logged.",
+                     `{botToken, signingSecret, appToken?}`, Discord \
+                     `{botToken, applicationId?}`, Teams `{appId, appPassword, tenantId}`. \
+                     Pasted values are trimmed. Never answered or logged.",
                 ),
                 one_of: vec![
                     SlackCredentials::schema_ref(),
@@ -307,7 +304,7 @@ impl CreateConnection {
         Ok(NewConnection {
             organization_id: OrganizationId::parse("organizationId", &self.organization_id)?,
             provider,
-            external_workspace_id: parse_external_id(
+            external_workspace_id: ExternalWorkspaceId::parse(
                 "externalWorkspaceId",
                 &self.external_workspace_id,
             )?,
@@ -319,7 +316,7 @@ impl CreateConnection {
             integration_connection_id: self
                 .integration_connection_id
                 .as_deref()
-                .map(|id| parse_external_id("integrationConnectionId", id))
+                .map(|id| Opaque::parse("integrationConnectionId", id, MAX_EXTERNAL_ID_CHARS))
                 .transpose()?,
             credentials: self.credentials.map(CredentialsInput::pending),
             settings: self.settings.map(Into::into).unwrap_or_default(),
@@ -336,7 +333,7 @@ api_response! {
     CreateConnectionResponse {
         /// The connection was created (after the provider accepted the credentials).
         #[oai(status = 201)]
-        Created(Json<Mutation<Connection>>),
+        Created(Json<Box<Mutation<Connection>>>),
     }
     errors [
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
@@ -359,7 +356,7 @@ api_response! {
     GetConnectionResponse {
         /// The connection.
         #[oai(status = 200)]
-        Ok(Json<Item<Connection>>),
+        Ok(Json<Box<Item<Connection>>>),
     }
     errors [BadRequest, Unauthorized, NotFound, Internal]
 }
@@ -369,7 +366,7 @@ api_response! {
     UpdateConnectionResponse {
         /// The connection was changed.
         #[oai(status = 200)]
-        Ok(Json<Mutation<Connection>>),
+        Ok(Json<Box<Mutation<Connection>>>),
     }
     errors [
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
@@ -457,9 +454,9 @@ impl ConnectionsApi {
             async {
                 let new = body.0.into_domain()?;
                 let created = state.chat_sync.create_connection(&auth.0, new).await?;
-                Ok(CreateConnectionResponse::Created(Json(Mutation::new(
-                    created.data.into(),
-                    created.transaction_id,
+                // Boxed: a connection is much larger than the error answers beside it.
+                Ok(CreateConnectionResponse::Created(Json(Box::new(
+                    Mutation::new(created.data.into(), created.transaction_id),
                 ))))
             }
             .await,
@@ -521,7 +518,9 @@ impl ConnectionsApi {
             async {
                 let id = connection_id(&id.0)?;
                 let found = state.chat_sync.get_connection(&auth.0, id).await?;
-                Ok(GetConnectionResponse::Ok(Json(Item { data: found.into() })))
+                Ok(GetConnectionResponse::Ok(Json(Box::new(Item {
+                    data: found.into(),
+                }))))
             }
             .await,
         )
@@ -569,10 +568,10 @@ impl ConnectionsApi {
                     .chat_sync
                     .update_connection(&auth.0, id, patch)
                     .await?;
-                Ok(UpdateConnectionResponse::Ok(Json(Mutation::new(
+                Ok(UpdateConnectionResponse::Ok(Json(Box::new(Mutation::new(
                     updated.data.into(),
                     updated.transaction_id,
-                ))))
+                )))))
             }
             .await,
         )
@@ -695,7 +694,7 @@ impl ConnectionsApi {
                     .channel_ids
                     .iter()
                     .enumerate()
-                    .map(|(i, c)| parse_external_id(&format!("channelIds[{i}]"), c))
+                    .map(|(i, c)| ExternalChannelId::parse(&format!("channelIds[{i}]"), c))
                     .collect::<Result<Vec<_>, _>>()?;
                 let selected = state
                     .chat_sync

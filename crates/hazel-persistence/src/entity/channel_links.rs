@@ -8,7 +8,7 @@ use hazel_domain::model::chat_sync::{
 use hazel_domain::model::text::Name;
 use sea_orm::entity::prelude::*;
 
-use super::{from_db, parse_id, stored_opaque, to_db};
+use super::{from_db, parse_id, to_db};
 
 /// A row of `chat_sync_channel_links`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -46,7 +46,7 @@ impl Model {
                 id: parse_id("id", &self.id)?,
                 connection_id: parse_id("connection_id", &self.connection_id)?,
                 hazel_channel_id: parse_id("hazel_channel_id", &self.hazel_channel_id)?,
-                external_channel_id: stored_opaque(
+                external_channel_id: hazel_domain::model::chat_sync::ExternalChannelId::parse(
                     "external_channel_id",
                     &self.external_channel_id,
                 )?,

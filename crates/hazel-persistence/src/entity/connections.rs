@@ -3,7 +3,8 @@
 
 use anyhow::{Context as _, anyhow, bail};
 use hazel_domain::model::chat_sync::{
-    ConnectionSettings, ConnectionStatus, JsonObject, Provider, ProviderErrorCode,
+    BotIdentity, ConnectionSettings, ConnectionStatus, ExternalAppId, ExternalBotId,
+    ExternalUserId, ExternalWorkspaceId, JsonObject, Provider, ProviderErrorCode,
     SealedCredentials, SyncConnection,
 };
 use hazel_domain::model::text::Name;
@@ -27,6 +28,9 @@ pub struct Model {
     pub error_message: Option<String>,
     pub integration_connection_id: Option<String>,
     pub credentials: Option<Vec<u8>>,
+    pub external_bot_user_id: Option<String>,
+    pub external_bot_id: Option<String>,
+    pub external_app_id: Option<String>,
     pub sync_threads: bool,
     pub sync_reactions: bool,
     pub sync_edits: bool,
@@ -69,7 +73,7 @@ impl Model {
                 id: parse_id("id", &self.id)?,
                 organization_id: parse_id("organization_id", &self.organization_id)?,
                 provider: Provider::parse("provider", &self.provider)?,
-                external_workspace_id: stored_opaque(
+                external_workspace_id: ExternalWorkspaceId::parse(
                     "external_workspace_id",
                     &self.external_workspace_id,
                 )?,
@@ -86,6 +90,7 @@ impl Model {
                     .map(|i| stored_opaque("integration_connection_id", i))
                     .transpose()?,
                 credentials: self.credentials.clone().map(SealedCredentials::from_bytes),
+                bot: self.bot()?,
                 settings: ConnectionSettings {
                     sync_threads: self.sync_threads,
                     sync_reactions: self.sync_reactions,
@@ -100,6 +105,46 @@ impl Model {
             })
         };
         connection().with_context(|| format!("unreadable chat_sync_connections row {}", self.id))
+    }
+}
+
+impl Model {
+    /// The stored bot identity: none before the first validation; the ids beside the user id
+    /// only with it.
+    fn bot(&self) -> anyhow::Result<Option<BotIdentity>> {
+        let Some(user_id) = self.external_bot_user_id.as_deref() else {
+            if self.external_bot_id.is_some() || self.external_app_id.is_some() {
+                bail!("external_bot_id or external_app_id is set without external_bot_user_id");
+            }
+            return Ok(None);
+        };
+        Ok(Some(BotIdentity {
+            user_id: ExternalUserId::parse("external_bot_user_id", user_id)?,
+            bot_id: self
+                .external_bot_id
+                .as_deref()
+                .map(|id| ExternalBotId::parse("external_bot_id", id))
+                .transpose()?,
+            app_id: self
+                .external_app_id
+                .as_deref()
+                .map(|id| ExternalAppId::parse("external_app_id", id))
+                .transpose()?,
+        }))
+    }
+}
+
+/// The columns of a bot identity: `(external_bot_user_id, external_bot_id, external_app_id)`.
+pub(crate) fn bot_columns(
+    bot: Option<&BotIdentity>,
+) -> (Option<String>, Option<String>, Option<String>) {
+    match bot {
+        None => (None, None, None),
+        Some(bot) => (
+            Some(bot.user_id.as_str().to_owned()),
+            bot.bot_id.as_ref().map(|id| id.as_str().to_owned()),
+            bot.app_id.as_ref().map(|id| id.as_str().to_owned()),
+        ),
     }
 }
 
@@ -118,6 +163,8 @@ impl From<&SyncConnection> for Model {
             sync_edits,
             sync_deletes,
         } = connection.settings;
+        let (external_bot_user_id, external_bot_id, external_app_id) =
+            bot_columns(connection.bot.as_ref());
         Self {
             id: connection.id.to_string(),
             organization_id: connection.organization_id.to_string(),
@@ -139,6 +186,9 @@ impl From<&SyncConnection> for Model {
                 .credentials
                 .as_ref()
                 .map(|c| c.as_bytes().to_vec()),
+            external_bot_user_id,
+            external_bot_id,
+            external_app_id,
             sync_threads,
             sync_reactions,
             sync_edits,

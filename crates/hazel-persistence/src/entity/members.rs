@@ -7,7 +7,8 @@ use hazel_domain::model::identity::{Member, MemberKind, Role};
 use hazel_domain::model::text::{Name, Url};
 use sea_orm::entity::prelude::*;
 
-use super::{from_db, parse_id, stored_opaque, to_db};
+use super::{from_db, parse_id, to_db};
+use hazel_domain::model::chat_sync::ExternalUserId;
 
 /// A row of `members`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -44,7 +45,7 @@ impl Model {
                 },
                 (None, Some(provider), Some(external_user_id)) => MemberKind::Shadow {
                     provider: Provider::parse("external_provider", provider)?,
-                    external_user_id: stored_opaque("external_user_id", external_user_id)?,
+                    external_user_id: ExternalUserId::parse("external_user_id", external_user_id)?,
                 },
                 _ => bail!("a member must have either a user or an external identity"),
             };

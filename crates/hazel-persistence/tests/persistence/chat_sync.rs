@@ -1,6 +1,7 @@
 //! Connections and channel links: round trips, soft deletes and the live-row uniqueness rules.
 
 use hazel_domain::ids::SyncConnectionId;
+use hazel_domain::model::chat_sync::{BotIdentity, ExternalAppId, ExternalBotId, ExternalUserId};
 use hazel_domain::model::chat_sync::{
     ConnectionSettings, ConnectionSettingsPatch, ConnectionStatus, Direction, JsonObject,
     LinkSettings, LinkSettingsPatch, Provider, ProviderErrorCode, SealedCredentials,
@@ -11,7 +12,60 @@ use hazel_domain::ports::{
     ConnectionView, LinkColumns, Store as _, StoreError,
 };
 
-use crate::support::{World, channel, commit, connection, each_backend, link, name, opaque};
+use crate::support::{
+    World, channel, commit, connection, each_backend, link, name, opaque, workspace_id,
+};
+
+fn bot(user: &str, bot_id: Option<&str>, app_id: Option<&str>) -> BotIdentity {
+    BotIdentity {
+        user_id: ExternalUserId::parse("u", user).unwrap(),
+        bot_id: bot_id.map(|id| ExternalBotId::parse("b", id).unwrap()),
+        app_id: app_id.map(|id| ExternalAppId::parse("a", id).unwrap()),
+    }
+}
+
+#[tokio::test]
+async fn a_learnt_bot_identity_replaces_the_stored_one_whole_and_other_patches_keep_it() {
+    each_backend(|db| async move {
+        let world = World::create(&db).await;
+        let mut expected = connection(world.organization.id, world.user.id, "T1");
+        expected.bot = Some(bot("U0BOT1", Some("B0BOT1"), Some("A0APP1")));
+        commit(&db, vec![Change::InsertConnection(expected.clone())]).await;
+
+        // A Discord-like identity has no bot id: the stored one is cleared, not kept.
+        expected.bot = Some(bot("123", None, Some("456")));
+        let patch = |columns| Change::PatchConnection {
+            id: expected.id,
+            columns,
+            updated_at: expected.updated_at,
+        };
+        commit(
+            &db,
+            vec![patch(ConnectionColumns {
+                bot: expected.bot.clone(),
+                ..ConnectionColumns::default()
+            })],
+        )
+        .await;
+        // A patch that learnt nothing leaves the identity as it is.
+        commit(
+            &db,
+            vec![patch(ConnectionColumns {
+                name: Some(name("Renamed")),
+                ..ConnectionColumns::default()
+            })],
+        )
+        .await;
+        expected.name = name("Renamed");
+        let found = ConnectionRepository::find(&db, expected.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.connection.bot, expected.bot);
+        assert_eq!(found.connection, expected);
+    })
+    .await;
+}
 
 #[tokio::test]
 async fn connections_round_trip_every_field() {
@@ -26,6 +80,7 @@ async fn connections_round_trip_every_field() {
         };
         full.integration_connection_id = Some(opaque("int-1"));
         full.credentials = Some(SealedCredentials::from_bytes(vec![0, 1, 2, 255]));
+        full.bot = Some(bot("U0BOT1", Some("B0BOT1"), Some("A0APP1")));
         full.settings = ConnectionSettings {
             sync_threads: false,
             sync_reactions: true,
@@ -54,14 +109,18 @@ async fn connections_round_trip_every_field() {
             })
         );
         assert_eq!(
-            db.find_by_workspace(world.organization.id, Provider::Discord, &opaque("T1"))
-                .await
-                .unwrap(),
+            db.find_by_workspace(
+                world.organization.id,
+                Provider::Discord,
+                &workspace_id("T1")
+            )
+            .await
+            .unwrap(),
             Some(full.clone())
         );
         // Same workspace id, other provider: not found.
         assert_eq!(
-            db.find_by_workspace(world.organization.id, Provider::Slack, &opaque("T1"))
+            db.find_by_workspace(world.organization.id, Provider::Slack, &workspace_id("T1"))
                 .await
                 .unwrap(),
             None
@@ -97,6 +156,7 @@ async fn patches_write_the_given_columns_of_live_connections_only() {
         };
         expected.settings.sync_edits = false;
         expected.credentials = Some(SealedCredentials::from_bytes(vec![7; 40]));
+        expected.bot = Some(bot("U0BOT2", Some("B0BOT2"), Some("A0APP2")));
         expected.metadata =
             JsonObject::from_checked_json("metadata", r#"{"a":1}"#.to_owned()).unwrap();
         expected.updated_at = crate::support::now();
@@ -109,6 +169,7 @@ async fn patches_write_the_given_columns_of_live_connections_only() {
                     external_workspace_name: expected.external_workspace_name.clone(),
                     fallback_workspace_name: None,
                     credentials: expected.credentials.clone(),
+                    bot: expected.bot.clone(),
                     status: Some(expected.status.clone()),
                     settings: ConnectionSettingsPatch {
                         sync_edits: Some(false),
@@ -318,7 +379,7 @@ async fn deleting_a_connection_hides_it_and_its_links_and_frees_the_workspace() 
             None
         );
         assert_eq!(
-            db.find_by_workspace(world.organization.id, Provider::Slack, &opaque("T1"))
+            db.find_by_workspace(world.organization.id, Provider::Slack, &workspace_id("T1"))
                 .await
                 .unwrap(),
             None
@@ -352,7 +413,7 @@ async fn deleting_a_connection_hides_it_and_its_links_and_frees_the_workspace() 
         let committed = commit(&db, vec![Change::InsertConnection(duplicate.clone())]).await;
         assert_eq!(committed.outcomes, vec![ChangeOutcome::Applied]);
         assert_eq!(
-            db.find_by_workspace(world.organization.id, Provider::Slack, &opaque("T1"))
+            db.find_by_workspace(world.organization.id, Provider::Slack, &workspace_id("T1"))
                 .await
                 .unwrap(),
             Some(duplicate.clone())

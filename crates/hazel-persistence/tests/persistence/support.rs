@@ -10,7 +10,7 @@ use hazel_domain::model::Timestamp;
 use hazel_domain::model::channel::{Channel, ChannelKind};
 use hazel_domain::model::chat_sync::{
     ChannelLink, ConnectionSettings, ConnectionStatus, Direction, JsonObject, LinkSettings,
-    Provider, SyncConnection, parse_external_id,
+    Provider, SyncConnection,
 };
 use hazel_domain::model::identity::{Member, MemberKind, Organization, Role, User};
 use hazel_domain::model::message::{Emoji, Message, MessageContent, Reaction};
@@ -62,6 +62,10 @@ pub(crate) fn name(raw: &str) -> Name {
     Name::parse("name", raw).unwrap()
 }
 
+pub(crate) fn workspace_id(raw: &str) -> hazel_domain::model::chat_sync::ExternalWorkspaceId {
+    hazel_domain::model::chat_sync::ExternalWorkspaceId::parse("externalWorkspaceId", raw).unwrap()
+}
+
 pub(crate) fn opaque(raw: &str) -> Opaque {
     Opaque::parse("opaque", raw, 255).unwrap()
 }
@@ -106,7 +110,11 @@ pub(crate) fn shadow_member(organization: OrganizationId, external_user_id: &str
         organization_id: organization,
         kind: MemberKind::Shadow {
             provider: Provider::Slack,
-            external_user_id: opaque(external_user_id),
+            external_user_id: hazel_domain::model::chat_sync::ExternalUserId::parse(
+                "id",
+                external_user_id,
+            )
+            .unwrap(),
         },
         name: name("Slack person"),
         avatar_url: Some(
@@ -181,12 +189,13 @@ pub(crate) fn connection(
         id: SyncConnectionId::new(),
         organization_id: organization,
         provider: Provider::Slack,
-        external_workspace_id: parse_external_id("externalWorkspaceId", workspace).unwrap(),
+        external_workspace_id: workspace_id(workspace),
         external_workspace_name: None,
         name: name("Slack"),
         status: ConnectionStatus::Connected,
         integration_connection_id: None,
         credentials: None,
+        bot: None,
         settings: ConnectionSettings::default(),
         metadata: JsonObject::empty(),
         last_sync_at: None,
@@ -205,7 +214,11 @@ pub(crate) fn link(
         id: ChannelLinkId::new(),
         connection_id: connection,
         hazel_channel_id: channel,
-        external_channel_id: parse_external_id("externalChannelId", external_channel).unwrap(),
+        external_channel_id: hazel_domain::model::chat_sync::ExternalChannelId::parse(
+            "externalChannelId",
+            external_channel,
+        )
+        .unwrap(),
         external_channel_name: None,
         direction: Direction::Both,
         is_active: true,

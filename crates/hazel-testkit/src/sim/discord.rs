@@ -37,6 +37,8 @@ fn implementation(verb: &str, template: &str) -> Option<RouteFn> {
         ("GET", "/guilds/{guild_id}/roles") => Some(State::get_roles),
         ("GET", "/guilds/{guild_id}/members/{user_id}") => Some(State::get_member),
         ("GET", "/guilds/{guild_id}/channels") => Some(State::get_channels),
+        ("GET", "/applications/@me") => Some(State::get_my_application),
+        ("GET", "/channels/{channel_id}") => Some(State::get_channel),
         _ => None,
     }
 }
@@ -150,6 +152,9 @@ struct Channel {
     name: String,
     kind: ChannelKind,
     private: bool,
+    /// Overwrites beside the `@everyone` one of a private channel: (role or member id, is a
+    /// member, allow, deny).
+    overwrites: Vec<(String, bool, u64, u64)>,
 }
 
 /// A bot user (its token is the key it is stored under).
@@ -157,6 +162,7 @@ struct Channel {
 pub(crate) struct Bot {
     user_id: String,
     username: String,
+    application_id: String,
 }
 
 fn assert_snowflake(what: &str, id: &str) {
@@ -235,13 +241,53 @@ impl DiscordSimulator {
     /// When `user_id` is not a snowflake.
     pub fn add_bot(&self, token: &str, user_id: &str, username: &str) {
         assert_snowflake("user", user_id);
-        self.core.lock().state.bots.insert(
+        let mut shared = self.core.lock();
+        let application_id = shared.state.snowflake();
+        shared.state.bots.insert(
             token.to_owned(),
             Bot {
                 user_id: user_id.to_owned(),
                 username: username.to_owned(),
+                application_id,
             },
         );
+    }
+
+    /// The application id of a bot (what `/applications/@me` answers).
+    ///
+    /// # Panics
+    /// When the token was not added.
+    #[must_use]
+    pub fn application_id(&self, token: &str) -> String {
+        let shared = self.core.lock();
+        let Some(bot) = shared.state.bots.get(token) else {
+            panic!("add_bot({token:?}, …) first");
+        };
+        bot.application_id.clone()
+    }
+
+    /// Adds a permission overwrite to a channel for a role (`is_member: false`) or a member.
+    ///
+    /// # Panics
+    /// When the guild or channel was not added, or `target_id` is not a snowflake.
+    pub fn add_channel_overwrite(
+        &self,
+        guild_id: &str,
+        channel_id: &str,
+        target_id: &str,
+        is_member: bool,
+        allow: u64,
+        deny: u64,
+    ) {
+        assert_snowflake("overwrite target", target_id);
+        let mut shared = self.core.lock();
+        let guild = shared.state.guild_mut(guild_id);
+        let Some(channel) = guild.channels.iter_mut().find(|c| c.id == channel_id) else {
+            panic!("add_channel({guild_id:?}, {channel_id:?}, …) first");
+        };
+        channel
+            .overwrites
+            .push((target_id.to_owned(), is_member, allow, deny));
     }
 
     /// Makes a bot a member of a guild with a managed role holding `permissions` (a bit set);
@@ -295,6 +341,7 @@ impl DiscordSimulator {
                 name: name.to_owned(),
                 kind,
                 private,
+                overwrites: Vec::new(),
             });
     }
 
@@ -358,6 +405,7 @@ impl Refusal {
     const UNKNOWN_GUILD: Self = Self(StatusCode::NOT_FOUND, "Unknown Guild", 10_004);
     const UNKNOWN_MEMBER: Self = Self(StatusCode::NOT_FOUND, "Unknown Member", 10_007);
     const MISSING_ACCESS: Self = Self(StatusCode::FORBIDDEN, "Missing Access", 50_001);
+    const UNKNOWN_CHANNEL: Self = Self(StatusCode::NOT_FOUND, "Unknown Channel", 10_003);
 
     fn outcome(self) -> Outcome {
         discord_error(self.0, self.1, self.2)
@@ -507,6 +555,59 @@ impl State {
         })
     }
 
+    fn get_my_application(&self, bot: &Bot, _: &PathParams) -> Result<Value, Refusal> {
+        Ok(json!({
+            "id": bot.application_id,
+            "name": bot.username,
+            "icon": null,
+            "description": "",
+            "type": null,
+            "bot": user(bot, false),
+            "verify_key": "0".repeat(64),
+            "flags": 0,
+            "flags_new": "0",
+            "redirect_uris": [],
+            "interactions_endpoint_url": null,
+            "role_connections_verification_url": null,
+            "owner": user(bot, false),
+            "approximate_guild_count": self
+                .guilds
+                .values()
+                .filter(|guild| guild.members.contains_key(&bot.user_id))
+                .count(),
+            "approximate_user_install_count": 0,
+            "approximate_user_authorization_count": 0,
+            "explicit_content_filter": 0,
+            "team": null,
+            "eligible_oauth2_scopes": ["bot"],
+        }))
+    }
+
+    /// A guild channel, as Discord answers a bot: unknown channels are 10003, and channels of
+    /// guilds the bot is not in, or that it may not view, are hidden behind 50001.
+    fn get_channel(&self, bot: &Bot, params: &PathParams) -> Result<Value, Refusal> {
+        let channel_id = path_param(params, "channel_id");
+        let Some((guild_id, guild, position, channel)) =
+            self.guilds.iter().find_map(|(guild_id, guild)| {
+                guild
+                    .channels
+                    .iter()
+                    .enumerate()
+                    .find(|(_, channel)| channel.id == channel_id)
+                    .map(|(position, channel)| (guild_id, guild, position, channel))
+            })
+        else {
+            return Err(Refusal::UNKNOWN_CHANNEL);
+        };
+        let Some(roles) = guild.members.get(&bot.user_id) else {
+            return Err(Refusal::MISSING_ACCESS);
+        };
+        if !can_view(guild_id, guild, &bot.user_id, roles, channel) {
+            return Err(Refusal::MISSING_ACCESS);
+        }
+        Ok(channel_object(guild_id, position, channel))
+    }
+
     fn snowflake(&mut self) -> String {
         self.next_id += 1;
         (900_000_000_000_000_000 + self.next_id).to_string()
@@ -542,6 +643,7 @@ impl State {
             .unwrap_or_else(|| Bot {
                 user_id: user_id.to_owned(),
                 username: "member".to_owned(),
+                application_id: user_id.to_owned(),
             });
         Ok(json!({
             "avatar": null,
@@ -648,12 +750,66 @@ fn guild_object(id: &str, guild: &Guild) -> Value {
     })
 }
 
+/// `ADMINISTRATOR`, which overrides every overwrite.
+const ADMINISTRATOR: u64 = 1 << 3;
+
+/// Whether a member may view a channel: guild-level permissions (the owner and administrators
+/// see everything), then the `@everyone`, role and member overwrites, in Discord's order.
+fn can_view(
+    guild_id: &str,
+    guild: &Guild,
+    user_id: &str,
+    roles: &[String],
+    channel: &Channel,
+) -> bool {
+    if guild.owner_id == user_id {
+        return true;
+    }
+    let mut bits = guild
+        .roles
+        .iter()
+        .filter(|role| role.id == guild_id || roles.contains(&role.id))
+        .fold(0, |bits, role| bits | role.permissions);
+    if bits & ADMINISTRATOR != 0 {
+        return true;
+    }
+    if channel.private {
+        bits &= !VIEW_CHANNEL;
+    }
+    for (id, is_member, everyone_allow, everyone_deny) in &channel.overwrites {
+        if !is_member && id == guild_id {
+            bits = (bits & !everyone_deny) | everyone_allow;
+        }
+    }
+    let (mut allow, mut deny) = (0, 0);
+    for (id, is_member, role_allow, role_deny) in &channel.overwrites {
+        if !is_member && id != guild_id && roles.contains(id) {
+            allow |= role_allow;
+            deny |= role_deny;
+        }
+    }
+    bits = (bits & !deny) | allow;
+    for (id, is_member, member_allow, member_deny) in &channel.overwrites {
+        if *is_member && id == user_id {
+            bits = (bits & !member_deny) | member_allow;
+        }
+    }
+    bits & VIEW_CHANNEL != 0
+}
+
 fn channel_object(guild_id: &str, position: usize, channel: &Channel) -> Value {
-    let overwrites = if channel.private {
-        json!([{"id": guild_id, "type": 0, "allow": "0", "deny": VIEW_CHANNEL.to_string()}])
-    } else {
-        json!([])
-    };
+    let mut overwrites = Vec::new();
+    if channel.private {
+        overwrites.push(
+            json!({"id": guild_id, "type": 0, "allow": "0", "deny": VIEW_CHANNEL.to_string()}),
+        );
+    }
+    for (id, is_member, allow, deny) in &channel.overwrites {
+        overwrites.push(json!({
+            "id": id, "type": u8::from(*is_member),
+            "allow": allow.to_string(), "deny": deny.to_string(),
+        }));
+    }
     json!({
         "id": channel.id,
         "type": channel.kind.code(),

@@ -41,6 +41,17 @@ pub enum Failure {
     DropConnection,
 }
 
+/// The identity of a simulated bot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlackBot {
+    /// The bot user's id (`U…`).
+    pub user_id: String,
+    /// The bot's id (`B…`).
+    pub bot_id: String,
+    /// The bot's app id (`A…`).
+    pub app_id: String,
+}
+
 /// A scripted Slack Web API on `127.0.0.1` (see the module docs).
 #[derive(Debug)]
 pub struct SlackSimulator {
@@ -82,6 +93,8 @@ struct Channel {
     is_private: bool,
     num_members: u64,
     is_archived: bool,
+    /// Whether the workspace's bot has joined it.
+    bot_is_member: bool,
     created: u64,
 }
 
@@ -92,6 +105,7 @@ pub(crate) struct BotToken {
     scopes: Vec<String>,
     user_id: String,
     bot_id: String,
+    app_id: String,
     revoked: bool,
 }
 
@@ -143,6 +157,7 @@ impl SlackSimulator {
         state.next_id += 1;
         let user_id = format!("U0BOT{:06}", state.next_id);
         let bot_id = format!("B0BOT{:06}", state.next_id);
+        let app_id = format!("A0APP{:06}", state.next_id);
         state.tokens.insert(
             token.to_owned(),
             BotToken {
@@ -150,6 +165,7 @@ impl SlackSimulator {
                 scopes: scopes.iter().map(|scope| (*scope).to_owned()).collect(),
                 user_id: user_id.clone(),
                 bot_id,
+                app_id,
                 revoked: false,
             },
         );
@@ -188,8 +204,43 @@ impl SlackSimulator {
             is_private,
             num_members,
             is_archived: false,
+            bot_is_member: true,
             created,
         });
+    }
+
+    /// The identity of a bot token's bot: what `auth.test` answers as `user_id` and `bot_id`,
+    /// and `bots.info` as `bot.app_id`.
+    ///
+    /// # Panics
+    /// When the token was not added.
+    #[must_use]
+    pub fn bot_identity(&self, token: &str) -> SlackBot {
+        let shared = self.core.lock();
+        let Some(bot) = shared.state.tokens.get(token) else {
+            panic!("add_bot_token(…, {token:?}, …) first");
+        };
+        SlackBot {
+            user_id: bot.user_id.clone(),
+            bot_id: bot.bot_id.clone(),
+            app_id: bot.app_id.clone(),
+        }
+    }
+
+    /// Sets whether the workspace's bot has joined a channel (channels start joined): a
+    /// public channel it has not joined answers `is_member: false`, a private one
+    /// `channel_not_found`, as Slack hides private channels from non-members.
+    pub fn set_bot_membership(&self, team_id: &str, id: &str, is_member: bool) {
+        if let Some(channel) = self
+            .core
+            .lock()
+            .state
+            .workspaces
+            .get_mut(team_id)
+            .and_then(|workspace| workspace.channels.iter_mut().find(|c| c.id == id))
+        {
+            channel.bot_is_member = is_member;
+        }
     }
 
     /// Archives a channel: `conversations.list` with `exclude_archived` leaves it out.
@@ -277,6 +328,8 @@ impl Protocol for Slack {
     fn implementation(_verb: &str, method: &str) -> Option<Method> {
         match method {
             "auth.test" => Some(State::auth_test),
+            "bots.info" => Some(State::bots_info),
+            "conversations.info" => Some(State::conversations_info),
             "conversations.list" => Some(State::conversations_list),
             _ => None,
         }
@@ -397,6 +450,68 @@ impl State {
         })
     }
 
+    fn bots_info(&self, bot: &BotToken, exchange: &Exchange, _: &mut Vec<String>) -> Value {
+        if !bot.scopes.iter().any(|scope| scope == "users:read") {
+            return json!({
+                "ok": false, "error": "missing_scope",
+                "needed": "users:read", "provided": bot.scopes.join(","),
+            });
+        }
+        let asked = query_param(exchange, "bot").unwrap_or_default();
+        let Some(found) = self
+            .tokens
+            .values()
+            .find(|other| other.bot_id == asked && other.team_id == bot.team_id)
+        else {
+            return json!({"ok": false, "error": "bot_not_found"});
+        };
+        let icon =
+            |size: u32| format!("https://a.slack-edge.com/80588/img/plugins/app/bot_{size}.png");
+        json!({
+            "ok": true,
+            "bot": {
+                "id": found.bot_id,
+                "deleted": false,
+                "name": "hazel",
+                "updated": 1_700_000_000,
+                "app_id": found.app_id,
+                "user_id": found.user_id,
+                "icons": {"image_36": icon(36), "image_48": icon(48), "image_72": icon(72)},
+            },
+        })
+    }
+
+    fn conversations_info(
+        &self,
+        bot: &BotToken,
+        exchange: &Exchange,
+        _: &mut Vec<String>,
+    ) -> Value {
+        let asked = query_param(exchange, "channel").unwrap_or_default();
+        let found = self
+            .workspaces
+            .get(&bot.team_id)
+            .into_iter()
+            .flat_map(|workspace| &workspace.channels)
+            .find(|channel| channel.id == asked);
+        // Slack hides private channels from bots that are not in them.
+        let Some(channel) = found.filter(|c| !c.is_private || c.bot_is_member) else {
+            return json!({"ok": false, "error": "channel_not_found"});
+        };
+        let scope = if channel.is_private {
+            "groups:read"
+        } else {
+            "channels:read"
+        };
+        if !bot.scopes.iter().any(|granted| granted == scope) {
+            return json!({
+                "ok": false, "error": "missing_scope",
+                "needed": scope, "provided": bot.scopes.join(","),
+            });
+        }
+        json!({"ok": true, "channel": conversation(channel, &bot.team_id)})
+    }
+
     fn conversations_list(
         &self,
         bot: &BotToken,
@@ -459,6 +574,8 @@ impl State {
             .into_iter()
             .flat_map(|workspace| &workspace.channels)
             .filter(|channel| !(exclude_archived && channel.is_archived))
+            // Slack lists only the private channels the bot is in.
+            .filter(|channel| !channel.is_private || channel.bot_is_member)
             .filter(|channel| {
                 let kind = if channel.is_private {
                     "private_channel"
@@ -487,6 +604,15 @@ impl State {
     }
 }
 
+/// The value of a query parameter.
+fn query_param<'a>(exchange: &'a Exchange, name: &str) -> Option<&'a str> {
+    exchange
+        .query
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+}
+
 fn decode_cursor(cursor: &str) -> Option<usize> {
     let text = String::from_utf8(BASE64.decode(cursor).ok()?).ok()?;
     text.strip_prefix("offset:")?.parse().ok()
@@ -512,7 +638,7 @@ fn conversation(channel: &Channel, team_id: &str) -> Value {
         "is_org_shared": false,
         "is_ext_shared": false,
         "is_pending_ext_shared": false,
-        "is_member": true,
+        "is_member": channel.bot_is_member,
         "num_members": channel.num_members,
         "shared_team_ids": [team_id],
         "topic": topic,

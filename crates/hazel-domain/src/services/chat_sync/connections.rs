@@ -68,6 +68,7 @@ impl ChatSyncService {
             status: ConnectionStatus::Connected,
             integration_connection_id: new.integration_connection_id,
             credentials: Some(self.seal(id, &credentials)?),
+            bot: Some(validated.bot.clone()),
             settings: ConnectionSettings::default().patched(new.settings),
             metadata: new.metadata.unwrap_or_else(JsonObject::empty),
             last_sync_at: None,
@@ -156,6 +157,7 @@ impl ChatSyncService {
             if fresh {
                 columns.credentials = Some(self.seal(id, &credentials)?);
             }
+            columns.bot = Some(validated.bot.clone());
             if columns.external_workspace_name.is_none() {
                 columns.fallback_workspace_name = provider_workspace_name(&validated);
             }
@@ -232,6 +234,7 @@ impl ChatSyncService {
         let outcome = match result {
             Ok(validated) => {
                 columns.status = Some(ConnectionStatus::Connected);
+                columns.bot = Some(validated.bot.clone());
                 if connection.external_workspace_name.is_none() {
                     columns.fallback_workspace_name = provider_workspace_name(&validated);
                 }

@@ -81,7 +81,7 @@ impl ChatSyncService {
         let selected: BTreeSet<&str> = if sync_all {
             by_id.keys().copied().collect()
         } else {
-            channel_ids.iter().map(Opaque::as_str).collect()
+            channel_ids.iter().map(ExternalChannelId::as_str).collect()
         };
         let now = self.clock.now();
         let mut changes = Vec::new();

@@ -31,7 +31,7 @@ use crate::model::page::{Page, PageRequest};
 use crate::model::text::{Name, Opaque};
 use crate::ports::repositories::ConnectionView;
 use crate::ports::{
-    Change, ChannelLinkRepository, ChannelRepository, ChatProvider, ChatProviders, Clock,
+    Change, ChannelLinkRepository, ChannelRepository, ChatDirectory, ChatProviders, Clock,
     ConnectionColumns, ConnectionRepository, CredentialVault, LinkColumns, MemberRepository, Store,
     StoreError, VaultError,
 };
@@ -205,8 +205,8 @@ impl ChatSyncService {
         }
     }
 
-    fn adapter(&self, provider: Provider) -> DomainResult<&Arc<dyn ChatProvider>> {
-        self.providers.get(provider).ok_or_else(|| {
+    fn adapter(&self, provider: Provider) -> DomainResult<&Arc<dyn ChatDirectory>> {
+        self.providers.directory(provider).ok_or_else(|| {
             ValidationError::new(
                 "provider",
                 format!("{provider} is not supported by this build yet"),

@@ -2,10 +2,12 @@
 
 use super::connections::default_connection_name;
 use super::*;
-use crate::model::chat_sync::ProviderErrorCode;
+use crate::model::chat_sync::{
+    BotIdentity, ExternalAppId, ExternalBotId, ExternalUserId, ProviderErrorCode,
+};
 use crate::model::identity::Role;
 use crate::ports::{
-    MockChannelLinkRepository, MockChannelRepository, MockChatProvider, MockConnectionRepository,
+    MockChannelLinkRepository, MockChannelRepository, MockChatDirectory, MockConnectionRepository,
     MockCredentialVault, MockMemberRepository, MockStore,
 };
 use crate::services::test_support::{
@@ -20,12 +22,12 @@ struct Mocks {
     links: MockChannelLinkRepository,
     store: MockStore,
     vault: MockCredentialVault,
-    slack: MockChatProvider,
+    slack: MockChatDirectory,
 }
 
 impl Mocks {
     fn new() -> Self {
-        let mut slack = MockChatProvider::new();
+        let mut slack = MockChatDirectory::new();
         slack.expect_provider().return_const(Provider::Slack);
         let mut vault = MockCredentialVault::new();
         vault
@@ -54,7 +56,7 @@ impl Mocks {
             store: Arc::new(self.store),
             clock: Arc::new(clock()),
             vault: Arc::new(self.vault),
-            providers: ChatProviders::new().with(Arc::new(self.slack)),
+            providers: ChatProviders::new().with_directory(Arc::new(self.slack)),
         })
     }
 }
@@ -63,6 +65,15 @@ fn slack_credentials() -> Credentials {
     Credentials::Slack {
         bot_token: SecretString::from("xoxb-test"),
         signing_secret: SecretString::from("sign"),
+        app_token: None,
+    }
+}
+
+fn bot() -> BotIdentity {
+    BotIdentity {
+        user_id: ExternalUserId::parse("u", "U0BOT").unwrap(),
+        bot_id: Some(ExternalBotId::parse("b", "B0BOT").unwrap()),
+        app_id: Some(ExternalAppId::parse("a", "A0APP").unwrap()),
     }
 }
 
@@ -70,7 +81,7 @@ fn new_connection(org: OrganizationId) -> NewConnection {
     NewConnection {
         organization_id: org,
         provider: Provider::Slack,
-        external_workspace_id: Opaque::parse("w", "T1", 10).unwrap(),
+        external_workspace_id: ExternalWorkspaceId::parse("w", "T1").unwrap(),
         external_workspace_name: None,
         name: None,
         integration_connection_id: None,
@@ -85,12 +96,13 @@ fn connection(org: OrganizationId) -> SyncConnection {
         id: SyncConnectionId::new(),
         organization_id: org,
         provider: Provider::Slack,
-        external_workspace_id: Opaque::parse("w", "T1", 10).unwrap(),
+        external_workspace_id: ExternalWorkspaceId::parse("w", "T1").unwrap(),
         external_workspace_name: None,
         name: Name::parse("n", "Slack").unwrap(),
         status: ConnectionStatus::Connected,
         integration_connection_id: None,
         credentials: Some(SealedCredentials::from_bytes(vec![9])),
+        bot: None,
         settings: ConnectionSettings::default(),
         metadata: JsonObject::empty(),
         last_sync_at: None,
@@ -102,14 +114,14 @@ fn connection(org: OrganizationId) -> SyncConnection {
 
 #[test]
 fn unnamed_connections_get_a_fitting_default_name() {
-    let short = Opaque::parse("w", "T1", 255).unwrap();
+    let short = ExternalWorkspaceId::parse("w", "T1").unwrap();
     assert_eq!(
         default_connection_name(Provider::Slack, &short)
             .unwrap()
             .as_str(),
         "slack T1"
     );
-    let long = Opaque::parse("w", &"9".repeat(255), 255).unwrap();
+    let long = ExternalWorkspaceId::parse("w", &"9".repeat(255)).unwrap();
     let name = default_connection_name(Provider::Discord, &long).unwrap();
     assert_eq!(name.as_str().chars().count(), Name::MAX_CHARS);
     assert!(name.as_str().starts_with("discord 999"));
@@ -145,6 +157,43 @@ async fn refused_credentials_save_nothing() {
         matches!(&err, DomainError::Provider(e) if e.code() == ProviderErrorCode::InsufficientPermissions),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn a_created_connection_keeps_the_bot_identity_learnt_while_validating() {
+    let ada = user("ada");
+    let org = OrganizationId::new();
+    let mut mocks = Mocks::new();
+    let m = member_of(&ada, org, Role::Owner);
+    mocks
+        .members
+        .expect_find_for_user()
+        .returning(move |_, _| Ok(Some(m.clone())));
+    mocks
+        .connections
+        .expect_find_by_workspace()
+        .returning(|_, _, _| Ok(None));
+    mocks.slack.expect_validate().times(1).returning(|_, _| {
+        Ok(ValidatedWorkspace {
+            workspace_name: None,
+            bot: bot(),
+        })
+    });
+    mocks
+        .store
+        .expect_commit()
+        .withf(|c| {
+            matches!(c.as_slice(), [Change::InsertConnection(connection)]
+                if connection.bot == Some(bot()))
+        })
+        .times(1)
+        .returning(|c| Ok(committed(c.len())));
+    let created = mocks
+        .service()
+        .create_connection(&caller(&ada), new_connection(org))
+        .await
+        .unwrap();
+    assert_eq!(created.data.connection.bot, Some(bot()));
 }
 
 #[tokio::test]
@@ -313,8 +362,10 @@ async fn failed_validation_records_the_error_status() {
         .store
         .expect_commit()
         .withf(|c| {
+            // A refusal learns no bot: the stored identity stays as it was.
             matches!(c.as_slice(), [Change::PatchConnection { columns, .. }]
-                if matches!(&columns.status, Some(ConnectionStatus::Error { code: ProviderErrorCode::AuthExpired, .. })))
+                if matches!(&columns.status, Some(ConnectionStatus::Error { code: ProviderErrorCode::AuthExpired, .. }))
+                    && columns.bot.is_none())
         })
         .times(1)
         .returning(|c| Ok(committed(c.len())));
@@ -345,7 +396,7 @@ async fn selecting_channels_creates_links_and_deactivates_unselected_ones() {
         }))
     });
     let ext = |id: &str, private: bool| ExternalChannel {
-        id: Opaque::parse("id", id, 20).unwrap(),
+        id: ExternalChannelId::parse("id", id).unwrap(),
         name: format!("chan-{id}"),
         is_private: private,
         member_count: Some(3),
@@ -359,7 +410,7 @@ async fn selecting_channels_creates_links_and_deactivates_unselected_ones() {
         id: ChannelLinkId::new(),
         connection_id: id,
         hazel_channel_id: ChannelId::new(),
-        external_channel_id: Opaque::parse("id", "C1", 20).unwrap(),
+        external_channel_id: ExternalChannelId::parse("id", "C1").unwrap(),
         external_channel_name: None,
         direction: Direction::Both,
         is_active: true,
@@ -392,7 +443,7 @@ async fn selecting_channels_creates_links_and_deactivates_unselected_ones() {
         .select_channels(
             &caller(&ada),
             id,
-            vec![Opaque::parse("id", "C2", 20).unwrap()],
+            vec![ExternalChannelId::parse("id", "C2").unwrap()],
             false,
         )
         .await
@@ -401,7 +452,7 @@ async fn selecting_channels_creates_links_and_deactivates_unselected_ones() {
 
 fn external(id: &str) -> ExternalChannel {
     ExternalChannel {
-        id: Opaque::parse("id", id, 20).unwrap(),
+        id: ExternalChannelId::parse("id", id).unwrap(),
         name: format!("chan-{id}"),
         is_private: false,
         member_count: None,
@@ -413,7 +464,7 @@ fn live_link(connection: SyncConnectionId, external_id: &str) -> ChannelLink {
         id: ChannelLinkId::new(),
         connection_id: connection,
         hazel_channel_id: ChannelId::new(),
-        external_channel_id: Opaque::parse("id", external_id, 20).unwrap(),
+        external_channel_id: ExternalChannelId::parse("id", external_id).unwrap(),
         external_channel_name: None,
         direction: Direction::Both,
         is_active: true,
@@ -449,7 +500,7 @@ async fn successful_validation_writes_only_the_status_and_the_missing_workspace_
     mocks.slack.expect_validate().returning(|_, _| {
         Ok(ValidatedWorkspace {
             workspace_name: Some("Acme".into()),
-            bot_user_id: None,
+            bot: bot(),
         })
     });
     // The credentials read before the provider round trip are never written back: a
@@ -463,6 +514,7 @@ async fn successful_validation_writes_only_the_status_and_the_missing_workspace_
     let expected = ConnectionColumns {
         status: Some(ConnectionStatus::Connected),
         fallback_workspace_name: Some(Name::parse("n", "Acme").unwrap()),
+        bot: Some(bot()),
         ..ConnectionColumns::default()
     };
     let id = conn.id;
@@ -494,7 +546,7 @@ async fn validating_a_connection_deleted_meanwhile_is_not_found() {
     mocks.slack.expect_validate().returning(|_, _| {
         Ok(ValidatedWorkspace {
             workspace_name: None,
-            bot_user_id: None,
+            bot: bot(),
         })
     });
     mocks
@@ -553,12 +605,13 @@ async fn new_credentials_are_sealed_and_resume_the_connection() {
     mocks.slack.expect_validate().times(1).returning(|_, _| {
         Ok(ValidatedWorkspace {
             workspace_name: Some("Acme".into()),
-            bot_user_id: None,
+            bot: bot(),
         })
     });
     let expected = ConnectionColumns {
         external_workspace_name: Some(Name::parse("n", "Mine").unwrap()),
         credentials: Some(SealedCredentials::from_bytes(vec![1, 2, 3])),
+        bot: Some(bot()),
         status: Some(ConnectionStatus::Connected),
         settings: ConnectionSettingsPatch {
             sync_edits: Some(false),
@@ -800,7 +853,7 @@ async fn integration_credentials_open_for_their_connection_and_are_sealed_for_th
     mocks.slack.expect_validate().returning(|_, _| {
         Ok(ValidatedWorkspace {
             workspace_name: None,
-            bot_user_id: None,
+            bot: bot(),
         })
     });
     let sealed_for = Arc::new(std::sync::Mutex::new(Vec::new()));

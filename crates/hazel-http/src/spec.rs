@@ -21,7 +21,9 @@ fn cross_field_rules() -> Vec<(&'static str, Value)> {
         (
             "CreateChannel",
             json!([
-                {"properties": {"type": {"enum": ["thread"]}}, "required": ["parentChannelId"]},
+                {"properties": {"type": {"enum": ["thread"]},
+                                "parentChannelId": {"type": "string"}},
+                 "required": ["parentChannelId"]},
                 {"properties": {"type": {"enum": ["public", "private"]}},
                  "not": {"required": ["parentChannelId"]}}
             ]),
@@ -39,7 +41,8 @@ fn cross_field_rules() -> Vec<(&'static str, Value)> {
             "CreateMessage",
             json!([
                 {"properties": {"content": {"pattern": visible_text_pattern()}}},
-                {"properties": {"attachments": {"minItems": 1}}, "required": ["attachments"]}
+                {"properties": {"attachments": {"type": "array", "minItems": 1}},
+                 "required": ["attachments"]}
             ]),
         ),
     ]

@@ -1,0 +1,104 @@
+"""Schemathesis hooks for scripts/schemathesis.sh.
+
+Some rules depend on stored data, not on the shape of a request, so no schema can state them:
+an id in a path or a body must name an existing resource (404, or 400 for a parent), a slug or a
+member's email must not be taken yet. So that the fuzzer's requests exercise the service rather
+than those rules, this hook points UUIDs at the seeded data (an organization, a channel, two
+messages: one that requests may delete, one they must not) and makes slugs and emails unique.
+Only requests generated to be valid are changed (those built to break the schema are sent as
+generated), and only into values of the documented shape.
+"""
+
+import itertools
+import json
+import os
+import re
+
+import schemathesis
+
+UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+COUNTER = itertools.count()
+SCHEMAS = json.load(open(os.environ["HAZEL_FUZZ_SPEC"], encoding="utf-8"))["components"]["schemas"]
+EMAIL = re.compile(SCHEMAS["CreateMember"]["properties"]["email"]["pattern"])
+
+ORG = os.environ["HAZEL_FUZZ_ORG_ID"]
+MEMBER = os.environ["HAZEL_FUZZ_MEMBER_ID"]
+CHANNEL = os.environ["HAZEL_FUZZ_CHANNEL_ID"]
+MESSAGE = os.environ["HAZEL_FUZZ_MESSAGE_ID"]
+DOOMED_MESSAGE = os.environ["HAZEL_FUZZ_DOOMED_MESSAGE_ID"]
+
+# Ids in bodies that must name a live resource of the seeded organization.
+BODY_IDS = {
+    "organizationId": ORG,
+    "memberId": MEMBER,
+    "channelId": CHANNEL,
+    "hazelChannelId": CHANNEL,
+    "parentMessageId": MESSAGE,
+    "parentChannelId": CHANNEL,
+}
+
+
+def is_uuid(value):
+    return isinstance(value, str) and UUID.fullmatch(value) is not None
+
+
+def unique_slug(slug):
+    suffix = f"-{next(COUNTER)}"
+    return slug[: 64 - len(suffix)].rstrip("-") + suffix
+
+
+def unique_email(email):
+    """A valid email no one has yet, as long as `email` (the length may be what is tested)."""
+    local, _, domain = email.partition("@")
+    tagged = f"{local}+{next(COUNTER)}@{domain}"
+    if len(tagged) <= 254:
+        return tagged
+    fresh = f"fuzz{next(COUNTER)}@example.com"
+    return fresh + " " * (len(email) - len(fresh))
+
+
+def path_parameters(case):
+    params = dict(case.path_parameters or {})
+    # Here path parameters are already percent-encoded, and Schemathesis revalidates a changed
+    # case against the encoded text: an emoji of 99 characters would then count as too long.
+    if any("%" in str(value) for value in params.values()):
+        return params
+    deleting_message = case.method.upper() == "DELETE" and case.path == "/api/v1/messages/{messageId}"
+    seeded = {
+        "orgId": ORG,
+        "channelId": CHANNEL,
+        "messageId": DOOMED_MESSAGE if deleting_message else MESSAGE,
+    }
+    for name, value in seeded.items():
+        if is_uuid(params.get(name)):
+            params[name] = value
+    return params
+
+
+def body(value):
+    if not isinstance(value, dict):
+        return value
+    value = dict(value)
+    for field, seeded in BODY_IDS.items():
+        if is_uuid(value.get(field)):
+            value[field] = seeded
+    slug = value.get("slug")
+    if isinstance(slug, str) and 2 <= len(slug) <= 64 and SLUG.fullmatch(slug):
+        value["slug"] = unique_slug(slug)
+    email = value.get("email")
+    if isinstance(email, str) and "role" in value and len(email) <= 254 and EMAIL.search(email):
+        value["email"] = unique_email(email)
+    return value
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    if case.meta is None or not case.meta.generation.mode.is_positive:
+        return
+    if case.path_parameters:
+        case.path_parameters = path_parameters(case)
+    if isinstance(case.body, dict):
+        case.body = body(case.body)
+    if case.query and is_uuid(case.query.get("organizationId")):
+        case.query = {**case.query, "organizationId": ORG}

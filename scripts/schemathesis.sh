@@ -2,7 +2,8 @@
 # Runs Schemathesis (every check) over the whole OpenAPI document against a freshly started
 # service: a `hazel-sync serve` on a free loopback port, a fresh SQLite file in a temporary
 # directory, a bootstrap token, the Slack and Discord simulators as providers (no request leaves
-# the machine), and seed data (an organization, a channel, a member, messages) whose ids
+# the machine), and seed data (an organization, a member, a channel, messages, connections, a
+# channel link, a notification) whose ids
 # scripts/schemathesis_hooks.py puts into the generated requests, so that they reach past 404s
 # and clear of the rules that depend on stored data. Zero failures are allowed. The service and
 # the simulators are stopped and the temporary directory removed whatever happens.
@@ -89,6 +90,16 @@ channel=$(api "/organizations/$org/channels" '{"name":"general","type":"public"}
 member=$(api "/organizations/$org/members" '{"email":"member@example.com","name":"Member","role":"member"}' | jq -r .data.id)
 message=$(api "/channels/$channel/messages" '{"content":"hello"}' | jq -r .data.id)
 doomed=$(api "/channels/$channel/messages" '{"content":"to be deleted"}' | jq -r .data.id)
+# The simulators' demo workspaces (see hazel-simulators).
+slack_credentials='{"botToken":"xoxb-demo-bot-token","signingSecret":"s3cret"}'
+discord_credentials='{"botToken":"demo-discord-bot-token"}'
+connection=$(api /connections "{\"organizationId\":\"$org\",\"provider\":\"slack\",
+  \"externalWorkspaceId\":\"T0DEMO\",\"credentials\":$slack_credentials}" | jq -r .data.id)
+doomed_connection=$(api /connections "{\"organizationId\":\"$org\",\"provider\":\"discord\",
+  \"externalWorkspaceId\":\"1100000000000000001\",\"credentials\":$discord_credentials}" | jq -r .data.id)
+link=$(api "/connections/$connection/channel-links" \
+  "{\"hazelChannelId\":\"$channel\",\"externalChannelId\":\"C0GENERAL\"}" | jq -r .data.id)
+notification=$(api /notifications "{\"memberId\":\"$member\"}" | jq -r .data.id)
 
 config="$work/schemathesis.toml"
 cat >"$config" <<EOF
@@ -100,6 +111,8 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404",
 EOF
 export HAZEL_FUZZ_ORG_ID="$org" HAZEL_FUZZ_MEMBER_ID="$member" HAZEL_FUZZ_CHANNEL_ID="$channel"
 export HAZEL_FUZZ_MESSAGE_ID="$message" HAZEL_FUZZ_DOOMED_MESSAGE_ID="$doomed"
+export HAZEL_FUZZ_CONNECTION_ID="$connection" HAZEL_FUZZ_DOOMED_CONNECTION_ID="$doomed_connection"
+export HAZEL_FUZZ_LINK_ID="$link" HAZEL_FUZZ_NOTIFICATION_ID="$notification"
 export HAZEL_FUZZ_SPEC="$PWD/openapi/openapi.json"
 export PYTHONPATH="$PWD/scripts${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=schemathesis_hooks
 

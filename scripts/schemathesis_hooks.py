@@ -2,7 +2,8 @@
 
 Some rules depend on stored data, not on the shape of a request, so no schema can state them:
 an id in a path or a body must name an existing resource (404, or 400 for a parent), a slug or a
-member's email must not be taken yet. So that the fuzzer's requests exercise the service rather
+member's email must not be taken yet, new credentials must be of the connection's provider, and
+selected channels must be channels the provider shows the bot. So that the fuzzer's requests exercise the service rather
 than those rules, this hook points UUIDs at the seeded data (an organization, a channel, two
 messages: one that requests may delete, one they must not) and makes slugs and emails unique.
 Only requests generated to be valid are changed (those built to break the schema are sent as
@@ -27,6 +28,10 @@ MEMBER = os.environ["HAZEL_FUZZ_MEMBER_ID"]
 CHANNEL = os.environ["HAZEL_FUZZ_CHANNEL_ID"]
 MESSAGE = os.environ["HAZEL_FUZZ_MESSAGE_ID"]
 DOOMED_MESSAGE = os.environ["HAZEL_FUZZ_DOOMED_MESSAGE_ID"]
+CONNECTION = os.environ["HAZEL_FUZZ_CONNECTION_ID"]
+DOOMED_CONNECTION = os.environ["HAZEL_FUZZ_DOOMED_CONNECTION_ID"]
+LINK = os.environ["HAZEL_FUZZ_LINK_ID"]
+NOTIFICATION = os.environ["HAZEL_FUZZ_NOTIFICATION_ID"]
 
 # Ids in bodies that must name a live resource of the seeded organization.
 BODY_IDS = {
@@ -58,28 +63,54 @@ def unique_email(email):
     return fresh + " " * (len(email) - len(fresh))
 
 
+def resource_id(method, path):
+    """The seeded resource a `{id}` path parameter should name."""
+    if path.startswith("/api/v1/connections/"):
+        return DOOMED_CONNECTION if method == "DELETE" and path.endswith("{id}") else CONNECTION
+    if path.startswith("/api/v1/channel-links/"):
+        # Deleting the link makes later link tests answer 404, which is still a valid answer.
+        return LINK
+    if path.startswith("/api/v1/notifications/"):
+        return NOTIFICATION
+    return None
+
+
 def path_parameters(case):
     params = dict(case.path_parameters or {})
     # Here path parameters are already percent-encoded, and Schemathesis revalidates a changed
     # case against the encoded text: an emoji of 99 characters would then count as too long.
     if any("%" in str(value) for value in params.values()):
         return params
-    deleting_message = case.method.upper() == "DELETE" and case.path == "/api/v1/messages/{messageId}"
+    method = case.method.upper()
+    deleting_message = method == "DELETE" and case.path == "/api/v1/messages/{messageId}"
     seeded = {
         "orgId": ORG,
         "channelId": CHANNEL,
         "messageId": DOOMED_MESSAGE if deleting_message else MESSAGE,
+        "id": resource_id(method, case.path),
     }
     for name, value in seeded.items():
-        if is_uuid(params.get(name)):
+        if value and is_uuid(params.get(name)):
             params[name] = value
     return params
 
 
-def body(value):
+# The simulators' demo Slack workspace (see hazel-simulators), which the seeded connection uses.
+SLACK_CREDENTIALS = {"botToken": "xoxb-demo-bot-token", "signingSecret": "s3cret"}
+SLACK_CHANNELS = ["C0GENERAL", "C0RANDOM", "G0PRIVATE"]
+
+
+def body(case, value):
     if not isinstance(value, dict):
         return value
     value = dict(value)
+    if case.path.startswith("/api/v1/connections/{id}"):
+        if isinstance(value.get("credentials"), dict):
+            value["credentials"] = dict(SLACK_CREDENTIALS)
+        if isinstance(value.get("channelIds"), list):
+            value["channelIds"] = [
+                SLACK_CHANNELS[i % len(SLACK_CHANNELS)] for i, _ in enumerate(value["channelIds"])
+            ]
     for field, seeded in BODY_IDS.items():
         if is_uuid(value.get(field)):
             value[field] = seeded
@@ -99,6 +130,6 @@ def before_call(context, case, kwargs):
     if case.path_parameters:
         case.path_parameters = path_parameters(case)
     if isinstance(case.body, dict):
-        case.body = body(case.body)
+        case.body = body(case, case.body)
     if case.query and is_uuid(case.query.get("organizationId")):
         case.query = {**case.query, "organizationId": ORG}

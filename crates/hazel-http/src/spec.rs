@@ -272,6 +272,23 @@ mod tests {
     }
 
     #[test]
+    fn documented_list_limits_are_the_domain_limits() {
+        use hazel_domain::services::messages::MAX_ATTACHMENTS;
+        use hazel_domain::services::notifications::MAX_MESSAGE_IDS;
+
+        let spec = document();
+        let schemas = &spec["components"]["schemas"];
+        assert_eq!(
+            schemas["CreateMessage"]["properties"]["attachments"]["maxItems"],
+            MAX_ATTACHMENTS
+        );
+        assert_eq!(
+            schemas["DeleteByMessageIds"]["properties"]["messageIds"]["maxItems"],
+            MAX_MESSAGE_IDS
+        );
+    }
+
+    #[test]
     fn allowed_methods_come_from_the_document() {
         let allowed = AllowedMethods::from_spec(&document());
         assert_eq!(allowed.allow("/api/v1/organizations"), "GET, POST");

@@ -10,14 +10,14 @@
 #
 # Environment:
 #   HAZEL_SCHEMATHESIS_PROFILE   `debug` (default) or `release`: which build to run
-#   HAZEL_SCHEMATHESIS_EXAMPLES  test cases per operation and phase (default 40)
+#   HAZEL_SCHEMATHESIS_EXAMPLES  test cases per operation and phase (default 100)
 #   HAZEL_SCHEMATHESIS_WORKERS   concurrent workers (default 2)
 # Arguments are passed on to `schemathesis run` (e.g. `--include-operation-id messageCreate`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 profile=${HAZEL_SCHEMATHESIS_PROFILE:-debug}
-examples=${HAZEL_SCHEMATHESIS_EXAMPLES:-40}
+examples=${HAZEL_SCHEMATHESIS_EXAMPLES:-100}
 workers=${HAZEL_SCHEMATHESIS_WORKERS:-2}
 
 if ! command -v schemathesis >/dev/null 2>&1; then

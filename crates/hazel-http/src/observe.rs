@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use poem::PathPattern;
 use poem::error::NotFoundError;
+use poem::error::ResponseError as _;
 use poem::http::StatusCode;
 use poem::http::header::{ALLOW, HeaderValue};
-use poem::error::ResponseError as _;
 use poem::{Endpoint, IntoResponse as _, Request, Response};
 use poem_openapi::error::ParsePathError;
 use poem_openapi::{OpenApi, OperationId};

@@ -320,7 +320,10 @@ mod tests {
             (r#"{"name":"a","":1}"#, "body"),
             (r#"{"":1,"name":"a"}"#, "body"),
             (r#"{"name":"a","settings":{"":true}}"#, "settings"),
-            (r#"{"name":"a","attachments":[{"url":"u","":1}]}"#, "attachments[0]"),
+            (
+                r#"{"name":"a","attachments":[{"url":"u","":1}]}"#,
+                "attachments[0]",
+            ),
         ] {
             let err = parse_json::<Outer>(json.as_bytes()).unwrap_err();
             assert_eq!(err.field(), Some(field), "{json}");

@@ -105,7 +105,11 @@ fn mark_nullable(schema: &mut Map<String, Value>) {
 fn request_body_refs(spec: &Value) -> Vec<String> {
     let mut refs = Vec::new();
     let paths = spec.get("paths").and_then(Value::as_object);
-    for operation in paths.into_iter().flat_map(Map::values).filter_map(Value::as_object) {
+    for operation in paths
+        .into_iter()
+        .flat_map(Map::values)
+        .filter_map(Value::as_object)
+    {
         for body in operation.values().filter_map(|op| op.get("requestBody")) {
             collect_refs(body, &mut refs);
         }
@@ -238,7 +242,12 @@ mod tests {
         let spec = document();
         let schemas = spec["components"]["schemas"].as_object().unwrap();
         let names = reachable(schemas, request_body_refs(&spec));
-        for name in ["CreateOrganization", "CreateMessage", "AttachmentInput", "LinkSettingsPatch"] {
+        for name in [
+            "CreateOrganization",
+            "CreateMessage",
+            "AttachmentInput",
+            "LinkSettingsPatch",
+        ] {
             assert!(names.contains(name), "{name}");
         }
         for name in names {
@@ -250,7 +259,11 @@ mod tests {
         let create = &schemas["CreateOrganization"]["properties"];
         assert_eq!(create["slug"]["nullable"], true);
         assert!(create["name"].get("nullable").is_none());
-        assert!(schemas["SelectChannels"]["properties"]["syncAll"].get("nullable").is_none());
+        assert!(
+            schemas["SelectChannels"]["properties"]["syncAll"]
+                .get("nullable")
+                .is_none()
+        );
         // Answers stay open to additions.
         assert!(schemas["Message"].get("additionalProperties").is_none());
     }
@@ -302,11 +315,15 @@ mod tests {
             "POST"
         );
         assert_eq!(
-            allowed.path_parameter("/api/v1/messages/x/reactions/y", 1).as_deref(),
+            allowed
+                .path_parameter("/api/v1/messages/x/reactions/y", 1)
+                .as_deref(),
             Some("emoji")
         );
         assert_eq!(
-            allowed.path_parameter("/api/v1/organizations/x/members", 0).as_deref(),
+            allowed
+                .path_parameter("/api/v1/organizations/x/members", 0)
+                .as_deref(),
             Some("orgId")
         );
         assert_eq!(allowed.path_parameter("/api/v1/organizations", 0), None);

@@ -27,7 +27,8 @@ const CONTROL: &str = r"\u0000-\u001F\u007F-\u009F";
 /// Bidirectional embeddings, overrides and isolates.
 const BIDI: &str = r"\u202A-\u202E\u2066-\u2069";
 /// Unicode `White_Space` (what Rust's `trim` and `char::is_whitespace` remove).
-const SPACE: &str = r"\u0009-\u000D\u0085\u0020\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+const SPACE: &str =
+    r"\u0009-\u000D\u0085\u0020\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
 /// The `White_Space` characters that are not control characters, for classes that exclude
 /// both.
 const BLANK: &str = r"\u0020\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
@@ -106,7 +107,9 @@ impl TextRule for NameRule {
 
     fn check(raw: &str) -> Result<(), String> {
         at_most(raw, Name::MAX_CHARS)?;
-        Name::parse("", raw).map(drop).map_err(|e| e.message().to_owned())
+        Name::parse("", raw)
+            .map(drop)
+            .map_err(|e| e.message().to_owned())
     }
 }
 
@@ -433,16 +436,68 @@ mod tests {
     }
 
     const TRICKY: &[&str] = &[
-        "", " ", "\t", "a", " a ", "\ta\n", "a b", "a\u{0}b", "a\u{7f}", "\u{85}a", "a\u{a0}",
-        "\u{3000}", "x\u{202E}y", "\u{2066}", "ab\u{2069}", "é", "日本", "🎉", "a@b.c",
-        " a@b.c ", "a@b", "a@.b.c", "a@b.c.", "@b.c", "a@@b.c", "A@B.CO", "a b@c.d",
-        "https://x", "http://", "https:// x", " https://x ", "HTTPS://x", "ftp://x",
-        ":+1:", ":a b:", "::", ":Ab:", "#", "*", "1", "a", "👍🏽", "👍 ", "x:y", "acme",
-        "a-b", "-ab", "ab-", "a--b", "a", "AB", "ab_c",
-        "00000000-0000-0000-0000-000000000000", "0190a8c4-7c2e-7c5e-9b1a-3f4e5d6c7b8a",
-        "0190A8C4-7C2E-7C5E-9B1A-3F4E5D6C7B8A", "0190a8c47c2e7c5e9b1a3f4e5d6c7b8a",
-        "{0190a8c4-7c2e-7c5e-9b1a-3f4e5d6c7b8a}", "0190a8c4-7c2e-7c5e-9b1a-3f4e5d6c7b8g",
-        "AAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAB", "AAAAAAAAAAAAAAAAAAAAA", "_-_-_-_-_-_-_-_-_-_-_w",
+        "",
+        " ",
+        "\t",
+        "a",
+        " a ",
+        "\ta\n",
+        "a b",
+        "a\u{0}b",
+        "a\u{7f}",
+        "\u{85}a",
+        "a\u{a0}",
+        "\u{3000}",
+        "x\u{202E}y",
+        "\u{2066}",
+        "ab\u{2069}",
+        "é",
+        "日本",
+        "🎉",
+        "a@b.c",
+        " a@b.c ",
+        "a@b",
+        "a@.b.c",
+        "a@b.c.",
+        "@b.c",
+        "a@@b.c",
+        "A@B.CO",
+        "a b@c.d",
+        "https://x",
+        "http://",
+        "https:// x",
+        " https://x ",
+        "HTTPS://x",
+        "ftp://x",
+        ":+1:",
+        ":a b:",
+        "::",
+        ":Ab:",
+        "#",
+        "*",
+        "1",
+        "a",
+        "👍🏽",
+        "👍 ",
+        "x:y",
+        "acme",
+        "a-b",
+        "-ab",
+        "ab-",
+        "a--b",
+        "a",
+        "AB",
+        "ab_c",
+        "00000000-0000-0000-0000-000000000000",
+        "0190a8c4-7c2e-7c5e-9b1a-3f4e5d6c7b8a",
+        "0190A8C4-7C2E-7C5E-9B1A-3F4E5D6C7B8A",
+        "0190a8c47c2e7c5e9b1a3f4e5d6c7b8a",
+        "{0190a8c4-7c2e-7c5e-9b1a-3f4e5d6c7b8a}",
+        "0190a8c4-7c2e-7c5e-9b1a-3f4e5d6c7b8g",
+        "AAAAAAAAAAAAAAAAAAAAAA",
+        "AAAAAAAAAAAAAAAAAAAAAB",
+        "AAAAAAAAAAAAAAAAAAAAA",
+        "_-_-_-_-_-_-_-_-_-_-_w",
     ];
 
     #[test]

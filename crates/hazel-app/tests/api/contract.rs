@@ -51,7 +51,10 @@ async fn a_bad_path_parameter_is_named(app: TestApp) {
         ("/notifications/x".to_owned(), "id"),
         // A short name with an upper-case letter is not an emoji.
         (format!("/messages/{message}/reactions/%3AWave%3A"), "emoji"),
-        (format!("/messages/not-a-uuid/reactions/%3Awave%3A"), "messageId"),
+        (
+            "/messages/not-a-uuid/reactions/%3Awave%3A".to_owned(),
+            "messageId",
+        ),
     ] {
         let resp = if path.starts_with("/messages/") || path.starts_with("/notifications/") {
             ada.delete(&path).await
@@ -190,14 +193,25 @@ async fn the_document_states_the_limits(app: TestApp) {
     let cursor = parameter(&spec, "messageList", "cursor");
     assert_eq!(cursor["pattern"], "^[A-Za-z0-9_-]{21}[AQgw]$");
     let limit = parameter(&spec, "messageList", "limit");
-    assert_eq!((limit["minimum"].as_f64(), limit["maximum"].as_f64()), (Some(1.0), Some(200.0)));
+    assert_eq!(
+        (limit["minimum"].as_f64(), limit["maximum"].as_f64()),
+        (Some(1.0), Some(200.0))
+    );
     let emoji = parameter(&spec, "messageReactionDelete", "emoji");
     assert_eq!(emoji["maxLength"], 100);
 
     let schemas = &spec["components"]["schemas"];
     let name = &schemas["CreateOrganization"]["properties"]["name"];
-    assert_eq!((name["minLength"].as_u64(), name["maxLength"].as_u64()), (Some(1), Some(200)));
-    assert!(name["pattern"].as_str().unwrap().contains(r"\u202A-\u202E\u2066-\u2069"));
+    assert_eq!(
+        (name["minLength"].as_u64(), name["maxLength"].as_u64()),
+        (Some(1), Some(200))
+    );
+    assert!(
+        name["pattern"]
+            .as_str()
+            .unwrap()
+            .contains(r"\u202A-\u202E\u2066-\u2069")
+    );
     for body in [
         "CreateOrganization",
         "CreateMember",
@@ -225,7 +239,10 @@ async fn the_document_states_the_limits(app: TestApp) {
         schemas["CreateConnection"]["properties"]["provider"]["allOf"][0]["$ref"],
         "#/components/schemas/ProviderInput"
     );
-    assert_eq!(schemas["ProviderInput"]["enum"], json!(["slack", "discord"]));
+    assert_eq!(
+        schemas["ProviderInput"]["enum"],
+        json!(["slack", "discord"])
+    );
 }
 
 hazel_testkit::on_every_backend!(

@@ -133,9 +133,15 @@ mod tests {
     fn cursors_round_trip_and_reject_garbage() {
         let id = uuid::Uuid::now_v7().to_string();
         let page = PageRequest::parse(None, Some(&encode_cursor(&id))).unwrap();
-        assert_eq!(page.after, Some(id));
         assert_eq!(encode_cursor(&id).len(), 22);
-        for bad in ["%%%", "bm90LWEtdXVpZA", "", "AAAAAAAAAAAAAAAAAAAAAB", "AAAAAAAAAAAAAAAAAAAAAAA"] {
+        assert_eq!(page.after, Some(id));
+        for bad in [
+            "%%%",
+            "bm90LWEtdXVpZA",
+            "",
+            "AAAAAAAAAAAAAAAAAAAAAB",
+            "AAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
             assert_eq!(
                 PageRequest::parse(None, Some(bad)).unwrap_err().field(),
                 "cursor"
@@ -146,7 +152,11 @@ mod tests {
     #[test]
     fn every_string_of_the_documented_shape_is_a_cursor() {
         let pattern = regex_lite_shape;
-        for cursor in ["AAAAAAAAAAAAAAAAAAAAAA", "__________________-_-w", "abcdefghijklmnopqrstuQ"] {
+        for cursor in [
+            "AAAAAAAAAAAAAAAAAAAAAA",
+            "__________________-_-w",
+            "abcdefghijklmnopqrstuQ",
+        ] {
             assert!(pattern(cursor), "{cursor}");
             assert!(PageRequest::parse(None, Some(cursor)).is_ok(), "{cursor}");
         }

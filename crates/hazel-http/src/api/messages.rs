@@ -17,7 +17,10 @@ use crate::error::ApiError;
 use crate::model::{Deleted, Message, Mutation, Page};
 use crate::payload::ApiJson;
 use crate::responses::api_response;
-use crate::text::{CursorText, EmojiRule, NameText, OpaqueText, UrlRule, MessageTextRule, Text, UuidText, VisibleTextRule};
+use crate::text::{
+    CursorText, EmojiRule, MessageTextRule, NameText, OpaqueText, Text, UrlRule, UuidText,
+    VisibleTextRule,
+};
 
 /// Longest accepted attachment content type, in characters.
 const MAX_CONTENT_TYPE_CHARS: usize = 255;
@@ -58,7 +61,10 @@ impl CreateMessage {
     }
 }
 
-fn attachment(index: usize, input: &AttachmentInput) -> Result<message_model::Attachment, ApiError> {
+fn attachment(
+    index: usize,
+    input: &AttachmentInput,
+) -> Result<message_model::Attachment, ApiError> {
     let field = |name: &str| format!("attachments[{index}].{name}");
     Ok(message_model::Attachment {
         url: Url::parse(&field("url"), &input.url)?,
@@ -73,7 +79,11 @@ fn attachment(index: usize, input: &AttachmentInput) -> Result<message_model::At
 
 /// A file carried as a link, as given by a client.
 #[derive(Object, Deserialize)]
-#[oai(rename = "AttachmentInput", rename_all = "camelCase", deny_unknown_fields)]
+#[oai(
+    rename = "AttachmentInput",
+    rename_all = "camelCase",
+    deny_unknown_fields
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
 pub(crate) struct AttachmentInput {
     /// Absolute http(s) URL of the file (at most 2048 characters).

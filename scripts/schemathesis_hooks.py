@@ -5,7 +5,8 @@ an id in a path or a body must name an existing resource (404, or 400 for a pare
 member's email must not be taken yet, new credentials must be of the connection's provider, and
 selected channels must be channels the provider shows the bot. So that the fuzzer's requests exercise the service rather
 than those rules, this hook points UUIDs at the seeded data (an organization, a channel, two
-messages: one that requests may delete, one they must not) and makes slugs and emails unique.
+messages, connections and channel links: one of each that requests may delete, one they must
+not) and makes slugs and emails unique.
 Only requests generated to be valid are changed (those built to break the schema are sent as
 generated), and only into values of the documented shape.
 """
@@ -31,6 +32,7 @@ DOOMED_MESSAGE = os.environ["HAZEL_FUZZ_DOOMED_MESSAGE_ID"]
 CONNECTION = os.environ["HAZEL_FUZZ_CONNECTION_ID"]
 DOOMED_CONNECTION = os.environ["HAZEL_FUZZ_DOOMED_CONNECTION_ID"]
 LINK = os.environ["HAZEL_FUZZ_LINK_ID"]
+DOOMED_LINK = os.environ["HAZEL_FUZZ_DOOMED_LINK_ID"]
 NOTIFICATION = os.environ["HAZEL_FUZZ_NOTIFICATION_ID"]
 
 # Ids in bodies that must name a live resource of the seeded organization.
@@ -68,8 +70,7 @@ def resource_id(method, path):
     if path.startswith("/api/v1/connections/"):
         return DOOMED_CONNECTION if method == "DELETE" and path.endswith("{id}") else CONNECTION
     if path.startswith("/api/v1/channel-links/"):
-        # Deleting the link makes later link tests answer 404, which is still a valid answer.
-        return LINK
+        return DOOMED_LINK if method == "DELETE" else LINK
     if path.startswith("/api/v1/notifications/"):
         return NOTIFICATION
     return None
@@ -98,12 +99,20 @@ def path_parameters(case):
 # The simulators' demo Slack workspace (see hazel-simulators), which the seeded connection uses.
 SLACK_CREDENTIALS = {"botToken": "xoxb-demo-bot-token", "signingSecret": "s3cret"}
 SLACK_CHANNELS = ["C0GENERAL", "C0RANDOM", "G0PRIVATE"]
+DEMO_WORKSPACES = {
+    "slack": ("T0DEMO", SLACK_CREDENTIALS),
+    "discord": ("1100000000000000001", {"botToken": "demo-discord-bot-token"}),
+}
 
 
 def body(case, value):
     if not isinstance(value, dict):
         return value
     value = dict(value)
+    workspace = DEMO_WORKSPACES.get(value.get("provider"))
+    if case.path == "/api/v1/connections" and workspace and isinstance(value.get("credentials"), dict):
+        value["externalWorkspaceId"], credentials = workspace
+        value["credentials"] = dict(credentials)
     if case.path.startswith("/api/v1/connections/{id}"):
         if isinstance(value.get("credentials"), dict):
             value["credentials"] = dict(SLACK_CREDENTIALS)

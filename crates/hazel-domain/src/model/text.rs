@@ -31,8 +31,7 @@ fn bounded(field: &str, raw: &str, max_chars: usize) -> Result<String, Validatio
 /// Whether `c` is a bidirectional embedding, override or isolate (U+202A–U+202E,
 /// U+2066–U+2069): in a name, such a character can make text display in an order other than
 /// the one it is stored in.
-#[must_use]
-pub fn is_bidi_control(c: char) -> bool {
+fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 

@@ -38,6 +38,10 @@ openapi:
 openapi-check:
     diff -u openapi/openapi.json <(cargo run --quiet --bin hazel-sync -- openapi)
 
+# Run Schemathesis (every check) over the whole OpenAPI document against a fresh service.
+schemathesis:
+    scripts/schemathesis.sh
+
 # Everything CI runs, in CI's order (prepares PostgreSQL like CI does).
 ci:
     bash .ci/run

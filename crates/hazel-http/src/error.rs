@@ -186,6 +186,14 @@ impl ApiError {
         }
     }
 
+    /// The same error, naming `field` as the offending input.
+    pub(crate) fn for_field(self, field: impl Into<String>) -> Self {
+        Self {
+            field: Some(field.into()),
+            ..self
+        }
+    }
+
     /// A 401 `UnauthorizedError`.
     pub(crate) fn unauthenticated() -> Self {
         Self::new(
@@ -436,6 +444,13 @@ fn param_message(reason: &str) -> String {
             return format!("must be at least {min}");
         }
         return "is out of range".to_owned();
+    }
+    // A refusal by one of the text rules (`failed to parse "string_uuid": must be a UUID`)
+    // already says what is wrong.
+    if let Some(rest) = reason.strip_prefix("failed to parse \"string_")
+        && let Some((_, message)) = rest.split_once("\": ")
+    {
+        return message.to_owned();
     }
     if reason.starts_with("failed to parse") {
         if reason.contains("integer") {
@@ -715,6 +730,10 @@ mod tests {
                 "must be true or false",
             ),
             (r#"Type "string" expects an input value."#, "is required"),
+            (
+                r#"failed to parse "string_uuid": must be a UUID"#,
+                "must be a UUID",
+            ),
         ] {
             assert_eq!(param_message(reason), expected, "{reason}");
         }

@@ -9,6 +9,8 @@ mod observe;
 mod ops;
 mod payload;
 mod responses;
+mod spec;
+mod text;
 mod types;
 
 use std::sync::Arc;
@@ -64,7 +66,15 @@ pub trait Readiness: Send + Sync {
 /// Never in practice: only if the constant metric definitions were invalid.
 pub fn app(state: ApiState) -> poem::endpoint::BoxEndpoint<'static> {
     let api = api::service();
-    let spec = api.spec_endpoint();
+    let document = openapi_json();
+    let allowed = serde_json::from_str(&document)
+        .map(|spec| spec::AllowedMethods::from_spec(&spec))
+        .unwrap_or_default();
+    let spec = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(document.clone())
+    });
     let docs = api.swagger_ui();
     // Start-up code: the metric definitions are constants, so this cannot fail at run time
     // (the metrics module's tests create them too).
@@ -78,14 +88,16 @@ pub fn app(state: ApiState) -> poem::endpoint::BoxEndpoint<'static> {
         .nest_no_strip("/api", api)
         .data(state)
         .data(metrics.clone());
-    observe::Observed::new(routes, metrics).boxed()
+    observe::Observed::new(routes, metrics, allowed).boxed()
 }
 
 /// The OpenAPI document of the API as pretty-printed JSON. Needs no state or database, so the
 /// binary can print it and CI can compare it with the committed `openapi/openapi.json`.
 #[must_use]
 pub fn openapi_json() -> String {
-    api::service().spec()
+    let document = api::service().spec();
+    // poem-openapi always produces a JSON object; keep its document should that ever change.
+    spec::refine(&document).unwrap_or(document)
 }
 
 #[cfg(test)]

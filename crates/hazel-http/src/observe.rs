@@ -8,7 +8,10 @@ use std::time::Instant;
 use poem::PathPattern;
 use poem::error::NotFoundError;
 use poem::error::ResponseError as _;
+use poem::http::StatusCode;
+use poem::http::header::{ALLOW, HeaderValue};
 use poem::{Endpoint, IntoResponse as _, Request, Response};
+use poem_openapi::error::ParsePathError;
 use poem_openapi::{OpenApi, OperationId};
 use tracing::Instrument as _;
 use tracing::field::Empty;
@@ -16,6 +19,7 @@ use tracing::field::Empty;
 use crate::api::Apis;
 use crate::error::into_api_error;
 use crate::metrics::HttpMetrics;
+use crate::spec::AllowedMethods;
 
 /// The `route` label of requests that matched no route.
 const UNMATCHED: &str = "unmatched";
@@ -25,15 +29,18 @@ pub(crate) struct Observed<E> {
     inner: E,
     metrics: HttpMetrics,
     templates: Arc<HashMap<&'static str, String>>,
+    allowed: Arc<AllowedMethods>,
 }
 
 impl<E> Observed<E> {
     /// Wraps `inner`, recording into `metrics`.
-    pub(crate) fn new(inner: E, metrics: HttpMetrics) -> Self {
+    /// `allowed` gives the `Allow` header of 405 answers.
+    pub(crate) fn new(inner: E, metrics: HttpMetrics, allowed: AllowedMethods) -> Self {
         Self {
             inner,
             metrics,
             templates: Arc::new(operation_templates()),
+            allowed: Arc::new(allowed),
         }
     }
 }
@@ -85,6 +92,7 @@ impl<E: Endpoint> Endpoint for Observed<E> {
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let method = req.method().as_str().to_owned();
+        let path = req.uri().path().to_owned();
         let span = tracing::info_span!(
             "request",
             method = %method,
@@ -107,8 +115,23 @@ impl<E: Endpoint> Endpoint for Observed<E> {
                 } else {
                     self.route(err.data(), err.data())
                 };
-                let answer = span.in_scope(|| into_api_error(&err));
-                (answer.as_response(), route)
+                let mut answer = span.in_scope(|| into_api_error(&err));
+                // poem-openapi names path parameters by position (`param1`); answer the name
+                // the document gives them (`emoji`).
+                if let Some(parse) = err.downcast_ref::<ParsePathError>()
+                    && let Some(index) = parse.name.strip_prefix("param")
+                    && let Ok(index) = index.parse::<usize>()
+                    && let Some(name) = self.allowed.path_parameter(&path, index)
+                {
+                    answer = answer.for_field(name);
+                }
+                let mut response = answer.as_response();
+                if response.status() == StatusCode::METHOD_NOT_ALLOWED
+                    && let Ok(allow) = HeaderValue::from_str(&self.allowed.allow(&path))
+                {
+                    response.headers_mut().insert(ALLOW, allow);
+                }
+                (response, route)
             }
         };
         let elapsed = started.elapsed();

@@ -158,6 +158,8 @@ fn render_path(path: &serde_path_to_error::Path) -> String {
     for segment in path {
         match segment {
             Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            // An empty key (`{"": 1}`) is named by the object that holds it.
+            Segment::Map { key } if key.is_empty() => {}
             Segment::Map { key } => {
                 if !out.is_empty() {
                     out.push('.');
@@ -203,6 +205,10 @@ fn describe(path: &serde_path_to_error::Path, err: &serde_json::Error) -> ApiErr
                 && let Some(name) = quoted(&message)
             {
                 return ApiError::validation(join(&at, name), "is required");
+            }
+            if message.starts_with("unknown field ``") {
+                let field = if at.is_empty() { "body".to_owned() } else { at };
+                return ApiError::validation(field, "must not have an empty key");
             }
             if message.starts_with("unknown field `")
                 && let Some(name) = quoted(&message)
@@ -306,6 +312,23 @@ mod tests {
             field_of(r#"{"name":"a","settings":{"syncPin":true}}"#).as_deref(),
             Some("settings.syncPin")
         );
+    }
+
+    #[test]
+    fn an_empty_key_is_named_by_its_object() {
+        for (json, field) in [
+            (r#"{"name":"a","":1}"#, "body"),
+            (r#"{"":1,"name":"a"}"#, "body"),
+            (r#"{"name":"a","settings":{"":true}}"#, "settings"),
+            (
+                r#"{"name":"a","attachments":[{"url":"u","":1}]}"#,
+                "attachments[0]",
+            ),
+        ] {
+            let err = parse_json::<Outer>(json.as_bytes()).unwrap_err();
+            assert_eq!(err.field(), Some(field), "{json}");
+            assert_eq!(err.message(), "must not have an empty key", "{json}");
+        }
     }
 
     #[test]

@@ -165,6 +165,7 @@ impl Type for SecretInput {
     fn schema_ref() -> MetaSchemaRef {
         MetaSchemaRef::Inline(Box::new(MetaSchema {
             write_only: true,
+            min_length: Some(1),
             ..MetaSchema::new_with_format("string", "password")
         }))
     }

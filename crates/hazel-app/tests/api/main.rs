@@ -11,6 +11,7 @@ mod channel_links;
 mod channels;
 mod chat_sync;
 mod connections;
+mod contract;
 mod external_channels;
 mod members;
 mod messages;

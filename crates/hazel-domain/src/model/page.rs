@@ -46,20 +46,31 @@ impl PageRequest {
     }
 }
 
+/// The shape of every cursor, as a regular expression: the 16 bytes of an id in unpadded
+/// base64url (22 characters; the last one carries only 2 bits, so it is one of `AQgw`). Every
+/// string of this shape is a cursor, so the API can document the rule exactly.
+pub const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]{21}[AQgw]$";
+
 fn decode_cursor(cursor: &str) -> Result<String, ValidationError> {
-    let invalid = || ValidationError::new("cursor", "is not a cursor issued by this service");
+    let invalid = || {
+        ValidationError::new(
+            "cursor",
+            "must be a cursor: 22 characters of unpadded base64url",
+        )
+    };
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    uuid::Uuid::parse_str(&text).map_err(|_| invalid())?;
-    Ok(text)
+    let id = uuid::Uuid::from_slice(&bytes).map_err(|_| invalid())?;
+    Ok(id.hyphenated().to_string())
 }
 
-/// Encodes the id a next page starts after.
+/// Encodes the id a next page starts after. Ids are UUIDs; text that is not one (never
+/// produced by the stores) is encoded as the nil id, which starts a list from its beginning.
 #[must_use]
 pub fn encode_cursor(last_id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last_id.as_bytes())
+    let id = uuid::Uuid::parse_str(last_id).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
 
 /// One page of results.
@@ -122,8 +133,15 @@ mod tests {
     fn cursors_round_trip_and_reject_garbage() {
         let id = uuid::Uuid::now_v7().to_string();
         let page = PageRequest::parse(None, Some(&encode_cursor(&id))).unwrap();
+        assert_eq!(encode_cursor(&id).len(), 22);
         assert_eq!(page.after, Some(id));
-        for bad in ["%%%", "bm90LWEtdXVpZA"] {
+        for bad in [
+            "%%%",
+            "bm90LWEtdXVpZA",
+            "",
+            "AAAAAAAAAAAAAAAAAAAAAB",
+            "AAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
             assert_eq!(
                 PageRequest::parse(None, Some(bad)).unwrap_err().field(),
                 "cursor"
@@ -132,10 +150,34 @@ mod tests {
     }
 
     #[test]
+    fn every_string_of_the_documented_shape_is_a_cursor() {
+        let pattern = regex_lite_shape;
+        for cursor in [
+            "AAAAAAAAAAAAAAAAAAAAAA",
+            "__________________-_-w",
+            "abcdefghijklmnopqrstuQ",
+        ] {
+            assert!(pattern(cursor), "{cursor}");
+            assert!(PageRequest::parse(None, Some(cursor)).is_ok(), "{cursor}");
+        }
+    }
+
+    /// [`CURSOR_PATTERN`], spelled out.
+    fn regex_lite_shape(cursor: &str) -> bool {
+        let chars: Vec<char> = cursor.chars().collect();
+        chars.len() == 22
+            && chars[..21]
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            && "AQgw".contains(chars[21])
+    }
+
+    #[test]
     fn overfetch_yields_a_cursor_only_when_more_rows_exist() {
-        let page = Page::from_overfetch(vec!["a", "b", "c"], 2, |s| (*s).to_owned());
-        assert_eq!(page.items, vec!["a", "b"]);
-        assert_eq!(page.next_cursor, Some(encode_cursor("b")));
+        let ids: Vec<String> = (0..3).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+        let page = Page::from_overfetch(ids.clone(), 2, Clone::clone);
+        assert_eq!(page.items, ids[..2]);
+        assert_eq!(page.next_cursor, Some(encode_cursor(&ids[1])));
         let last = Page::from_overfetch(vec!["a", "b"], 2, |s| (*s).to_owned());
         assert_eq!(last.next_cursor, None);
     }

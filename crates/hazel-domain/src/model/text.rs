@@ -19,7 +19,20 @@ fn bounded(field: &str, raw: &str, max_chars: usize) -> Result<String, Validatio
             "must not contain control characters",
         ));
     }
+    if trimmed.chars().any(is_bidi_control) {
+        return Err(ValidationError::new(
+            field,
+            "must not contain bidirectional override characters",
+        ));
+    }
     Ok(trimmed.to_owned())
+}
+
+/// Whether `c` is a bidirectional embedding, override or isolate (U+202A–U+202E,
+/// U+2066–U+2069): in a name, such a character can make text display in an order other than
+/// the one it is stored in.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 macro_rules! text_type {
@@ -35,7 +48,8 @@ macro_rules! text_type {
             /// Parses and trims `raw`; `field` names the input in the error.
             ///
             /// # Errors
-            /// [`ValidationError`] when empty, too long or containing control characters.
+            /// [`ValidationError`] when empty, too long, or containing control characters or
+            /// bidirectional override characters.
             pub fn parse(field: &str, raw: &str) -> Result<Self, ValidationError> {
                 bounded(field, raw, $max).map(Self)
             }
@@ -128,7 +142,7 @@ impl Email {
     /// [`ValidationError`] on `field` when the address is not of the form `local@domain.tld`.
     pub fn parse(field: &str, raw: &str) -> Result<Self, ValidationError> {
         let value = raw.trim().to_lowercase();
-        let valid = value.len() <= 254
+        let valid = value.chars().count() <= 254
             && !value.chars().any(|c| c.is_whitespace() || c.is_control())
             && value.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()
@@ -168,7 +182,7 @@ impl Url {
         match rest {
             Some(rest)
                 if !rest.is_empty()
-                    && raw.len() <= 2048
+                    && raw.chars().count() <= 2048
                     && !raw.chars().any(|c| c.is_whitespace() || c.is_control()) =>
             {
                 Ok(Self(raw.to_owned()))
@@ -233,7 +247,7 @@ mod tests {
             Name::parse("name", "  Ada ").map(|n| n.0),
             Ok("Ada".to_owned())
         );
-        for bad in ["", "   ", "a\u{0}b"] {
+        for bad in ["", "   ", "a\u{0}b", "a\u{202E}b", "\u{2066}x", "x\u{2069}"] {
             assert_eq!(
                 Name::parse("name", bad).unwrap_err().field(),
                 "name",

@@ -19,6 +19,7 @@ use crate::error::ApiError;
 use crate::model::{ChannelLink, Deleted, Direction, Mutation, Page};
 use crate::payload::ApiJson;
 use crate::responses::api_response;
+use crate::text::{CursorText, NameText, OpaqueText, UuidText};
 
 /// Changes to a link's settings; absent fields keep their value. `syncThreads`,
 /// `syncReactions`, `syncEdits` and `syncDeletes` override the connection's settings for this
@@ -66,11 +67,11 @@ impl From<LinkSettingsInput> for LinkSettingsPatch {
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
 pub(crate) struct CreateLink {
     /// A Hazel channel of the connection's organization.
-    hazel_channel_id: String,
+    hazel_channel_id: UuidText,
     /// The channel on the provider.
-    external_channel_id: String,
+    external_channel_id: OpaqueText,
     /// Its name there.
-    external_channel_name: Option<String>,
+    external_channel_name: Option<NameText>,
     /// Which way messages flow (default `both`).
     direction: Option<Direction>,
     /// Settings to change from their defaults.
@@ -170,7 +171,7 @@ impl ChannelLinksApi {
         auth: BearerAuth,
         state: Data<&ApiState>,
         /// The connection.
-        id: Path<String>,
+        id: Path<UuidText>,
         body: ApiJson<CreateLink>,
     ) -> CreateLinkResponse {
         finish(
@@ -202,12 +203,12 @@ impl ChannelLinksApi {
         auth: BearerAuth,
         state: Data<&ApiState>,
         /// The connection.
-        id: Path<String>,
+        id: Path<UuidText>,
         /// Page size, 1-200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
         /// `nextCursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<CursorText>>,
     ) -> ListLinksResponse {
         finish(
             async {
@@ -240,7 +241,7 @@ impl ChannelLinksApi {
         auth: BearerAuth,
         state: Data<&ApiState>,
         /// The link.
-        id: Path<String>,
+        id: Path<UuidText>,
         body: ApiJson<UpdateLink>,
     ) -> UpdateLinkResponse {
         finish(
@@ -276,7 +277,7 @@ impl ChannelLinksApi {
         auth: BearerAuth,
         state: Data<&ApiState>,
         /// The link.
-        id: Path<String>,
+        id: Path<UuidText>,
     ) -> DeleteLinkResponse {
         finish(
             async {

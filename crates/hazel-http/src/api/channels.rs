@@ -16,20 +16,21 @@ use crate::error::ApiError;
 use crate::model::{Channel, ChannelType, Mutation, Page};
 use crate::payload::ApiJson;
 use crate::responses::api_response;
+use crate::text::{CursorText, NameText, UuidText};
 
 /// Input of `channelCreate`.
 #[derive(Object, Deserialize)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
 pub(crate) struct CreateChannel {
-    /// Display name.
-    name: String,
+    /// Display name (1-200 characters).
+    name: NameText,
     /// Public, private or thread.
     #[oai(rename = "type")]
     #[serde(rename = "type")]
     kind: ChannelType,
     /// The parent channel; required for, and only allowed with, `thread`.
-    parent_channel_id: Option<String>,
+    parent_channel_id: Option<UuidText>,
 }
 
 impl CreateChannel {
@@ -88,7 +89,7 @@ impl ChannelsApi {
         state: Data<&ApiState>,
         /// The organization.
         #[oai(name = "orgId")]
-        org_id: Path<String>,
+        org_id: Path<UuidText>,
         body: ApiJson<CreateChannel>,
     ) -> CreateChannelResponse {
         finish(
@@ -123,12 +124,12 @@ impl ChannelsApi {
         state: Data<&ApiState>,
         /// The organization.
         #[oai(name = "orgId")]
-        org_id: Path<String>,
+        org_id: Path<UuidText>,
         /// Page size, 1-200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
         /// `nextCursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<CursorText>>,
     ) -> ListChannelsResponse {
         finish(
             async {

@@ -30,6 +30,7 @@ use crate::model::{
 };
 use crate::payload::{ApiJson, from_value};
 use crate::responses::api_response;
+use crate::text::{CursorText, NameText, OpaqueText, UuidText};
 use crate::types::{Nullable, SecretInput};
 
 // ---------------------------------------------------------------------------------------------
@@ -228,24 +229,44 @@ pub(crate) enum RequestedStatusInput {
     Disconnected,
 }
 
+/// The platforms a connection can be created for.
+#[derive(Enum, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ProviderInput {
+    /// Slack.
+    Slack,
+    /// Discord.
+    Discord,
+}
+
+impl From<ProviderInput> for Provider {
+    fn from(provider: ProviderInput) -> Self {
+        match provider {
+            ProviderInput::Slack => Self::Slack,
+            ProviderInput::Discord => Self::Discord,
+        }
+    }
+}
+
 /// Input of `chatSyncConnectionCreate`.
 #[derive(Object, Deserialize)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
 pub(crate) struct CreateConnection {
     /// The organization; the caller must be one of its owners or admins.
-    organization_id: String,
-    /// The platform.
-    provider: Provider,
+    organization_id: UuidText,
+    /// The platform (`teams` is not supported yet).
+    provider: ProviderInput,
     /// The workspace on the platform (Slack team id, Discord guild id, Teams tenant).
-    external_workspace_id: String,
+    external_workspace_id: OpaqueText,
     /// The workspace's name; taken from the provider when absent.
-    external_workspace_name: Option<String>,
+    external_workspace_name: Option<NameText>,
     /// Display name; defaults to the workspace's name.
-    name: Option<String>,
+    name: Option<NameText>,
     /// A connected connection of the same organization and provider whose credentials to
     /// reuse, when no `credentials` are given.
-    integration_connection_id: Option<String>,
+    integration_connection_id: Option<OpaqueText>,
     /// The provider's credentials; validated with the provider before anything is saved.
     credentials: Option<CredentialsInput>,
     /// Sync switches to change from their defaults.
@@ -260,9 +281,9 @@ pub(crate) struct CreateConnection {
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
 pub(crate) struct UpdateConnection {
     /// New display name.
-    name: Option<String>,
+    name: Option<NameText>,
     /// New workspace name.
-    external_workspace_name: Option<String>,
+    external_workspace_name: Option<NameText>,
     /// New credentials of the connection's provider; validated before they are saved.
     credentials: Option<CredentialsInput>,
     /// Sync switches to change.
@@ -279,7 +300,7 @@ pub(crate) struct UpdateConnection {
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
 pub(crate) struct SelectChannels {
     /// The external channels to sync; links of the others are deactivated.
-    channel_ids: Vec<String>,
+    channel_ids: Vec<OpaqueText>,
     /// Sync every channel the bot can see (then `channelIds` may be empty).
     #[oai(default)]
     #[serde(default)]
@@ -300,7 +321,7 @@ fn metadata(raw: Option<BTreeMap<String, Value>>) -> Result<Option<JsonObject>, 
 
 impl CreateConnection {
     fn into_domain(self) -> Result<NewConnection, ApiError> {
-        let provider = DomainProvider::from(self.provider);
+        let provider = DomainProvider::from(Provider::from(self.provider));
         Ok(NewConnection {
             organization_id: OrganizationId::parse("organizationId", &self.organization_id)?,
             provider,
@@ -476,12 +497,12 @@ impl ConnectionsApi {
         state: Data<&ApiState>,
         /// The organization.
         #[oai(name = "organizationId")]
-        organization_id: Query<String>,
+        organization_id: Query<UuidText>,
         /// Page size, 1-200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
         /// `nextCursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<CursorText>>,
     ) -> ListConnectionsResponse {
         finish(
             async {
@@ -512,7 +533,7 @@ impl ConnectionsApi {
         auth: BearerAuth,
         state: Data<&ApiState>,
         /// The connection.
-        id: Path<String>,
+        id: Path<UuidText>,
     ) -> GetConnectionResponse {
         finish(
             async {
@@ -541,7 +562,7 @@ impl ConnectionsApi {
         auth: BearerAuth,
         state: Data<&ApiState>,
         /// The connection.
-        id: Path<String>,
+        id: Path<UuidText>,
         body: ApiJson<UpdateConnection>,
     ) -> UpdateConnectionResponse {
         finish(
@@ -592,7 +613,7 @@ impl ConnectionsApi {
         auth: BearerAuth,
         state: Data<&ApiState>,
         /// The connection.
-        id: Path<String>,
+        id: Path<UuidText>,
     ) -> DeleteConnectionResponse {
         finish(
             async {
@@ -621,7 +642,7 @@ impl ConnectionsApi {
         auth: BearerAuth,
         state: Data<&ApiState>,
         /// The connection.
-        id: Path<String>,
+        id: Path<UuidText>,
     ) -> ValidateConnectionResponse {
         finish(
             async {
@@ -649,7 +670,7 @@ impl ConnectionsApi {
         auth: BearerAuth,
         state: Data<&ApiState>,
         /// The connection.
-        id: Path<String>,
+        id: Path<UuidText>,
     ) -> ListExternalChannelsResponse {
         finish(
             async {
@@ -683,7 +704,7 @@ impl ConnectionsApi {
         auth: BearerAuth,
         state: Data<&ApiState>,
         /// The connection.
-        id: Path<String>,
+        id: Path<UuidText>,
         body: ApiJson<SelectChannels>,
     ) -> SelectExternalChannelsResponse {
         finish(

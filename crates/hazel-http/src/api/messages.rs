@@ -14,9 +14,13 @@ use super::{ApiTags, finish, page_request};
 use crate::ApiState;
 use crate::auth::BearerAuth;
 use crate::error::ApiError;
-use crate::model::{Attachment, Deleted, Message, Mutation, Page};
+use crate::model::{Deleted, Message, Mutation, Page};
 use crate::payload::ApiJson;
 use crate::responses::api_response;
+use crate::text::{
+    CursorText, EmojiRule, MessageTextRule, NameText, OpaqueText, Text, UrlRule, UuidText,
+    VisibleTextRule,
+};
 
 /// Longest accepted attachment content type, in characters.
 const MAX_CONTENT_TYPE_CHARS: usize = 255;
@@ -28,11 +32,12 @@ const MAX_CONTENT_TYPE_CHARS: usize = 255;
 pub(crate) struct CreateMessage {
     /// Text in Hazel Markdown (at most 40 000 characters); may be empty only with attachments.
     /// Mentions are `@[member:<memberId>]`, `@channel` and `@here`.
-    content: String,
+    content: Text<MessageTextRule>,
     /// The message this one replies to (a live message of the same channel).
-    parent_message_id: Option<String>,
+    parent_message_id: Option<UuidText>,
     /// Files carried as links (at most 20).
-    attachments: Option<Vec<Attachment>>,
+    #[oai(validator(max_items = 20))]
+    attachments: Option<Vec<AttachmentInput>>,
 }
 
 impl CreateMessage {
@@ -56,7 +61,10 @@ impl CreateMessage {
     }
 }
 
-fn attachment(index: usize, input: &Attachment) -> Result<message_model::Attachment, ApiError> {
+fn attachment(
+    index: usize,
+    input: &AttachmentInput,
+) -> Result<message_model::Attachment, ApiError> {
     let field = |name: &str| format!("attachments[{index}].{name}");
     Ok(message_model::Attachment {
         url: Url::parse(&field("url"), &input.url)?,
@@ -69,13 +77,31 @@ fn attachment(index: usize, input: &Attachment) -> Result<message_model::Attachm
     })
 }
 
+/// A file carried as a link, as given by a client.
+#[derive(Object, Deserialize)]
+#[oai(
+    rename = "AttachmentInput",
+    rename_all = "camelCase",
+    deny_unknown_fields
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
+pub(crate) struct AttachmentInput {
+    /// Absolute http(s) URL of the file (at most 2048 characters).
+    url: Text<UrlRule>,
+    /// File name (1-200 characters).
+    name: NameText,
+    /// MIME type, when known (at most 255 characters).
+    content_type: Option<OpaqueText>,
+}
+
 /// Input of `messageUpdate`.
 #[derive(Object, Deserialize)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
 pub(crate) struct UpdateMessage {
-    /// The new text.
-    content: String,
+    /// The new text: at most 40 000 characters, not blank. (Blank text is also accepted
+    /// when the message has attachments.)
+    content: Text<VisibleTextRule>,
 }
 
 /// Input of `messageReactionCreate`.
@@ -84,7 +110,7 @@ pub(crate) struct UpdateMessage {
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
 pub(crate) struct CreateReaction {
     /// A Unicode emoji or a `:short_name:`.
-    emoji: String,
+    emoji: Text<EmojiRule>,
 }
 
 api_response! {
@@ -168,7 +194,7 @@ impl MessagesApi {
         state: Data<&ApiState>,
         /// The channel.
         #[oai(name = "channelId")]
-        channel_id: Path<String>,
+        channel_id: Path<UuidText>,
         body: ApiJson<CreateMessage>,
     ) -> CreateMessageResponse {
         finish(
@@ -200,12 +226,12 @@ impl MessagesApi {
         state: Data<&ApiState>,
         /// The channel.
         #[oai(name = "channelId")]
-        channel_id: Path<String>,
+        channel_id: Path<UuidText>,
         /// Page size, 1-200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
         /// `nextCursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<CursorText>>,
     ) -> ListMessagesResponse {
         finish(
             async {
@@ -236,7 +262,7 @@ impl MessagesApi {
         state: Data<&ApiState>,
         /// The message.
         #[oai(name = "messageId")]
-        message_id: Path<String>,
+        message_id: Path<UuidText>,
         body: ApiJson<UpdateMessage>,
     ) -> UpdateMessageResponse {
         finish(
@@ -268,7 +294,7 @@ impl MessagesApi {
         state: Data<&ApiState>,
         /// The message.
         #[oai(name = "messageId")]
-        message_id: Path<String>,
+        message_id: Path<UuidText>,
     ) -> DeleteMessageResponse {
         finish(
             async {
@@ -295,7 +321,7 @@ impl MessagesApi {
         state: Data<&ApiState>,
         /// The message.
         #[oai(name = "messageId")]
-        message_id: Path<String>,
+        message_id: Path<UuidText>,
         body: ApiJson<CreateReaction>,
     ) -> CreateReactionResponse {
         finish(
@@ -326,9 +352,9 @@ impl MessagesApi {
         state: Data<&ApiState>,
         /// The message.
         #[oai(name = "messageId")]
-        message_id: Path<String>,
+        message_id: Path<UuidText>,
         /// The emoji, URL-encoded.
-        emoji: Path<String>,
+        emoji: Path<Text<EmojiRule>>,
     ) -> DeleteReactionResponse {
         finish(
             async {

@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::model::{Deleted, DeletedCount, Mutation, Notification, Page};
 use crate::payload::ApiJson;
 use crate::responses::api_response;
+use crate::text::{CursorText, OpaqueText, UuidText};
 use crate::types::{Nullable, Rfc3339Input};
 
 /// Input of `notificationCreate`.
@@ -25,15 +26,15 @@ use crate::types::{Nullable, Rfc3339Input};
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
 pub(crate) struct CreateNotification {
     /// The member to notify.
-    member_id: String,
+    member_id: UuidText,
     /// What it points at (at most 255 characters).
-    targeted_resource_id: Option<String>,
+    targeted_resource_id: Option<OpaqueText>,
     /// The kind of target (at most 255 characters).
-    targeted_resource_type: Option<String>,
+    targeted_resource_type: Option<OpaqueText>,
     /// Where the target lives (at most 255 characters).
-    resource_id: Option<String>,
+    resource_id: Option<OpaqueText>,
     /// The kind of resource (at most 255 characters).
-    resource_type: Option<String>,
+    resource_type: Option<OpaqueText>,
 }
 
 fn resource(field: &str, raw: Option<&str>) -> Result<Option<Opaque>, ApiError> {
@@ -76,9 +77,10 @@ pub(crate) struct UpdateNotification {
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
 pub(crate) struct DeleteByMessageIds {
     /// The messages (at most 1000); an empty list deletes nothing.
-    message_ids: Vec<String>,
+    #[oai(validator(max_items = 1000))]
+    message_ids: Vec<UuidText>,
     /// The channel the messages are in; the caller must be a member of its organization.
-    channel_id: String,
+    channel_id: UuidText,
 }
 
 api_response! {
@@ -177,14 +179,14 @@ impl NotificationsApi {
         state: Data<&ApiState>,
         /// Only those of this organization.
         #[oai(name = "organizationId")]
-        organization_id: Query<Option<String>>,
+        organization_id: Query<Option<UuidText>>,
         /// Only unread ones when `true`.
         unread: Query<Option<bool>>,
         /// Page size, 1-200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
         /// `nextCursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<CursorText>>,
     ) -> ListNotificationsResponse {
         finish(
             async {
@@ -221,7 +223,7 @@ impl NotificationsApi {
         auth: BearerAuth,
         state: Data<&ApiState>,
         /// The notification.
-        id: Path<String>,
+        id: Path<UuidText>,
         body: ApiJson<UpdateNotification>,
     ) -> UpdateNotificationResponse {
         finish(
@@ -252,7 +254,7 @@ impl NotificationsApi {
         auth: BearerAuth,
         state: Data<&ApiState>,
         /// The notification.
-        id: Path<String>,
+        id: Path<UuidText>,
     ) -> DeleteNotificationResponse {
         finish(
             async {

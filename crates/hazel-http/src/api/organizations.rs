@@ -15,6 +15,7 @@ use crate::auth::BearerAuth;
 use crate::model::{CreatedMember, Member, Mutation, Organization, Page, Role};
 use crate::payload::ApiJson;
 use crate::responses::api_response;
+use crate::text::{CursorText, EmailRule, NameText, SlugRule, Text, UuidText};
 
 /// Input of `organizationCreate`.
 #[derive(Object, Deserialize)]
@@ -22,10 +23,10 @@ use crate::responses::api_response;
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
 pub(crate) struct CreateOrganization {
     /// Display name (1-200 characters).
-    name: String,
+    name: NameText,
     /// URL-friendly handle: 2-64 characters of `a-z`, `0-9` and single hyphens. Derived from
     /// the name when absent.
-    slug: Option<String>,
+    slug: Option<Text<SlugRule>>,
 }
 
 /// Input of `memberCreate`.
@@ -34,9 +35,9 @@ pub(crate) struct CreateOrganization {
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
 pub(crate) struct CreateMember {
     /// The person's email; a user is created when no user has it.
-    email: String,
-    /// Display name.
-    name: String,
+    email: Text<EmailRule>,
+    /// Display name (1-200 characters).
+    name: NameText,
     /// Role in the organization. Only owners may add owners.
     role: Role,
 }
@@ -138,7 +139,7 @@ impl OrganizationsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
         /// `nextCursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<CursorText>>,
     ) -> ListOrganizationsResponse {
         finish(
             async {
@@ -169,7 +170,7 @@ impl OrganizationsApi {
         state: Data<&ApiState>,
         /// The organization.
         #[oai(name = "orgId")]
-        org_id: Path<String>,
+        org_id: Path<UuidText>,
         body: ApiJson<CreateMember>,
     ) -> CreateMemberResponse {
         finish(
@@ -207,12 +208,12 @@ impl OrganizationsApi {
         state: Data<&ApiState>,
         /// The organization.
         #[oai(name = "orgId")]
-        org_id: Path<String>,
+        org_id: Path<UuidText>,
         /// Page size, 1-200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
         /// `nextCursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<CursorText>>,
     ) -> ListMembersResponse {
         finish(
             async {

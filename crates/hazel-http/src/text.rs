@@ -1,0 +1,543 @@
+//! String inputs whose type carries the rule: the schema the OpenAPI document shows
+//! (`format`, `minLength`, `maxLength`, `pattern`) and the check the server applies come from
+//! the same [`TextRule`], so the document cannot allow what the server refuses.
+//!
+//! Each check delegates to the domain's parser where there is one, and the patterns spell out
+//! the same rule for clients; the tests of this module hold the two together.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+use hazel_domain::model::chat_sync::MAX_EXTERNAL_ID_CHARS;
+use hazel_domain::model::message::{Emoji, MessageContent};
+use hazel_domain::model::page::{CURSOR_PATTERN, PageRequest};
+use hazel_domain::model::text::{Email, Name, Opaque, Slug, Url};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{
+    ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
+};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// Control characters (Unicode category Cc), as a regular-expression class body.
+const CONTROL: &str = r"\u0000-\u001F\u007F-\u009F";
+/// Bidirectional embeddings, overrides and isolates.
+const BIDI: &str = r"\u202A-\u202E\u2066-\u2069";
+/// Unicode `White_Space` (what Rust's `trim` and `char::is_whitespace` remove).
+const SPACE: &str =
+    r"\u0009-\u000D\u0085\u0020\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+/// The `White_Space` characters that are not control characters, for classes that exclude
+/// both.
+const BLANK: &str = r"\u0020\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
+
+/// One kind of string input: its schema and its check.
+pub(crate) trait TextRule: Send + Sync + 'static {
+    /// The schema's name in poem-openapi's registry (`string_uuid`, `string_name`, ...).
+    const NAME: &'static str;
+
+    /// The schema clients see.
+    fn schema() -> MetaSchema;
+
+    /// `Ok` when the server accepts `raw`; otherwise why not, in the house style
+    /// (`must be a UUID`).
+    ///
+    /// # Errors
+    /// The reason `raw` is refused.
+    fn check(raw: &str) -> Result<(), String>;
+}
+
+fn string(format: Option<&'static str>) -> MetaSchema {
+    match format {
+        Some(format) => MetaSchema::new_with_format("string", format),
+        None => MetaSchema::new("string"),
+    }
+}
+
+fn at_most(raw: &str, max: usize) -> Result<(), String> {
+    if raw.chars().count() > max {
+        Err(format!("must be at most {max} characters"))
+    } else {
+        Ok(())
+    }
+}
+
+/// A UUID in its canonical hyphenated form (`format: uuid`).
+pub(crate) struct UuidRule;
+
+impl TextRule for UuidRule {
+    const NAME: &'static str = "string_uuid";
+
+    fn schema() -> MetaSchema {
+        // The pattern spells out the canonical form for generators that do not know the format.
+        MetaSchema {
+            pattern: Some(
+                "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+                    .to_owned(),
+            ),
+            ..string(Some("uuid"))
+        }
+    }
+
+    fn check(raw: &str) -> Result<(), String> {
+        let hyphens_in_place = raw.len() == 36
+            && raw
+                .char_indices()
+                .all(|(i, c)| matches!(i, 8 | 13 | 18 | 23) == (c == '-'));
+        if hyphens_in_place && uuid::Uuid::try_parse(raw).is_ok() {
+            Ok(())
+        } else {
+            Err("must be a UUID".to_owned())
+        }
+    }
+}
+
+/// A display name: 1-200 characters, not blank, without control or bidirectional override
+/// characters; surrounding whitespace is trimmed.
+pub(crate) struct NameRule;
+
+impl TextRule for NameRule {
+    const NAME: &'static str = "string_name";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            min_length: Some(1),
+            max_length: Some(Name::MAX_CHARS),
+            pattern: Some(format!(
+                "^[{SPACE}]*[^{CONTROL}{BIDI}{BLANK}](?:[^{CONTROL}{BIDI}]*[^{CONTROL}{BIDI}{BLANK}])?[{SPACE}]*$"
+            )),
+            ..string(None)
+        }
+    }
+
+    fn check(raw: &str) -> Result<(), String> {
+        at_most(raw, Name::MAX_CHARS)?;
+        Name::parse("", raw)
+            .map(drop)
+            .map_err(|e| e.message().to_owned())
+    }
+}
+
+/// Opaque text (external ids, resource kinds, content types): 1-255 characters without
+/// control characters or surrounding whitespace.
+pub(crate) struct OpaqueRule;
+
+impl TextRule for OpaqueRule {
+    const NAME: &'static str = "string_opaque";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            min_length: Some(1),
+            max_length: Some(MAX_EXTERNAL_ID_CHARS),
+            pattern: Some(format!(
+                "^[^{CONTROL}{BLANK}](?:[^{CONTROL}]*[^{CONTROL}{BLANK}])?$"
+            )),
+            ..string(None)
+        }
+    }
+
+    fn check(raw: &str) -> Result<(), String> {
+        Opaque::parse("", raw, MAX_EXTERNAL_ID_CHARS)
+            .map(drop)
+            .map_err(|e| e.message().to_owned())
+    }
+}
+
+/// An organization slug.
+pub(crate) struct SlugRule;
+
+impl TextRule for SlugRule {
+    const NAME: &'static str = "string_slug";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            min_length: Some(2),
+            max_length: Some(64),
+            pattern: Some("^[a-z0-9]+(?:-[a-z0-9]+)*$".to_owned()),
+            ..string(None)
+        }
+    }
+
+    fn check(raw: &str) -> Result<(), String> {
+        Slug::parse("", raw)
+            .map(drop)
+            .map_err(|e| e.message().to_owned())
+    }
+}
+
+/// An email address of the shape `local@domain.tld`, at most 254 characters.
+pub(crate) struct EmailRule;
+
+impl TextRule for EmailRule {
+    const NAME: &'static str = "string_email";
+
+    fn schema() -> MetaSchema {
+        let part = format!("[^@{CONTROL}{BLANK}]");
+        let edge = format!("[^@.{CONTROL}{BLANK}]");
+        MetaSchema {
+            max_length: Some(254),
+            pattern: Some(format!(
+                "^[{SPACE}]*{part}+@{edge}{part}*\\.{part}*{edge}[{SPACE}]*$"
+            )),
+            ..string(None)
+        }
+    }
+
+    fn check(raw: &str) -> Result<(), String> {
+        at_most(raw, 254)?;
+        Email::parse("", raw)
+            .map(drop)
+            .map_err(|e| e.message().to_owned())
+    }
+}
+
+/// An absolute http(s) URL of at most 2048 characters.
+pub(crate) struct UrlRule;
+
+impl TextRule for UrlRule {
+    const NAME: &'static str = "string_url";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            max_length: Some(2048),
+            pattern: Some(format!(
+                "^[{SPACE}]*https?://[^{CONTROL}{BLANK}]+[{SPACE}]*$"
+            )),
+            ..string(None)
+        }
+    }
+
+    fn check(raw: &str) -> Result<(), String> {
+        at_most(raw, 2048)?;
+        Url::parse("", raw)
+            .map(drop)
+            .map_err(|e| e.message().to_owned())
+    }
+}
+
+/// Message text: at most 40 000 characters, without NUL.
+pub(crate) struct MessageTextRule;
+
+impl TextRule for MessageTextRule {
+    const NAME: &'static str = "string_message_text";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            max_length: Some(MessageContent::MAX_CHARS),
+            pattern: Some(r"^[^\u0000]*$".to_owned()),
+            ..string(None)
+        }
+    }
+
+    fn check(raw: &str) -> Result<(), String> {
+        MessageContent::parse("", raw)
+            .map(drop)
+            .map_err(|e| e.message().to_owned())
+    }
+}
+
+/// Pattern of message text with something visible in it.
+pub(crate) fn visible_text_pattern() -> String {
+    format!(r"^[^\u0000]*[^\u0000{SPACE}][^\u0000]*$")
+}
+
+/// Message text with something visible in it (an edit).
+pub(crate) struct VisibleTextRule;
+
+impl TextRule for VisibleTextRule {
+    const NAME: &'static str = "string_visible_text";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            min_length: Some(1),
+            pattern: Some(visible_text_pattern()),
+            ..MessageTextRule::schema()
+        }
+    }
+
+    fn check(raw: &str) -> Result<(), String> {
+        MessageTextRule::check(raw)?;
+        if raw.trim().is_empty() {
+            return Err("must not be empty".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// A Unicode emoji or a `:short_name:`.
+pub(crate) struct EmojiRule;
+
+impl TextRule for EmojiRule {
+    const NAME: &'static str = "string_emoji";
+
+    fn schema() -> MetaSchema {
+        // Outside a short name, ASCII is limited to digits, `#` and `*` (keycap emoji).
+        MetaSchema {
+            min_length: Some(1),
+            max_length: Some(100),
+            pattern: Some(format!(
+                r"^(?::[a-z0-9_+\-]+:|[^\u0000-\u0022\u0024-\u0029\u002B-\u002F\u003A-\u009F{BLANK}]+)$"
+            )),
+            ..string(None)
+        }
+    }
+
+    fn check(raw: &str) -> Result<(), String> {
+        Emoji::parse("", raw)
+            .map(drop)
+            .map_err(|e| e.message().to_owned())
+    }
+}
+
+/// A page cursor (`nextCursor` of a previous page).
+pub(crate) struct CursorRule;
+
+impl TextRule for CursorRule {
+    const NAME: &'static str = "string_cursor";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            min_length: Some(22),
+            max_length: Some(22),
+            pattern: Some(CURSOR_PATTERN.to_owned()),
+            ..string(None)
+        }
+    }
+
+    fn check(raw: &str) -> Result<(), String> {
+        PageRequest::parse(None, Some(raw))
+            .map(drop)
+            .map_err(|e| e.message().to_owned())
+    }
+}
+
+/// A string input checked by rule `R` when parsed (from JSON, a path or a query parameter).
+pub(crate) struct Text<R>(String, PhantomData<R>);
+
+impl<R: TextRule> Text<R> {
+    fn parse(raw: String) -> Result<Self, String> {
+        R::check(&raw).map(|()| Self(raw, PhantomData))
+    }
+}
+
+impl<R> Deref for Text<R> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<R> fmt::Display for Text<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<R> fmt::Debug for Text<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl<R: TextRule> Type for Text<R> {
+    const IS_REQUIRED: bool = true;
+
+    type RawValueType = Self;
+
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        R::NAME.into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(R::schema()))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl<R: TextRule> ParseFromJSON for Text<R> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::String(raw)) => Self::parse(raw).map_err(ParseError::custom),
+            Some(other) => Err(ParseError::expected_type(other)),
+            None => Err(ParseError::expected_input()),
+        }
+    }
+}
+
+impl<R: TextRule> ParseFromParameter for Text<R> {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Self::parse(value.to_owned()).map_err(ParseError::custom)
+    }
+}
+
+impl<R: TextRule> ToJSON for Text<R> {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
+}
+
+impl<'de, R: TextRule> Deserialize<'de> for Text<R> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::parse(String::deserialize(deserializer)?).map_err(D::Error::custom)
+    }
+}
+
+/// A UUID input.
+pub(crate) type UuidText = Text<UuidRule>;
+/// A display-name input.
+pub(crate) type NameText = Text<NameRule>;
+/// An opaque-text input.
+pub(crate) type OpaqueText = Text<OpaqueRule>;
+/// A page-cursor input.
+pub(crate) type CursorText = Text<CursorRule>;
+
+#[cfg(test)]
+mod tests {
+    use regex::Regex;
+
+    use super::*;
+
+    /// Whether `R`'s documented pattern and length limits accept `raw`.
+    fn documented<R: TextRule>(raw: &str) -> bool {
+        let schema = R::schema();
+        let chars = raw.chars().count();
+        let pattern = schema
+            .pattern
+            .as_deref()
+            .map(|p| Regex::new(p).expect("a valid pattern"));
+        schema.min_length.is_none_or(|min| chars >= min)
+            && schema.max_length.is_none_or(|max| chars <= max)
+            && pattern.is_none_or(|p| p.is_match(raw))
+    }
+
+    /// The document and the check agree on every sample.
+    fn agree<R: TextRule>(samples: &[&str]) {
+        for raw in samples {
+            assert_eq!(
+                documented::<R>(raw),
+                R::check(raw).is_ok(),
+                "{} on {raw:?}: {:?}",
+                R::NAME,
+                R::check(raw)
+            );
+        }
+    }
+
+    const TRICKY: &[&str] = &[
+        "",
+        " ",
+        "\t",
+        "a",
+        " a ",
+        "\ta\n",
+        "a b",
+        "a\u{0}b",
+        "a\u{7f}",
+        "\u{85}a",
+        "a\u{a0}",
+        "\u{3000}",
+        "x\u{202E}y",
+        "\u{2066}",
+        "ab\u{2069}",
+        "é",
+        "日本",
+        "🎉",
+        "a@b.c",
+        " a@b.c ",
+        "a@b",
+        "a@.b.c",
+        "a@b.c.",
+        "@b.c",
+        "a@@b.c",
+        "A@B.CO",
+        "a b@c.d",
+        "https://x",
+        "http://",
+        "https:// x",
+        " https://x ",
+        "HTTPS://x",
+        "ftp://x",
+        ":+1:",
+        ":a b:",
+        "::",
+        ":Ab:",
+        "#",
+        "*",
+        "1",
+        "a",
+        "👍🏽",
+        "👍 ",
+        "x:y",
+        "acme",
+        "a-b",
+        "-ab",
+        "ab-",
+        "a--b",
+        "a",
+        "AB",
+        "ab_c",
+        "00000000-0000-0000-0000-000000000000",
+        "0190a8c4-7c2e-7c5e-9b1a-3f4e5d6c7b8a",
+        "0190A8C4-7C2E-7C5E-9B1A-3F4E5D6C7B8A",
+        "0190a8c47c2e7c5e9b1a3f4e5d6c7b8a",
+        "{0190a8c4-7c2e-7c5e-9b1a-3f4e5d6c7b8a}",
+        "0190a8c4-7c2e-7c5e-9b1a-3f4e5d6c7b8g",
+        "AAAAAAAAAAAAAAAAAAAAAA",
+        "AAAAAAAAAAAAAAAAAAAAAB",
+        "AAAAAAAAAAAAAAAAAAAAA",
+        "_-_-_-_-_-_-_-_-_-_-_w",
+    ];
+
+    #[test]
+    fn each_documented_rule_is_the_checked_rule() {
+        agree::<UuidRule>(TRICKY);
+        agree::<NameRule>(TRICKY);
+        agree::<OpaqueRule>(TRICKY);
+        agree::<SlugRule>(TRICKY);
+        agree::<EmailRule>(TRICKY);
+        agree::<UrlRule>(TRICKY);
+        agree::<MessageTextRule>(TRICKY);
+        agree::<VisibleTextRule>(TRICKY);
+        agree::<EmojiRule>(TRICKY);
+        agree::<CursorRule>(TRICKY);
+    }
+
+    #[test]
+    fn lengths_are_counted_in_characters_at_the_documented_limits() {
+        let name = "é".repeat(Name::MAX_CHARS);
+        agree::<NameRule>(&[&name, &format!("{name}x"), &format!(" {name}")]);
+        let opaque = "x".repeat(MAX_EXTERNAL_ID_CHARS);
+        agree::<OpaqueRule>(&[&opaque, &format!("{opaque}x")]);
+        let email = format!("{}@b.co", "é".repeat(249));
+        agree::<EmailRule>(&[&email, &format!("a{email}")]);
+        let url = format!("https://{}", "é".repeat(2040));
+        agree::<UrlRule>(&[&url, &format!("{url}x")]);
+        let emoji = format!(":{}:", "a".repeat(98));
+        agree::<EmojiRule>(&[&emoji, &format!(":a{}", &emoji[1..])]);
+    }
+
+    #[test]
+    fn parameters_and_bodies_refuse_with_the_rule_message() {
+        let err = UuidText::parse_from_parameter("42").err();
+        let message = err.map(|e| e.into_message()).unwrap_or_default();
+        assert!(message.ends_with(": must be a UUID"), "{message}");
+        let err = serde_json::from_str::<NameText>("\"a\\u202Eb\"").unwrap_err();
+        assert!(err.to_string().contains("bidirectional"), "{err}");
+        let ok: NameText = serde_json::from_str("\" Ada \"").unwrap();
+        assert_eq!(&*ok, " Ada ");
+    }
+}

@@ -499,7 +499,7 @@ async fn validating_a_connection_deleted_meanwhile_is_not_found() {
         .store
         .expect_commit()
         .times(1)
-        .returning(|c| Ok(matched_nothing(c.len())));
+        .returning(|_| Err(matched_nothing(0)));
     let err = mocks
         .service()
         .validate_connection(&caller, conn.id)
@@ -599,7 +599,7 @@ async fn updating_a_connection_deleted_meanwhile_is_not_found() {
         .store
         .expect_commit()
         .times(1)
-        .returning(|c| Ok(matched_nothing(c.len())));
+        .returning(|_| Err(matched_nothing(0)));
     let err = mocks
         .service()
         .update_connection(
@@ -627,7 +627,7 @@ async fn deleting_a_connection_deleted_meanwhile_is_not_found() {
         .expect_commit()
         .withf(|c| matches!(c.as_slice(), [Change::DeleteConnection { .. }]))
         .times(1)
-        .returning(|c| Ok(matched_nothing(c.len())));
+        .returning(|_| Err(matched_nothing(0)));
     let err = mocks
         .service()
         .delete_connection(&caller, conn.id)
@@ -707,7 +707,7 @@ async fn changing_or_deleting_a_link_deleted_meanwhile_is_not_found() {
             .store
             .expect_commit()
             .times(1)
-            .returning(|c| Ok(matched_nothing(c.len())));
+            .returning(|_| Err(matched_nothing(0)));
         let service = mocks.service();
         let err = if delete {
             service.delete_link(&caller, id).await.unwrap_err()
@@ -771,4 +771,45 @@ async fn a_channel_listed_twice_by_the_provider_is_linked_once() {
         .map(|d| d.channel.id.as_str())
         .collect();
     assert_eq!(listed, ["C1", "C2"]);
+}
+
+#[tokio::test]
+async fn a_background_failure_is_written_compare_and_set_on_what_the_worker_read() {
+    let conn = connection(OrganizationId::new());
+    let (id, seen) = (conn.id, conn.updated_at);
+    let mut mocks = Mocks::new();
+    mocks
+        .store
+        .expect_commit()
+        .withf(move |c| {
+            matches!(c.as_slice(), [Change::SetConnectionStatusIfUnchanged {
+                id: written, seen_updated_at, status: ConnectionStatus::Error { code, .. }, ..
+            }] if *written == id && *seen_updated_at == seen && *code == ProviderErrorCode::AuthExpired)
+                && c.expectation(0) == Some(crate::ports::Expectation::ExactlyOne)
+        })
+        .times(1)
+        .returning(|c| Ok(committed(c.len())));
+    let report = mocks
+        .service()
+        .record_connection_failure(&conn, ProviderErrorCode::AuthExpired, "revoked".into())
+        .await
+        .unwrap();
+    assert_eq!(report, StatusReport::Recorded);
+}
+
+#[tokio::test]
+async fn a_stale_background_failure_is_superseded_not_an_error() {
+    let conn = connection(OrganizationId::new());
+    let mut mocks = Mocks::new();
+    mocks
+        .store
+        .expect_commit()
+        .times(1)
+        .returning(|_| Err(matched_nothing(0)));
+    let report = mocks
+        .service()
+        .record_connection_failure(&conn, ProviderErrorCode::AuthExpired, "revoked".into())
+        .await
+        .unwrap();
+    assert_eq!(report, StatusReport::Superseded);
 }

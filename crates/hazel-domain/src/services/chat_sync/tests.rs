@@ -813,3 +813,71 @@ async fn a_stale_background_failure_is_superseded_not_an_error() {
         .unwrap();
     assert_eq!(report, StatusReport::Superseded);
 }
+
+#[tokio::test]
+async fn channels_of_the_same_name_are_each_selected_under_that_name() {
+    // Hazel channel names are not unique, so a derived name never makes a selection fail.
+    let conn = connection(OrganizationId::new());
+    let (mut mocks, caller) = administering(&conn);
+    mocks.slack.expect_list_channels().returning(|_, _| {
+        let mut first = external("C1");
+        first.name = "general".into();
+        let mut second = external("C2");
+        second.name = "general".into();
+        Ok(vec![first, second])
+    });
+    mocks.links.expect_list_all().returning(|_| Ok(Vec::new()));
+    mocks
+        .store
+        .expect_commit()
+        .withf(|c| {
+            let names: Vec<&str> = c
+                .iter()
+                .filter_map(|change| match change {
+                    Change::InsertChannel(ch) => Some(ch.name.as_str()),
+                    _ => None,
+                })
+                .collect();
+            names == ["general", "general"]
+        })
+        .times(1)
+        .returning(|c| Ok(committed(c.len())));
+    mocks
+        .service()
+        .select_channels(&caller, conn.id, Vec::new(), true)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_selection_maps_only_link_conflicts_to_link_exists() {
+    for (rule, link_exists) in [
+        (crate::ports::UniqueRule::LinkExternalChannel, true),
+        (crate::ports::UniqueRule::LinkHazelChannel, true),
+        (crate::ports::UniqueRule::PrimaryKey, false),
+    ] {
+        let conn = connection(OrganizationId::new());
+        let (mut mocks, caller) = administering(&conn);
+        mocks
+            .slack
+            .expect_list_channels()
+            .returning(|_, _| Ok(vec![external("C1")]));
+        mocks.links.expect_list_all().returning(|_| Ok(Vec::new()));
+        mocks.store.expect_commit().times(1).returning(move |_| {
+            Err(StoreError::Conflict {
+                change_index: 1,
+                constraint: rule,
+            })
+        });
+        let err = mocks
+            .service()
+            .select_channels(&caller, conn.id, Vec::new(), true)
+            .await
+            .unwrap_err();
+        if link_exists {
+            assert!(matches!(err, DomainError::ChannelLinkExists), "{rule:?}: {err:?}");
+        } else {
+            assert!(matches!(err, DomainError::Unexpected(_)), "{rule:?}: {err:?}");
+        }
+    }
+}

@@ -20,14 +20,48 @@ use serde_json::{Value, json};
 
 /// Concurrent clients per cell.
 const CLIENTS: [usize; 3] = [1, 4, 16];
-/// Time to warm up before a cell is measured.
-const WARM_UP: Duration = Duration::from_millis(500);
+/// Time to warm up before a slice is measured.
+const WARM_UP: Duration = Duration::from_millis(200);
+/// Slices per cell: the service and the raw commits take turns, so that load from other
+/// processes on the machine weighs on both alike.
+const ROUNDS: u32 = 3;
 
 /// What one cell measured.
 struct Cell {
     rate: f64,
     p50: Duration,
     p99: Duration,
+}
+
+/// Latencies of the operations of one or more slices, and the time they were measured over.
+#[derive(Default)]
+struct Samples {
+    latencies: Vec<Duration>,
+    measured: Duration,
+}
+
+impl Samples {
+    fn add(&mut self, other: Samples) {
+        self.latencies.extend(other.latencies);
+        self.measured += other.measured;
+    }
+
+    fn cell(mut self) -> Cell {
+        self.latencies.sort_unstable();
+        let latencies = &self.latencies;
+        let at = |q: f64| -> Duration {
+            if latencies.is_empty() {
+                return Duration::ZERO;
+            }
+            let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+            latencies[index.min(latencies.len() - 1)]
+        };
+        Cell {
+            rate: latencies.len() as f64 / self.measured.as_secs_f64().max(f64::MIN_POSITIVE),
+            p50: at(0.50),
+            p99: at(0.99),
+        }
+    }
 }
 
 /// One line of the report.
@@ -114,30 +148,36 @@ async fn run_backend(
     let auth = Arc::new(auth);
 
     let raw = RawDatabase::open(url).await?;
+    let slice = length / ROUNDS;
     for clients in CLIENTS {
-        eprintln!("{backend}, {clients} clients: service");
-        let service = drive(clients, length, {
-            let client = client.clone();
-            let url = Arc::clone(&messages_url);
-            let auth = Arc::clone(&auth);
-            move || {
-                let client = client.clone();
-                let url = Arc::clone(&url);
-                let auth = Arc::clone(&auth);
-                async move {
-                    post(&client, &auth, &url, json!({"content": "a benchmark message"})).await?;
-                    Ok(())
-                }
-            }
-        })
-        .await?;
-        eprintln!("{backend}, {clients} clients: raw commits");
-        let raw_cell = raw.measure(clients, length).await?;
+        eprintln!("{backend}, {clients} clients");
+        let (mut service, mut raw_samples) = (Samples::default(), Samples::default());
+        for _ in 0..ROUNDS {
+            service.add(
+                drive(clients, slice, {
+                    let client = client.clone();
+                    let url = Arc::clone(&messages_url);
+                    let auth = Arc::clone(&auth);
+                    move || {
+                        let client = client.clone();
+                        let url = Arc::clone(&url);
+                        let auth = Arc::clone(&auth);
+                        async move {
+                            let body = json!({"content": "a benchmark message"});
+                            post(&client, &auth, &url, body).await?;
+                            Ok(())
+                        }
+                    }
+                })
+                .await?,
+            );
+            raw_samples.add(raw.measure(clients, slice).await?);
+        }
         rows.push(Row {
             backend,
             clients,
-            service,
-            raw: raw_cell,
+            service: service.cell(),
+            raw: raw_samples.cell(),
         });
     }
     raw.close().await;
@@ -176,7 +216,7 @@ fn id_of(answer: &Value) -> anyhow::Result<String> {
 
 /// Runs `op` from `clients` concurrent loops for `WARM_UP + length`; measures the last
 /// `length`.
-async fn drive<F, Fut>(clients: usize, length: Duration, op: F) -> anyhow::Result<Cell>
+async fn drive<F, Fut>(clients: usize, length: Duration, op: F) -> anyhow::Result<Samples>
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send,
@@ -207,18 +247,9 @@ where
     while let Some(joined) = tasks.join_next().await {
         latencies.extend(joined??);
     }
-    latencies.sort_unstable();
-    let at = |q: f64| -> Duration {
-        if latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
-        latencies[index.min(latencies.len() - 1)]
-    };
-    Ok(Cell {
-        rate: latencies.len() as f64 / length.as_secs_f64(),
-        p50: at(0.50),
-        p99: at(0.99),
+    Ok(Samples {
+        latencies,
+        measured: length,
     })
 }
 
@@ -257,7 +288,7 @@ impl RawDatabase {
         }
     }
 
-    async fn measure(&self, clients: usize, length: Duration) -> anyhow::Result<Cell> {
+    async fn measure(&self, clients: usize, length: Duration) -> anyhow::Result<Samples> {
         let insert = "INSERT INTO bench_raw (v) VALUES ('a benchmark message')";
         match self {
             Self::Sqlite(pool) => {

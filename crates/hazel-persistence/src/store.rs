@@ -229,16 +229,20 @@ impl Database {
             .map_err(|err| batch_error(err, "beginning a transaction"))?;
         let mut results = Vec::with_capacity(changesets.len());
         for (index, changeset) in changesets.into_iter().enumerate() {
-            if let Err(err) = txn.execute_unprepared(&format!("SAVEPOINT c{index}")).await {
+            let savepoint = needs_savepoint(&changeset);
+            if savepoint
+                && let Err(err) = txn.execute_unprepared(&format!("SAVEPOINT c{index}")).await
+            {
                 rollback(txn).await;
                 return Err(batch_error(err, "opening a savepoint"));
             }
             match apply_changeset(&txn, changeset).await {
                 Ok(outcomes) => results.push(Ok(outcomes)),
                 Err(refusal) => {
-                    if let Err(err) = txn
-                        .execute_unprepared(&format!("ROLLBACK TO c{index}"))
-                        .await
+                    if savepoint
+                        && let Err(err) = txn
+                            .execute_unprepared(&format!("ROLLBACK TO c{index}"))
+                            .await
                     {
                         rollback(txn).await;
                         return Err(batch_error(err, "rolling back to a savepoint"));
@@ -290,6 +294,20 @@ impl Database {
                 })
             })
             .collect())
+    }
+}
+
+/// Whether a failure of `changeset` could leave part of it written, so that it needs a
+/// savepoint to roll back to. A changeset of one unguarded single-statement change cannot: a
+/// statement that fails is undone by SQLite on its own. Skipping the savepoint saves a round
+/// trip to the connection's thread for the most common writes (a message without mentions).
+fn needs_savepoint(changeset: &Changeset) -> bool {
+    match changeset.as_slice() {
+        [] => false,
+        [single] => {
+            changeset.expectation(0).is_some() || matches!(single, Change::DeleteConnection { .. })
+        }
+        _ => true,
     }
 }
 

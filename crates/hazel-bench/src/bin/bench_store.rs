@@ -76,7 +76,9 @@ struct Row {
 async fn main() -> anyhow::Result<()> {
     hazel_app::install_crypto_provider();
     let seconds: u64 = match std::env::var("BENCH_SECONDS") {
-        Ok(raw) => raw.parse().context("BENCH_SECONDS must be a whole number")?,
+        Ok(raw) => raw
+            .parse()
+            .context("BENCH_SECONDS must be a whole number")?,
         Err(_) => 3,
     };
     let length = Duration::from_secs(seconds.max(1));
@@ -134,8 +136,13 @@ async fn run_backend(
         .pool_max_idle_per_host(64)
         .build()?;
     let auth = format!("Bearer {token}");
-    let org = post(&client, &auth, &format!("{base}/api/v1/organizations"), json!({"name": "Bench"}))
-        .await?;
+    let org = post(
+        &client,
+        &auth,
+        &format!("{base}/api/v1/organizations"),
+        json!({"name": "Bench"}),
+    )
+    .await?;
     let org_id = id_of(&org)?;
     let channel = post(
         &client,
@@ -144,7 +151,10 @@ async fn run_backend(
         json!({"name": "bench", "type": "public"}),
     )
     .await?;
-    let messages_url = Arc::new(format!("{base}/api/v1/channels/{}/messages", id_of(&channel)?));
+    let messages_url = Arc::new(format!(
+        "{base}/api/v1/channels/{}/messages",
+        id_of(&channel)?
+    ));
     let auth = Arc::new(auth);
 
     let raw = RawDatabase::open(url).await?;
@@ -180,6 +190,28 @@ async fn run_backend(
             raw: raw_samples.cell(),
         });
     }
+    // What the HTTP stack alone allows on this machine: an unauthenticated probe that touches
+    // no database, from 16 clients.
+    let health = drive(16, length, {
+        let client = client.clone();
+        let url = Arc::new(format!("{base}/healthz"));
+        move || {
+            let client = client.clone();
+            let url = Arc::clone(&url);
+            async move {
+                let status = client.get(url.as_str()).send().await?.status();
+                anyhow::ensure!(status.is_success(), "GET /healthz answered {status}");
+                Ok(())
+            }
+        }
+    })
+    .await?
+    .cell();
+    println!(
+        "{backend}: GET /healthz (no database) from 16 clients: {:.0}/s, p50 {}",
+        health.rate,
+        ms(health.p50)
+    );
     raw.close().await;
     let _ = stop.send(());
     server.await??;

@@ -875,9 +875,15 @@ async fn a_selection_maps_only_link_conflicts_to_link_exists() {
             .await
             .unwrap_err();
         if link_exists {
-            assert!(matches!(err, DomainError::ChannelLinkExists), "{rule:?}: {err:?}");
+            assert!(
+                matches!(err, DomainError::ChannelLinkExists),
+                "{rule:?}: {err:?}"
+            );
         } else {
-            assert!(matches!(err, DomainError::Unexpected(_)), "{rule:?}: {err:?}");
+            assert!(
+                matches!(err, DomainError::Unexpected(_)),
+                "{rule:?}: {err:?}"
+            );
         }
     }
 }

@@ -45,3 +45,7 @@ schemathesis:
 # Everything CI runs, in CI's order (prepares PostgreSQL like CI does).
 ci:
     bash .ci/run
+
+# Benchmark message creates through the HTTP stack against raw commits (SQLite; PostgreSQL too when HAZEL_TEST_POSTGRES_URL is set).
+bench-store:
+    cargo run --release --quiet -p hazel-bench --bin bench-store

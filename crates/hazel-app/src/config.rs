@@ -36,6 +36,9 @@ pub enum LogFormat {
 pub struct Config {
     /// `sqlite://…` or `postgres://…`.
     pub database_url: String,
+    /// The most connections the database pool opens (`None`: 8 for a SQLite file, 10 for
+    /// PostgreSQL). A quarter of them (at least one) is kept from writes for reads.
+    pub database_max_connections: Option<u32>,
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     pub listen: SocketAddr,
     /// 32-byte key (base64) for credential encryption.
@@ -58,6 +61,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             database_url: DEFAULT_DATABASE_URL.to_owned(),
+            database_max_connections: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             secret_key: None,
             public_url: None,
@@ -74,6 +78,7 @@ impl Default for Config {
 #[derive(Debug, Default, Deserialize)]
 struct RawConfig {
     database_url: Option<String>,
+    database_max_connections: Option<String>,
     listen: Option<String>,
     secret_key: Option<SecretString>,
     public_url: Option<String>,
@@ -136,8 +141,24 @@ impl Config {
                 || database_url.starts_with("postgresql://"),
             "database_url (HAZEL_DATABASE_URL) must start with sqlite: or postgres://"
         );
+        let database_max_connections = match raw.database_max_connections {
+            Some(raw) => Some(
+                raw.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .with_context(|| {
+                        format!(
+                            "database_max_connections (HAZEL_DATABASE_MAX_CONNECTIONS) must be \
+                             a whole number of at least 1, got {raw:?}"
+                        )
+                    })?,
+            ),
+            None => None,
+        };
         Ok(Self {
             database_url,
+            database_max_connections,
             listen,
             secret_key: raw.secret_key,
             public_url: raw.public_url,
@@ -223,6 +244,17 @@ mod tests {
         })
         .unwrap_err();
         assert!(format!("{err:#}").contains("HAZEL_DATABASE_URL"), "{err:#}");
+        for bad in ["0", "-1", "many"] {
+            let err = Config::from_raw(RawConfig {
+                database_max_connections: Some(bad.into()),
+                ..raw()
+            })
+            .unwrap_err();
+            assert!(
+                format!("{err:#}").contains("HAZEL_DATABASE_MAX_CONNECTIONS"),
+                "{err:#}"
+            );
+        }
         let err = Config::from_raw(RawConfig {
             slack_api_url: Some("slack.com".into()),
             ..raw()
@@ -245,7 +277,18 @@ mod tests {
         .unwrap();
         let config = Config::load(Some(&path)).unwrap();
         assert_eq!(config.listen.port(), 9191);
+        assert_eq!(config.database_max_connections, None);
         assert_eq!(config.slack_api_url, "http://127.0.0.1:1/api");
+    }
+
+    #[test]
+    fn the_pool_size_is_read() {
+        let config = Config::from_raw(RawConfig {
+            database_max_connections: Some("24".into()),
+            ..raw()
+        })
+        .unwrap();
+        assert_eq!(config.database_max_connections, Some(24));
     }
 
     #[test]

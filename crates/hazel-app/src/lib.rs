@@ -21,7 +21,7 @@ use hazel_domain::services::identity::IdentityService;
 use hazel_domain::services::messages::MessageService;
 use hazel_domain::services::notifications::NotificationService;
 use hazel_http::{ApiState, Readiness};
-use hazel_persistence::Database;
+use hazel_persistence::{Database, PoolSettings};
 use hazel_slack::{SlackProvider, SlackSettings};
 use poem::listener::{Acceptor as _, TcpAcceptor};
 
@@ -50,7 +50,10 @@ pub struct App {
 /// # Errors
 /// When the database cannot be opened or migrated.
 pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
-    let database = Database::connect(&config.database_url)
+    let pool = PoolSettings {
+        max_connections: config.database_max_connections,
+    };
+    let database = Database::connect_with(&config.database_url, pool)
         .await
         .context("opening the database")?;
     database.migrate().await.context("applying migrations")?;

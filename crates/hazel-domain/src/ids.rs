@@ -101,21 +101,22 @@ define_id!(
     ChannelLinkId
 );
 
-/// The id of a committed database transaction. Strictly increasing across the whole database,
-/// in commit order, so clients can order and await changes.
+/// The id of a committed database transaction: on PostgreSQL the transaction's own id
+/// (`pg_current_xact_id()`), on SQLite a counter incremented by every changeset. A later write
+/// by the same client always has a larger id; concurrent writes may commit out of id order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TransactionId(i64);
+pub struct TransactionId(u64);
 
 impl TransactionId {
-    /// Wraps a value read from the database's transaction counter.
+    /// Wraps a value read from the database.
     #[must_use]
-    pub fn from_counter(value: i64) -> Self {
+    pub fn new(value: u64) -> Self {
         Self(value)
     }
 
-    /// The counter value.
+    /// The value.
     #[must_use]
-    pub fn value(self) -> i64 {
+    pub fn value(self) -> u64 {
         self.0
     }
 }

@@ -128,7 +128,7 @@ impl Mocks {
     fn commits(&mut self) {
         self.store.expect_commit().returning(|changes| {
             Ok(Committed {
-                transaction_id: TransactionId::from_counter(42),
+                transaction_id: TransactionId::new(42),
                 outcomes: vec![ChangeOutcome::Applied; changes.len()],
             })
         });

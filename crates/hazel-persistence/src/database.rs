@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use hazel_domain::ports::{Changeset, Committed, StoreError};
 use hazel_migrations::Migrator;
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sea_orm::sqlx::sqlite::{
@@ -18,14 +19,42 @@ use sea_orm::{
     SqlxSqliteConnector, TransactionOptions, TransactionTrait as _,
 };
 use sea_orm_migration::MigratorTrait as _;
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore, SemaphorePermit, oneshot};
 
 /// How long a SQLite connection waits for a lock held by another connection or process.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Read connections to a SQLite file (WAL lets them read while one writer writes).
+/// Connections to a SQLite file by default (WAL lets them read while one writer writes).
 const SQLITE_FILE_CONNECTIONS: u32 = 8;
-/// Connections to PostgreSQL.
+/// Connections to PostgreSQL by default.
 const POSTGRES_CONNECTIONS: u32 = 10;
+
+/// How the pool is sized.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// The most connections the pool opens (`HAZEL_DATABASE_MAX_CONNECTIONS`); `None` for
+    /// the default (8 for a SQLite file, 10 for PostgreSQL). An in-memory SQLite database
+    /// always has exactly one.
+    pub max_connections: Option<u32>,
+}
+
+impl PoolSettings {
+    /// How many write transactions may hold a connection at once, out of `max_connections`:
+    /// a quarter of the pool (at least one connection) stays for reads and token checks, so
+    /// a burst of writes never starves them. A pool of one connection has to share it.
+    #[must_use]
+    pub fn write_permits(max_connections: u32) -> u32 {
+        let reserved = (max_connections / 4).max(1);
+        max_connections.saturating_sub(reserved).max(1)
+    }
+}
+
+/// A changeset waiting for the SQLite writer, and where to send its answer.
+pub(crate) struct Pending {
+    /// The changes.
+    pub(crate) changeset: Changeset,
+    /// The caller, waiting.
+    pub(crate) reply: oneshot::Sender<Result<Committed, StoreError>>,
+}
 /// Key of the PostgreSQL advisory lock that serialises [`Database::migrate`] across processes
 /// sharing one database (the ASCII bytes of `HAZELMIG`).
 const MIGRATION_LOCK_KEY: i64 = 0x4841_5A45_4C4D_4947;
@@ -48,9 +77,12 @@ struct Inner {
     connection: DatabaseConnection,
     backend: Backend,
     /// Held around every write transaction on SQLite, which allows one writer at a time:
-    /// concurrent commits queue here instead of failing with `SQLITE_BUSY`. PostgreSQL needs no
-    /// gate (row locks order the writers).
-    write_gate: Option<Mutex<()>>,
+    /// concurrent commits queue here instead of failing with `SQLITE_BUSY`.
+    write_gate: Arc<Mutex<()>>,
+    /// Changesets waiting for the SQLite writer (group commit).
+    queue: std::sync::Mutex<Vec<Pending>>,
+    /// PostgreSQL: how many write transactions may hold a connection at once.
+    write_permits: Semaphore,
 }
 
 impl fmt::Debug for Database {
@@ -72,22 +104,34 @@ impl Database {
     /// When the URL is not one of those forms, the directory cannot be created, or the database
     /// cannot be reached.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let (connection, backend) = if url.starts_with("sqlite:") {
-            (connect_sqlite(url).await?, Backend::Sqlite)
+        Self::connect_with(url, PoolSettings::default()).await
+    }
+
+    /// [`Database::connect`] with a pool sized by `pool`.
+    ///
+    /// # Errors
+    /// As [`Database::connect`]; also when `pool.max_connections` is 0.
+    pub async fn connect_with(url: &str, pool: PoolSettings) -> anyhow::Result<Self> {
+        if pool.max_connections == Some(0) {
+            anyhow::bail!("the database pool needs at least one connection");
+        }
+        let (connection, backend, size) = if url.starts_with("sqlite:") {
+            let size = pool.max_connections.unwrap_or(SQLITE_FILE_CONNECTIONS);
+            (connect_sqlite(url, size).await?, Backend::Sqlite, size)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (connect_postgres(url).await?, Backend::Postgres)
+            let size = pool.max_connections.unwrap_or(POSTGRES_CONNECTIONS);
+            (connect_postgres(url, size).await?, Backend::Postgres, size)
         } else {
             anyhow::bail!("unsupported database URL: expected sqlite:… or postgres://…");
         };
-        let write_gate = match backend {
-            Backend::Sqlite => Some(Mutex::new(())),
-            Backend::Postgres => None,
-        };
+        let permits = usize::try_from(PoolSettings::write_permits(size)).unwrap_or(1);
         Ok(Self {
             inner: Arc::new(Inner {
                 connection,
                 backend,
-                write_gate,
+                write_gate: Arc::new(Mutex::new(())),
+                queue: std::sync::Mutex::new(Vec::new()),
+                write_permits: Semaphore::new(permits),
             }),
         })
     }
@@ -102,7 +146,7 @@ impl Database {
     /// # Errors
     /// When a migration fails; that migration is rolled back.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let _gate = self.write_gate().await;
+        let _gate = self.lock_write_gate().await;
         let lock = match self.inner.backend {
             Backend::Postgres => Some(MigrationLock::acquire(self.connection()).await?),
             Backend::Sqlite => None,
@@ -168,18 +212,51 @@ impl Database {
         &self.inner.connection
     }
 
-    /// Waits until this process may write (SQLite), or returns at once (PostgreSQL).
-    pub(crate) async fn write_gate(&self) -> Option<MutexGuard<'_, ()>> {
-        match &self.inner.write_gate {
-            Some(gate) => Some(gate.lock().await),
-            None => None,
-        }
+    /// Whether this is SQLite.
+    pub(crate) fn is_sqlite(&self) -> bool {
+        self.inner.backend == Backend::Sqlite
+    }
+
+    /// Waits until this process may write (on SQLite; on PostgreSQL only migrations use it).
+    pub(crate) async fn lock_write_gate(&self) -> OwnedMutexGuard<()> {
+        Arc::clone(&self.inner.write_gate).lock_owned().await
+    }
+
+    /// Queues a changeset for the SQLite writer.
+    pub(crate) fn enqueue(&self, pending: Pending) {
+        self.queue().push(pending);
+    }
+
+    /// Takes up to `max` queued changesets, oldest first.
+    pub(crate) fn take_batch(&self, max: usize) -> Vec<Pending> {
+        let mut queue = self.queue();
+        let take = queue.len().min(max);
+        queue.drain(..take).collect()
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
+        // The queue is only pushed to and drained, never left half changed, so a panic
+        // elsewhere while it was locked leaves it usable.
+        self.inner
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits for one of the write permits (PostgreSQL), so that writes never hold every
+    /// connection of the pool.
+    pub(crate) async fn write_permit(&self) -> Result<SemaphorePermit<'_>, StoreError> {
+        self.inner
+            .write_permits
+            .acquire()
+            .await
+            .map_err(|err| StoreError::Unexpected(anyhow::Error::new(err)))
     }
 
     /// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`, which takes the write lock
     /// up front, so that another process's writer makes it wait (busy timeout) rather than
-    /// fail halfway. Call it while holding [`Self::write_gate`].
-    pub(crate) async fn begin_write(&self) -> anyhow::Result<DatabaseTransaction> {
+    /// fail halfway. On SQLite, call it while holding [`Self::lock_write_gate`].
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, sea_orm::DbErr> {
         let options = TransactionOptions {
             sqlite_transaction_mode: match self.inner.backend {
                 Backend::Sqlite => Some(SqliteTransactionMode::Immediate),
@@ -187,10 +264,7 @@ impl Database {
             },
             ..TransactionOptions::default()
         };
-        self.connection()
-            .begin_with_options(options)
-            .await
-            .context("beginning a transaction")
+        self.connection().begin_with_options(options).await
     }
 }
 
@@ -240,7 +314,7 @@ fn is_sqlite_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }
 
-async fn connect_sqlite(url: &str) -> anyhow::Result<DatabaseConnection> {
+async fn connect_sqlite(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
     let options = SqliteConnectOptions::from_str(url)
         .context("parsing the SQLite URL")?
         .create_if_missing(true)
@@ -262,7 +336,7 @@ async fn connect_sqlite(url: &str) -> anyhow::Result<DatabaseConnection> {
             .max_lifetime(None)
     } else {
         create_parent_dir(options.get_filename()).await?;
-        SqlitePoolOptions::new().max_connections(SQLITE_FILE_CONNECTIONS)
+        SqlitePoolOptions::new().max_connections(max_connections)
     };
     let pool = pool
         .connect_with(options)
@@ -280,10 +354,10 @@ async fn create_parent_dir(file: &Path) -> anyhow::Result<()> {
     }
 }
 
-async fn connect_postgres(url: &str) -> anyhow::Result<DatabaseConnection> {
+async fn connect_postgres(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
     let options = PgConnectOptions::from_str(url).context("parsing the PostgreSQL URL")?;
     let pool = PgPoolOptions::new()
-        .max_connections(POSTGRES_CONNECTIONS)
+        .max_connections(max_connections)
         .connect_with(options)
         .await
         .context("connecting to PostgreSQL")?;

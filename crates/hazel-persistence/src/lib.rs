@@ -12,4 +12,4 @@ mod repositories;
 mod store;
 pub mod testing;
 
-pub use database::Database;
+pub use database::{Database, PoolSettings};

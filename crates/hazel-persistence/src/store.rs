@@ -1,4 +1,12 @@
 //! [`Store`]: one database transaction per changeset.
+//!
+//! PostgreSQL runs each changeset in a transaction of its own, concurrently (at most as many as
+//! the write permits allow, so reads always find a connection), and answers the transaction's
+//! own id. SQLite allows one writer at a time: changesets queue, and the writer commits every
+//! changeset waiting in one transaction, each in its own savepoint ("group commit"), so a batch
+//! pays for one durable commit.
+
+use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -6,27 +14,34 @@ use hazel_domain::ids::{ChannelLinkId, MemberId, MessageId, SyncConnectionId, Tr
 use hazel_domain::model::Timestamp;
 use hazel_domain::model::chat_sync::{ConnectionSettingsPatch, ConnectionStatus};
 use hazel_domain::ports::{
-    Change, ChangeOutcome, Committed, ConnectionColumns, LinkColumns, Store, StoreError,
+    Change, ChangeOutcome, Changeset, Committed, ConnectionColumns, LinkColumns,
+    PreconditionFailure, Store, StoreError,
 };
 use sea_orm::sea_query::{Expr, ExprTrait as _, Func, OnConflict, SimpleExpr};
 use sea_orm::{
     ColumnTrait as _, ConnectionTrait as _, DatabaseTransaction, DbErr, EntityTrait as _,
     IntoActiveModel as _, QueryFilter as _, Statement, UpdateMany,
 };
+use tokio::sync::oneshot;
 
 use crate::Database;
+use crate::database::Pending;
 use crate::entity::{
     api_tokens, channel_links, channels, connections, members, messages, notifications,
     organizations, reactions, to_db, to_db_opt, users,
 };
-use crate::error::{db_error, is_unique_violation};
+use crate::error::{Refused, classify, db_error};
 
-/// Takes the next transaction id. The row lock this `UPDATE` takes is held until the
-/// transaction ends, so a second writer waits here until the first commits: ids are strictly
-/// increasing in commit order across the whole database, on both backends. `commit` explains
-/// why it is the last statement.
-const NEXT_TRANSACTION_ID: &str =
-    "UPDATE transaction_counter SET value = value + 1 WHERE id = 1 RETURNING value";
+/// How many times a changeset (SQLite: a batch) is run before a deadlock, serialization
+/// failure or busy database is answered as unexpected.
+pub(crate) const MAX_ATTEMPTS: u32 = 4;
+/// The pause before the first retry; doubled for each further one.
+const RETRY_PAUSE: Duration = Duration::from_millis(5);
+/// The most changesets one SQLite transaction commits; later ones wait for the next batch.
+const MAX_BATCH: usize = 256;
+
+/// PostgreSQL: the transaction's own id, as logical replication reports it. No lock, no row.
+const CURRENT_XACT_ID: &str = "SELECT pg_current_xact_id()::xid::text AS value";
 
 /// Why one change could not be applied.
 enum ApplyError {
@@ -42,82 +57,332 @@ impl From<DbErr> for ApplyError {
     }
 }
 
+/// Why a changeset did not commit in this attempt.
+enum Refusal {
+    /// The answer for the caller: nothing more to try.
+    Answer(StoreError),
+    /// A deadlock, serialization failure or busy database: run it again in a new transaction.
+    Retry(anyhow::Error),
+}
+
+impl Refusal {
+    /// Classifies a database error met while `doing` something.
+    fn from_db(err: DbErr, doing: &str) -> Self {
+        match classify(&err) {
+            Refused::Retryable => Self::Retry(db_error(err, doing)),
+            Refused::Unique(_) | Refused::Other => {
+                Self::Answer(StoreError::Unexpected(db_error(err, doing)))
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Store for Database {
-    /// Applies the changes, in order, in one transaction whose last statement before `COMMIT`
-    /// takes the transaction id.
+    /// Applies the changes, in order, in one transaction, checking each guarded change right
+    /// after it is applied.
     ///
     /// Outcomes: inserts answer [`ChangeOutcome::Applied`], or [`ChangeOutcome::Skipped`] for
     /// a reaction or deduplicated notification that already exists; updates and deletes answer
     /// [`ChangeOutcome::Affected`] with the number of rows they matched (for
     /// `DeleteConnection`, the connection itself: 0 or 1).
-    async fn commit(&self, changes: Vec<Change>) -> Result<Committed, StoreError> {
-        let _gate = self.write_gate().await;
-        let txn = self.begin_write().await?;
-        let mut outcomes = Vec::with_capacity(changes.len());
-        for (change_index, change) in changes.into_iter().enumerate() {
-            let kind = kind_of(&change);
-            match apply(&txn, change).await {
-                Ok(outcome) => outcomes.push(outcome),
-                Err(ApplyError::Db(err)) if is_unique_violation(&err) => {
-                    tracing::debug!(
-                        change_index,
-                        kind,
-                        "changeset conflicts with an existing row"
-                    );
-                    rollback(txn).await;
-                    return Err(StoreError::Conflict { change_index });
+    async fn commit(&self, changeset: Changeset) -> Result<Committed, StoreError> {
+        if self.is_sqlite() {
+            self.group_commit(changeset).await
+        } else {
+            self.commit_postgres(changeset).await
+        }
+    }
+}
+
+impl Database {
+    /// PostgreSQL: one transaction per changeset, retried on deadlocks and serialization
+    /// failures.
+    async fn commit_postgres(&self, changeset: Changeset) -> Result<Committed, StoreError> {
+        let _permit = self.write_permit().await?;
+        let mut attempt = 1;
+        loop {
+            match self.attempt_postgres(changeset.clone()).await {
+                Ok(committed) => return Ok(committed),
+                Err(Refusal::Answer(err)) => return Err(err),
+                Err(Refusal::Retry(err)) if attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %err, "retrying a changeset");
+                    tokio::time::sleep(RETRY_PAUSE * 2u32.pow(attempt - 1)).await;
+                    attempt += 1;
                 }
-                Err(ApplyError::Db(err)) => {
-                    let err = db_error(err, &format!("applying change {change_index} ({kind})"));
-                    return Err(abort(txn, err).await.into());
-                }
-                Err(ApplyError::Encode(err)) => {
-                    let err = err.context(format!("encoding change {change_index} ({kind})"));
-                    return Err(abort(txn, err).await.into());
+                Err(Refusal::Retry(err)) => {
+                    return Err(StoreError::Unexpected(
+                        err.context(format!("gave up after {MAX_ATTEMPTS} attempts")),
+                    ));
                 }
             }
         }
-        // The counter is taken last, right before COMMIT. Its row lock is held from here until
-        // the transaction ends, so a writer that takes the counter after this one waits until
-        // this one has committed (or rolled back, undoing the increment): the order in which
-        // writers take the counter is their commit order, and ids are strictly increasing in
-        // commit order without gaps. Writers only queue for the counter for the time of a
-        // COMMIT instead of for their whole transaction. No deadlock can involve the counter:
-        // a transaction holding it takes no other lock afterwards.
-        let transaction_id = match next_transaction_id(&txn).await {
+    }
+
+    async fn attempt_postgres(&self, changeset: Changeset) -> Result<Committed, Refusal> {
+        let txn = self
+            .begin_write()
+            .await
+            .map_err(|err| Refusal::from_db(err, "beginning a transaction"))?;
+        let outcomes = match apply_changeset(&txn, changeset).await {
+            Ok(outcomes) => outcomes,
+            Err(refusal) => {
+                rollback(txn).await;
+                return Err(refusal);
+            }
+        };
+        let transaction_id = match read_id(&txn, CURRENT_XACT_ID).await {
             Ok(id) => id,
-            Err(err) => return Err(abort(txn, err).await.into()),
+            Err(refusal) => {
+                rollback(txn).await;
+                return Err(refusal);
+            }
         };
         txn.commit()
             .await
-            .map_err(|err| db_error(err, "committing a transaction"))?;
+            .map_err(|err| Refusal::from_db(err, "committing a transaction"))?;
         Ok(Committed {
             transaction_id,
             outcomes,
         })
     }
+
+    /// SQLite: queues the changeset for the single writer and waits for its answer, which
+    /// comes after the COMMIT of the batch that carried it.
+    ///
+    /// Whoever takes the write gate commits every changeset queued so far, its own included
+    /// unless an earlier writer took it. The batch runs in a task of its own that holds the
+    /// gate until the batch is committed and answered, so a caller that gives up (a client
+    /// that disconnects) never abandons the other changesets of its batch.
+    async fn group_commit(&self, changeset: Changeset) -> Result<Committed, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(Pending { changeset, reply });
+        let gate = self.lock_write_gate().await;
+        let batch = self.take_batch(MAX_BATCH);
+        if !batch.is_empty() {
+            let db = self.clone();
+            tokio::spawn(async move {
+                db.commit_batch(batch).await;
+                drop(gate);
+            });
+        } else {
+            drop(gate);
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Unexpected(anyhow::anyhow!(
+                "the writer stopped before answering"
+            )))
+        })
+    }
+
+    /// Commits `batch` in one transaction, each changeset in its own savepoint, and answers
+    /// each caller after the COMMIT.
+    async fn commit_batch(&self, batch: Vec<Pending>) {
+        let mut attempt = 1;
+        let answers = loop {
+            let changesets = batch.iter().map(|p| p.changeset.clone()).collect();
+            match self.attempt_batch(changesets).await {
+                Ok(answers) => break answers,
+                Err(err) if attempt < MAX_ATTEMPTS && is_retry(&err) => {
+                    tracing::debug!(attempt, error = %err.1, "retrying a batch");
+                    tokio::time::sleep(RETRY_PAUSE * 2u32.pow(attempt - 1)).await;
+                    attempt += 1;
+                }
+                Err((_, err)) => {
+                    let message = format!("{err:#}");
+                    break batch
+                        .iter()
+                        .map(|_| {
+                            Err(StoreError::Unexpected(anyhow::anyhow!(
+                                "committing a batch of changesets failed: {message}"
+                            )))
+                        })
+                        .collect();
+                }
+            }
+        };
+        for (pending, answer) in batch.into_iter().zip(answers) {
+            // A caller that stopped waiting no longer needs its answer.
+            let _ = pending.reply.send(answer);
+        }
+    }
+
+    /// One try at a batch: the per-changeset answers, or why the whole batch failed (and
+    /// whether trying again may help).
+    ///
+    /// Each changeset opens a savepoint and a failing one rolls back to it. Savepoints of
+    /// applied changesets are not released: the next one nests inside, and `COMMIT` commits
+    /// them all, which saves a statement (a round trip to the connection's thread) per
+    /// changeset. The counter is likewise advanced once per batch, by the number of applied
+    /// changesets, which take the values in order.
+    async fn attempt_batch(
+        &self,
+        changesets: Vec<Changeset>,
+    ) -> Result<Vec<Result<Committed, StoreError>>, (bool, anyhow::Error)> {
+        let batch_error = |err: DbErr, doing: &str| {
+            let retry = classify(&err) == Refused::Retryable;
+            (retry, db_error(err, doing))
+        };
+        let txn = self
+            .begin_write()
+            .await
+            .map_err(|err| batch_error(err, "beginning a transaction"))?;
+        let mut results = Vec::with_capacity(changesets.len());
+        for (index, changeset) in changesets.into_iter().enumerate() {
+            let savepoint = needs_savepoint(&changeset);
+            if savepoint
+                && let Err(err) = txn.execute_unprepared(&format!("SAVEPOINT c{index}")).await
+            {
+                rollback(txn).await;
+                return Err(batch_error(err, "opening a savepoint"));
+            }
+            match apply_changeset(&txn, changeset).await {
+                Ok(outcomes) => results.push(Ok(outcomes)),
+                Err(refusal) => {
+                    if savepoint
+                        && let Err(err) = txn
+                            .execute_unprepared(&format!("ROLLBACK TO c{index}"))
+                            .await
+                    {
+                        rollback(txn).await;
+                        return Err(batch_error(err, "rolling back to a savepoint"));
+                    }
+                    match refusal {
+                        Refusal::Answer(err) => results.push(Err(err)),
+                        // The writer holds the write lock, so a busy database here is not
+                        // expected; run the whole batch again.
+                        Refusal::Retry(err) => {
+                            rollback(txn).await;
+                            return Err((true, err));
+                        }
+                    }
+                }
+            }
+        }
+        let applied = results.iter().filter(|r| r.is_ok()).count();
+        let mut next = 0;
+        if applied > 0 {
+            let sql = format!(
+                "UPDATE transaction_counter SET value = value + {applied} WHERE id = 1 \
+                 RETURNING value"
+            );
+            match read_id(&txn, &sql).await {
+                // The batch's last id; the applied changesets take the values before it.
+                Ok(last) => next = last.value() + 1 - applied as u64,
+                Err(refusal) => {
+                    rollback(txn).await;
+                    return Err(match refusal {
+                        Refusal::Retry(err) => (true, err),
+                        Refusal::Answer(err) => (false, anyhow::Error::new(err)),
+                    });
+                }
+            }
+        }
+        txn.commit()
+            .await
+            .map_err(|err| batch_error(err, "committing a transaction"))?;
+        Ok(results
+            .into_iter()
+            .map(|result| {
+                result.map(|outcomes| {
+                    let transaction_id = TransactionId::new(next);
+                    next += 1;
+                    Committed {
+                        transaction_id,
+                        outcomes,
+                    }
+                })
+            })
+            .collect())
+    }
 }
 
-async fn next_transaction_id(txn: &DatabaseTransaction) -> anyhow::Result<TransactionId> {
+/// Whether a failure of `changeset` could leave part of it written, so that it needs a
+/// savepoint to roll back to. A changeset of one unguarded single-statement change cannot: a
+/// statement that fails is undone by SQLite on its own. Skipping the savepoint saves a round
+/// trip to the connection's thread for the most common writes (a message without mentions).
+fn needs_savepoint(changeset: &Changeset) -> bool {
+    match changeset.as_slice() {
+        [] => false,
+        [single] => {
+            changeset.expectation(0).is_some() || matches!(single, Change::DeleteConnection { .. })
+        }
+        _ => true,
+    }
+}
+
+fn is_retry(err: &(bool, anyhow::Error)) -> bool {
+    err.0
+}
+
+/// Applies a changeset's changes in order, checking each guarded change's expectation.
+async fn apply_changeset(
+    txn: &DatabaseTransaction,
+    changeset: Changeset,
+) -> Result<Vec<ChangeOutcome>, Refusal> {
+    let mut outcomes = Vec::with_capacity(changeset.len());
+    for (change_index, guarded) in changeset.into_guarded().enumerate() {
+        let kind = kind_of(&guarded.change);
+        let outcome = match apply(txn, guarded.change).await {
+            Ok(outcome) => outcome,
+            Err(ApplyError::Db(err)) => {
+                return Err(match classify(&err) {
+                    Refused::Unique(Some(constraint)) => {
+                        tracing::debug!(change_index, kind, ?constraint, "changeset conflicts");
+                        Refusal::Answer(StoreError::Conflict {
+                            change_index,
+                            constraint,
+                        })
+                    }
+                    Refused::Unique(None) | Refused::Other => {
+                        Refusal::Answer(StoreError::Unexpected(db_error(
+                            err,
+                            &format!("applying change {change_index} ({kind})"),
+                        )))
+                    }
+                    Refused::Retryable => Refusal::Retry(db_error(
+                        err,
+                        &format!("applying change {change_index} ({kind})"),
+                    )),
+                });
+            }
+            Err(ApplyError::Encode(err)) => {
+                let err = err.context(format!("encoding change {change_index} ({kind})"));
+                return Err(Refusal::Answer(StoreError::Unexpected(err)));
+            }
+        };
+        if let Some(expected) = guarded.expectation
+            && !expected.is_met_by(outcome)
+        {
+            tracing::debug!(change_index, kind, ?outcome, "changeset refused by a guard");
+            return Err(Refusal::Answer(StoreError::Precondition {
+                change_index,
+                failure: PreconditionFailure { expected, outcome },
+            }));
+        }
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// Runs `sql`, which answers one row with a `value` column, as the transaction id.
+async fn read_id(txn: &DatabaseTransaction, sql: &str) -> Result<TransactionId, Refusal> {
+    let doing = "taking a transaction id";
     let row = txn
-        .query_one_raw(Statement::from_string(
-            txn.get_database_backend(),
-            NEXT_TRANSACTION_ID,
-        ))
+        .query_one_raw(Statement::from_string(txn.get_database_backend(), sql))
         .await
-        .map_err(|err| db_error(err, "taking a transaction id"))?
-        .context("the transaction counter row is missing; are migrations applied?")?;
-    let value: i64 = row
-        .try_get("", "value")
-        .map_err(|err| db_error(err, "reading the transaction id"))?;
-    Ok(TransactionId::from_counter(value))
-}
-
-/// Rolls back after a failure; a failed rollback is logged, the original error returned.
-async fn abort(txn: DatabaseTransaction, err: anyhow::Error) -> anyhow::Error {
-    rollback(txn).await;
-    err
+        .map_err(|err| Refusal::from_db(err, doing))?
+        .context("the transaction counter row is missing; are migrations applied?")
+        .map_err(|err| Refusal::Answer(err.into()))?;
+    let value = match row.try_get::<i64>("", "value") {
+        Ok(value) => u64::try_from(value).context("a negative transaction id"),
+        Err(_) => row
+            .try_get::<String>("", "value")
+            .map_err(|err| db_error(err, "reading the transaction id"))
+            .and_then(|text| text.parse::<u64>().context("parsing the transaction id")),
+    }
+    .map_err(|err| Refusal::Answer(err.into()))?;
+    Ok(TransactionId::new(value))
 }
 
 async fn rollback(txn: DatabaseTransaction) {
@@ -148,6 +413,7 @@ fn kind_of(change: &Change) -> &'static str {
         Change::DeleteReactionNotifications(_) => "DeleteReactionNotifications",
         Change::InsertConnection(_) => "InsertConnection",
         Change::PatchConnection { .. } => "PatchConnection",
+        Change::SetConnectionStatusIfUnchanged { .. } => "SetConnectionStatusIfUnchanged",
         Change::DeleteConnection { .. } => "DeleteConnection",
         Change::InsertChannelLink(_) => "InsertChannelLink",
         Change::PatchChannelLink { .. } => "PatchChannelLink",
@@ -294,6 +560,25 @@ async fn apply(txn: &DatabaseTransaction, change: Change) -> Result<ChangeOutcom
             updated_at,
         } => {
             let result = patch_connection(id, columns, updated_at).exec(txn).await?;
+            ChangeOutcome::Affected(result.rows_affected)
+        }
+        Change::SetConnectionStatusIfUnchanged {
+            id,
+            seen_updated_at,
+            status,
+            updated_at,
+        } => {
+            let result = patch_connection(
+                id,
+                ConnectionColumns {
+                    status: Some(status),
+                    ..ConnectionColumns::default()
+                },
+                updated_at,
+            )
+            .filter(connections::Column::UpdatedAt.eq(to_db(seen_updated_at)))
+            .exec(txn)
+            .await?;
             ChangeOutcome::Affected(result.rows_affected)
         }
         Change::DeleteConnection { id, at } => {

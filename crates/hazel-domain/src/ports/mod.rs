@@ -18,7 +18,8 @@ pub use repositories::{
     OrganizationRepository, RepoError, UserRepository,
 };
 pub use store::{
-    Change, ChangeOutcome, Committed, ConnectionColumns, LinkColumns, Store, StoreError,
+    Change, ChangeOutcome, Changeset, Committed, ConnectionColumns, Expectation, Guarded,
+    LinkColumns, PreconditionFailure, Store, StoreError, UniqueRule,
 };
 pub use vault::{CredentialVault, VaultError};
 

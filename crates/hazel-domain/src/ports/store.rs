@@ -1,8 +1,14 @@
 //! The write side: a changeset committed atomically.
 //!
-//! Services read through the repository ports, decide, and return a list of [`Change`]s. The
-//! [`Store`] applies them in one database transaction and hands back the [`TransactionId`] taken
-//! inside that transaction, so "the outbox row is written with the message" holds by construction.
+//! Services read through the repository ports, decide, and return a [`Changeset`]: the list of
+//! [`Change`]s, each with an optional [`Expectation`] about what it must match. The [`Store`]
+//! applies them in one database transaction and hands back the [`TransactionId`] taken inside
+//! that transaction, so "the outbox row is written with the message" holds by construction.
+//!
+//! A guarded change makes a later change depend on an earlier one's outcome: when an
+//! expectation fails (the message was deleted meanwhile, the lease was taken by another worker,
+//! the connection changed since it was read), nothing of the changeset is applied and the
+//! service learns which change failed ([`StoreError::Precondition`]).
 
 use async_trait::async_trait;
 
@@ -91,7 +97,8 @@ pub enum Change {
     },
     /// Insert a reaction; [`ChangeOutcome::Skipped`] when (message, member, emoji) exists.
     InsertReaction(Reaction),
-    /// Delete a reaction.
+    /// Delete a reaction. Answers [`ChangeOutcome::Affected`]: 0 when it is unknown (removed
+    /// meanwhile).
     DeleteReaction(ReactionId),
     /// Insert a notification; [`ChangeOutcome::Skipped`] when its `dedupe_key` exists.
     InsertNotification(Notification),
@@ -128,6 +135,21 @@ pub enum Change {
         /// Change time.
         updated_at: Timestamp,
     },
+    /// Compare-and-set for background work: write `status` only while the live connection is
+    /// still as the worker read it, i.e. its `updated_at` equals `seen_updated_at` (every write
+    /// of credentials, status or settings moves `updated_at`). Answers
+    /// [`ChangeOutcome::Affected`]: 0 when the connection changed since, or is unknown or
+    /// deleted; guard it with [`Change::expect_one`] to learn which.
+    SetConnectionStatusIfUnchanged {
+        /// The connection.
+        id: SyncConnectionId,
+        /// The `updated_at` the worker read with the state it judged.
+        seen_updated_at: Timestamp,
+        /// The status to write.
+        status: ConnectionStatus,
+        /// Change time.
+        updated_at: Timestamp,
+    },
     /// Soft-delete a live connection and all its channel links. Answers
     /// [`ChangeOutcome::Affected`] for the connection: 0 when it is unknown or already deleted.
     DeleteConnection {
@@ -159,6 +181,161 @@ pub enum Change {
     },
 }
 
+/// What a guarded change must match for its changeset to commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expectation {
+    /// Exactly one row: the row the use case read is still there, live and as read.
+    ExactlyOne,
+}
+
+impl Expectation {
+    /// Whether `outcome` meets the expectation.
+    #[must_use]
+    pub fn is_met_by(self, outcome: ChangeOutcome) -> bool {
+        match self {
+            Self::ExactlyOne => outcome.rows() == 1,
+        }
+    }
+}
+
+/// A change and what it must match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Guarded {
+    /// The change.
+    pub change: Change,
+    /// What it must match; `None` accepts any outcome.
+    pub expectation: Option<Expectation>,
+}
+
+impl From<Change> for Guarded {
+    fn from(change: Change) -> Self {
+        Self {
+            change,
+            expectation: None,
+        }
+    }
+}
+
+impl Change {
+    /// This change, required to match exactly one row ([`Expectation::ExactlyOne`]).
+    #[must_use]
+    pub fn expect_one(self) -> Guarded {
+        Guarded {
+            change: self,
+            expectation: Some(Expectation::ExactlyOne),
+        }
+    }
+}
+
+/// The changes of one use case, in order, each with its optional expectation.
+///
+/// ```
+/// # use hazel_domain::ports::{Change, Changeset};
+/// # use hazel_domain::ids::{MessageId};
+/// # use hazel_domain::model::Timestamp;
+/// let changeset = Changeset::new()
+///     .with(Change::DeleteMessage { id: MessageId::new(), at: Timestamp::UNIX_EPOCH }.expect_one());
+/// assert_eq!(changeset.len(), 1);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changeset {
+    changes: Vec<Change>,
+    expectations: Vec<Option<Expectation>>,
+}
+
+impl Changeset {
+    /// An empty changeset.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a change (a plain [`Change`] or a [`Guarded`] one).
+    pub fn push(&mut self, change: impl Into<Guarded>) {
+        let Guarded {
+            change,
+            expectation,
+        } = change.into();
+        self.changes.push(change);
+        self.expectations.push(expectation);
+    }
+
+    /// This changeset with `change` appended.
+    #[must_use]
+    pub fn with(mut self, change: impl Into<Guarded>) -> Self {
+        self.push(change);
+        self
+    }
+
+    /// The changes, in order.
+    #[must_use]
+    pub fn as_slice(&self) -> &[Change] {
+        &self.changes
+    }
+
+    /// The changes, in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Change> {
+        self.changes.iter()
+    }
+
+    /// The first change.
+    #[must_use]
+    pub fn first(&self) -> Option<&Change> {
+        self.changes.first()
+    }
+
+    /// The number of changes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.changes.len()
+    }
+
+    /// Whether there is no change.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// The expectation on the change at `index`.
+    #[must_use]
+    pub fn expectation(&self, index: usize) -> Option<Expectation> {
+        self.expectations.get(index).copied().flatten()
+    }
+
+    /// The changes with their expectations, in order.
+    pub fn into_guarded(self) -> impl Iterator<Item = Guarded> {
+        self.changes
+            .into_iter()
+            .zip(self.expectations)
+            .map(|(change, expectation)| Guarded {
+                change,
+                expectation,
+            })
+    }
+}
+
+impl From<Vec<Change>> for Changeset {
+    fn from(changes: Vec<Change>) -> Self {
+        changes.into_iter().collect()
+    }
+}
+
+impl<G: Into<Guarded>> FromIterator<G> for Changeset {
+    fn from_iter<I: IntoIterator<Item = G>>(iter: I) -> Self {
+        let mut changeset = Self::new();
+        changeset.extend(iter);
+        changeset
+    }
+}
+
+impl<G: Into<Guarded>> Extend<G> for Changeset {
+    fn extend<I: IntoIterator<Item = G>>(&mut self, iter: I) {
+        for change in iter {
+            self.push(change);
+        }
+    }
+}
+
 /// What one change did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChangeOutcome {
@@ -168,6 +345,18 @@ pub enum ChangeOutcome {
     Skipped,
     /// A bulk change touched this many rows.
     Affected(u64),
+}
+
+impl ChangeOutcome {
+    /// Rows touched: 1 for applied, 0 for skipped.
+    #[must_use]
+    pub fn rows(self) -> u64 {
+        match self {
+            Self::Applied => 1,
+            Self::Skipped => 0,
+            Self::Affected(n) => n,
+        }
+    }
 }
 
 /// The result of a committed changeset.
@@ -183,36 +372,91 @@ impl Committed {
     /// Rows touched by the change at `index` (1 for applied, 0 for skipped).
     #[must_use]
     pub fn affected(&self, index: usize) -> u64 {
-        match self.outcomes.get(index) {
-            Some(ChangeOutcome::Applied) => 1,
-            Some(ChangeOutcome::Affected(n)) => *n,
-            Some(ChangeOutcome::Skipped) | None => 0,
-        }
+        self.outcomes.get(index).map_or(0, |o| o.rows())
     }
 }
 
-/// Why a changeset was not committed. Nothing is applied in either case.
+/// A uniqueness rule of the data model, as a [`StoreError::Conflict`] names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UniqueRule {
+    /// A row with this primary key (id) exists.
+    PrimaryKey,
+    /// One user per email.
+    UserEmail,
+    /// One API token per hash.
+    ApiTokenHash,
+    /// One organization per slug.
+    OrganizationSlug,
+    /// One membership per (organization, user).
+    MemberUser,
+    /// One shadow member per (organization, provider, external user).
+    MemberExternalUser,
+    /// One reaction per (message, member, emoji).
+    Reaction,
+    /// One notification per dedupe key.
+    NotificationDedupeKey,
+    /// One live connection per (organization, provider, external workspace).
+    ConnectionWorkspace,
+    /// A Hazel channel is linked at most once per connection (live links).
+    LinkHazelChannel,
+    /// An external channel is linked at most once per connection (live links).
+    LinkExternalChannel,
+}
+
+/// Why a guarded change refused its changeset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PreconditionFailure {
+    /// What the change had to match.
+    pub expected: Expectation,
+    /// What it matched.
+    pub outcome: ChangeOutcome,
+}
+
+/// Why a changeset was not committed. Nothing is applied in any case.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The change at `change_index` violates a uniqueness rule.
-    #[error("change {change_index} conflicts with an existing row")]
+    /// The change at `change_index` violates the uniqueness rule `constraint`.
+    #[error("change {change_index} conflicts with an existing row ({constraint:?})")]
     Conflict {
         /// Index of the offending change.
         change_index: usize,
+        /// The rule it broke.
+        constraint: UniqueRule,
     },
-    /// Anything else.
+    /// The change at `change_index` did not match what its [`Expectation`] required.
+    #[error("change {change_index} failed its precondition: {failure:?}")]
+    Precondition {
+        /// Index of the refusing change.
+        change_index: usize,
+        /// What was expected and what happened.
+        failure: PreconditionFailure,
+    },
+    /// Anything else, including a deadlock or serialization failure that persisted through
+    /// the store's bounded retries.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+impl StoreError {
+    /// Whether this is a failed precondition of the change at `index`.
+    #[must_use]
+    pub fn is_precondition_of(&self, index: usize) -> bool {
+        matches!(self, Self::Precondition { change_index, .. } if *change_index == index)
+    }
 }
 
 /// Commits changesets.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// Applies every change in one database transaction and returns its id.
+    /// Applies every change in one database transaction, checking each guarded change's
+    /// expectation right after applying it, and returns the transaction's id. A deadlock or
+    /// serialization failure retries the whole changeset, in a new transaction, a bounded
+    /// number of times.
     ///
     /// # Errors
-    /// [`StoreError::Conflict`] when a uniqueness rule is violated; [`StoreError::Unexpected`]
-    /// otherwise. Nothing is applied then.
-    async fn commit(&self, changes: Vec<Change>) -> Result<Committed, StoreError>;
+    /// [`StoreError::Conflict`] when a uniqueness rule is violated;
+    /// [`StoreError::Precondition`] when a guarded change's expectation fails;
+    /// [`StoreError::Unexpected`] otherwise. Nothing is applied then.
+    async fn commit(&self, changeset: Changeset) -> Result<Committed, StoreError>;
 }

@@ -75,7 +75,7 @@ impl ChannelService {
         };
         let committed = self
             .store
-            .commit(vec![Change::InsertChannel(channel.clone())])
+            .commit(vec![Change::InsertChannel(channel.clone())].into())
             .await
             .map_err(unexpected)?;
         Ok(Mutation {

@@ -12,7 +12,8 @@ use crate::model::identity::{
 use crate::model::page::{Page, PageRequest};
 use crate::model::text::{Email, Name, Slug};
 use crate::ports::{
-    Change, Clock, MemberRepository, OrganizationRepository, Store, StoreError, UserRepository,
+    Change, Clock, MemberRepository, OrganizationRepository, Store, StoreError, UniqueRule,
+    UserRepository,
 };
 
 /// A user created (or found) by [`IdentityService::bootstrap`], with a fresh token.
@@ -122,7 +123,10 @@ impl IdentityService {
             hash: token.hash(),
             created_at: now,
         }));
-        self.store.commit(changes).await.map_err(unexpected)?;
+        self.store
+            .commit(changes.into())
+            .await
+            .map_err(unexpected)?;
         Ok(Bootstrapped {
             user,
             token,
@@ -166,15 +170,19 @@ impl IdentityService {
         };
         let committed = self
             .store
-            .commit(vec![
-                Change::InsertOrganization(organization.clone()),
-                Change::InsertMember(owner),
-            ])
+            .commit(
+                vec![
+                    Change::InsertOrganization(organization.clone()),
+                    Change::InsertMember(owner),
+                ]
+                .into(),
+            )
             .await
             .map_err(|e| match e {
-                StoreError::Conflict { change_index: 0 } if explicit_slug => {
-                    ValidationError::new("slug", "is already taken").into()
-                }
+                StoreError::Conflict {
+                    constraint: UniqueRule::OrganizationSlug,
+                    ..
+                } if explicit_slug => ValidationError::new("slug", "is already taken").into(),
                 other => unexpected(other),
             })?;
         Ok(Mutation {
@@ -296,14 +304,20 @@ impl IdentityService {
         };
         let member_change = changes.len();
         changes.push(Change::InsertMember(member.clone()));
-        let committed = match self.store.commit(changes).await {
+        let committed = match self.store.commit(changes.into()).await {
             Ok(committed) => committed,
-            // Change 0 is `InsertUser` here: another request created a user with this email.
-            Err(StoreError::Conflict { change_index: 0 }) if creates_user => {
+            // Another request created a user with this email.
+            Err(StoreError::Conflict {
+                change_index: 0,
+                constraint: UniqueRule::UserEmail,
+            }) if creates_user => {
                 return Ok(AddAttempt::UserCreatedConcurrently);
             }
             // A concurrent request added the same person first.
-            Err(StoreError::Conflict { change_index }) if change_index == member_change => {
+            Err(StoreError::Conflict {
+                change_index,
+                constraint: UniqueRule::MemberUser,
+            }) if change_index == member_change => {
                 return Err(already_a_member());
             }
             Err(other) => return Err(unexpected(other)),
@@ -572,7 +586,12 @@ mod tests {
             .withf(|c| matches!(c.first(), Some(Change::InsertUser(_))))
             .times(1)
             .in_sequence(&mut commits)
-            .returning(|_| Err(StoreError::Conflict { change_index: 0 }));
+            .returning(|_| {
+                Err(StoreError::Conflict {
+                    change_index: 0,
+                    constraint: UniqueRule::UserEmail,
+                })
+            });
         mocks
             .store
             .expect_commit()
@@ -605,11 +624,12 @@ mod tests {
             .expect_find_for_user()
             .returning(move |_, _| Ok(Some(m.clone())));
         mocks.users.expect_find_by_email().returning(|_| Ok(None));
-        mocks
-            .store
-            .expect_commit()
-            .times(1)
-            .returning(|_| Err(StoreError::Conflict { change_index: 2 }));
+        mocks.store.expect_commit().times(1).returning(|_| {
+            Err(StoreError::Conflict {
+                change_index: 2,
+                constraint: UniqueRule::MemberUser,
+            })
+        });
         let err = mocks
             .service()
             .add_member(&caller(&ada), org, new_member(Role::Member))

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::channels::visible_channel;
-use super::{Caller, Mutation, unexpected};
+use super::{Caller, Mutation, gone_unless_applied, unexpected};
 use crate::error::{DomainError, DomainResult, NotFound, ValidationError};
 use crate::ids::{ChannelId, MemberId, MessageId, ReactionId, TransactionId};
 use crate::model::Timestamp;
@@ -15,7 +15,9 @@ use crate::model::message::{
 };
 use crate::model::notification::{MessageNotice, Notification};
 use crate::model::page::{Page, PageRequest};
-use crate::ports::{Change, ChannelRepository, Clock, MemberRepository, MessageRepository, Store};
+use crate::ports::{
+    Change, Changeset, ChannelRepository, Clock, MemberRepository, MessageRepository, Store,
+};
 
 /// Most attachments on one message.
 pub const MAX_ATTACHMENTS: usize = 20;
@@ -217,7 +219,11 @@ impl MessageService {
                 .into_iter()
                 .map(Change::InsertNotification),
         );
-        let committed = self.store.commit(changes).await.map_err(unexpected)?;
+        let committed = self
+            .store
+            .commit(changes.into())
+            .await
+            .map_err(unexpected)?;
         Ok(Mutation {
             data: MessageView {
                 message,
@@ -307,20 +313,25 @@ impl MessageService {
         message.edited_at = Some(now);
         // The edit writes only the text and its time, and only while the message is live: a
         // delete that wins the race is never undone by this write.
-        let mut changes = vec![Change::EditMessage {
-            id,
-            content: message.content.clone(),
-            edited_at: now,
-        }];
+        // Guarded: when a concurrent delete wins, the notifications are not written either.
+        let mut changes = Changeset::new().with(
+            Change::EditMessage {
+                id,
+                content: message.content.clone(),
+                edited_at: now,
+            }
+            .expect_one(),
+        );
         changes.extend(
             notifications_for_message(&message, &channel, &audience, now)
                 .into_iter()
                 .map(Change::InsertNotification),
         );
-        let committed = self.store.commit(changes).await.map_err(unexpected)?;
-        if committed.affected(0) == 0 {
-            return Err(DomainError::NotFound(NotFound::Message));
-        }
+        let committed = self
+            .store
+            .commit(changes)
+            .await
+            .map_err(gone_unless_applied(0, NotFound::Message))?;
         self.reread(id, committed.transaction_id).await
     }
 
@@ -336,18 +347,20 @@ impl MessageService {
                 "only the author or an admin may delete a message",
             ));
         }
+        // Guarded: a concurrent request may delete it after it was read.
         let committed = self
             .store
-            .commit(vec![Change::DeleteMessage {
-                id,
-                at: self.clock.now(),
-            }])
+            .commit(
+                Changeset::new().with(
+                    Change::DeleteMessage {
+                        id,
+                        at: self.clock.now(),
+                    }
+                    .expect_one(),
+                ),
+            )
             .await
-            .map_err(unexpected)?;
-        // Deleted by a concurrent request after it was read.
-        if committed.affected(0) == 0 {
-            return Err(DomainError::NotFound(NotFound::Message));
-        }
+            .map_err(gone_unless_applied(0, NotFound::Message))?;
         Ok(committed.transaction_id)
     }
 
@@ -390,7 +403,11 @@ impl MessageService {
             }
             changes.insert(0, Change::InsertReaction(reaction));
         }
-        let committed = self.store.commit(changes).await.map_err(unexpected)?;
+        let committed = self
+            .store
+            .commit(changes.into())
+            .await
+            .map_err(unexpected)?;
         self.reread(id, committed.transaction_id).await
     }
 
@@ -411,14 +428,16 @@ impl MessageService {
             .find_reaction(id, member.id, emoji)
             .await?
             .ok_or(DomainError::NotFound(NotFound::Reaction))?;
+        // Guarded: a concurrent request may remove the same reaction after it was read.
         let committed = self
             .store
-            .commit(vec![
-                Change::DeleteReaction(reaction.id),
-                Change::DeleteReactionNotifications(reaction.id),
-            ])
+            .commit(
+                Changeset::new()
+                    .with(Change::DeleteReaction(reaction.id).expect_one())
+                    .with(Change::DeleteReactionNotifications(reaction.id)),
+            )
             .await
-            .map_err(unexpected)?;
+            .map_err(gone_unless_applied(0, NotFound::Reaction))?;
         Ok(committed.transaction_id)
     }
 }
@@ -432,7 +451,7 @@ mod tests {
     use crate::model::identity::{MemberKind, Role};
     use crate::model::text::{Name, Opaque};
     use crate::ports::{
-        MockChannelRepository, MockMemberRepository, MockMessageRepository, MockStore,
+        Expectation, MockChannelRepository, MockMemberRepository, MockMessageRepository, MockStore,
     };
     use crate::services::test_support::{
         at, caller, clock, committed, matched_nothing, member_of, user,
@@ -738,9 +757,10 @@ mod tests {
             .withf(move |c| {
                 matches!(c.as_slice(), [Change::EditMessage { id: edited, content, edited_at }]
                     if *edited == id && content.as_str() == "hello" && *edited_at == at())
+                    && c.expectation(0) == Some(Expectation::ExactlyOne)
             })
             .times(1)
-            .returning(|c| Ok(matched_nothing(c.len())));
+            .returning(|_| Err(matched_nothing(0)));
         let err = service_for_message(&ch, &msg, &ada_m, store)
             .edit(
                 &caller(&ada),
@@ -846,15 +866,77 @@ mod tests {
             .withf(move |c| {
                 matches!(c.as_slice(), [Change::DeleteMessage { id: deleted, at: when }]
                     if *deleted == id && *when == at())
+                    && c.expectation(0) == Some(Expectation::ExactlyOne)
             })
             .times(1)
-            .returning(|c| Ok(matched_nothing(c.len())));
+            .returning(|_| Err(matched_nothing(0)));
         let err = service_for_message(&ch, &msg, &ada_m, store)
             .delete(&caller(&ada), id)
             .await
             .unwrap_err();
         assert!(
             matches!(err, DomainError::NotFound(NotFound::Message)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn removing_a_reaction_removed_meanwhile_is_not_found_and_writes_nothing() {
+        let org = OrganizationId::new();
+        let ch = channel(org);
+        let ada = user("ada");
+        let ada_m = member_of(&ada, org, Role::Member);
+        let msg = message(&ch, ada_m.id, "hi");
+        let emoji = Emoji::parse("emoji", ":tada:").unwrap();
+        let reaction = Reaction {
+            id: ReactionId::new(),
+            message_id: msg.id,
+            member_id: ada_m.id,
+            emoji: emoji.clone(),
+            created_at: at(),
+        };
+        let reaction_id = reaction.id;
+        let mut store = MockStore::new();
+        store
+            .expect_commit()
+            .withf(move |c| {
+                matches!(c.as_slice(), [Change::DeleteReaction(r), Change::DeleteReactionNotifications(n)]
+                    if *r == reaction_id && *n == reaction_id)
+                    && c.expectation(0) == Some(Expectation::ExactlyOne)
+            })
+            .times(1)
+            .returning(|_| Err(matched_nothing(0)));
+        let mut messages = MockMessageRepository::new();
+        let found = msg.clone();
+        messages
+            .expect_find()
+            .returning(move |_| Ok(Some(found.clone())));
+        messages
+            .expect_find_reaction()
+            .returning(move |_, _, _| Ok(Some(reaction.clone())));
+        let mut channels = MockChannelRepository::new();
+        let c = ch.clone();
+        channels
+            .expect_find()
+            .returning(move |_| Ok(Some(c.clone())));
+        let mut members = MockMemberRepository::new();
+        let m = ada_m.clone();
+        members
+            .expect_find_for_user()
+            .returning(move |_, _| Ok(Some(m.clone())));
+        let service = MessageService::new(
+            Arc::new(members),
+            Arc::new(channels),
+            Arc::new(messages),
+            Arc::new(store),
+            Arc::new(clock()),
+        );
+        let err = service
+            .remove_reaction(&caller(&ada), msg.id, &emoji)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DomainError::NotFound(NotFound::Reaction)),
             "{err:?}"
         );
     }
@@ -876,7 +958,7 @@ mod tests {
             .delete(&caller(&bob), msg.id)
             .await
             .unwrap();
-        assert_eq!(transaction, TransactionId::from_counter(7));
+        assert_eq!(transaction, TransactionId::new(7));
     }
 
     #[tokio::test]

@@ -55,13 +55,39 @@ impl From<RepoError> for DomainError {
     }
 }
 
-/// Maps a store error when no conflict is expected from the changeset.
+/// Maps a store error when neither a conflict nor a failed precondition is expected from the
+/// changeset.
 pub(crate) fn unexpected(err: StoreError) -> DomainError {
     match err {
-        StoreError::Conflict { change_index } => DomainError::Unexpected(anyhow::anyhow!(
-            "unexpected uniqueness conflict in change {change_index}"
+        StoreError::Conflict {
+            change_index,
+            constraint,
+        } => DomainError::Unexpected(anyhow::anyhow!(
+            "unexpected uniqueness conflict in change {change_index} ({constraint:?})"
+        )),
+        StoreError::Precondition {
+            change_index,
+            failure,
+        } => DomainError::Unexpected(anyhow::anyhow!(
+            "unexpected failed precondition in change {change_index}: {failure:?}"
         )),
         StoreError::Unexpected(e) => DomainError::Unexpected(e),
+    }
+}
+
+/// Maps a store error where the guarded change at `index` refusing means the row it targets
+/// is gone (deleted by a concurrent request since it was read): that becomes `gone`, nothing
+/// having been written; anything else is unexpected.
+pub(crate) fn gone_unless_applied(
+    index: usize,
+    gone: NotFound,
+) -> impl FnOnce(StoreError) -> DomainError {
+    move |err| {
+        if err.is_precondition_of(index) {
+            DomainError::NotFound(gone)
+        } else {
+            unexpected(err)
+        }
     }
 }
 
@@ -102,7 +128,9 @@ pub(crate) mod test_support {
     use crate::model::Timestamp;
     use crate::model::identity::{Member, MemberKind, Role, User};
     use crate::model::text::{Email, Name};
-    use crate::ports::{ChangeOutcome, Committed, MockClock};
+    use crate::ports::{
+        ChangeOutcome, Committed, Expectation, MockClock, PreconditionFailure, StoreError,
+    };
 
     pub(crate) fn at() -> Timestamp {
         Timestamp::UNIX_EPOCH + time::Duration::days(20_000)
@@ -141,17 +169,20 @@ pub(crate) mod test_support {
 
     pub(crate) fn committed(n: usize) -> Committed {
         Committed {
-            transaction_id: TransactionId::from_counter(7),
+            transaction_id: TransactionId::new(7),
             outcomes: vec![ChangeOutcome::Applied; n],
         }
     }
 
-    /// A commit whose `n` changes matched no row: what the store answers when a concurrent
+    /// What the store answers when the guarded change at `index` matched no row: a concurrent
     /// request deleted the row between the service's read and its write.
-    pub(crate) fn matched_nothing(n: usize) -> Committed {
-        Committed {
-            transaction_id: TransactionId::from_counter(7),
-            outcomes: vec![ChangeOutcome::Affected(0); n],
+    pub(crate) fn matched_nothing(index: usize) -> StoreError {
+        StoreError::Precondition {
+            change_index: index,
+            failure: PreconditionFailure {
+                expected: Expectation::ExactlyOne,
+                outcome: ChangeOutcome::Affected(0),
+            },
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{Caller, Mutation, unexpected};
+use super::{Caller, Mutation, gone_unless_applied, unexpected};
 use crate::error::{DomainError, DomainResult, NotFound, ValidationError};
 use crate::ids::{ChannelId, MemberId, MessageId, NotificationId, OrganizationId, TransactionId};
 use crate::model::notification::Notification;
@@ -10,8 +10,8 @@ use crate::model::page::{Page, PageRequest};
 use crate::model::text::Opaque;
 use crate::model::{Timestamp, normalize};
 use crate::ports::{
-    Change, ChannelRepository, Clock, MemberRepository, NotificationFilter, NotificationRepository,
-    Store,
+    Change, Changeset, ChannelRepository, Clock, MemberRepository, NotificationFilter,
+    NotificationRepository, Store,
 };
 
 /// Most message ids one `deleteByMessageIds` call accepts.
@@ -109,7 +109,7 @@ impl NotificationService {
         };
         let committed = self
             .store
-            .commit(vec![Change::InsertNotification(notification.clone())])
+            .commit(vec![Change::InsertNotification(notification.clone())].into())
             .await
             .map_err(unexpected)?;
         Ok(Mutation {
@@ -187,12 +187,9 @@ impl NotificationService {
         notification.read_at = read_at;
         let committed = self
             .store
-            .commit(vec![Change::SetNotificationRead { id, read_at }])
+            .commit(Changeset::new().with(Change::SetNotificationRead { id, read_at }.expect_one()))
             .await
-            .map_err(unexpected)?;
-        if committed.affected(0) == 0 {
-            return Err(DomainError::NotFound(NotFound::Notification));
-        }
+            .map_err(gone_unless_applied(0, NotFound::Notification))?;
         Ok(Mutation {
             data: notification,
             transaction_id: committed.transaction_id,
@@ -208,12 +205,9 @@ impl NotificationService {
         self.manageable(caller, id).await?;
         let committed = self
             .store
-            .commit(vec![Change::DeleteNotification(id)])
+            .commit(Changeset::new().with(Change::DeleteNotification(id).expect_one()))
             .await
-            .map_err(unexpected)?;
-        if committed.affected(0) == 0 {
-            return Err(DomainError::NotFound(NotFound::Notification));
-        }
+            .map_err(gone_unless_applied(0, NotFound::Notification))?;
         Ok(committed.transaction_id)
     }
 
@@ -250,10 +244,13 @@ impl NotificationService {
             })?;
         let committed = self
             .store
-            .commit(vec![Change::DeleteMessageNotifications {
-                member_id: member.id,
-                message_ids,
-            }])
+            .commit(
+                vec![Change::DeleteMessageNotifications {
+                    member_id: member.id,
+                    message_ids,
+                }]
+                .into(),
+            )
             .await
             .map_err(unexpected)?;
         Ok(DeletedCount {
@@ -411,7 +408,7 @@ mod tests {
             })
             .returning(|_| {
                 Ok(Committed {
-                    transaction_id: TransactionId::from_counter(3),
+                    transaction_id: TransactionId::new(3),
                     outcomes: vec![ChangeOutcome::Affected(2)],
                 })
             });
@@ -495,7 +492,7 @@ mod tests {
             store
                 .expect_commit()
                 .times(1)
-                .returning(|c| Ok(matched_nothing(c.len())));
+                .returning(|_| Err(matched_nothing(0)));
             let service = service_for_owner(&owner, &note, store);
             let result = if delete {
                 service.delete(&caller(&ada), note.id).await.map(|_| ())

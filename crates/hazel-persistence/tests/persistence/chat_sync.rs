@@ -9,7 +9,7 @@ use hazel_domain::model::chat_sync::{
 use hazel_domain::model::page::PageRequest;
 use hazel_domain::ports::{
     Change, ChangeOutcome, ChannelLinkRepository, ConnectionColumns, ConnectionRepository,
-    ConnectionView, LinkColumns, Store as _, StoreError,
+    ConnectionView, LinkColumns, Store as _, StoreError, UniqueRule,
 };
 
 use crate::support::{
@@ -357,11 +357,17 @@ async fn deleting_a_connection_hides_it_and_its_links_and_frees_the_workspace() 
         // A second live connection to the same workspace is refused.
         let duplicate = connection(world.organization.id, world.user.id, "T1");
         let err = db
-            .commit(vec![Change::InsertConnection(duplicate.clone())])
+            .commit(vec![Change::InsertConnection(duplicate.clone())].into())
             .await
             .unwrap_err();
         assert!(
-            matches!(err, StoreError::Conflict { change_index: 0 }),
+            matches!(
+                err,
+                StoreError::Conflict {
+                    change_index: 0,
+                    constraint: UniqueRule::ConnectionWorkspace
+                }
+            ),
             "{err:?}"
         );
 
@@ -439,6 +445,7 @@ async fn links_are_unique_per_connection_among_live_links() {
         let conn = connection(world.organization.id, world.user.id, "T1");
         let other_conn = connection(world.organization.id, world.user.id, "T2");
         let other_channel = channel(world.organization.id);
+        let third_channel = channel(world.organization.id);
         let first = link(conn.id, world.channel.id, "C1");
         commit(
             &db,
@@ -446,24 +453,34 @@ async fn links_are_unique_per_connection_among_live_links() {
                 Change::InsertConnection(conn.clone()),
                 Change::InsertConnection(other_conn.clone()),
                 Change::InsertChannel(other_channel.clone()),
+                Change::InsertChannel(third_channel.clone()),
                 Change::InsertChannelLink(first.clone()),
             ],
         )
         .await;
 
-        for clash in [
-            link(conn.id, world.channel.id, "C9"),
-            link(conn.id, other_channel.id, "C1"),
+        for (clash, rule) in [
+            (
+                link(conn.id, world.channel.id, "C9"),
+                UniqueRule::LinkHazelChannel,
+            ),
+            (
+                link(conn.id, third_channel.id, "C1"),
+                UniqueRule::LinkExternalChannel,
+            ),
         ] {
             let err = db
-                .commit(vec![
-                    Change::InsertChannelLink(link(conn.id, other_channel.id, "C5")),
-                    Change::InsertChannelLink(clash),
-                ])
+                .commit(
+                    vec![
+                        Change::InsertChannelLink(link(conn.id, other_channel.id, "C5")),
+                        Change::InsertChannelLink(clash),
+                    ]
+                    .into(),
+                )
                 .await
                 .unwrap_err();
             assert!(
-                matches!(err, StoreError::Conflict { change_index: 1 }),
+                matches!(err, StoreError::Conflict { change_index: 1, constraint } if constraint == rule),
                 "{err:?}"
             );
         }

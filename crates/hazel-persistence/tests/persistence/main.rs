@@ -7,6 +7,7 @@
 
 mod chat_sync;
 mod database;
+mod guards;
 mod identity;
 mod messages;
 mod notifications;

@@ -24,7 +24,7 @@ async fn notifications_round_trip_and_list_newest_first_per_filter() {
             [&read, &unread, &bobs]
                 .into_iter()
                 .map(|n| Change::InsertNotification(n.clone()))
-                .collect(),
+                .collect::<Vec<_>>(),
         )
         .await;
 

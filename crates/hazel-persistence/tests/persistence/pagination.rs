@@ -26,7 +26,10 @@ async fn oldest_first_pages_are_stable_while_rows_are_inserted() {
         expected.extend(initial.iter().map(|c| c.id));
         commit(
             &db,
-            initial.into_iter().map(Change::InsertChannel).collect(),
+            initial
+                .into_iter()
+                .map(Change::InsertChannel)
+                .collect::<Vec<_>>(),
         )
         .await;
 
@@ -65,7 +68,10 @@ async fn newest_first_pages_are_stable_while_rows_are_inserted() {
         expected.reverse();
         commit(
             &db,
-            initial.into_iter().map(Change::InsertMessage).collect(),
+            initial
+                .into_iter()
+                .map(Change::InsertMessage)
+                .collect::<Vec<_>>(),
         )
         .await;
 

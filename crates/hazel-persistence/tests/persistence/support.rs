@@ -16,7 +16,7 @@ use hazel_domain::model::identity::{Member, MemberKind, Organization, Role, User
 use hazel_domain::model::message::{Emoji, Message, MessageContent, Reaction};
 use hazel_domain::model::notification::Notification;
 use hazel_domain::model::text::{Email, Name, Opaque, Slug};
-use hazel_domain::ports::{Change, Clock as _, Committed, Store as _, SystemClock};
+use hazel_domain::ports::{Change, Changeset, Clock as _, Committed, Store as _, SystemClock};
 use hazel_persistence::{Database, testing};
 
 /// Runs `body` on a fresh, migrated SQLite file database, then on a fresh, migrated
@@ -48,8 +48,8 @@ pub(crate) async fn migrated(url: &str) -> Database {
 }
 
 /// Commits `changes`, which must succeed.
-pub(crate) async fn commit(db: &Database, changes: Vec<Change>) -> Committed {
-    db.commit(changes)
+pub(crate) async fn commit(db: &Database, changes: impl Into<Changeset>) -> Committed {
+    db.commit(changes.into())
         .await
         .unwrap_or_else(|e| panic!("commit failed on {}: {e:#}", db.backend()))
 }

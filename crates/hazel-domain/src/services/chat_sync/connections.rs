@@ -78,9 +78,12 @@ impl ChatSyncService {
         };
         let committed = self
             .store
-            .commit(vec![Change::InsertConnection(connection.clone())])
+            .commit(vec![Change::InsertConnection(connection.clone())].into())
             .await
-            .map_err(conflict_to(DomainError::ConnectionExists))?;
+            .map_err(conflict_to(
+                &[UniqueRule::ConnectionWorkspace],
+                DomainError::ConnectionExists,
+            ))?;
         Ok(Mutation {
             data: ConnectionView {
                 connection,
@@ -171,16 +174,18 @@ impl ChatSyncService {
         }
         let committed = self
             .store
-            .commit(vec![Change::PatchConnection {
-                id,
-                columns,
-                updated_at: self.clock.now(),
-            }])
+            .commit(
+                Changeset::new().with(
+                    Change::PatchConnection {
+                        id,
+                        columns,
+                        updated_at: self.clock.now(),
+                    }
+                    .expect_one(),
+                ),
+            )
             .await
-            .map_err(unexpected)?;
-        if committed.affected(0) == 0 {
-            return Err(DomainError::NotFound(NotFound::Connection));
-        }
+            .map_err(gone_unless_applied(0, NotFound::Connection))?;
         self.reread(id, committed.transaction_id).await
     }
 
@@ -197,15 +202,17 @@ impl ChatSyncService {
         self.administered(caller, id).await?;
         let committed = self
             .store
-            .commit(vec![Change::DeleteConnection {
-                id,
-                at: self.clock.now(),
-            }])
+            .commit(
+                Changeset::new().with(
+                    Change::DeleteConnection {
+                        id,
+                        at: self.clock.now(),
+                    }
+                    .expect_one(),
+                ),
+            )
             .await
-            .map_err(unexpected)?;
-        if committed.affected(0) == 0 {
-            return Err(DomainError::NotFound(NotFound::Connection));
-        }
+            .map_err(gone_unless_applied(0, NotFound::Connection))?;
         Ok(committed.transaction_id)
     }
 
@@ -254,16 +261,18 @@ impl ChatSyncService {
         };
         let committed = self
             .store
-            .commit(vec![Change::PatchConnection {
-                id,
-                columns,
-                updated_at: now,
-            }])
+            .commit(
+                Changeset::new().with(
+                    Change::PatchConnection {
+                        id,
+                        columns,
+                        updated_at: now,
+                    }
+                    .expect_one(),
+                ),
+            )
             .await
-            .map_err(unexpected)?;
-        if committed.affected(0) == 0 {
-            return Err(DomainError::NotFound(NotFound::Connection));
-        }
+            .map_err(gone_unless_applied(0, NotFound::Connection))?;
         Ok(Mutation {
             data: outcome,
             transaction_id: committed.transaction_id,

@@ -135,11 +135,14 @@ impl ChatSyncService {
             changes.push(Change::InsertChannel(channel));
             changes.push(Change::InsertChannelLink(link));
         }
+        // Hazel channel names are not unique (the API lets two channels share a name), so the
+        // names derived here cannot conflict. A link conflict means a concurrent selection
+        // linked the same external channel first; any other conflict is unexpected.
         let committed = self
             .store
-            .commit(changes)
+            .commit(changes.into())
             .await
-            .map_err(conflict_to(DomainError::ChannelLinkExists))?;
+            .map_err(conflict_to(LINK_RULES, DomainError::ChannelLinkExists))?;
         let links = self.links.list_all(connection.id).await?;
         Ok(Mutation {
             data: Self::mark(channels, &links),

@@ -42,9 +42,9 @@ impl ChatSyncService {
         };
         let committed = self
             .store
-            .commit(vec![Change::InsertChannelLink(link.clone())])
+            .commit(vec![Change::InsertChannelLink(link.clone())].into())
             .await
-            .map_err(conflict_to(DomainError::ChannelLinkExists))?;
+            .map_err(conflict_to(LINK_RULES, DomainError::ChannelLinkExists))?;
         Ok(Mutation {
             data: link,
             transaction_id: committed.transaction_id,
@@ -101,20 +101,22 @@ impl ChatSyncService {
         let not_found = || DomainError::NotFound(NotFound::ChannelLink);
         let committed = self
             .store
-            .commit(vec![Change::PatchChannelLink {
-                id,
-                columns: LinkColumns {
-                    direction: patch.direction,
-                    is_active: patch.is_active,
-                    settings: patch.settings,
-                },
-                updated_at: self.clock.now(),
-            }])
+            .commit(
+                Changeset::new().with(
+                    Change::PatchChannelLink {
+                        id,
+                        columns: LinkColumns {
+                            direction: patch.direction,
+                            is_active: patch.is_active,
+                            settings: patch.settings,
+                        },
+                        updated_at: self.clock.now(),
+                    }
+                    .expect_one(),
+                ),
+            )
             .await
-            .map_err(unexpected)?;
-        if committed.affected(0) == 0 {
-            return Err(not_found());
-        }
+            .map_err(gone_unless_applied(0, NotFound::ChannelLink))?;
         let link = self.links.find(id).await?.ok_or_else(not_found)?;
         Ok(Mutation {
             data: link,
@@ -135,15 +137,17 @@ impl ChatSyncService {
         self.administered_link(caller, id).await?;
         let committed = self
             .store
-            .commit(vec![Change::DeleteChannelLink {
-                id,
-                at: self.clock.now(),
-            }])
+            .commit(
+                Changeset::new().with(
+                    Change::DeleteChannelLink {
+                        id,
+                        at: self.clock.now(),
+                    }
+                    .expect_one(),
+                ),
+            )
             .await
-            .map_err(unexpected)?;
-        if committed.affected(0) == 0 {
-            return Err(DomainError::NotFound(NotFound::ChannelLink));
-        }
+            .map_err(gone_unless_applied(0, NotFound::ChannelLink))?;
         Ok(committed.transaction_id)
     }
 }

@@ -7,14 +7,17 @@
 mod connections;
 mod credentials;
 mod discovery;
+mod health;
 mod links;
 #[cfg(test)]
 mod tests;
 
+pub use health::StatusReport;
+
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use super::{Caller, Mutation, admin_membership, membership, unexpected};
+use super::{Caller, Mutation, admin_membership, gone_unless_applied, membership, unexpected};
 use crate::error::{DomainError, DomainResult, NotFound, ValidationError};
 use crate::ids::OrganizationId;
 use crate::ids::{ChannelId, ChannelLinkId, SyncConnectionId, TransactionId};
@@ -31,9 +34,9 @@ use crate::model::page::{Page, PageRequest};
 use crate::model::text::{Name, Opaque};
 use crate::ports::repositories::ConnectionView;
 use crate::ports::{
-    Change, ChannelLinkRepository, ChannelRepository, ChatDirectory, ChatProviders, Clock,
-    ConnectionColumns, ConnectionRepository, CredentialVault, LinkColumns, MemberRepository, Store,
-    StoreError, VaultError,
+    Change, Changeset, ChannelLinkRepository, ChannelRepository, ChatDirectory, ChatProviders,
+    Clock, ConnectionColumns, ConnectionRepository, CredentialVault, LinkColumns, MemberRepository,
+    Store, StoreError, UniqueRule, VaultError,
 };
 
 /// Input of [`ChatSyncService::create_connection`].
@@ -182,9 +185,19 @@ fn provider_workspace_name(validated: &ValidatedWorkspace) -> Option<Name> {
         .and_then(|n| Name::parse("externalWorkspaceName", n).ok())
 }
 
-fn conflict_to(kind: DomainError) -> impl FnOnce(StoreError) -> DomainError {
+/// The uniqueness rules of channel links.
+const LINK_RULES: &[UniqueRule] = &[
+    UniqueRule::LinkHazelChannel,
+    UniqueRule::LinkExternalChannel,
+];
+
+/// Maps a conflict on one of `rules` to `kind`; any other store error is unexpected.
+fn conflict_to(
+    rules: &'static [UniqueRule],
+    kind: DomainError,
+) -> impl FnOnce(StoreError) -> DomainError {
     move |e| match e {
-        StoreError::Conflict { .. } => kind,
+        StoreError::Conflict { constraint, .. } if rules.contains(&constraint) => kind,
         other => unexpected(other),
     }
 }

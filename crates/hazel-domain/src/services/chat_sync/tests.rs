@@ -553,7 +553,7 @@ async fn validating_a_connection_deleted_meanwhile_is_not_found() {
         .store
         .expect_commit()
         .times(1)
-        .returning(|c| Ok(matched_nothing(c.len())));
+        .returning(|_| Err(matched_nothing(0)));
     let err = mocks
         .service()
         .validate_connection(&caller, conn.id)
@@ -654,7 +654,7 @@ async fn updating_a_connection_deleted_meanwhile_is_not_found() {
         .store
         .expect_commit()
         .times(1)
-        .returning(|c| Ok(matched_nothing(c.len())));
+        .returning(|_| Err(matched_nothing(0)));
     let err = mocks
         .service()
         .update_connection(
@@ -682,7 +682,7 @@ async fn deleting_a_connection_deleted_meanwhile_is_not_found() {
         .expect_commit()
         .withf(|c| matches!(c.as_slice(), [Change::DeleteConnection { .. }]))
         .times(1)
-        .returning(|c| Ok(matched_nothing(c.len())));
+        .returning(|_| Err(matched_nothing(0)));
     let err = mocks
         .service()
         .delete_connection(&caller, conn.id)
@@ -762,7 +762,7 @@ async fn changing_or_deleting_a_link_deleted_meanwhile_is_not_found() {
             .store
             .expect_commit()
             .times(1)
-            .returning(|c| Ok(matched_nothing(c.len())));
+            .returning(|_| Err(matched_nothing(0)));
         let service = mocks.service();
         let err = if delete {
             service.delete_link(&caller, id).await.unwrap_err()
@@ -891,4 +891,119 @@ async fn integration_credentials_open_for_their_connection_and_are_sealed_for_th
     let new_id = created.data.connection.id;
     assert_ne!(new_id, source_id);
     assert_eq!(*sealed_for.lock().unwrap(), vec![new_id]);
+}
+
+#[tokio::test]
+async fn a_background_failure_is_written_compare_and_set_on_what_the_worker_read() {
+    let conn = connection(OrganizationId::new());
+    let (id, seen) = (conn.id, conn.updated_at);
+    let mut mocks = Mocks::new();
+    mocks
+        .store
+        .expect_commit()
+        .withf(move |c| {
+            matches!(c.as_slice(), [Change::SetConnectionStatusIfUnchanged {
+                id: written, seen_updated_at, status: ConnectionStatus::Error { code, .. }, ..
+            }] if *written == id && *seen_updated_at == seen && *code == ProviderErrorCode::AuthExpired)
+                && c.expectation(0) == Some(crate::ports::Expectation::ExactlyOne)
+        })
+        .times(1)
+        .returning(|c| Ok(committed(c.len())));
+    let report = mocks
+        .service()
+        .record_connection_failure(&conn, ProviderErrorCode::AuthExpired, "revoked".into())
+        .await
+        .unwrap();
+    assert_eq!(report, StatusReport::Recorded);
+}
+
+#[tokio::test]
+async fn a_stale_background_failure_is_superseded_not_an_error() {
+    let conn = connection(OrganizationId::new());
+    let mut mocks = Mocks::new();
+    mocks
+        .store
+        .expect_commit()
+        .times(1)
+        .returning(|_| Err(matched_nothing(0)));
+    let report = mocks
+        .service()
+        .record_connection_failure(&conn, ProviderErrorCode::AuthExpired, "revoked".into())
+        .await
+        .unwrap();
+    assert_eq!(report, StatusReport::Superseded);
+}
+
+#[tokio::test]
+async fn channels_of_the_same_name_are_each_selected_under_that_name() {
+    // Hazel channel names are not unique, so a derived name never makes a selection fail.
+    let conn = connection(OrganizationId::new());
+    let (mut mocks, caller) = administering(&conn);
+    mocks.slack.expect_list_channels().returning(|_, _| {
+        let mut first = external("C1");
+        first.name = "general".into();
+        let mut second = external("C2");
+        second.name = "general".into();
+        Ok(vec![first, second])
+    });
+    mocks.links.expect_list_all().returning(|_| Ok(Vec::new()));
+    mocks
+        .store
+        .expect_commit()
+        .withf(|c| {
+            let names: Vec<&str> = c
+                .iter()
+                .filter_map(|change| match change {
+                    Change::InsertChannel(ch) => Some(ch.name.as_str()),
+                    _ => None,
+                })
+                .collect();
+            names == ["general", "general"]
+        })
+        .times(1)
+        .returning(|c| Ok(committed(c.len())));
+    mocks
+        .service()
+        .select_channels(&caller, conn.id, Vec::new(), true)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_selection_maps_only_link_conflicts_to_link_exists() {
+    for (rule, link_exists) in [
+        (crate::ports::UniqueRule::LinkExternalChannel, true),
+        (crate::ports::UniqueRule::LinkHazelChannel, true),
+        (crate::ports::UniqueRule::PrimaryKey, false),
+    ] {
+        let conn = connection(OrganizationId::new());
+        let (mut mocks, caller) = administering(&conn);
+        mocks
+            .slack
+            .expect_list_channels()
+            .returning(|_, _| Ok(vec![external("C1")]));
+        mocks.links.expect_list_all().returning(|_| Ok(Vec::new()));
+        mocks.store.expect_commit().times(1).returning(move |_| {
+            Err(StoreError::Conflict {
+                change_index: 1,
+                constraint: rule,
+            })
+        });
+        let err = mocks
+            .service()
+            .select_channels(&caller, conn.id, Vec::new(), true)
+            .await
+            .unwrap_err();
+        if link_exists {
+            assert!(
+                matches!(err, DomainError::ChannelLinkExists),
+                "{rule:?}: {err:?}"
+            );
+        } else {
+            assert!(
+                matches!(err, DomainError::Unexpected(_)),
+                "{rule:?}: {err:?}"
+            );
+        }
+    }
 }

@@ -1,0 +1,402 @@
+//! `bench-store`: message creates through the real HTTP stack against the raw durable commit
+//! rate of the same database. See the crate README.
+
+use std::future::Future;
+use std::str::FromStr as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use hazel_app::config::Config;
+use rand::RngCore as _;
+use sea_orm::sqlx;
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sea_orm::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+/// Concurrent clients per cell.
+const CLIENTS: [usize; 3] = [1, 4, 16];
+/// Time to warm up before a slice is measured.
+const WARM_UP: Duration = Duration::from_millis(200);
+/// Slices per cell: the service and the raw commits take turns, so that load from other
+/// processes on the machine weighs on both alike.
+const ROUNDS: u32 = 3;
+
+/// What one cell measured.
+struct Cell {
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Latencies of the operations of one or more slices, and the time they were measured over.
+#[derive(Default)]
+struct Samples {
+    latencies: Vec<Duration>,
+    measured: Duration,
+}
+
+impl Samples {
+    fn add(&mut self, other: Samples) {
+        self.latencies.extend(other.latencies);
+        self.measured += other.measured;
+    }
+
+    fn cell(mut self) -> Cell {
+        self.latencies.sort_unstable();
+        let latencies = &self.latencies;
+        let at = |q: f64| -> Duration {
+            if latencies.is_empty() {
+                return Duration::ZERO;
+            }
+            let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+            latencies[index.min(latencies.len() - 1)]
+        };
+        Cell {
+            rate: latencies.len() as f64 / self.measured.as_secs_f64().max(f64::MIN_POSITIVE),
+            p50: at(0.50),
+            p99: at(0.99),
+        }
+    }
+}
+
+/// One line of the report.
+struct Row {
+    backend: &'static str,
+    clients: usize,
+    service: Cell,
+    raw: Cell,
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    hazel_app::install_crypto_provider();
+    let seconds: u64 = match std::env::var("BENCH_SECONDS") {
+        Ok(raw) => raw
+            .parse()
+            .context("BENCH_SECONDS must be a whole number")?,
+        Err(_) => 3,
+    };
+    let length = Duration::from_secs(seconds.max(1));
+    let mut rows = Vec::new();
+
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let sqlite_url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    eprintln!("SQLite: {sqlite_url}");
+    run_backend("SQLite", &sqlite_url, length, &mut rows).await?;
+
+    if let Some(admin_url) = hazel_persistence::testing::postgres_admin_url() {
+        let url = hazel_persistence::testing::fresh_postgres_url(&admin_url).await?;
+        eprintln!("PostgreSQL: a fresh database");
+        run_backend("PostgreSQL", &url, length, &mut rows).await?;
+        hazel_persistence::testing::drop_postgres_database(&admin_url, &url).await?;
+    } else {
+        eprintln!("PostgreSQL skipped: HAZEL_TEST_POSTGRES_URL is not set");
+    }
+
+    print_report(&rows);
+    Ok(())
+}
+
+async fn run_backend(
+    backend: &'static str,
+    url: &str,
+    length: Duration,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<()> {
+    let max_connections = match std::env::var("HAZEL_DATABASE_MAX_CONNECTIONS") {
+        Ok(raw) => Some(raw.parse().context("HAZEL_DATABASE_MAX_CONNECTIONS")?),
+        Err(_) => None,
+    };
+    let mut key = [0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    let config = Config {
+        database_url: url.to_owned(),
+        database_max_connections: max_connections,
+        listen: "127.0.0.1:0".parse()?,
+        secret_key: Some(SecretString::from(
+            base64::engine::general_purpose::STANDARD.encode(key),
+        )),
+        ..Config::default()
+    };
+    let app = hazel_app::build(config).await?;
+    let boot = hazel_app::bootstrap(app.services(), "bench@example.com", "Bench").await?;
+    let token = boot.token.expose().to_owned();
+    let base = format!("http://{}", app.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let auth = format!("Bearer {token}");
+    let org = post(
+        &client,
+        &auth,
+        &format!("{base}/api/v1/organizations"),
+        json!({"name": "Bench"}),
+    )
+    .await?;
+    let org_id = id_of(&org)?;
+    let channel = post(
+        &client,
+        &auth,
+        &format!("{base}/api/v1/organizations/{org_id}/channels"),
+        json!({"name": "bench", "type": "public"}),
+    )
+    .await?;
+    let messages_url = Arc::new(format!(
+        "{base}/api/v1/channels/{}/messages",
+        id_of(&channel)?
+    ));
+    let auth = Arc::new(auth);
+
+    let raw = RawDatabase::open(url).await?;
+    let slice = length / ROUNDS;
+    for clients in CLIENTS {
+        eprintln!("{backend}, {clients} clients");
+        let (mut service, mut raw_samples) = (Samples::default(), Samples::default());
+        for _ in 0..ROUNDS {
+            service.add(
+                drive(clients, slice, {
+                    let client = client.clone();
+                    let url = Arc::clone(&messages_url);
+                    let auth = Arc::clone(&auth);
+                    move || {
+                        let client = client.clone();
+                        let url = Arc::clone(&url);
+                        let auth = Arc::clone(&auth);
+                        async move {
+                            let body = json!({"content": "a benchmark message"});
+                            post(&client, &auth, &url, body).await?;
+                            Ok(())
+                        }
+                    }
+                })
+                .await?,
+            );
+            raw_samples.add(raw.measure(clients, slice).await?);
+        }
+        rows.push(Row {
+            backend,
+            clients,
+            service: service.cell(),
+            raw: raw_samples.cell(),
+        });
+    }
+    // What the HTTP stack alone allows on this machine: an unauthenticated probe that touches
+    // no database, from 16 clients.
+    let health = drive(16, length, {
+        let client = client.clone();
+        let url = Arc::new(format!("{base}/healthz"));
+        move || {
+            let client = client.clone();
+            let url = Arc::clone(&url);
+            async move {
+                let status = client.get(url.as_str()).send().await?.status();
+                anyhow::ensure!(status.is_success(), "GET /healthz answered {status}");
+                Ok(())
+            }
+        }
+    })
+    .await?
+    .cell();
+    println!(
+        "{backend}: GET /healthz (no database) from 16 clients: {:.0}/s, p50 {}",
+        health.rate,
+        ms(health.p50)
+    );
+    raw.close().await;
+    let _ = stop.send(());
+    server.await??;
+    Ok(())
+}
+
+async fn post(
+    client: &reqwest::Client,
+    auth: &str,
+    url: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let response = client
+        .post(url)
+        .header("authorization", auth)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
+    let status = response.status();
+    let body: Value = response.json().await.context("reading the answer")?;
+    if !status.is_success() {
+        bail!("POST {url} answered {status}: {body}");
+    }
+    Ok(body)
+}
+
+fn id_of(answer: &Value) -> anyhow::Result<String> {
+    answer["data"]["id"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("no data.id in {answer}"))
+}
+
+/// Runs `op` from `clients` concurrent loops for `WARM_UP + length`; measures the last
+/// `length`.
+async fn drive<F, Fut>(clients: usize, length: Duration, op: F) -> anyhow::Result<Samples>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    let begin = Instant::now();
+    let measured_from = begin + WARM_UP;
+    let end = measured_from + length;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let op = op.clone();
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let started = Instant::now();
+                if started >= end {
+                    break;
+                }
+                op().await?;
+                let finished = Instant::now();
+                if started >= measured_from && finished <= end {
+                    latencies.push(finished - started);
+                }
+            }
+            anyhow::Ok(latencies)
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        latencies.extend(joined??);
+    }
+    Ok(Samples {
+        latencies,
+        measured: length,
+    })
+}
+
+/// The same database, written without the service: one single-row `INSERT` per transaction.
+enum RawDatabase {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(String),
+}
+
+impl RawDatabase {
+    async fn open(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            // The service's durability settings, and one writer (SQLite has one).
+            let options = SqliteConnectOptions::from_str(url)?
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(5));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await?;
+            sqlx::query("CREATE TABLE bench_raw (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+                .execute(&pool)
+                .await?;
+            Ok(Self::Sqlite(pool))
+        } else {
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(PgConnectOptions::from_str(url)?)
+                .await?;
+            sqlx::query("CREATE TABLE bench_raw (id BIGSERIAL PRIMARY KEY, v TEXT NOT NULL)")
+                .execute(&pool)
+                .await?;
+            pool.close().await;
+            Ok(Self::Postgres(url.to_owned()))
+        }
+    }
+
+    async fn measure(&self, clients: usize, length: Duration) -> anyhow::Result<Samples> {
+        let insert = "INSERT INTO bench_raw (v) VALUES ('a benchmark message')";
+        match self {
+            Self::Sqlite(pool) => {
+                let pool = pool.clone();
+                drive(clients, length, move || {
+                    let pool = pool.clone();
+                    async move {
+                        sqlx::query(insert).execute(&pool).await?;
+                        Ok(())
+                    }
+                })
+                .await
+            }
+            Self::Postgres(url) => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(u32::try_from(clients)?)
+                    .min_connections(u32::try_from(clients)?)
+                    .connect_with(PgConnectOptions::from_str(url)?)
+                    .await?;
+                let cell = drive(clients, length, {
+                    let pool = pool.clone();
+                    move || {
+                        let pool = pool.clone();
+                        async move {
+                            sqlx::query(insert).execute(&pool).await?;
+                            Ok(())
+                        }
+                    }
+                })
+                .await;
+                pool.close().await;
+                cell
+            }
+        }
+    }
+
+    async fn close(self) {
+        if let Self::Sqlite(pool) = self {
+            pool.close().await;
+        }
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn print_report(rows: &[Row]) {
+    println!(
+        "| database | clients | service creates/s | p50 | p99 | raw commits/s | raw p50 | ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for row in rows {
+        println!(
+            "| {} | {} | {:.0} | {} | {} | {:.0} | {} | {:.2}x |",
+            row.backend,
+            row.clients,
+            row.service.rate,
+            ms(row.service.p50),
+            ms(row.service.p99),
+            row.raw.rate,
+            ms(row.raw.p50),
+            row.service.rate / row.raw.rate.max(f64::MIN_POSITIVE),
+        );
+    }
+    for backend in ["SQLite", "PostgreSQL"] {
+        let of = |clients| {
+            rows.iter()
+                .find(|r| r.backend == backend && r.clients == clients)
+        };
+        if let (Some(one), Some(sixteen)) = (of(1), of(16)) {
+            println!(
+                "{backend} scaling 1 -> 16 clients: service {:.1}x, raw {:.1}x",
+                sixteen.service.rate / one.service.rate.max(f64::MIN_POSITIVE),
+                sixteen.raw.rate / one.raw.rate.max(f64::MIN_POSITIVE),
+            );
+        }
+    }
+}

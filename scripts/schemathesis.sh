@@ -29,8 +29,9 @@ case "$profile" in
   debug) cargo build --quiet --bin hazel-sync --bin hazel-simulators ;;
   *) echo "HAZEL_SCHEMATHESIS_PROFILE must be debug or release, got $profile" >&2; exit 2 ;;
 esac
-binary="target/$profile/hazel-sync"
-simulators="target/$profile/hazel-simulators"
+target_dir=${CARGO_TARGET_DIR:-target}
+binary="$target_dir/$profile/hazel-sync"
+simulators="$target_dir/$profile/hazel-simulators"
 
 work=$(mktemp -d)
 server_pid=""

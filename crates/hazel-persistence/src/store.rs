@@ -19,8 +19,9 @@ use hazel_domain::ports::{
 };
 use sea_orm::sea_query::{Expr, ExprTrait as _, Func, OnConflict, SimpleExpr};
 use sea_orm::{
-    ColumnTrait as _, ConnectionTrait as _, DatabaseTransaction, DbErr, EntityTrait as _,
-    IntoActiveModel as _, QueryFilter as _, Statement, UpdateMany,
+    ColumnTrait as _, ConnectionTrait as _, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait as _, IntoActiveModel as _, QueryFilter as _, QueryTrait as _, Statement,
+    UpdateMany,
 };
 use tokio::sync::oneshot;
 
@@ -120,6 +121,17 @@ impl Database {
     }
 
     async fn attempt_postgres(&self, changeset: Changeset) -> Result<Committed, Refusal> {
+        if let [single] = changeset.as_slice()
+            && changeset.expectation(0).is_none()
+            && let Some(insert) = plain_insert(single, DbBackend::Postgres)
+        {
+            let insert = insert.map_err(|err| {
+                Refusal::Answer(StoreError::Unexpected(
+                    err.context(format!("encoding change 0 ({})", kind_of(single))),
+                ))
+            })?;
+            return self.insert_alone(insert, kind_of(single)).await;
+        }
         let txn = self
             .begin_write()
             .await
@@ -144,6 +156,38 @@ impl Database {
         Ok(Committed {
             transaction_id,
             outcomes,
+        })
+    }
+
+    /// PostgreSQL: a changeset of one plain insert, as one statement in a transaction of its
+    /// own that also answers the transaction's id: one round trip instead of four (`BEGIN`,
+    /// the insert, the id, `COMMIT`). The insert either writes its row or fails, so there is
+    /// nothing to roll back.
+    async fn insert_alone(&self, insert: Statement, kind: &str) -> Result<Committed, Refusal> {
+        let Statement { sql, values, .. } = insert;
+        let sql = format!(
+            "WITH inserted AS ({sql} RETURNING 1) \
+             SELECT pg_current_xact_id()::xid::text AS value FROM inserted"
+        );
+        let statement = match values {
+            Some(values) => Statement::from_sql_and_values(DbBackend::Postgres, sql, values),
+            None => Statement::from_string(DbBackend::Postgres, sql),
+        };
+        let row = self
+            .connection()
+            .query_one_raw(statement)
+            .await
+            .map_err(|err| refused_change(err, 0, kind))?
+            .context("the insert answered no row")
+            .map_err(|err| Refusal::Answer(err.into()))?;
+        let value = row
+            .try_get::<String>("", "value")
+            .map_err(|err| db_error(err, "reading the transaction id"))
+            .and_then(|text| text.parse::<u64>().context("parsing the transaction id"))
+            .map_err(|err| Refusal::Answer(err.into()))?;
+        Ok(Committed {
+            transaction_id: TransactionId::new(value),
+            outcomes: vec![ChangeOutcome::Applied],
         })
     }
 
@@ -315,6 +359,26 @@ fn is_retry(err: &(bool, anyhow::Error)) -> bool {
     err.0
 }
 
+/// What a database error met while applying the change at `change_index` means.
+fn refused_change(err: DbErr, change_index: usize, kind: &str) -> Refusal {
+    match classify(&err) {
+        Refused::Unique(Some(constraint)) => {
+            tracing::debug!(change_index, kind, ?constraint, "changeset conflicts");
+            Refusal::Answer(StoreError::Conflict {
+                change_index,
+                constraint,
+            })
+        }
+        Refused::Unique(None) | Refused::Other => Refusal::Answer(StoreError::Unexpected(
+            db_error(err, &format!("applying change {change_index} ({kind})")),
+        )),
+        Refused::Retryable => Refusal::Retry(db_error(
+            err,
+            &format!("applying change {change_index} ({kind})"),
+        )),
+    }
+}
+
 /// Applies a changeset's changes in order, checking each guarded change's expectation.
 async fn apply_changeset(
     txn: &DatabaseTransaction,
@@ -325,27 +389,7 @@ async fn apply_changeset(
         let kind = kind_of(&guarded.change);
         let outcome = match apply(txn, guarded.change).await {
             Ok(outcome) => outcome,
-            Err(ApplyError::Db(err)) => {
-                return Err(match classify(&err) {
-                    Refused::Unique(Some(constraint)) => {
-                        tracing::debug!(change_index, kind, ?constraint, "changeset conflicts");
-                        Refusal::Answer(StoreError::Conflict {
-                            change_index,
-                            constraint,
-                        })
-                    }
-                    Refused::Unique(None) | Refused::Other => {
-                        Refusal::Answer(StoreError::Unexpected(db_error(
-                            err,
-                            &format!("applying change {change_index} ({kind})"),
-                        )))
-                    }
-                    Refused::Retryable => Refusal::Retry(db_error(
-                        err,
-                        &format!("applying change {change_index} ({kind})"),
-                    )),
-                });
-            }
+            Err(ApplyError::Db(err)) => return Err(refused_change(err, change_index, kind)),
             Err(ApplyError::Encode(err)) => {
                 let err = err.context(format!("encoding change {change_index} ({kind})"));
                 return Err(Refusal::Answer(StoreError::Unexpected(err)));
@@ -421,45 +465,60 @@ fn kind_of(change: &Change) -> &'static str {
     }
 }
 
-async fn apply(txn: &DatabaseTransaction, change: Change) -> Result<ChangeOutcome, ApplyError> {
-    let outcome = match change {
+/// The `INSERT` of a change that inserts one row and conflicts on every uniqueness rule
+/// (`None` for any other change).
+fn plain_insert(change: &Change, backend: DbBackend) -> Option<Result<Statement, anyhow::Error>> {
+    let statement = match change {
         Change::InsertUser(user) => {
-            users::Entity::insert(users::Model::from(&user).into_active_model())
-                .exec_without_returning(txn)
-                .await?;
-            ChangeOutcome::Applied
+            users::Entity::insert(users::Model::from(user).into_active_model()).build(backend)
         }
         Change::InsertApiToken(token) => {
-            api_tokens::Entity::insert(api_tokens::Model::from(&token).into_active_model())
-                .exec_without_returning(txn)
-                .await?;
-            ChangeOutcome::Applied
+            api_tokens::Entity::insert(api_tokens::Model::from(token).into_active_model())
+                .build(backend)
         }
-        Change::InsertOrganization(organization) => {
-            organizations::Entity::insert(
-                organizations::Model::from(&organization).into_active_model(),
-            )
-            .exec_without_returning(txn)
-            .await?;
-            ChangeOutcome::Applied
-        }
+        Change::InsertOrganization(organization) => organizations::Entity::insert(
+            organizations::Model::from(organization).into_active_model(),
+        )
+        .build(backend),
         Change::InsertMember(member) => {
-            members::Entity::insert(members::Model::from(&member).into_active_model())
-                .exec_without_returning(txn)
-                .await?;
-            ChangeOutcome::Applied
+            members::Entity::insert(members::Model::from(member).into_active_model()).build(backend)
         }
         Change::InsertChannel(channel) => {
-            channels::Entity::insert(channels::Model::from(&channel).into_active_model())
-                .exec_without_returning(txn)
-                .await?;
-            ChangeOutcome::Applied
+            channels::Entity::insert(channels::Model::from(channel).into_active_model())
+                .build(backend)
         }
-        Change::InsertMessage(message) => {
-            let row = messages::Model::try_from(&message).map_err(ApplyError::Encode)?;
-            messages::Entity::insert(row.into_active_model())
-                .exec_without_returning(txn)
-                .await?;
+        Change::InsertMessage(message) => match messages::Model::try_from(message) {
+            Ok(row) => messages::Entity::insert(row.into_active_model()).build(backend),
+            Err(err) => return Some(Err(err)),
+        },
+        Change::InsertConnection(connection) => {
+            connections::Entity::insert(connections::Model::from(connection).into_active_model())
+                .build(backend)
+        }
+        Change::InsertChannelLink(link) => {
+            channel_links::Entity::insert(channel_links::Model::from(link).into_active_model())
+                .build(backend)
+        }
+        _ => return None,
+    };
+    Some(Ok(statement))
+}
+
+async fn apply(txn: &DatabaseTransaction, change: Change) -> Result<ChangeOutcome, ApplyError> {
+    let outcome = match change {
+        Change::InsertUser(_)
+        | Change::InsertApiToken(_)
+        | Change::InsertOrganization(_)
+        | Change::InsertMember(_)
+        | Change::InsertChannel(_)
+        | Change::InsertMessage(_)
+        | Change::InsertConnection(_)
+        | Change::InsertChannelLink(_) => {
+            let statement = plain_insert(&change, txn.get_database_backend())
+                .transpose()
+                .map_err(ApplyError::Encode)?
+                .ok_or_else(|| ApplyError::Encode(anyhow::anyhow!("not a plain insert")))?;
+            txn.execute_raw(statement).await?;
             ChangeOutcome::Applied
         }
         Change::EditMessage {
@@ -548,12 +607,6 @@ async fn apply(txn: &DatabaseTransaction, change: Change) -> Result<ChangeOutcom
                 .await?;
             ChangeOutcome::Affected(result.rows_affected)
         }
-        Change::InsertConnection(connection) => {
-            connections::Entity::insert(connections::Model::from(&connection).into_active_model())
-                .exec_without_returning(txn)
-                .await?;
-            ChangeOutcome::Applied
-        }
         Change::PatchConnection {
             id,
             columns,
@@ -604,12 +657,6 @@ async fn apply(txn: &DatabaseTransaction, change: Change) -> Result<ChangeOutcom
             .exec(txn)
             .await?;
             ChangeOutcome::Affected(connection.rows_affected)
-        }
-        Change::InsertChannelLink(link) => {
-            channel_links::Entity::insert(channel_links::Model::from(&link).into_active_model())
-                .exec_without_returning(txn)
-                .await?;
-            ChangeOutcome::Applied
         }
         Change::PatchChannelLink {
             id,

@@ -1,4 +1,5 @@
-//! `transactionId`: taken inside the write's transaction, strictly increasing across the database.
+//! `transactionId`: read inside the write's transaction; a later write by the same client
+//! answers a larger id.
 
 use hazel_testkit::TestApp;
 use serde_json::json;

@@ -138,10 +138,87 @@ async fn removing_a_missing_reaction_answers_404_and_writes_nothing(app: TestApp
     assert_eq!(list.data()[0]["reactions"][0]["count"], 1, "{}", list.text);
 }
 
+/// Concurrent writes, some refused by a uniqueness rule at commit: the refused ones write
+/// nothing, every other one is applied with its own transaction id (on SQLite they share group
+/// commits with the refused ones).
+async fn concurrent_writes_with_refusals_leave_the_others_applied(app: TestApp) {
+    let ada = app.user("Ada").await;
+    let org = ada.create_org("Acme").await;
+    let channel = ada.create_channel(&org, "general").await;
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let ada = ada.clone();
+        let (org, channel) = (org.clone(), channel.clone());
+        writes.spawn(async move {
+            if i % 4 == 0 {
+                // Six requests add the same person: one is applied.
+                let resp = ada
+                    .post(
+                        &format!("/organizations/{org}/members"),
+                        json!({"email": "dup@example.test", "name": "Dup", "role": "member"}),
+                    )
+                    .await;
+                (true, resp)
+            } else {
+                let resp = ada
+                    .post(
+                        &format!("/channels/{channel}/messages"),
+                        json!({"content": format!("m{i}")}),
+                    )
+                    .await;
+                (false, resp)
+            }
+        });
+    }
+    let mut ids = Vec::new();
+    let (mut added, mut refused) = (0, 0);
+    for (member, resp) in writes.join_all().await {
+        match resp.status {
+            201 => {
+                ids.push(resp.transaction_id());
+                added += usize::from(member);
+            }
+            400 if member => {
+                assert_eq!(resp.error_field(), "email", "{}", resp.text);
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {}", resp.text),
+        }
+    }
+    assert_eq!((added, refused), (1, 5));
+    assert_eq!(ids.len(), 19);
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 19, "a transaction id was answered twice");
+    let messages = ada
+        .get(&format!("/channels/{channel}/messages?limit=200"))
+        .await;
+    assert_eq!(messages.data().as_array().unwrap().len(), 18);
+    let members = ada.get(&format!("/organizations/{org}/members")).await;
+    let dups = members
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["name"] == "Dup")
+        .count();
+    assert_eq!(dups, 1, "{}", members.text);
+    let db = raw(&app).await;
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT COUNT(*) FROM users WHERE email = 'dup@example.test'"
+        )
+        .await,
+        1
+    );
+}
+
 hazel_testkit::on_every_backend!(
     the_transaction_id_is_the_writing_transactions_own,
     editing_a_deleted_message_answers_404_and_notifies_nobody,
-    removing_a_missing_reaction_answers_404_and_writes_nothing
+    removing_a_missing_reaction_answers_404_and_writes_nothing,
+    concurrent_writes_with_refusals_leave_the_others_applied
 );
 
 /// `HAZEL_DATABASE_MAX_CONNECTIONS` bounds the connections the service opens, and a burst of

@@ -245,6 +245,75 @@ async fn the_document_states_the_limits(app: TestApp) {
     );
 }
 
+/// The rules hold for every route and parameter the document lists, not only for the ones
+/// named above: each undocumented method answers 405 with an `Allow` header listing exactly the
+/// documented ones, and every id parameter is a UUID.
+async fn every_documented_route_follows_the_rules(app: TestApp) {
+    let ada = app.user("Ada").await;
+    let spec = app
+        .anonymous()
+        .raw(Method::GET, "/openapi.json", None, None)
+        .await
+        .expect_status(200)
+        .body;
+    let methods = ["DELETE", "GET", "PATCH", "POST", "PUT"];
+    let paths = spec["paths"].as_object().unwrap();
+    assert!(paths.len() >= 16, "{} paths", paths.len());
+    for (template, operations) in paths {
+        let operations = operations.as_object().unwrap();
+        let documented: Vec<&str> = methods
+            .iter()
+            .copied()
+            .filter(|m| operations.contains_key(&m.to_ascii_lowercase()))
+            .collect();
+        let path = template
+            .replace("{emoji}", "%3Awave%3A")
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    SOME_UUID
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in methods.iter().filter(|m| !documented.contains(m)) {
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let resp = if method == Method::GET || method == Method::DELETE {
+                ada.raw(method.clone(), &path, None, None).await
+            } else {
+                ada.raw(
+                    method.clone(),
+                    &path,
+                    Some("application/json"),
+                    Some("{}".to_owned()),
+                )
+                .await
+            };
+            assert_eq!(resp.status, 405, "{method} {path}: {}", resp.text);
+            assert_eq!(
+                resp.headers
+                    .get(reqwest::header::ALLOW)
+                    .and_then(|v| v.to_str().ok()),
+                Some(documented.join(", ").as_str()),
+                "{method} {path}"
+            );
+        }
+        for (method, operation) in operations {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                if name == "id" || name.ends_with("Id") {
+                    assert_eq!(
+                        parameter["schema"]["format"], "uuid",
+                        "{method} {template} {name}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 hazel_testkit::on_every_backend!(
     a_wrong_method_answers_405_with_allow,
     a_bad_path_parameter_is_named,
@@ -253,4 +322,5 @@ hazel_testkit::on_every_backend!(
     names_refuse_bidirectional_override_characters,
     a_cursor_of_the_documented_shape_is_accepted,
     the_document_states_the_limits,
+    every_documented_route_follows_the_rules,
 );

@@ -264,11 +264,72 @@ async fn discord_discovery_lists_text_channels(app: TestApp) {
     );
 }
 
+/// Hazel channel names are not unique: external channels named like an existing Hazel channel,
+/// or like each other, are linked, not refused as a link conflict.
+async fn selecting_channels_whose_names_clash_links_them_all(app: TestApp) {
+    let t = team(&app).await;
+    let id = connect_slack(&app, &t.owner, &t.org).await;
+    let existing = t.owner.create_channel(&t.org, "general").await;
+    app.slack
+        .add_channel(SLACK_TEAM, "C0GENERAL2", "general", false, 2);
+    let path = format!("/connections/{id}/channels");
+    let resp = t
+        .admin
+        .put(&path, json!({"channelIds": [], "syncAll": true}))
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text);
+    assert!(resp.transaction_id() > 0);
+    for external in ["C0GENERAL", "C0GENERAL2", "C0RANDOM", "G0SECRET"] {
+        assert_eq!(
+            by_id(resp.data(), external)["syncEnabled"],
+            true,
+            "{external}"
+        );
+    }
+    let channels = t
+        .owner
+        .get(&format!("/organizations/{}/channels", t.org))
+        .await;
+    let generals: Vec<&Value> = channels
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"] == "general")
+        .collect();
+    assert_eq!(generals.len(), 3, "{}", channels.text);
+    // The existing channel was left unlinked; each external one got its own channel.
+    let links = t
+        .owner
+        .get(&format!("/connections/{id}/channel-links"))
+        .await;
+    let linked: Vec<&str> = links
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["hazelChannelId"].as_str().unwrap())
+        .collect();
+    assert_eq!(linked.len(), 4, "{}", links.text);
+    assert!(!linked.contains(&existing.as_str()));
+    // Selecting again with the same clash changes nothing and still succeeds.
+    let again = t
+        .admin
+        .put(&path, json!({"channelIds": [], "syncAll": true}))
+        .await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(
+        t.owner.get(&format!("/connections/{id}")).await.data()["channelCount"],
+        4
+    );
+}
+
 hazel_testkit::on_every_backend!(
     discovery_lists_public_and_private_channels_live,
     discovery_follows_slack_cursors_across_pages,
     discovery_reports_provider_errors,
     selecting_channels_round_trips,
     selecting_an_unknown_channel_changes_nothing,
-    discord_discovery_lists_text_channels
+    discord_discovery_lists_text_channels,
+    selecting_channels_whose_names_clash_links_them_all
 );

@@ -19,6 +19,7 @@ mod notifications;
 mod operations;
 mod organizations;
 mod pagination;
+mod store_effects;
 mod sync_tenancy;
 mod tenancy;
 mod transactions;

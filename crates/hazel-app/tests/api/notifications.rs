@@ -357,7 +357,11 @@ async fn mentions_inside_code_and_urls_notify_nobody(app: TestApp) {
         "see https://example.com/@channel/page".to_owned(),
         format!("write `@[member:{}]` to mention Bob", t.bob_id),
         "```\n@channel\n```".to_owned(),
+        format!("~~~\n@[member:{}]\n~~~", t.bob_id),
+        "intro\n\n    @here in an indented block\n".to_owned(),
+        format!("    @[member:{}] indented", t.cy_id),
         format!("[the docs](https://example.com/@[member:{}])", t.cy_id),
+        "<https://example.com/@here>".to_owned(),
     ] {
         t.owner.post_message(&t.channel, &content).await;
     }

@@ -1,5 +1,14 @@
 //! Ids of things on an external chat platform. Each kind is its own type, so a channel id can
-//! never be passed where a message id belongs.
+//! never be passed where a message id belongs:
+//!
+//! ```compile_fail,E0308
+//! use hazel_domain::model::external::{ExternalChannelId, ExternalMessageId};
+//!
+//! fn edit(_message: &ExternalMessageId) {}
+//!
+//! let channel = ExternalChannelId::parse("channelId", "C0123").unwrap();
+//! edit(&channel);
+//! ```
 
 use std::fmt;
 

@@ -315,10 +315,21 @@ async fn a_burst_of_blocked_writes_does_not_starve_reads_on_postgres() {
 /// A deadlock between two changesets is retried, and both end up committed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deadlock_is_retried_and_both_changesets_commit_on_postgres() {
+    use sea_orm::{ConnectionTrait as _, Statement};
+
     let Some(admin_url) = testing::postgres_admin_url() else {
         return;
     };
     let url = testing::fresh_postgres_url(&admin_url).await.unwrap();
+    // Deadlocks are detected after `deadlock_timeout` (1 s by default): shorten it for the
+    // sessions of this database so the rounds stay quick.
+    let raw = sea_orm::Database::connect(&url).await.unwrap();
+    raw.execute_unprepared(
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET deadlock_timeout = ''50ms''', \
+         current_database()); END $$",
+    )
+    .await
+    .unwrap();
     let db = migrated(&url).await;
     let world = World::create(&db).await;
     let a = message(world.channel.id, world.owner.id, "a");
@@ -357,6 +368,26 @@ async fn a_deadlock_is_retried_and_both_changesets_commit_on_postgres() {
         first.unwrap_or_else(|e| panic!("round {round}: {e:#}"));
         second.unwrap_or_else(|e| panic!("round {round}: {e:#}"));
     }
+    // The rounds did deadlock (so the retries were exercised). Sessions report their
+    // statistics when idle, within seconds.
+    let mut deadlocks = 0;
+    for _ in 0..60 {
+        let row = raw
+            .query_one_raw(Statement::from_string(
+                raw.get_database_backend(),
+                "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        deadlocks = row.try_get::<i64>("", "deadlocks").unwrap();
+        if deadlocks > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(deadlocks > 0, "no round deadlocked");
+    raw.close().await.unwrap();
     drop(db);
     testing::drop_postgres_database(&admin_url, &url)
         .await

@@ -1,4 +1,10 @@
-//! Errors shared by the domain: input validation and the use-case error every service returns.
+//! Errors shared by the domain: input validation, the building blocks every use case's error
+//! enum is composed of, and the flat [`DomainError`] the use cases not yet given their own enum
+//! still return.
+//!
+//! Each use case names exactly the failures it can have in its own `thiserror` enum (next to the
+//! service). The HTTP adapter maps each enum to its operation's statuses with an exhaustive
+//! `match`, so a new failure cannot reach a client before someone decides its status.
 
 use std::fmt;
 
@@ -120,6 +126,80 @@ impl DomainError {
         Self::Forbidden(reason.into())
     }
 }
+
+impl From<MembershipError> for DomainError {
+    fn from(err: MembershipError) -> Self {
+        match err {
+            MembershipError::OrganizationNotFound => Self::NotFound(NotFound::Organization),
+            MembershipError::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
+}
+
+impl From<AdminError> for DomainError {
+    fn from(err: AdminError) -> Self {
+        match err {
+            AdminError::OrganizationNotFound => Self::NotFound(NotFound::Organization),
+            AdminError::Forbidden(reason) => Self::Forbidden(reason),
+            AdminError::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
+}
+
+/// Why the caller's membership of an organization could not be established. A non-member sees
+/// the organization as absent.
+#[derive(Debug, thiserror::Error)]
+pub enum MembershipError {
+    /// The organization does not exist or the caller is not a member.
+    #[error("organization not found")]
+    OrganizationNotFound,
+    /// A failed read.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Why the caller may not act as an owner or admin of an organization.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The organization does not exist or the caller is not a member.
+    #[error("organization not found")]
+    OrganizationNotFound,
+    /// The caller is a member but neither an owner nor an admin.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// A failed read.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<MembershipError> for AdminError {
+    fn from(err: MembershipError) -> Self {
+        match err {
+            MembershipError::OrganizationNotFound => Self::OrganizationNotFound,
+            MembershipError::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
+}
+
+/// Implements `From<RepoError>` for use-case error enums with an `Unexpected(anyhow::Error)`
+/// variant: a failed read is always unexpected.
+macro_rules! unexpected_on_read_failure {
+    ($($error:ty),+ $(,)?) => {
+        $(
+            impl From<$crate::ports::RepoError> for $error {
+                fn from(err: $crate::ports::RepoError) -> Self {
+                    match err {
+                        $crate::ports::RepoError::Unexpected(e) => Self::Unexpected(e),
+                    }
+                }
+            }
+        )+
+    };
+}
+
+pub(crate) use unexpected_on_read_failure;
+
+unexpected_on_read_failure!(MembershipError, AdminError);
 
 /// Result alias for domain services.
 pub type DomainResult<T> = Result<T, DomainError>;

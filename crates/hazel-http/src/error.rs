@@ -269,7 +269,39 @@ impl ApiError {
         Self::internal()
     }
 
-    fn from_provider(error: &ProviderError) -> Self {
+    /// A 403 `UnauthorizedError`: the caller may not do this, for `reason`.
+    pub(crate) fn forbidden(reason: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Unauthorized, reason)
+    }
+
+    /// A 404 with the code of the resource kind that was not found.
+    pub(crate) fn not_found(kind: NotFound) -> Self {
+        let code = match kind {
+            NotFound::Notification => ErrorCode::NotificationNotFound,
+            NotFound::Connection => ErrorCode::ConnectionNotFound,
+            NotFound::ChannelLink => ErrorCode::ChannelLinkNotFound,
+            NotFound::Organization
+            | NotFound::Member
+            | NotFound::Channel
+            | NotFound::Message
+            | NotFound::Reaction => ErrorCode::NotFound,
+        };
+        Self::new(
+            StatusCode::NOT_FOUND,
+            code,
+            format!("{} not found", kind.resource()),
+        )
+    }
+
+    /// A 500 for an unexpected failure: the one place its cause is logged; the answer stays
+    /// generic.
+    pub(crate) fn unexpected(cause: &anyhow::Error) -> Self {
+        tracing::error!(error = %format!("{cause:#}"), "unexpected failure while handling a request");
+        Self::internal()
+    }
+
+    /// The answer to a chat provider's refusal or failure: 422, 429 (with `Retry-After`) or 502.
+    pub(crate) fn provider(error: &ProviderError) -> Self {
         let code = ErrorCode::from(error.code());
         let message = error.to_string();
         match error {
@@ -309,26 +341,8 @@ impl From<DomainError> for ApiError {
         match err {
             DomainError::Validation(invalid) => invalid.into(),
             DomainError::Unauthenticated => Self::unauthenticated(),
-            DomainError::Forbidden(reason) => {
-                Self::new(StatusCode::FORBIDDEN, ErrorCode::Unauthorized, reason)
-            }
-            DomainError::NotFound(kind) => {
-                let code = match kind {
-                    NotFound::Notification => ErrorCode::NotificationNotFound,
-                    NotFound::Connection => ErrorCode::ConnectionNotFound,
-                    NotFound::ChannelLink => ErrorCode::ChannelLinkNotFound,
-                    NotFound::Organization
-                    | NotFound::Member
-                    | NotFound::Channel
-                    | NotFound::Message
-                    | NotFound::Reaction => ErrorCode::NotFound,
-                };
-                Self::new(
-                    StatusCode::NOT_FOUND,
-                    code,
-                    format!("{} not found", kind.resource()),
-                )
-            }
+            DomainError::Forbidden(reason) => Self::forbidden(reason),
+            DomainError::NotFound(kind) => Self::not_found(kind),
             DomainError::ConnectionExists => Self::new(
                 StatusCode::CONFLICT,
                 ErrorCode::ConnectionExists,
@@ -344,12 +358,8 @@ impl From<DomainError> for ApiError {
                 ErrorCode::IntegrationNotConnected,
                 reason,
             ),
-            DomainError::Provider(provider) => Self::from_provider(&provider),
-            DomainError::Unexpected(cause) => {
-                // The only place an unexpected domain failure is logged; the answer stays generic.
-                tracing::error!(error = %format!("{cause:#}"), "unexpected failure while handling a request");
-                Self::internal()
-            }
+            DomainError::Provider(provider) => Self::provider(&provider),
+            DomainError::Unexpected(cause) => Self::unexpected(&cause),
         }
     }
 }

@@ -9,7 +9,7 @@ pub mod notifications;
 
 use std::sync::Arc;
 
-use crate::error::{DomainError, DomainResult, NotFound};
+use crate::error::{AdminError, DomainError, MembershipError, NotFound};
 use crate::ids::{OrganizationId, TransactionId};
 use crate::model::identity::{Member, User};
 use crate::ports::{MemberRepository, RepoError, StoreError};
@@ -58,20 +58,24 @@ impl From<RepoError> for DomainError {
 /// Maps a store error when neither a conflict nor a failed precondition is expected from the
 /// changeset.
 pub(crate) fn unexpected(err: StoreError) -> DomainError {
+    DomainError::Unexpected(store_failure(err))
+}
+
+/// The cause of a store error when neither a conflict nor a failed precondition is expected
+/// from the changeset; every use-case error converts it into its `Unexpected` variant.
+pub(crate) fn store_failure(err: StoreError) -> anyhow::Error {
     match err {
         StoreError::Conflict {
             change_index,
             constraint,
-        } => DomainError::Unexpected(anyhow::anyhow!(
+        } => anyhow::anyhow!(
             "unexpected uniqueness conflict in change {change_index} ({constraint:?})"
-        )),
+        ),
         StoreError::Precondition {
             change_index,
             failure,
-        } => DomainError::Unexpected(anyhow::anyhow!(
-            "unexpected failed precondition in change {change_index}: {failure:?}"
-        )),
-        StoreError::Unexpected(e) => DomainError::Unexpected(e),
+        } => anyhow::anyhow!("unexpected failed precondition in change {change_index}: {failure:?}"),
+        StoreError::Unexpected(e) => e,
     }
 }
 
@@ -96,11 +100,11 @@ pub(crate) async fn membership(
     members: &Arc<dyn MemberRepository>,
     organization: OrganizationId,
     caller: &Caller,
-) -> DomainResult<Member> {
+) -> Result<Member, MembershipError> {
     members
         .find_for_user(organization, caller.user.id)
         .await?
-        .ok_or(DomainError::NotFound(NotFound::Organization))
+        .ok_or(MembershipError::OrganizationNotFound)
 }
 
 /// Like [`membership`], then requires an owner or admin.
@@ -108,13 +112,13 @@ pub(crate) async fn admin_membership(
     members: &Arc<dyn MemberRepository>,
     organization: OrganizationId,
     caller: &Caller,
-) -> DomainResult<Member> {
+) -> Result<Member, AdminError> {
     let member = membership(members, organization, caller).await?;
     if member.role.is_admin() {
         Ok(member)
     } else {
-        Err(DomainError::forbidden(
-            "only owners and admins of the organization may do this",
+        Err(AdminError::Forbidden(
+            "only owners and admins of the organization may do this".to_owned(),
         ))
     }
 }

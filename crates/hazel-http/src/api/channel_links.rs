@@ -18,7 +18,7 @@ use crate::auth::BearerAuth;
 use crate::error::ApiError;
 use crate::model::{ChannelLink, Deleted, Direction, Mutation, Page};
 use crate::payload::ApiJson;
-use crate::responses::api_response;
+use crate::responses::flat_api_response;
 use crate::text::{CursorText, NameText, OpaqueText, UuidText};
 
 /// Changes to a link's settings; absent fields keep their value. `syncThreads`,
@@ -110,7 +110,7 @@ pub(crate) struct UpdateLink {
     settings: Option<LinkSettingsInput>,
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `chatSyncChannelLinkCreate`.
     CreateLinkResponse {
         /// The link was created.
@@ -122,7 +122,7 @@ api_response! {
     ]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `chatSyncChannelLinkList`.
     ListLinksResponse {
         /// The connection's links, oldest first.
@@ -132,7 +132,7 @@ api_response! {
     errors [BadRequest, Unauthorized, NotFound, Internal]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `chatSyncChannelLinkUpdate`.
     UpdateLinkResponse {
         /// The link was changed.
@@ -142,7 +142,7 @@ api_response! {
     errors [BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, Internal]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `chatSyncChannelLinkDelete`.
     DeleteLinkResponse {
         /// The link was deleted.

@@ -15,7 +15,7 @@ use crate::auth::BearerAuth;
 use crate::error::ApiError;
 use crate::model::{Channel, ChannelType, Mutation, Page};
 use crate::payload::ApiJson;
-use crate::responses::api_response;
+use crate::responses::flat_api_response;
 use crate::text::{CursorText, NameText, UuidText};
 
 /// Input of `channelCreate`.
@@ -49,7 +49,7 @@ impl CreateChannel {
     }
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `channelCreate`.
     CreateChannelResponse {
         /// The channel was created.
@@ -59,7 +59,7 @@ api_response! {
     errors [BadRequest, Unauthorized, NotFound, UnsupportedMediaType, Internal]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `channelList`.
     ListChannelsResponse {
         /// The organization's channels, oldest first.

@@ -29,7 +29,7 @@ use crate::model::{
     Mutation, Page, Provider,
 };
 use crate::payload::{ApiJson, from_value};
-use crate::responses::api_response;
+use crate::responses::flat_api_response;
 use crate::text::{CursorText, NameText, OpaqueText, UuidText};
 use crate::types::{Nullable, SecretInput};
 
@@ -349,7 +349,7 @@ impl CreateConnection {
 // ---------------------------------------------------------------------------------------------
 // Answers.
 
-api_response! {
+flat_api_response! {
     /// Answers of `chatSyncConnectionCreate`.
     CreateConnectionResponse {
         /// The connection was created (after the provider accepted the credentials).
@@ -362,7 +362,7 @@ api_response! {
     ]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `chatSyncConnectionList`.
     ListConnectionsResponse {
         /// The organization's connections, oldest first.
@@ -372,7 +372,7 @@ api_response! {
     errors [BadRequest, Unauthorized, NotFound, Internal]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `chatSyncConnectionGet`.
     GetConnectionResponse {
         /// The connection.
@@ -382,7 +382,7 @@ api_response! {
     errors [BadRequest, Unauthorized, NotFound, Internal]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `chatSyncConnectionUpdate`.
     UpdateConnectionResponse {
         /// The connection was changed.
@@ -395,7 +395,7 @@ api_response! {
     ]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `chatSyncConnectionDelete`.
     DeleteConnectionResponse {
         /// The connection and all its channel links were deleted; synced messages stay.
@@ -405,7 +405,7 @@ api_response! {
     errors [BadRequest, Unauthorized, Forbidden, NotFound, Internal]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `chatSyncConnectionValidate`.
     ValidateConnectionResponse {
         /// The outcome: `valid: true` with the connection, or `valid: false` with the
@@ -416,7 +416,7 @@ api_response! {
     errors [BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Internal]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `chatSyncExternalChannelList`.
     ListExternalChannelsResponse {
         /// The workspace's channels the bot can see, live from the provider.
@@ -429,7 +429,7 @@ api_response! {
     ]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `chatSyncExternalChannelSelect`.
     SelectExternalChannelsResponse {
         /// The selection was applied.

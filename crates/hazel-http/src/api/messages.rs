@@ -16,7 +16,7 @@ use crate::auth::BearerAuth;
 use crate::error::ApiError;
 use crate::model::{Deleted, Message, Mutation, Page};
 use crate::payload::ApiJson;
-use crate::responses::api_response;
+use crate::responses::flat_api_response;
 use crate::text::{
     CursorText, EmojiRule, MessageTextRule, NameText, OpaqueText, Text, UrlRule, UuidText,
     VisibleTextRule,
@@ -113,7 +113,7 @@ pub(crate) struct CreateReaction {
     emoji: Text<EmojiRule>,
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `messageCreate`.
     CreateMessageResponse {
         /// The message was posted.
@@ -123,7 +123,7 @@ api_response! {
     errors [BadRequest, Unauthorized, NotFound, UnsupportedMediaType, Internal]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `messageList`.
     ListMessagesResponse {
         /// The channel's messages, newest first; deleted messages are left out.
@@ -133,7 +133,7 @@ api_response! {
     errors [BadRequest, Unauthorized, NotFound, Internal]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `messageUpdate`.
     UpdateMessageResponse {
         /// The message's text was replaced.
@@ -143,7 +143,7 @@ api_response! {
     errors [BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, Internal]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `messageDelete`.
     DeleteMessageResponse {
         /// The message was deleted.
@@ -153,7 +153,7 @@ api_response! {
     errors [BadRequest, Unauthorized, Forbidden, NotFound, Internal]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `messageReactionCreate`.
     CreateReactionResponse {
         /// The caller's reaction is on the message (adding it twice changes nothing).
@@ -163,7 +163,7 @@ api_response! {
     errors [BadRequest, Unauthorized, NotFound, UnsupportedMediaType, Internal]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `messageReactionDelete`.
     DeleteReactionResponse {
         /// The caller's reaction was removed.

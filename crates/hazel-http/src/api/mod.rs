@@ -7,6 +7,7 @@ mod messages;
 mod notifications;
 mod organizations;
 
+use hazel_domain::ValidationError;
 use hazel_domain::model::page::PageRequest;
 use poem_openapi::{OpenApiService, Tags};
 
@@ -73,11 +74,21 @@ pub(crate) fn service() -> OpenApiService<Apis, ()> {
 pub(crate) fn page_request(
     limit: Option<i64>,
     cursor: Option<&str>,
-) -> Result<PageRequest, ApiError> {
-    Ok(PageRequest::parse(limit, cursor)?)
+) -> Result<PageRequest, ValidationError> {
+    PageRequest::parse(limit, cursor)
 }
 
 /// Collapses a handler's `Result` into its response enum.
 pub(crate) fn finish<R: From<ApiError>>(result: Result<R, ApiError>) -> R {
     result.unwrap_or_else(R::from)
+}
+
+/// Collapses a handler's result into its response enum. Each failure was already converted
+/// into one of the enum's declared statuses by `?` (see [`api_response!`]).
+///
+/// [`api_response!`]: crate::responses::api_response
+pub(crate) fn answer<R>(result: Result<R, R>) -> R {
+    match result {
+        Ok(response) | Err(response) => response,
+    }
 }

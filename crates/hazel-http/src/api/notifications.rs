@@ -16,7 +16,7 @@ use crate::auth::BearerAuth;
 use crate::error::ApiError;
 use crate::model::{Deleted, DeletedCount, Mutation, Notification, Page};
 use crate::payload::ApiJson;
-use crate::responses::api_response;
+use crate::responses::flat_api_response;
 use crate::text::{CursorText, OpaqueText, UuidText};
 use crate::types::{Nullable, Rfc3339Input};
 
@@ -83,7 +83,7 @@ pub(crate) struct DeleteByMessageIds {
     channel_id: UuidText,
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `notificationCreate`.
     CreateNotificationResponse {
         /// The notification was created.
@@ -93,7 +93,7 @@ api_response! {
     errors [BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, Internal]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `notificationList`.
     ListNotificationsResponse {
         /// The caller's notifications, newest first.
@@ -103,7 +103,7 @@ api_response! {
     errors [BadRequest, Unauthorized, NotFound, Internal]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `notificationUpdate`.
     UpdateNotificationResponse {
         /// The notification was marked read or unread.
@@ -113,7 +113,7 @@ api_response! {
     errors [BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, Internal]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `notificationDelete`.
     DeleteNotificationResponse {
         /// The notification was deleted.
@@ -123,7 +123,7 @@ api_response! {
     errors [BadRequest, Unauthorized, Forbidden, NotFound, Internal]
 }
 
-api_response! {
+flat_api_response! {
     /// Answers of `notificationDeleteByMessageIds`.
     DeleteByMessageIdsResponse {
         /// The caller's notifications about those messages were deleted.

@@ -3,9 +3,7 @@
 use std::sync::Arc;
 
 use super::{Caller, Mutation, membership, store_failure};
-use crate::error::{
-    DomainError, DomainResult, MembershipError, ValidationError, unexpected_on_read_failure,
-};
+use crate::error::{MembershipError, ValidationError, unexpected_on_read_failure};
 use crate::ids::{ChannelId, OrganizationId};
 use crate::model::channel::{Channel, ChannelKind};
 use crate::model::page::{Page, PageRequest};
@@ -127,20 +125,36 @@ impl ChannelService {
     }
 }
 
+/// Why a channel cannot be reached by the caller: the failures of every use case that only
+/// needs to see a channel (listing its messages).
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelAccessError {
+    /// The channel does not exist or belongs to an organization the caller is not a member of.
+    #[error("channel not found")]
+    ChannelNotFound,
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+unexpected_on_read_failure!(ChannelAccessError);
+
 /// Finds a channel the caller may see: unknown and other organizations' channels are
-/// [`DomainError::NotFound`].
+/// [`ChannelAccessError::ChannelNotFound`].
 pub(crate) async fn visible_channel(
     channels: &Arc<dyn ChannelRepository>,
     members: &Arc<dyn MemberRepository>,
     caller: &Caller,
     id: ChannelId,
-) -> DomainResult<(Channel, crate::model::identity::Member)> {
-    let not_found = || DomainError::NotFound(crate::error::NotFound::Channel);
-    let channel = channels.find(id).await?.ok_or_else(not_found)?;
+) -> Result<(Channel, crate::model::identity::Member), ChannelAccessError> {
+    let channel = channels
+        .find(id)
+        .await?
+        .ok_or(ChannelAccessError::ChannelNotFound)?;
     let member = members
         .find_for_user(channel.organization_id, caller.user.id)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or(ChannelAccessError::ChannelNotFound)?;
     Ok((channel, member))
 }
 

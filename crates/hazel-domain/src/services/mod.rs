@@ -9,7 +9,7 @@ pub mod notifications;
 
 use std::sync::Arc;
 
-use crate::error::{AdminError, DomainError, MembershipError, NotFound};
+use crate::error::{AdminError, DomainError, MembershipError};
 use crate::ids::{OrganizationId, TransactionId};
 use crate::model::identity::{Member, User};
 use crate::ports::{MemberRepository, RepoError, StoreError};
@@ -82,15 +82,15 @@ pub(crate) fn store_failure(err: StoreError) -> anyhow::Error {
 /// Maps a store error where the guarded change at `index` refusing means the row it targets
 /// is gone (deleted by a concurrent request since it was read): that becomes `gone`, nothing
 /// having been written; anything else is unexpected.
-pub(crate) fn gone_unless_applied(
+pub(crate) fn gone_unless_applied<E: From<anyhow::Error>>(
     index: usize,
-    gone: NotFound,
-) -> impl FnOnce(StoreError) -> DomainError {
+    gone: E,
+) -> impl FnOnce(StoreError) -> E {
     move |err| {
         if err.is_precondition_of(index) {
-            DomainError::NotFound(gone)
+            gone
         } else {
-            unexpected(err)
+            E::from(store_failure(err))
         }
     }
 }

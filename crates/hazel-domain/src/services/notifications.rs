@@ -189,7 +189,7 @@ impl NotificationService {
             .store
             .commit(Changeset::new().with(Change::SetNotificationRead { id, read_at }.expect_one()))
             .await
-            .map_err(gone_unless_applied(0, NotFound::Notification))?;
+            .map_err(gone_unless_applied(0, DomainError::NotFound(NotFound::Notification)))?;
         Ok(Mutation {
             data: notification,
             transaction_id: committed.transaction_id,
@@ -207,7 +207,7 @@ impl NotificationService {
             .store
             .commit(Changeset::new().with(Change::DeleteNotification(id).expect_one()))
             .await
-            .map_err(gone_unless_applied(0, NotFound::Notification))?;
+            .map_err(gone_unless_applied(0, DomainError::NotFound(NotFound::Notification)))?;
         Ok(committed.transaction_id)
     }
 

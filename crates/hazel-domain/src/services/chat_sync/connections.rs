@@ -185,7 +185,7 @@ impl ChatSyncService {
                 ),
             )
             .await
-            .map_err(gone_unless_applied(0, NotFound::Connection))?;
+            .map_err(gone_unless_applied(0, DomainError::NotFound(NotFound::Connection)))?;
         self.reread(id, committed.transaction_id).await
     }
 
@@ -212,7 +212,7 @@ impl ChatSyncService {
                 ),
             )
             .await
-            .map_err(gone_unless_applied(0, NotFound::Connection))?;
+            .map_err(gone_unless_applied(0, DomainError::NotFound(NotFound::Connection)))?;
         Ok(committed.transaction_id)
     }
 
@@ -272,7 +272,7 @@ impl ChatSyncService {
                 ),
             )
             .await
-            .map_err(gone_unless_applied(0, NotFound::Connection))?;
+            .map_err(gone_unless_applied(0, DomainError::NotFound(NotFound::Connection)))?;
         Ok(Mutation {
             data: outcome,
             transaction_id: committed.transaction_id,

@@ -1,8 +1,8 @@
 //! Bearer-token authentication for every `/api/v1` operation.
 
 use hazel_domain::model::identity::TokenSecret;
-use hazel_domain::services::identity::AuthenticateError;
 use hazel_domain::services::Caller;
+use hazel_domain::services::identity::AuthenticateError;
 use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;

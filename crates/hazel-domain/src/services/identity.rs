@@ -174,7 +174,11 @@ impl IdentityService {
     ///
     /// # Errors
     /// [`BootstrapError::Unexpected`] on storage failures.
-    pub async fn bootstrap(&self, email: Email, name: Name) -> Result<Bootstrapped, BootstrapError> {
+    pub async fn bootstrap(
+        &self,
+        email: Email,
+        name: Name,
+    ) -> Result<Bootstrapped, BootstrapError> {
         let now = self.clock.now();
         let existing = self.users.find_by_email(&email).await?;
         let created = existing.is_none();

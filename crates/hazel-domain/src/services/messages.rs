@@ -556,7 +556,10 @@ impl MessageService {
                     .with(Change::DeleteReactionNotifications(reaction.id)),
             )
             .await
-            .map_err(gone_unless_applied(0, RemoveReactionError::ReactionNotFound))?;
+            .map_err(gone_unless_applied(
+                0,
+                RemoveReactionError::ReactionNotFound,
+            ))?;
         Ok(committed.transaction_id)
     }
 }
@@ -888,10 +891,7 @@ mod tests {
             )
             .await
             .unwrap_err();
-        assert!(
-            matches!(err, EditMessageError::MessageNotFound),
-            "{err:?}"
-        );
+        assert!(matches!(err, EditMessageError::MessageNotFound), "{err:?}");
     }
 
     #[tokio::test]

@@ -74,7 +74,9 @@ pub(crate) fn store_failure(err: StoreError) -> anyhow::Error {
         StoreError::Precondition {
             change_index,
             failure,
-        } => anyhow::anyhow!("unexpected failed precondition in change {change_index}: {failure:?}"),
+        } => {
+            anyhow::anyhow!("unexpected failed precondition in change {change_index}: {failure:?}")
+        }
         StoreError::Unexpected(e) => e,
     }
 }

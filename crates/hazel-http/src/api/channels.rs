@@ -1,11 +1,11 @@
 //! Channels of an organization.
 
+use hazel_domain::error::MembershipError;
 use hazel_domain::ids::{ChannelId, OrganizationId};
 use hazel_domain::model::channel::ChannelKind;
-use hazel_domain::{NotFound, ValidationError};
-use hazel_domain::error::MembershipError;
 use hazel_domain::model::text::Name;
 use hazel_domain::services::channels::CreateChannelError;
+use hazel_domain::{NotFound, ValidationError};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;

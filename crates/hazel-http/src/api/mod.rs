@@ -92,3 +92,137 @@ pub(crate) fn answer<R>(result: Result<R, R>) -> R {
         Ok(response) | Err(response) => response,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each use case's failures answer the status and code its operation documents.
+
+    use hazel_domain::ValidationError;
+    use hazel_domain::error::MembershipError;
+    use hazel_domain::services::channels::{ChannelAccessError, CreateChannelError};
+    use hazel_domain::services::identity::{
+        AddMemberError, CreateOrganizationError, ListOrganizationsError,
+    };
+    use hazel_domain::services::messages::{
+        DeleteMessageError, EditMessageError, MessageAccessError, PostMessageError,
+        RemoveReactionError,
+    };
+    use hazel_domain::services::notifications::{
+        CreateNotificationError, DeleteByMessageIdsError, ManageNotificationError,
+    };
+    use poem::IntoResponse;
+    use poem::http::StatusCode;
+
+    use super::{channels, messages, notifications, organizations};
+
+    fn invalid() -> ValidationError {
+        ValidationError::new("field", "is wrong")
+    }
+
+    fn cause() -> anyhow::Error {
+        anyhow::anyhow!("the database is gone")
+    }
+
+    /// The status and `error.code` of an answer.
+    async fn answered(response: impl IntoResponse) -> (StatusCode, String) {
+        let response = response.into_response();
+        let status = response.status();
+        let body = response.into_body().into_json::<serde_json::Value>().await;
+        let code = body
+            .ok()
+            .and_then(|b| b["error"]["code"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        (status, code)
+    }
+
+    macro_rules! table {
+        ($($response:ty: $error:expr => $status:literal $code:literal;)+) => {{
+            let mut rows = Vec::new();
+            $(
+                let shown = format!("{:?}", $error);
+                let answer = answered(<$response>::from($error)).await;
+                rows.push((shown, answer, ($status, $code)));
+            )+
+            rows
+        }};
+    }
+
+    #[tokio::test]
+    async fn every_use_case_failure_answers_its_documented_status_and_code() {
+        use channels::{CreateChannelResponse as Channel, ListChannelsResponse as Channels};
+        use messages::{
+            CreateMessageResponse as Post, CreateReactionResponse as React,
+            DeleteMessageResponse as Delete, DeleteReactionResponse as Unreact,
+            ListMessagesResponse as List, UpdateMessageResponse as Edit,
+        };
+        use notifications::{
+            CreateNotificationResponse as Notify, DeleteByMessageIdsResponse as Clear,
+            DeleteNotificationResponse as Forget, ListNotificationsResponse as Notes,
+            UpdateNotificationResponse as Read,
+        };
+        use organizations::{
+            CreateMemberResponse as Member, CreateOrganizationResponse as Org,
+            ListMembersResponse as Members, ListOrganizationsResponse as Orgs,
+        };
+        let rows = table! {
+            Org: CreateOrganizationError::Validation(invalid()) => 400 "ValidationError";
+            Org: CreateOrganizationError::Unexpected(cause()) => 500 "InternalServerError";
+            Orgs: ListOrganizationsError::Unexpected(cause()) => 500 "InternalServerError";
+            Member: AddMemberError::OrganizationNotFound => 404 "NotFoundError";
+            Member: AddMemberError::Forbidden("no".into()) => 403 "UnauthorizedError";
+            Member: AddMemberError::Validation(invalid()) => 400 "ValidationError";
+            Member: AddMemberError::Unexpected(cause()) => 500 "InternalServerError";
+            Members: MembershipError::OrganizationNotFound => 404 "NotFoundError";
+            Members: MembershipError::Unexpected(cause()) => 500 "InternalServerError";
+            Channel: CreateChannelError::OrganizationNotFound => 404 "NotFoundError";
+            Channel: CreateChannelError::Validation(invalid()) => 400 "ValidationError";
+            Channel: CreateChannelError::Unexpected(cause()) => 500 "InternalServerError";
+            Channels: MembershipError::OrganizationNotFound => 404 "NotFoundError";
+            Post: PostMessageError::ChannelNotFound => 404 "NotFoundError";
+            Post: PostMessageError::Validation(invalid()) => 400 "ValidationError";
+            Post: PostMessageError::Unexpected(cause()) => 500 "InternalServerError";
+            List: ChannelAccessError::ChannelNotFound => 404 "NotFoundError";
+            List: ChannelAccessError::Unexpected(cause()) => 500 "InternalServerError";
+            Edit: EditMessageError::MessageNotFound => 404 "NotFoundError";
+            Edit: EditMessageError::Forbidden("no".into()) => 403 "UnauthorizedError";
+            Edit: EditMessageError::Validation(invalid()) => 400 "ValidationError";
+            Edit: EditMessageError::Unexpected(cause()) => 500 "InternalServerError";
+            Delete: DeleteMessageError::MessageNotFound => 404 "NotFoundError";
+            Delete: DeleteMessageError::Forbidden("no".into()) => 403 "UnauthorizedError";
+            Delete: DeleteMessageError::Unexpected(cause()) => 500 "InternalServerError";
+            React: MessageAccessError::MessageNotFound => 404 "NotFoundError";
+            React: MessageAccessError::Unexpected(cause()) => 500 "InternalServerError";
+            Unreact: RemoveReactionError::MessageNotFound => 404 "NotFoundError";
+            Unreact: RemoveReactionError::ReactionNotFound => 404 "NotFoundError";
+            Unreact: RemoveReactionError::Unexpected(cause()) => 500 "InternalServerError";
+            Notify: CreateNotificationError::MemberNotFound => 404 "NotFoundError";
+            Notify: CreateNotificationError::Unexpected(cause()) => 500 "InternalServerError";
+            Notes: MembershipError::OrganizationNotFound => 404 "NotFoundError";
+            Read: ManageNotificationError::NotificationNotFound => 404 "NotificationNotFoundError";
+            Read: ManageNotificationError::Forbidden("no".into()) => 403 "UnauthorizedError";
+            Forget: ManageNotificationError::NotificationNotFound => 404 "NotificationNotFoundError";
+            Forget: ManageNotificationError::Unexpected(cause()) => 500 "InternalServerError";
+            Clear: DeleteByMessageIdsError::ChannelNotFound => 404 "NotFoundError";
+            Clear: DeleteByMessageIdsError::Forbidden("no".into()) => 403 "UnauthorizedError";
+            Clear: DeleteByMessageIdsError::Validation(invalid()) => 400 "ValidationError";
+            Clear: DeleteByMessageIdsError::Unexpected(cause()) => 500 "InternalServerError";
+        };
+        for (shown, (status, code), (want_status, want_code)) in rows {
+            assert_eq!(status.as_u16(), want_status, "{shown}");
+            assert_eq!(code, want_code, "{shown}");
+        }
+    }
+
+    #[tokio::test]
+    async fn handler_validation_failures_answer_400_naming_the_field() {
+        let response = organizations::CreateOrganizationResponse::from(ValidationError::new(
+            "slug",
+            "must be lowercase",
+        ))
+        .into_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: serde_json::Value = response.into_body().into_json().await.unwrap_or_default();
+        assert_eq!(body["error"]["field"], "slug");
+        assert_eq!(body["error"]["message"], "must be lowercase");
+    }
+}

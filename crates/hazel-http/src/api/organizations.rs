@@ -1,9 +1,9 @@
 //! Organizations and their members.
 
-use hazel_domain::ids::OrganizationId;
-use hazel_domain::model::text::{Email, Name, Slug};
 use hazel_domain::NotFound;
 use hazel_domain::error::MembershipError;
+use hazel_domain::ids::OrganizationId;
+use hazel_domain::model::text::{Email, Name, Slug};
 use hazel_domain::services::identity::{
     AddMemberError, CreateOrganizationError, ListOrganizationsError, NewMember,
 };
@@ -16,9 +16,9 @@ use serde::Deserialize;
 use super::{ApiTags, answer, page_request};
 use crate::ApiState;
 use crate::auth::BearerAuth;
+use crate::error::ApiError;
 use crate::model::{CreatedMember, Member, Mutation, Organization, Page, Role};
 use crate::payload::ApiJson;
-use crate::error::ApiError;
 use crate::responses::api_response;
 use crate::text::{CursorText, EmailRule, NameText, SlugRule, Text, UuidText};
 

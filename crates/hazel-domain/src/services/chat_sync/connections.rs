@@ -185,7 +185,10 @@ impl ChatSyncService {
                 ),
             )
             .await
-            .map_err(gone_unless_applied(0, DomainError::NotFound(NotFound::Connection)))?;
+            .map_err(gone_unless_applied(
+                0,
+                DomainError::NotFound(NotFound::Connection),
+            ))?;
         self.reread(id, committed.transaction_id).await
     }
 
@@ -212,7 +215,10 @@ impl ChatSyncService {
                 ),
             )
             .await
-            .map_err(gone_unless_applied(0, DomainError::NotFound(NotFound::Connection)))?;
+            .map_err(gone_unless_applied(
+                0,
+                DomainError::NotFound(NotFound::Connection),
+            ))?;
         Ok(committed.transaction_id)
     }
 
@@ -272,7 +278,10 @@ impl ChatSyncService {
                 ),
             )
             .await
-            .map_err(gone_unless_applied(0, DomainError::NotFound(NotFound::Connection)))?;
+            .map_err(gone_unless_applied(
+                0,
+                DomainError::NotFound(NotFound::Connection),
+            ))?;
         Ok(Mutation {
             data: outcome,
             transaction_id: committed.transaction_id,

@@ -116,7 +116,10 @@ impl ChatSyncService {
                 ),
             )
             .await
-            .map_err(gone_unless_applied(0, DomainError::NotFound(NotFound::ChannelLink)))?;
+            .map_err(gone_unless_applied(
+                0,
+                DomainError::NotFound(NotFound::ChannelLink),
+            ))?;
         let link = self.links.find(id).await?.ok_or_else(not_found)?;
         Ok(Mutation {
             data: link,
@@ -147,7 +150,10 @@ impl ChatSyncService {
                 ),
             )
             .await
-            .map_err(gone_unless_applied(0, DomainError::NotFound(NotFound::ChannelLink)))?;
+            .map_err(gone_unless_applied(
+                0,
+                DomainError::NotFound(NotFound::ChannelLink),
+            ))?;
         Ok(committed.transaction_id)
     }
 }

@@ -9,10 +9,10 @@ pub mod notifications;
 
 use std::sync::Arc;
 
-use crate::error::{AdminError, DomainError, MembershipError};
+use crate::error::{AdminError, MembershipError};
 use crate::ids::{OrganizationId, TransactionId};
 use crate::model::identity::{Member, User};
-use crate::ports::{MemberRepository, RepoError, StoreError};
+use crate::ports::{MemberRepository, StoreError};
 
 /// Every use case of the domain, wired to its ports. The application builds one value and
 /// hands it to each driver: the HTTP adapter answers requests with it, and background workers
@@ -45,20 +45,6 @@ pub struct Mutation<T> {
     pub data: T,
     /// The transaction's id.
     pub transaction_id: TransactionId,
-}
-
-impl From<RepoError> for DomainError {
-    fn from(err: RepoError) -> Self {
-        match err {
-            RepoError::Unexpected(e) => Self::Unexpected(e),
-        }
-    }
-}
-
-/// Maps a store error when neither a conflict nor a failed precondition is expected from the
-/// changeset.
-pub(crate) fn unexpected(err: StoreError) -> DomainError {
-    DomainError::Unexpected(store_failure(err))
 }
 
 /// The cause of a store error when neither a conflict nor a failed precondition is expected

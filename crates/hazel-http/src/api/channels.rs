@@ -1,11 +1,11 @@
 //! Channels of an organization.
 
+use hazel_domain::ValidationError;
 use hazel_domain::error::MembershipError;
 use hazel_domain::ids::{ChannelId, OrganizationId};
 use hazel_domain::model::channel::ChannelKind;
 use hazel_domain::model::text::Name;
 use hazel_domain::services::channels::CreateChannelError;
-use hazel_domain::{NotFound, ValidationError};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::{ApiTags, answer, page_request};
 use crate::ApiState;
 use crate::auth::BearerAuth;
-use crate::error::ApiError;
+use crate::error::{ApiError, Resource};
 use crate::model::{Channel, ChannelType, Mutation, Page};
 use crate::payload::ApiJson;
 use crate::responses::api_response;
@@ -61,7 +61,7 @@ api_response! {
     }
     errors [BadRequest, Unauthorized, NotFound, UnsupportedMediaType, Internal]
     from CreateChannelError {
-        CreateChannelError::OrganizationNotFound => NotFound(ApiError::not_found(NotFound::Organization)),
+        CreateChannelError::OrganizationNotFound => NotFound(ApiError::not_found(Resource::Organization)),
         CreateChannelError::Validation(invalid) => BadRequest(invalid.into()),
         CreateChannelError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
     }
@@ -76,7 +76,7 @@ api_response! {
     }
     errors [BadRequest, Unauthorized, NotFound, Internal]
     from MembershipError {
-        MembershipError::OrganizationNotFound => NotFound(ApiError::not_found(NotFound::Organization)),
+        MembershipError::OrganizationNotFound => NotFound(ApiError::not_found(Resource::Organization)),
         MembershipError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
     }
 }

@@ -1,5 +1,6 @@
 //! Messages and reactions.
 
+use hazel_domain::ValidationError;
 use hazel_domain::ids::{ChannelId, MessageId};
 use hazel_domain::model::message::{self as message_model, Emoji, MessageContent};
 use hazel_domain::model::text::{Name, Opaque, Url};
@@ -8,7 +9,6 @@ use hazel_domain::services::messages::{
     DeleteMessageError, EditMessageError, MessageAccessError, NewMessage, PostMessageError,
     RemoveReactionError,
 };
-use hazel_domain::{NotFound, ValidationError};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::{ApiTags, answer, page_request};
 use crate::ApiState;
 use crate::auth::BearerAuth;
-use crate::error::ApiError;
+use crate::error::{ApiError, Resource};
 use crate::model::{Deleted, Message, Mutation, Page};
 use crate::payload::ApiJson;
 use crate::responses::api_response;
@@ -127,7 +127,7 @@ api_response! {
     }
     errors [BadRequest, Unauthorized, NotFound, UnsupportedMediaType, Internal]
     from PostMessageError {
-        PostMessageError::ChannelNotFound => NotFound(ApiError::not_found(NotFound::Channel)),
+        PostMessageError::ChannelNotFound => NotFound(ApiError::not_found(Resource::Channel)),
         PostMessageError::Validation(invalid) => BadRequest(invalid.into()),
         PostMessageError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
     }
@@ -142,7 +142,7 @@ api_response! {
     }
     errors [BadRequest, Unauthorized, NotFound, Internal]
     from ChannelAccessError {
-        ChannelAccessError::ChannelNotFound => NotFound(ApiError::not_found(NotFound::Channel)),
+        ChannelAccessError::ChannelNotFound => NotFound(ApiError::not_found(Resource::Channel)),
         ChannelAccessError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
     }
 }
@@ -156,7 +156,7 @@ api_response! {
     }
     errors [BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, Internal]
     from EditMessageError {
-        EditMessageError::MessageNotFound => NotFound(ApiError::not_found(NotFound::Message)),
+        EditMessageError::MessageNotFound => NotFound(ApiError::not_found(Resource::Message)),
         EditMessageError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
         EditMessageError::Validation(invalid) => BadRequest(invalid.into()),
         EditMessageError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
@@ -172,7 +172,7 @@ api_response! {
     }
     errors [BadRequest, Unauthorized, Forbidden, NotFound, Internal]
     from DeleteMessageError {
-        DeleteMessageError::MessageNotFound => NotFound(ApiError::not_found(NotFound::Message)),
+        DeleteMessageError::MessageNotFound => NotFound(ApiError::not_found(Resource::Message)),
         DeleteMessageError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
         DeleteMessageError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
     }
@@ -187,7 +187,7 @@ api_response! {
     }
     errors [BadRequest, Unauthorized, NotFound, UnsupportedMediaType, Internal]
     from MessageAccessError {
-        MessageAccessError::MessageNotFound => NotFound(ApiError::not_found(NotFound::Message)),
+        MessageAccessError::MessageNotFound => NotFound(ApiError::not_found(Resource::Message)),
         MessageAccessError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
     }
 }
@@ -201,8 +201,8 @@ api_response! {
     }
     errors [BadRequest, Unauthorized, NotFound, Internal]
     from RemoveReactionError {
-        RemoveReactionError::MessageNotFound => NotFound(ApiError::not_found(NotFound::Message)),
-        RemoveReactionError::ReactionNotFound => NotFound(ApiError::not_found(NotFound::Reaction)),
+        RemoveReactionError::MessageNotFound => NotFound(ApiError::not_found(Resource::Message)),
+        RemoveReactionError::ReactionNotFound => NotFound(ApiError::not_found(Resource::Reaction)),
         RemoveReactionError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
     }
 }

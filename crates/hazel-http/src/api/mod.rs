@@ -11,8 +11,6 @@ use hazel_domain::ValidationError;
 use hazel_domain::model::page::PageRequest;
 use poem_openapi::{OpenApiService, Tags};
 
-use crate::error::ApiError;
-
 pub(crate) use channel_links::ChannelLinksApi;
 pub(crate) use channels::ChannelsApi;
 pub(crate) use connections::ConnectionsApi;
@@ -78,11 +76,6 @@ pub(crate) fn page_request(
     PageRequest::parse(limit, cursor)
 }
 
-/// Collapses a handler's `Result` into its response enum.
-pub(crate) fn finish<R: From<ApiError>>(result: Result<R, ApiError>) -> R {
-    result.unwrap_or_else(R::from)
-}
-
 /// Collapses a handler's result into its response enum. Each failure was already converted
 /// into one of the enum's declared statuses by `?` (see [`api_response!`]).
 ///
@@ -99,7 +92,13 @@ mod tests {
 
     use hazel_domain::ValidationError;
     use hazel_domain::error::MembershipError;
+    use hazel_domain::model::chat_sync::ProviderError;
     use hazel_domain::services::channels::{ChannelAccessError, CreateChannelError};
+    use hazel_domain::services::chat_sync::{
+        ConnectionAccessError, ConnectionAdminError, CreateConnectionError, CreateLinkError,
+        LinkAdminError, ListExternalChannelsError, SelectChannelsError, UpdateConnectionError,
+        ValidateConnectionError,
+    };
     use hazel_domain::services::identity::{
         AddMemberError, CreateOrganizationError, ListOrganizationsError,
     };
@@ -113,7 +112,25 @@ mod tests {
     use poem::IntoResponse;
     use poem::http::StatusCode;
 
-    use super::{channels, messages, notifications, organizations};
+    use super::{channel_links, channels, connections, messages, notifications, organizations};
+
+    fn refused() -> ProviderError {
+        ProviderError::InvalidCredentials {
+            message: "invalid_auth".into(),
+        }
+    }
+
+    fn slowed() -> ProviderError {
+        ProviderError::RateLimited {
+            retry_after_seconds: 3,
+        }
+    }
+
+    fn down() -> ProviderError {
+        ProviderError::Network {
+            message: "connection refused".into(),
+        }
+    }
 
     fn invalid() -> ValidationError {
         ValidationError::new("field", "is wrong")
@@ -149,7 +166,17 @@ mod tests {
 
     #[tokio::test]
     async fn every_use_case_failure_answers_its_documented_status_and_code() {
+        use channel_links::{
+            CreateLinkResponse as Link, DeleteLinkResponse as Unlink, ListLinksResponse as Links,
+            UpdateLinkResponse as Relink,
+        };
         use channels::{CreateChannelResponse as Channel, ListChannelsResponse as Channels};
+        use connections::{
+            CreateConnectionResponse as Connect, DeleteConnectionResponse as Disconnect,
+            GetConnectionResponse as Connection, ListConnectionsResponse as Connections,
+            ListExternalChannelsResponse as Discover, SelectExternalChannelsResponse as Select,
+            UpdateConnectionResponse as Reconnect, ValidateConnectionResponse as Check,
+        };
         use messages::{
             CreateMessageResponse as Post, CreateReactionResponse as React,
             DeleteMessageResponse as Delete, DeleteReactionResponse as Unreact,
@@ -206,6 +233,60 @@ mod tests {
             Clear: DeleteByMessageIdsError::Forbidden("no".into()) => 403 "UnauthorizedError";
             Clear: DeleteByMessageIdsError::Validation(invalid()) => 400 "ValidationError";
             Clear: DeleteByMessageIdsError::Unexpected(cause()) => 500 "InternalServerError";
+            Connect: CreateConnectionError::OrganizationNotFound => 404 "NotFoundError";
+            Connect: CreateConnectionError::Forbidden("no".into()) => 403 "UnauthorizedError";
+            Connect: CreateConnectionError::Validation(invalid()) => 400 "ValidationError";
+            Connect: CreateConnectionError::ConnectionExists => 409 "ChatSyncConnectionExistsError";
+            Connect: CreateConnectionError::IntegrationNotConnected("no".into()) => 409 "ChatSyncIntegrationNotConnectedError";
+            Connect: CreateConnectionError::Provider(refused()) => 422 "INVALID_CREDENTIALS";
+            Connect: CreateConnectionError::Provider(slowed()) => 429 "RATE_LIMITED";
+            Connect: CreateConnectionError::Provider(down()) => 502 "NETWORK_ERROR";
+            Connect: CreateConnectionError::Unexpected(cause()) => 500 "InternalServerError";
+            Connections: MembershipError::OrganizationNotFound => 404 "NotFoundError";
+            Connection: ConnectionAccessError::ConnectionNotFound => 404 "ChatSyncConnectionNotFoundError";
+            Connection: ConnectionAccessError::Unexpected(cause()) => 500 "InternalServerError";
+            Reconnect: UpdateConnectionError::ConnectionNotFound => 404 "ChatSyncConnectionNotFoundError";
+            Reconnect: UpdateConnectionError::Forbidden("no".into()) => 403 "UnauthorizedError";
+            Reconnect: UpdateConnectionError::Validation(invalid()) => 400 "ValidationError";
+            Reconnect: UpdateConnectionError::IntegrationNotConnected("no".into()) => 409 "ChatSyncIntegrationNotConnectedError";
+            Reconnect: UpdateConnectionError::Provider(refused()) => 422 "INVALID_CREDENTIALS";
+            Reconnect: UpdateConnectionError::Provider(slowed()) => 429 "RATE_LIMITED";
+            Reconnect: UpdateConnectionError::Provider(down()) => 502 "NETWORK_ERROR";
+            Reconnect: UpdateConnectionError::Unexpected(cause()) => 500 "InternalServerError";
+            Disconnect: ConnectionAdminError::ConnectionNotFound => 404 "ChatSyncConnectionNotFoundError";
+            Disconnect: ConnectionAdminError::Forbidden("no".into()) => 403 "UnauthorizedError";
+            Disconnect: ConnectionAdminError::Unexpected(cause()) => 500 "InternalServerError";
+            Check: ValidateConnectionError::ConnectionNotFound => 404 "ChatSyncConnectionNotFoundError";
+            Check: ValidateConnectionError::Forbidden("no".into()) => 403 "UnauthorizedError";
+            Check: ValidateConnectionError::Validation(invalid()) => 400 "ValidationError";
+            Check: ValidateConnectionError::IntegrationNotConnected("no".into()) => 409 "ChatSyncIntegrationNotConnectedError";
+            Check: ValidateConnectionError::Unexpected(cause()) => 500 "InternalServerError";
+            Discover: ListExternalChannelsError::ConnectionNotFound => 404 "ChatSyncConnectionNotFoundError";
+            Discover: ListExternalChannelsError::Validation(invalid()) => 400 "ValidationError";
+            Discover: ListExternalChannelsError::IntegrationNotConnected("no".into()) => 409 "ChatSyncIntegrationNotConnectedError";
+            Discover: ListExternalChannelsError::Provider(refused()) => 422 "INVALID_CREDENTIALS";
+            Discover: ListExternalChannelsError::Provider(slowed()) => 429 "RATE_LIMITED";
+            Discover: ListExternalChannelsError::Provider(down()) => 502 "NETWORK_ERROR";
+            Discover: ListExternalChannelsError::Unexpected(cause()) => 500 "InternalServerError";
+            Select: SelectChannelsError::ConnectionNotFound => 404 "ChatSyncConnectionNotFoundError";
+            Select: SelectChannelsError::Forbidden("no".into()) => 403 "UnauthorizedError";
+            Select: SelectChannelsError::Validation(invalid()) => 400 "ValidationError";
+            Select: SelectChannelsError::IntegrationNotConnected("no".into()) => 409 "ChatSyncIntegrationNotConnectedError";
+            Select: SelectChannelsError::ChannelLinkExists => 409 "ChatSyncChannelLinkExistsError";
+            Select: SelectChannelsError::Provider(refused()) => 422 "INVALID_CREDENTIALS";
+            Select: SelectChannelsError::Provider(slowed()) => 429 "RATE_LIMITED";
+            Select: SelectChannelsError::Provider(down()) => 502 "NETWORK_ERROR";
+            Select: SelectChannelsError::Unexpected(cause()) => 500 "InternalServerError";
+            Link: CreateLinkError::ConnectionNotFound => 404 "ChatSyncConnectionNotFoundError";
+            Link: CreateLinkError::Forbidden("no".into()) => 403 "UnauthorizedError";
+            Link: CreateLinkError::ChannelNotFound => 404 "NotFoundError";
+            Link: CreateLinkError::ChannelLinkExists => 409 "ChatSyncChannelLinkExistsError";
+            Link: CreateLinkError::Unexpected(cause()) => 500 "InternalServerError";
+            Links: ConnectionAccessError::ConnectionNotFound => 404 "ChatSyncConnectionNotFoundError";
+            Relink: LinkAdminError::ChannelLinkNotFound => 404 "ChatSyncChannelLinkNotFoundError";
+            Relink: LinkAdminError::Forbidden("no".into()) => 403 "UnauthorizedError";
+            Unlink: LinkAdminError::ChannelLinkNotFound => 404 "ChatSyncChannelLinkNotFoundError";
+            Unlink: LinkAdminError::Unexpected(cause()) => 500 "InternalServerError";
         };
         for (shown, (status, code), (want_status, want_code)) in rows {
             assert_eq!(status.as_u16(), want_status, "{shown}");

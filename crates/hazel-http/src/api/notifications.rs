@@ -1,5 +1,6 @@
 //! Notifications.
 
+use hazel_domain::ValidationError;
 use hazel_domain::error::MembershipError;
 use hazel_domain::ids::{ChannelId, MemberId, MessageId, NotificationId, OrganizationId};
 use hazel_domain::model::notification::MAX_RESOURCE_CHARS;
@@ -7,7 +8,6 @@ use hazel_domain::model::text::Opaque;
 use hazel_domain::services::notifications::{
     CreateNotificationError, DeleteByMessageIdsError, ManageNotificationError, NewNotification,
 };
-use hazel_domain::{NotFound, ValidationError};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::{ApiTags, answer, page_request};
 use crate::ApiState;
 use crate::auth::BearerAuth;
-use crate::error::ApiError;
+use crate::error::{ApiError, Resource};
 use crate::model::{Deleted, DeletedCount, Mutation, Notification, Page};
 use crate::payload::ApiJson;
 use crate::responses::api_response;
@@ -95,7 +95,7 @@ api_response! {
     }
     errors [BadRequest, Unauthorized, NotFound, UnsupportedMediaType, Internal]
     from CreateNotificationError {
-        CreateNotificationError::MemberNotFound => NotFound(ApiError::not_found(NotFound::Member)),
+        CreateNotificationError::MemberNotFound => NotFound(ApiError::not_found(Resource::Member)),
         CreateNotificationError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
     }
 }
@@ -109,7 +109,7 @@ api_response! {
     }
     errors [BadRequest, Unauthorized, NotFound, Internal]
     from MembershipError {
-        MembershipError::OrganizationNotFound => NotFound(ApiError::not_found(NotFound::Organization)),
+        MembershipError::OrganizationNotFound => NotFound(ApiError::not_found(Resource::Organization)),
         MembershipError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
     }
 }
@@ -123,7 +123,7 @@ api_response! {
     }
     errors [BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, Internal]
     from ManageNotificationError {
-        ManageNotificationError::NotificationNotFound => NotFound(ApiError::not_found(NotFound::Notification)),
+        ManageNotificationError::NotificationNotFound => NotFound(ApiError::not_found(Resource::Notification)),
         ManageNotificationError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
         ManageNotificationError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
     }
@@ -138,7 +138,7 @@ api_response! {
     }
     errors [BadRequest, Unauthorized, Forbidden, NotFound, Internal]
     from ManageNotificationError {
-        ManageNotificationError::NotificationNotFound => NotFound(ApiError::not_found(NotFound::Notification)),
+        ManageNotificationError::NotificationNotFound => NotFound(ApiError::not_found(Resource::Notification)),
         ManageNotificationError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
         ManageNotificationError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
     }
@@ -153,7 +153,7 @@ api_response! {
     }
     errors [BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, Internal]
     from DeleteByMessageIdsError {
-        DeleteByMessageIdsError::ChannelNotFound => NotFound(ApiError::not_found(NotFound::Channel)),
+        DeleteByMessageIdsError::ChannelNotFound => NotFound(ApiError::not_found(Resource::Channel)),
         DeleteByMessageIdsError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
         DeleteByMessageIdsError::Validation(invalid) => BadRequest(invalid.into()),
         DeleteByMessageIdsError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),

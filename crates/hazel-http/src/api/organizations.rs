@@ -1,6 +1,5 @@
 //! Organizations and their members.
 
-use hazel_domain::NotFound;
 use hazel_domain::error::MembershipError;
 use hazel_domain::ids::OrganizationId;
 use hazel_domain::model::text::{Email, Name, Slug};
@@ -16,7 +15,7 @@ use serde::Deserialize;
 use super::{ApiTags, answer, page_request};
 use crate::ApiState;
 use crate::auth::BearerAuth;
-use crate::error::ApiError;
+use crate::error::{ApiError, Resource};
 use crate::model::{CreatedMember, Member, Mutation, Organization, Page, Role};
 use crate::payload::ApiJson;
 use crate::responses::api_response;
@@ -83,7 +82,7 @@ api_response! {
     }
     errors [BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, Internal]
     from AddMemberError {
-        AddMemberError::OrganizationNotFound => NotFound(ApiError::not_found(NotFound::Organization)),
+        AddMemberError::OrganizationNotFound => NotFound(ApiError::not_found(Resource::Organization)),
         AddMemberError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
         AddMemberError::Validation(invalid) => BadRequest(invalid.into()),
         AddMemberError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
@@ -99,7 +98,7 @@ api_response! {
     }
     errors [BadRequest, Unauthorized, NotFound, Internal]
     from MembershipError {
-        MembershipError::OrganizationNotFound => NotFound(ApiError::not_found(NotFound::Organization)),
+        MembershipError::OrganizationNotFound => NotFound(ApiError::not_found(Resource::Organization)),
         MembershipError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
     }
 }

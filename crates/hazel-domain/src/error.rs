@@ -1,8 +1,11 @@
-//! Errors shared by the domain: input validation and the use-case error every service returns.
+//! Errors shared by the domain: input validation and the building blocks every use case's
+//! error enum is composed of.
+//!
+//! Each use case names exactly the failures it can have in its own `thiserror` enum (next to the
+//! service). The HTTP adapter maps each enum to its operation's statuses with an exhaustive
+//! `match`, so a new failure cannot reach a client before someone decides its status.
 
 use std::fmt;
-
-use crate::model::chat_sync::ProviderError;
 
 /// Input that failed validation, naming the offending field (in the API's camelCase).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,84 +45,78 @@ impl fmt::Display for ValidationError {
 
 impl std::error::Error for ValidationError {}
 
-/// Which kind of resource was not found; each maps to its own error code at the API edge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NotFound {
-    /// An organization.
-    Organization,
-    /// A member.
-    Member,
-    /// A channel.
-    Channel,
-    /// A message.
-    Message,
-    /// A reaction.
-    Reaction,
-    /// A notification (`NotificationNotFoundError`).
-    Notification,
-    /// A chat-sync connection (`ChatSyncConnectionNotFoundError`).
-    Connection,
-    /// A channel link (`ChatSyncChannelLinkNotFoundError`).
-    ChannelLink,
-}
-
-impl NotFound {
-    /// A human-readable name of the resource kind.
-    #[must_use]
-    pub fn resource(self) -> &'static str {
-        match self {
-            Self::Organization => "organization",
-            Self::Member => "member",
-            Self::Channel => "channel",
-            Self::Message => "message",
-            Self::Reaction => "reaction",
-            Self::Notification => "notification",
-            Self::Connection => "connection",
-            Self::ChannelLink => "channel link",
-        }
-    }
-}
-
-/// The error every domain service returns. Expected outcomes are named variants; anything else
-/// is [`DomainError::Unexpected`], whose details are logged but never answered.
+/// Why the caller's membership of an organization could not be established. A non-member sees
+/// the organization as absent.
 #[derive(Debug, thiserror::Error)]
-pub enum DomainError {
-    /// Input failed validation.
-    #[error("invalid input: {0}")]
-    Validation(#[from] ValidationError),
-    /// No token, or a token that matches no user.
-    #[error("missing or invalid credentials")]
-    Unauthenticated,
-    /// The caller is known but not allowed to do this.
-    #[error("forbidden: {0}")]
-    Forbidden(String),
-    /// The resource does not exist or is not visible to the caller.
-    #[error("{} not found", .0.resource())]
-    NotFound(NotFound),
-    /// A live connection already exists for (organization, provider, external workspace).
-    #[error("a live connection already exists for this organization, provider and workspace")]
-    ConnectionExists,
-    /// The Hazel channel or the external channel is already linked in this connection.
-    #[error("the Hazel channel or the external channel is already linked in this connection")]
-    ChannelLinkExists,
-    /// A connection has neither credentials nor a usable integration connection.
-    #[error("{0}")]
-    IntegrationNotConnected(String),
-    /// The chat provider refused or failed a request.
-    #[error("provider error: {0}")]
-    Provider(ProviderError),
-    /// Anything else: a bug or an infrastructure failure.
+pub enum MembershipError {
+    /// The organization does not exist or the caller is not a member.
+    #[error("organization not found")]
+    OrganizationNotFound,
+    /// A failed read.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
-impl DomainError {
-    /// Shorthand for a [`DomainError::Forbidden`] with a reason.
-    #[must_use]
-    pub fn forbidden(reason: impl Into<String>) -> Self {
-        Self::Forbidden(reason.into())
+/// Why the caller may not act as an owner or admin of an organization.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The organization does not exist or the caller is not a member.
+    #[error("organization not found")]
+    OrganizationNotFound,
+    /// The caller is a member but neither an owner nor an admin.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// A failed read.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<MembershipError> for AdminError {
+    fn from(err: MembershipError) -> Self {
+        match err {
+            MembershipError::OrganizationNotFound => Self::OrganizationNotFound,
+            MembershipError::Unexpected(e) => Self::Unexpected(e),
+        }
     }
 }
 
-/// Result alias for domain services.
-pub type DomainResult<T> = Result<T, DomainError>;
+/// Implements `From<RepoError>` for use-case error enums with an `Unexpected(anyhow::Error)`
+/// variant: a failed read is always unexpected.
+macro_rules! unexpected_on_read_failure {
+    ($($error:ty),+ $(,)?) => {
+        $(
+            impl From<$crate::ports::RepoError> for $error {
+                fn from(err: $crate::ports::RepoError) -> Self {
+                    match err {
+                        $crate::ports::RepoError::Unexpected(e) => Self::Unexpected(e),
+                    }
+                }
+            }
+        )+
+    };
+}
+
+pub(crate) use unexpected_on_read_failure;
+
+/// Implements `From<$from>` for each target enum by moving every variant of `$from` into the
+/// target's variant of the same name. The variants must be listed in full: the `match` is
+/// exhaustive over `$from`, so a building block that grows a failure makes every use case that
+/// absorbs it decide about it.
+macro_rules! from_variants {
+    ($from:ident => [$($to:ident),+] $variants:tt) => {
+        $($crate::error::from_variants!(@one $from => $to $variants);)+
+    };
+    (@one $from:ident => $to:ident { $($variant:ident $(($bind:ident))?),+ $(,)? }) => {
+        impl From<$from> for $to {
+            fn from(err: $from) -> Self {
+                match err {
+                    $($from::$variant $(($bind))? => Self::$variant $(($bind))?,)+
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use from_variants;
+
+unexpected_on_read_failure!(MembershipError, AdminError);

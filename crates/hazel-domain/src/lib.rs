@@ -6,4 +6,4 @@ pub mod model;
 pub mod ports;
 pub mod services;
 
-pub use error::{DomainError, DomainResult, NotFound, ValidationError};
+pub use error::ValidationError;

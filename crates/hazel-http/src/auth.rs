@@ -2,6 +2,7 @@
 
 use hazel_domain::model::identity::TokenSecret;
 use hazel_domain::services::Caller;
+use hazel_domain::services::identity::AuthenticateError;
 use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
@@ -25,7 +26,11 @@ async fn authenticate(request: &Request, bearer: Bearer) -> poem::Result<Caller>
         .identity
         .authenticate(&TokenSecret::presented(&bearer.token))
         .await
-        // An unknown token is `Unauthenticated` (401); a failing store is `Unexpected` (500,
-        // logged by the mapping).
-        .map_err(|err| ApiError::from(err).into())
+        .map_err(|err| {
+            match err {
+                AuthenticateError::Unauthenticated => ApiError::unauthenticated(),
+                AuthenticateError::Unexpected(cause) => ApiError::unexpected(&cause),
+            }
+            .into()
+        })
 }

@@ -1,7 +1,9 @@
-//! The contract's error body and the one place where domain errors become HTTP answers.
+//! The contract's error body, the answers each kind of failure gets, and the translation of
+//! poem's own rejections. Which failure answers which status is decided per operation, in its
+//! `api_response!` mapping from the use case's error enum.
 
+use hazel_domain::ValidationError;
 use hazel_domain::model::chat_sync::{ProviderError, ProviderErrorCode};
-use hazel_domain::{DomainError, NotFound, ValidationError};
 use poem::http::StatusCode;
 use poem::http::header::{HeaderValue, RETRY_AFTER};
 use poem::{IntoResponse, Response};
@@ -80,6 +82,43 @@ impl From<ProviderErrorCode> for ErrorCode {
     }
 }
 
+/// Which kind of resource was not found; each kind answers its own error code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Resource {
+    /// An organization.
+    Organization,
+    /// A member.
+    Member,
+    /// A channel.
+    Channel,
+    /// A message.
+    Message,
+    /// A reaction.
+    Reaction,
+    /// A notification (`NotificationNotFoundError`).
+    Notification,
+    /// A chat-sync connection (`ChatSyncConnectionNotFoundError`).
+    Connection,
+    /// A channel link (`ChatSyncChannelLinkNotFoundError`).
+    ChannelLink,
+}
+
+impl Resource {
+    /// A human-readable name of the resource kind.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Organization => "organization",
+            Self::Member => "member",
+            Self::Channel => "channel",
+            Self::Message => "message",
+            Self::Reaction => "reaction",
+            Self::Notification => "notification",
+            Self::Connection => "connection",
+            Self::ChannelLink => "channel link",
+        }
+    }
+}
+
 /// The body of every error answer: `{"error": {...}}`.
 #[derive(Object, Clone, Debug, PartialEq, Eq)]
 #[oai(rename = "Error")]
@@ -104,49 +143,6 @@ pub(crate) struct ErrorDetail {
     pub(crate) retry_after_seconds: Option<u64>,
     /// The scopes or permissions the bot still needs, with `INSUFFICIENT_PERMISSIONS`.
     pub(crate) required_scopes: Option<Vec<String>>,
-}
-
-/// The error statuses an operation can document, one per response variant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ErrorClass {
-    /// 400.
-    BadRequest,
-    /// 401.
-    Unauthorized,
-    /// 403.
-    Forbidden,
-    /// 404.
-    NotFound,
-    /// 409.
-    Conflict,
-    /// 415.
-    UnsupportedMediaType,
-    /// 422.
-    Unprocessable,
-    /// 429.
-    TooManyRequests,
-    /// 500.
-    Internal,
-    /// 502.
-    BadGateway,
-}
-
-impl ErrorClass {
-    fn of(status: StatusCode) -> Option<Self> {
-        Some(match status {
-            StatusCode::BAD_REQUEST => Self::BadRequest,
-            StatusCode::UNAUTHORIZED => Self::Unauthorized,
-            StatusCode::FORBIDDEN => Self::Forbidden,
-            StatusCode::NOT_FOUND => Self::NotFound,
-            StatusCode::CONFLICT => Self::Conflict,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
-            StatusCode::UNPROCESSABLE_ENTITY => Self::Unprocessable,
-            StatusCode::TOO_MANY_REQUESTS => Self::TooManyRequests,
-            StatusCode::INTERNAL_SERVER_ERROR => Self::Internal,
-            StatusCode::BAD_GATEWAY => Self::BadGateway,
-            _ => return None,
-        })
-    }
 }
 
 /// An error answer: a status and the contract's error body.
@@ -234,11 +230,6 @@ impl ApiError {
         self.field.as_deref()
     }
 
-    /// The response variant this error belongs in, when its status is one operations document.
-    pub(crate) fn class(&self) -> Option<ErrorClass> {
-        ErrorClass::of(self.status)
-    }
-
     /// Seconds to wait before retrying, for 429 answers.
     pub(crate) fn retry_after(&self) -> Option<u64> {
         self.retry_after_seconds
@@ -257,19 +248,66 @@ impl ApiError {
         }
     }
 
-    /// Replaces an error whose status the operation `operation` does not document with a 500,
-    /// logging the mismatch: it means the operation's response type is missing a variant.
-    pub(crate) fn undocumented(self, operation: &str) -> Self {
-        tracing::error!(
-            operation,
-            status = self.status.as_u16(),
-            code = ?self.code,
-            "an operation produced an error status it does not document"
-        );
+    /// A 403 `UnauthorizedError`: the caller may not do this, for `reason`.
+    pub(crate) fn forbidden(reason: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Unauthorized, reason)
+    }
+
+    /// A 404 with the code of the resource kind that was not found.
+    pub(crate) fn not_found(kind: Resource) -> Self {
+        let code = match kind {
+            Resource::Notification => ErrorCode::NotificationNotFound,
+            Resource::Connection => ErrorCode::ConnectionNotFound,
+            Resource::ChannelLink => ErrorCode::ChannelLinkNotFound,
+            Resource::Organization
+            | Resource::Member
+            | Resource::Channel
+            | Resource::Message
+            | Resource::Reaction => ErrorCode::NotFound,
+        };
+        Self::new(
+            StatusCode::NOT_FOUND,
+            code,
+            format!("{} not found", kind.name()),
+        )
+    }
+
+    /// A 409 `ChatSyncConnectionExistsError`.
+    pub(crate) fn connection_exists() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            ErrorCode::ConnectionExists,
+            "a live connection already exists for this organization, provider and workspace",
+        )
+    }
+
+    /// A 409 `ChatSyncChannelLinkExistsError`.
+    pub(crate) fn channel_link_exists() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            ErrorCode::ChannelLinkExists,
+            "the Hazel channel or the external channel is already linked in this connection",
+        )
+    }
+
+    /// A 409 `ChatSyncIntegrationNotConnectedError`, saying why.
+    pub(crate) fn integration_not_connected(reason: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            ErrorCode::IntegrationNotConnected,
+            reason,
+        )
+    }
+
+    /// A 500 for an unexpected failure: the one place its cause is logged; the answer stays
+    /// generic.
+    pub(crate) fn unexpected(cause: &anyhow::Error) -> Self {
+        tracing::error!(error = %format!("{cause:#}"), "unexpected failure while handling a request");
         Self::internal()
     }
 
-    fn from_provider(error: &ProviderError) -> Self {
+    /// The answer to a chat provider's refusal or failure: 422, 429 (with `Retry-After`) or 502.
+    pub(crate) fn provider(error: &ProviderError) -> Self {
         let code = ErrorCode::from(error.code());
         let message = error.to_string();
         match error {
@@ -300,57 +338,6 @@ impl ApiError {
 impl From<ValidationError> for ApiError {
     fn from(err: ValidationError) -> Self {
         Self::validation(err.field(), err.message())
-    }
-}
-
-impl From<DomainError> for ApiError {
-    /// The one mapping from domain outcomes to HTTP answers.
-    fn from(err: DomainError) -> Self {
-        match err {
-            DomainError::Validation(invalid) => invalid.into(),
-            DomainError::Unauthenticated => Self::unauthenticated(),
-            DomainError::Forbidden(reason) => {
-                Self::new(StatusCode::FORBIDDEN, ErrorCode::Unauthorized, reason)
-            }
-            DomainError::NotFound(kind) => {
-                let code = match kind {
-                    NotFound::Notification => ErrorCode::NotificationNotFound,
-                    NotFound::Connection => ErrorCode::ConnectionNotFound,
-                    NotFound::ChannelLink => ErrorCode::ChannelLinkNotFound,
-                    NotFound::Organization
-                    | NotFound::Member
-                    | NotFound::Channel
-                    | NotFound::Message
-                    | NotFound::Reaction => ErrorCode::NotFound,
-                };
-                Self::new(
-                    StatusCode::NOT_FOUND,
-                    code,
-                    format!("{} not found", kind.resource()),
-                )
-            }
-            DomainError::ConnectionExists => Self::new(
-                StatusCode::CONFLICT,
-                ErrorCode::ConnectionExists,
-                err.to_string(),
-            ),
-            DomainError::ChannelLinkExists => Self::new(
-                StatusCode::CONFLICT,
-                ErrorCode::ChannelLinkExists,
-                err.to_string(),
-            ),
-            DomainError::IntegrationNotConnected(reason) => Self::new(
-                StatusCode::CONFLICT,
-                ErrorCode::IntegrationNotConnected,
-                reason,
-            ),
-            DomainError::Provider(provider) => Self::from_provider(&provider),
-            DomainError::Unexpected(cause) => {
-                // The only place an unexpected domain failure is logged; the answer stays generic.
-                tracing::error!(error = %format!("{cause:#}"), "unexpected failure while handling a request");
-                Self::internal()
-            }
-        }
     }
 }
 
@@ -491,94 +478,97 @@ mod tests {
     }
 
     #[test]
-    fn every_domain_error_maps_to_its_documented_status_and_code() {
-        let cases: Vec<(DomainError, StatusCode, &str)> = vec![
+    fn every_answer_has_its_documented_status_and_code() {
+        let cases: Vec<(ApiError, StatusCode, &str)> = vec![
             (
-                ValidationError::new("settings.syncPins", "must be a boolean").into(),
+                ApiError::from(ValidationError::new(
+                    "settings.syncPins",
+                    "must be a boolean",
+                )),
                 StatusCode::BAD_REQUEST,
                 "ValidationError",
             ),
             (
-                DomainError::Unauthenticated,
+                ApiError::unauthenticated(),
                 StatusCode::UNAUTHORIZED,
                 "UnauthorizedError",
             ),
             (
-                DomainError::forbidden("only admins"),
+                ApiError::forbidden("only admins"),
                 StatusCode::FORBIDDEN,
                 "UnauthorizedError",
             ),
             (
-                DomainError::NotFound(NotFound::Notification),
+                ApiError::not_found(Resource::Notification),
                 StatusCode::NOT_FOUND,
                 "NotificationNotFoundError",
             ),
             (
-                DomainError::NotFound(NotFound::Connection),
+                ApiError::not_found(Resource::Connection),
                 StatusCode::NOT_FOUND,
                 "ChatSyncConnectionNotFoundError",
             ),
             (
-                DomainError::NotFound(NotFound::ChannelLink),
+                ApiError::not_found(Resource::ChannelLink),
                 StatusCode::NOT_FOUND,
                 "ChatSyncChannelLinkNotFoundError",
             ),
             (
-                DomainError::NotFound(NotFound::Organization),
+                ApiError::not_found(Resource::Organization),
                 StatusCode::NOT_FOUND,
                 "NotFoundError",
             ),
             (
-                DomainError::NotFound(NotFound::Member),
+                ApiError::not_found(Resource::Member),
                 StatusCode::NOT_FOUND,
                 "NotFoundError",
             ),
             (
-                DomainError::NotFound(NotFound::Channel),
+                ApiError::not_found(Resource::Channel),
                 StatusCode::NOT_FOUND,
                 "NotFoundError",
             ),
             (
-                DomainError::NotFound(NotFound::Message),
+                ApiError::not_found(Resource::Message),
                 StatusCode::NOT_FOUND,
                 "NotFoundError",
             ),
             (
-                DomainError::NotFound(NotFound::Reaction),
+                ApiError::not_found(Resource::Reaction),
                 StatusCode::NOT_FOUND,
                 "NotFoundError",
             ),
             (
-                DomainError::ConnectionExists,
+                ApiError::connection_exists(),
                 StatusCode::CONFLICT,
                 "ChatSyncConnectionExistsError",
             ),
             (
-                DomainError::ChannelLinkExists,
+                ApiError::channel_link_exists(),
                 StatusCode::CONFLICT,
                 "ChatSyncChannelLinkExistsError",
             ),
             (
-                DomainError::IntegrationNotConnected("no credentials".into()),
+                ApiError::integration_not_connected("no credentials"),
                 StatusCode::CONFLICT,
                 "ChatSyncIntegrationNotConnectedError",
             ),
             (
-                DomainError::Provider(ProviderError::InvalidCredentials {
+                ApiError::provider(&ProviderError::InvalidCredentials {
                     message: "invalid_auth".into(),
                 }),
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "INVALID_CREDENTIALS",
             ),
             (
-                DomainError::Provider(ProviderError::AuthExpired {
+                ApiError::provider(&ProviderError::AuthExpired {
                     message: "token_revoked".into(),
                 }),
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "AUTH_EXPIRED",
             ),
             (
-                DomainError::Provider(ProviderError::InsufficientPermissions {
+                ApiError::provider(&ProviderError::InsufficientPermissions {
                     message: "missing_scope".into(),
                     required_scopes: vec!["channels:read".into()],
                 }),
@@ -586,47 +576,45 @@ mod tests {
                 "INSUFFICIENT_PERMISSIONS",
             ),
             (
-                DomainError::Provider(ProviderError::RateLimited {
+                ApiError::provider(&ProviderError::RateLimited {
                     retry_after_seconds: 30,
                 }),
                 StatusCode::TOO_MANY_REQUESTS,
                 "RATE_LIMITED",
             ),
             (
-                DomainError::Provider(ProviderError::Network {
+                ApiError::provider(&ProviderError::Network {
                     message: "connection refused".into(),
                 }),
                 StatusCode::BAD_GATEWAY,
                 "NETWORK_ERROR",
             ),
             (
-                DomainError::Provider(ProviderError::Platform {
+                ApiError::provider(&ProviderError::Platform {
                     message: "HTTP 500".into(),
                 }),
                 StatusCode::BAD_GATEWAY,
                 "PLATFORM_ERROR",
             ),
             (
-                DomainError::Unexpected(anyhow::anyhow!("database is on fire")),
+                ApiError::unexpected(&anyhow::anyhow!("database is on fire")),
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "InternalServerError",
             ),
         ];
-        for (domain, status, code) in cases {
-            let shown = format!("{domain:?}");
-            let err = ApiError::from(domain);
+        for (err, status, code) in cases {
+            let shown = format!("{err:?}");
             assert_eq!(err.status(), status, "{shown}");
             assert_eq!(detail(&err)["error"]["code"], code, "{shown}");
-            assert!(err.class().is_some(), "{shown}");
         }
     }
 
     #[test]
     fn validation_errors_name_the_field() {
-        let err = ApiError::from(DomainError::from(ValidationError::new(
+        let err = ApiError::from(ValidationError::new(
             "attachments[0].url",
             "must be an absolute http(s) URL",
-        )));
+        ));
         let body = detail(&err);
         assert_eq!(body["error"]["field"], "attachments[0].url");
         assert_eq!(body["error"]["message"], "must be an absolute http(s) URL");
@@ -634,9 +622,9 @@ mod tests {
 
     #[test]
     fn rate_limits_carry_retry_after_in_body_and_header() {
-        let err = ApiError::from(DomainError::Provider(ProviderError::RateLimited {
+        let err = ApiError::provider(&ProviderError::RateLimited {
             retry_after_seconds: 42,
-        }));
+        });
         assert_eq!(err.retry_after(), Some(42));
         assert_eq!(detail(&err)["error"]["retryAfterSeconds"], 42);
         let response = poem::error::ResponseError::as_response(&err);
@@ -652,12 +640,10 @@ mod tests {
 
     #[test]
     fn missing_permissions_list_the_required_scopes() {
-        let err = ApiError::from(DomainError::Provider(
-            ProviderError::InsufficientPermissions {
-                message: "missing scopes".into(),
-                required_scopes: vec!["chat:write".into(), "channels:history".into()],
-            },
-        ));
+        let err = ApiError::provider(&ProviderError::InsufficientPermissions {
+            message: "missing scopes".into(),
+            required_scopes: vec!["chat:write".into(), "channels:history".into()],
+        });
         assert_eq!(
             detail(&err)["error"]["requiredScopes"],
             serde_json::json!(["chat:write", "channels:history"])
@@ -666,9 +652,7 @@ mod tests {
 
     #[test]
     fn unexpected_failures_never_leak_their_cause() {
-        let err = ApiError::from(DomainError::Unexpected(anyhow::anyhow!(
-            "password=hunter2 at db.internal:5432"
-        )));
+        let err = ApiError::unexpected(&anyhow::anyhow!("password=hunter2 at db.internal:5432"));
         let body = detail(&err).to_string();
         assert!(
             !body.contains("hunter2") && !body.contains("db.internal"),
@@ -679,7 +663,7 @@ mod tests {
 
     #[test]
     fn extras_are_absent_unless_the_code_carries_them() {
-        let err = ApiError::from(DomainError::NotFound(NotFound::Channel));
+        let err = ApiError::not_found(Resource::Channel);
         let body = detail(&err);
         let keys: Vec<&String> = body["error"]
             .as_object()

@@ -17,6 +17,8 @@ use poem_openapi::{
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
+use hazel_domain::ValidationError;
+
 use crate::error::ApiError;
 
 /// Largest accepted JSON body. The biggest legitimate bodies (a 40 000-character message, 16 KiB
@@ -140,14 +142,14 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
 pub(crate) fn from_value<T: DeserializeOwned>(
     prefix: &str,
     value: serde_json::Value,
-) -> Result<T, ApiError> {
+) -> Result<T, ValidationError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let err = describe(e.path(), e.inner());
         let field = match err.field() {
             None | Some("body") => prefix.to_owned(),
             Some(field) => format!("{prefix}.{field}"),
         };
-        ApiError::validation(field, err.message())
+        ValidationError::new(field, err.message())
     })
 }
 
@@ -356,9 +358,9 @@ mod tests {
     #[test]
     fn values_are_reported_under_their_prefix() {
         let err = from_value::<Item>("credentials", serde_json::json!({})).unwrap_err();
-        assert_eq!(err.field(), Some("credentials.url"));
+        assert_eq!(err.field(), "credentials.url");
         let err = from_value::<Item>("credentials", serde_json::json!(3)).unwrap_err();
-        assert_eq!(err.field(), Some("credentials"));
+        assert_eq!(err.field(), "credentials");
     }
 
     #[test]

@@ -2,13 +2,38 @@
 
 use std::sync::Arc;
 
-use super::{Caller, Mutation, membership, unexpected};
-use crate::error::{DomainError, DomainResult, ValidationError};
+use super::{Caller, Mutation, membership, store_failure};
+use crate::error::{MembershipError, ValidationError, unexpected_on_read_failure};
 use crate::ids::{ChannelId, OrganizationId};
 use crate::model::channel::{Channel, ChannelKind};
 use crate::model::page::{Page, PageRequest};
 use crate::model::text::Name;
 use crate::ports::{Change, ChannelRepository, Clock, MemberRepository, Store};
+
+/// Failures of [`ChannelService::create`].
+#[derive(Debug, thiserror::Error)]
+pub enum CreateChannelError {
+    /// The organization does not exist or the caller is not a member.
+    #[error("organization not found")]
+    OrganizationNotFound,
+    /// The thread's parent is unknown, elsewhere, or itself a thread (on `parentChannelId`).
+    #[error("invalid input: {0}")]
+    Validation(#[from] ValidationError),
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<MembershipError> for CreateChannelError {
+    fn from(err: MembershipError) -> Self {
+        match err {
+            MembershipError::OrganizationNotFound => Self::OrganizationNotFound,
+            MembershipError::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
+}
+
+unexpected_on_read_failure!(CreateChannelError);
 
 /// Channel use cases.
 #[derive(Clone)]
@@ -39,15 +64,16 @@ impl ChannelService {
     /// Creates a channel. A thread's parent must be a non-thread channel of the same organization.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] when the caller is not a member; [`DomainError::Validation`] on
-    /// `parentChannelId` when the parent is unknown, elsewhere, or itself a thread.
+    /// [`CreateChannelError::OrganizationNotFound`] when the caller is not a member;
+    /// [`CreateChannelError::Validation`] on `parentChannelId` when the parent is unknown,
+    /// elsewhere, or itself a thread.
     pub async fn create(
         &self,
         caller: &Caller,
         organization: OrganizationId,
         name: Name,
         kind: ChannelKind,
-    ) -> DomainResult<Mutation<Channel>> {
+    ) -> Result<Mutation<Channel>, CreateChannelError> {
         membership(&self.members, organization, caller).await?;
         if let Some(parent) = kind.parent() {
             let parent = self
@@ -77,7 +103,7 @@ impl ChannelService {
             .store
             .commit(vec![Change::InsertChannel(channel.clone())].into())
             .await
-            .map_err(unexpected)?;
+            .map_err(store_failure)?;
         Ok(Mutation {
             data: channel,
             transaction_id: committed.transaction_id,
@@ -87,32 +113,48 @@ impl ChannelService {
     /// Channels of an organization the caller belongs to.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] when the caller is not a member.
+    /// [`MembershipError::OrganizationNotFound`] when the caller is not a member.
     pub async fn list(
         &self,
         caller: &Caller,
         organization: OrganizationId,
         page: &PageRequest,
-    ) -> DomainResult<Page<Channel>> {
+    ) -> Result<Page<Channel>, MembershipError> {
         membership(&self.members, organization, caller).await?;
         Ok(self.channels.list(organization, page).await?)
     }
 }
 
+/// Why a channel cannot be reached by the caller: the failures of every use case that only
+/// needs to see a channel (listing its messages).
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelAccessError {
+    /// The channel does not exist or belongs to an organization the caller is not a member of.
+    #[error("channel not found")]
+    ChannelNotFound,
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+unexpected_on_read_failure!(ChannelAccessError);
+
 /// Finds a channel the caller may see: unknown and other organizations' channels are
-/// [`DomainError::NotFound`].
+/// [`ChannelAccessError::ChannelNotFound`].
 pub(crate) async fn visible_channel(
     channels: &Arc<dyn ChannelRepository>,
     members: &Arc<dyn MemberRepository>,
     caller: &Caller,
     id: ChannelId,
-) -> DomainResult<(Channel, crate::model::identity::Member)> {
-    let not_found = || DomainError::NotFound(crate::error::NotFound::Channel);
-    let channel = channels.find(id).await?.ok_or_else(not_found)?;
+) -> Result<(Channel, crate::model::identity::Member), ChannelAccessError> {
+    let channel = channels
+        .find(id)
+        .await?
+        .ok_or(ChannelAccessError::ChannelNotFound)?;
     let member = members
         .find_for_user(channel.organization_id, caller.user.id)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or(ChannelAccessError::ChannelNotFound)?;
     Ok((channel, member))
 }
 
@@ -169,7 +211,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, DomainError::Validation(v) if v.field() == "parentChannelId"),
+            matches!(&err, CreateChannelError::Validation(v) if v.field() == "parentChannelId"),
             "{err:?}"
         );
     }

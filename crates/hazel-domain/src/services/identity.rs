@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use super::{Caller, Mutation, admin_membership, membership, unexpected};
-use crate::error::{DomainError, DomainResult, ValidationError};
+use super::{Caller, Mutation, admin_membership, membership, store_failure};
+use crate::error::{AdminError, MembershipError, ValidationError, unexpected_on_read_failure};
 use crate::ids::{ApiTokenId, MemberId, OrganizationId, UserId};
 use crate::model::Timestamp;
 use crate::model::identity::{
@@ -15,6 +15,78 @@ use crate::ports::{
     Change, Clock, MemberRepository, OrganizationRepository, Store, StoreError, UniqueRule,
     UserRepository,
 };
+
+/// Failures of [`IdentityService::authenticate`].
+#[derive(Debug, thiserror::Error)]
+pub enum AuthenticateError {
+    /// No user has this token.
+    #[error("missing or invalid credentials")]
+    Unauthenticated,
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Failures of [`IdentityService::bootstrap`].
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Failures of [`IdentityService::create_organization`].
+#[derive(Debug, thiserror::Error)]
+pub enum CreateOrganizationError {
+    /// The explicit `slug` is taken.
+    #[error("invalid input: {0}")]
+    Validation(#[from] ValidationError),
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Failures of [`IdentityService::list_organizations`].
+#[derive(Debug, thiserror::Error)]
+pub enum ListOrganizationsError {
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Failures of [`IdentityService::add_member`].
+#[derive(Debug, thiserror::Error)]
+pub enum AddMemberError {
+    /// The organization does not exist or the caller is not a member.
+    #[error("organization not found")]
+    OrganizationNotFound,
+    /// The caller is not an owner or admin, or an admin adds an owner.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The user is already a member (on `email`).
+    #[error("invalid input: {0}")]
+    Validation(#[from] ValidationError),
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<AdminError> for AddMemberError {
+    fn from(err: AdminError) -> Self {
+        match err {
+            AdminError::OrganizationNotFound => Self::OrganizationNotFound,
+            AdminError::Forbidden(reason) => Self::Forbidden(reason),
+            AdminError::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
+}
+
+unexpected_on_read_failure!(
+    AuthenticateError,
+    BootstrapError,
+    ListOrganizationsError,
+    AddMemberError,
+);
 
 /// A user created (or found) by [`IdentityService::bootstrap`], with a fresh token.
 #[derive(Debug)]
@@ -87,13 +159,13 @@ impl IdentityService {
     /// The user a bearer token belongs to.
     ///
     /// # Errors
-    /// [`DomainError::Unauthenticated`] for an unknown token.
-    pub async fn authenticate(&self, token: &TokenSecret) -> DomainResult<Caller> {
+    /// [`AuthenticateError::Unauthenticated`] for an unknown token.
+    pub async fn authenticate(&self, token: &TokenSecret) -> Result<Caller, AuthenticateError> {
         let user = self
             .users
             .find_by_token(&token.hash())
             .await?
-            .ok_or(DomainError::Unauthenticated)?;
+            .ok_or(AuthenticateError::Unauthenticated)?;
         Ok(Caller { user })
     }
 
@@ -101,8 +173,12 @@ impl IdentityService {
     /// again for the same email never creates a second user.
     ///
     /// # Errors
-    /// [`DomainError::Unexpected`] on storage failures.
-    pub async fn bootstrap(&self, email: Email, name: Name) -> DomainResult<Bootstrapped> {
+    /// [`BootstrapError::Unexpected`] on storage failures.
+    pub async fn bootstrap(
+        &self,
+        email: Email,
+        name: Name,
+    ) -> Result<Bootstrapped, BootstrapError> {
         let now = self.clock.now();
         let existing = self.users.find_by_email(&email).await?;
         let created = existing.is_none();
@@ -126,7 +202,7 @@ impl IdentityService {
         self.store
             .commit(changes.into())
             .await
-            .map_err(unexpected)?;
+            .map_err(store_failure)?;
         Ok(Bootstrapped {
             user,
             token,
@@ -137,13 +213,13 @@ impl IdentityService {
     /// Creates an organization; the caller becomes its owner.
     ///
     /// # Errors
-    /// [`DomainError::Validation`] on `slug` when the slug is taken.
+    /// [`CreateOrganizationError::Validation`] on `slug` when the slug is taken.
     pub async fn create_organization(
         &self,
         caller: &Caller,
         name: Name,
         slug: Option<Slug>,
-    ) -> DomainResult<Mutation<Organization>> {
+    ) -> Result<Mutation<Organization>, CreateOrganizationError> {
         let now = self.clock.now();
         let id = OrganizationId::new();
         let explicit_slug = slug.is_some();
@@ -183,7 +259,7 @@ impl IdentityService {
                     constraint: UniqueRule::OrganizationSlug,
                     ..
                 } if explicit_slug => ValidationError::new("slug", "is already taken").into(),
-                other => unexpected(other),
+                other => CreateOrganizationError::Unexpected(store_failure(other)),
             })?;
         Ok(Mutation {
             data: organization,
@@ -194,12 +270,12 @@ impl IdentityService {
     /// The caller's organizations.
     ///
     /// # Errors
-    /// [`DomainError::Unexpected`] on storage failures.
+    /// [`ListOrganizationsError::Unexpected`] on storage failures.
     pub async fn list_organizations(
         &self,
         caller: &Caller,
         page: &PageRequest,
-    ) -> DomainResult<Page<Organization>> {
+    ) -> Result<Page<Organization>, ListOrganizationsError> {
         Ok(self
             .organizations
             .list_for_user(caller.user.id, page)
@@ -211,18 +287,20 @@ impl IdentityService {
     /// added for the user that request created.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] when the caller is not a member; [`DomainError::Forbidden`]
-    /// unless the caller is an owner or admin, or when an admin adds an owner;
-    /// [`DomainError::Validation`] on `email` when the user is already a member.
+    /// [`AddMemberError::OrganizationNotFound`] when the caller is not a member;
+    /// [`AddMemberError::Forbidden`] unless the caller is an owner or admin, or when an admin adds
+    /// an owner; [`AddMemberError::Validation`] on `email` when the user is already a member.
     pub async fn add_member(
         &self,
         caller: &Caller,
         organization: OrganizationId,
         new: NewMember,
-    ) -> DomainResult<Mutation<AddedMember>> {
+    ) -> Result<Mutation<AddedMember>, AddMemberError> {
         let acting = admin_membership(&self.members, organization, caller).await?;
         if new.role == Role::Owner && acting.role != Role::Owner {
-            return Err(DomainError::forbidden("only owners may add owners"));
+            return Err(AddMemberError::Forbidden(
+                "only owners may add owners".to_owned(),
+            ));
         }
         let now = self.clock.now();
         let existing = self.users.find_by_email(&new.email).await?;
@@ -234,7 +312,7 @@ impl IdentityService {
             AddAttempt::UserCreatedConcurrently => {
                 // The email is taken now, so the user exists: add it as an existing user, once.
                 let user = self.users.find_by_email(&new.email).await?.ok_or_else(|| {
-                    DomainError::Unexpected(anyhow::anyhow!(
+                    AddMemberError::Unexpected(anyhow::anyhow!(
                         "a user conflicted on email but cannot be found by it"
                     ))
                 })?;
@@ -243,7 +321,7 @@ impl IdentityService {
                     .await?
                 {
                     AddAttempt::Added(added) => Ok(added),
-                    AddAttempt::UserCreatedConcurrently => Err(DomainError::Unexpected(
+                    AddAttempt::UserCreatedConcurrently => Err(AddMemberError::Unexpected(
                         anyhow::anyhow!("adding an existing user conflicted on creating it"),
                     )),
                 }
@@ -259,7 +337,7 @@ impl IdentityService {
         new: &NewMember,
         existing: Option<User>,
         now: Timestamp,
-    ) -> DomainResult<AddAttempt> {
+    ) -> Result<AddAttempt, AddMemberError> {
         let already_a_member =
             || ValidationError::new("email", "is already a member of this organization").into();
         if let Some(user) = &existing
@@ -320,7 +398,7 @@ impl IdentityService {
             }) if change_index == member_change => {
                 return Err(already_a_member());
             }
-            Err(other) => return Err(unexpected(other)),
+            Err(other) => return Err(AddMemberError::Unexpected(store_failure(other))),
         };
         Ok(AddAttempt::Added(Mutation {
             data: AddedMember {
@@ -337,13 +415,13 @@ impl IdentityService {
     /// Members of an organization the caller belongs to.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] when the caller is not a member.
+    /// [`MembershipError::OrganizationNotFound`] when the caller is not a member.
     pub async fn list_members(
         &self,
         caller: &Caller,
         organization: OrganizationId,
         page: &PageRequest,
-    ) -> DomainResult<Page<MemberProfile>> {
+    ) -> Result<Page<MemberProfile>, MembershipError> {
         membership(&self.members, organization, caller).await?;
         Ok(self.members.list(organization, page).await?)
     }
@@ -352,7 +430,6 @@ impl IdentityService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::NotFound;
     use crate::ports::{
         MockMemberRepository, MockOrganizationRepository, MockStore, MockUserRepository,
     };
@@ -408,7 +485,7 @@ mod tests {
             .add_member(&caller(&ada), org, new_member(Role::Member))
             .await
             .unwrap_err();
-        assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
+        assert!(matches!(err, AddMemberError::Forbidden(_)), "{err:?}");
     }
 
     #[tokio::test]
@@ -427,7 +504,7 @@ mod tests {
             .add_member(&caller(&ada), org, new_member(Role::Owner))
             .await
             .unwrap_err();
-        assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
+        assert!(matches!(err, AddMemberError::Forbidden(_)), "{err:?}");
     }
 
     #[tokio::test]
@@ -448,7 +525,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, DomainError::NotFound(NotFound::Organization)),
+            matches!(err, AddMemberError::OrganizationNotFound),
             "{err:?}"
         );
     }
@@ -546,7 +623,7 @@ mod tests {
             .authenticate(&TokenSecret::presented("nope"))
             .await
             .unwrap_err();
-        assert!(matches!(err, DomainError::Unauthenticated));
+        assert!(matches!(err, AuthenticateError::Unauthenticated));
     }
 
     #[tokio::test]
@@ -636,7 +713,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, DomainError::Validation(v) if v.field() == "email"),
+            matches!(&err, AddMemberError::Validation(v) if v.field() == "email"),
             "{err:?}"
         );
     }

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::channels::visible_channel;
-use super::{Caller, Mutation, gone_unless_applied, unexpected};
-use crate::error::{DomainError, DomainResult, NotFound, ValidationError};
+use super::channels::{ChannelAccessError, visible_channel};
+use super::{Caller, Mutation, gone_unless_applied, store_failure};
+use crate::error::{ValidationError, unexpected_on_read_failure};
 use crate::ids::{ChannelId, MemberId, MessageId, ReactionId, TransactionId};
 use crate::model::Timestamp;
 use crate::model::channel::Channel;
@@ -16,13 +16,122 @@ use crate::model::message::{
 use crate::model::notification::{MessageNotice, Notification};
 use crate::model::page::{Page, PageRequest};
 use crate::ports::{
-    Change, Changeset, ChannelRepository, Clock, MemberRepository, MessageRepository, Store,
+    Change, Changeset, ChannelRepository, Clock, MemberRepository, MessageRepository, RepoError,
+    Store,
 };
 
 /// Most attachments on one message.
 pub const MAX_ATTACHMENTS: usize = 20;
 /// Most distinct members one message can notify by id; further mentions stay plain text.
 pub const MAX_MEMBER_MENTIONS: usize = 100;
+
+/// Failures of [`MessageService::post`].
+#[derive(Debug, thiserror::Error)]
+pub enum PostMessageError {
+    /// The channel does not exist or the caller cannot see it.
+    #[error("channel not found")]
+    ChannelNotFound,
+    /// No text nor attachments, too many attachments, or a parent that is not a live message of
+    /// the channel.
+    #[error("invalid input: {0}")]
+    Validation(#[from] ValidationError),
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<ChannelAccessError> for PostMessageError {
+    fn from(err: ChannelAccessError) -> Self {
+        match err {
+            ChannelAccessError::ChannelNotFound => Self::ChannelNotFound,
+            ChannelAccessError::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
+}
+
+/// Why a message cannot be reached by the caller: the failures of every use case that only
+/// needs to see a live message (adding a reaction).
+#[derive(Debug, thiserror::Error)]
+pub enum MessageAccessError {
+    /// The message does not exist, is deleted, or the caller cannot see its channel.
+    #[error("message not found")]
+    MessageNotFound,
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Failures of [`MessageService::edit`].
+#[derive(Debug, thiserror::Error)]
+pub enum EditMessageError {
+    /// The message does not exist, is deleted (also while the edit is under way), or is invisible.
+    #[error("message not found")]
+    MessageNotFound,
+    /// The caller is not the author.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The message would become empty (on `content`).
+    #[error("invalid input: {0}")]
+    Validation(#[from] ValidationError),
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Failures of [`MessageService::delete`].
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteMessageError {
+    /// The message does not exist, is deleted (also by a concurrent request), or is invisible.
+    #[error("message not found")]
+    MessageNotFound,
+    /// The caller is neither the author nor an owner or admin.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Failures of [`MessageService::remove_reaction`].
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveReactionError {
+    /// The message does not exist, is deleted, or is invisible.
+    #[error("message not found")]
+    MessageNotFound,
+    /// The caller has no such reaction on the message (also when a concurrent request removed it).
+    #[error("reaction not found")]
+    ReactionNotFound,
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Each use case that starts from a visible message turns "no such message" into its own
+/// variant.
+macro_rules! from_message_access {
+    ($($error:ty),+ $(,)?) => {
+        $(
+            impl From<MessageAccessError> for $error {
+                fn from(err: MessageAccessError) -> Self {
+                    match err {
+                        MessageAccessError::MessageNotFound => Self::MessageNotFound,
+                        MessageAccessError::Unexpected(e) => Self::Unexpected(e),
+                    }
+                }
+            }
+        )+
+    };
+}
+
+from_message_access!(EditMessageError, DeleteMessageError, RemoveReactionError);
+
+unexpected_on_read_failure!(
+    PostMessageError,
+    MessageAccessError,
+    EditMessageError,
+    DeleteMessageError,
+    RemoveReactionError,
+);
 
 /// Input of [`MessageService::post`].
 #[derive(Clone, Debug)]
@@ -134,13 +243,13 @@ impl MessageService {
     /// Resolves who a message's text and parent notify.
     ///
     /// # Errors
-    /// [`DomainError::Unexpected`] on storage failures.
+    /// [`RepoError`] on storage failures.
     pub async fn audience(
         &self,
         channel: &Channel,
         mentions: &Mentions,
         parent: Option<&Message>,
-    ) -> DomainResult<Audience> {
+    ) -> Result<Audience, RepoError> {
         let mut audience = Audience::default();
         let mentioned: Vec<MemberId> = mentions
             .members
@@ -167,15 +276,16 @@ impl MessageService {
     /// Posts a message as the caller.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] for an unknown or invisible channel; [`DomainError::Validation`]
-    /// on `content` when neither text nor attachments are given, on `attachments` when there are
-    /// too many, on `parentMessageId` when the parent is not a live message of the channel.
+    /// [`PostMessageError::ChannelNotFound`] for an unknown or invisible channel;
+    /// [`PostMessageError::Validation`] on `content` when neither text nor attachments are given,
+    /// on `attachments` when there are too many, on `parentMessageId` when the parent is not a
+    /// live message of the channel.
     pub async fn post(
         &self,
         caller: &Caller,
         channel_id: ChannelId,
         new: NewMessage,
-    ) -> DomainResult<Mutation<MessageView>> {
+    ) -> Result<Mutation<MessageView>, PostMessageError> {
         let (channel, author) =
             visible_channel(&self.channels, &self.members, caller, channel_id).await?;
         require_text_or_attachments(&new.content, &new.attachments)?;
@@ -223,7 +333,7 @@ impl MessageService {
             .store
             .commit(changes.into())
             .await
-            .map_err(unexpected)?;
+            .map_err(store_failure)?;
         Ok(Mutation {
             data: MessageView {
                 message,
@@ -237,13 +347,13 @@ impl MessageService {
     /// Messages of a channel, newest first.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] for an unknown or invisible channel.
+    /// [`ChannelAccessError::ChannelNotFound`] for an unknown or invisible channel.
     pub async fn list(
         &self,
         caller: &Caller,
         channel_id: ChannelId,
         page: &PageRequest,
-    ) -> DomainResult<Page<MessageView>> {
+    ) -> Result<Page<MessageView>, ChannelAccessError> {
         visible_channel(&self.channels, &self.members, caller, channel_id).await?;
         Ok(self.messages.list(channel_id, page).await?)
     }
@@ -253,20 +363,19 @@ impl MessageService {
         &self,
         caller: &Caller,
         id: MessageId,
-    ) -> DomainResult<(Message, Channel, Member)> {
-        let not_found = || DomainError::NotFound(NotFound::Message);
+    ) -> Result<(Message, Channel, Member), MessageAccessError> {
         let message = self
             .messages
             .find(id)
             .await?
             .filter(|m| m.deleted_at.is_none())
-            .ok_or_else(not_found)?;
+            .ok_or(MessageAccessError::MessageNotFound)?;
         let (channel, member) =
             visible_channel(&self.channels, &self.members, caller, message.channel_id)
                 .await
                 .map_err(|e| match e {
-                    DomainError::NotFound(_) => not_found(),
-                    other => other,
+                    ChannelAccessError::ChannelNotFound => MessageAccessError::MessageNotFound,
+                    ChannelAccessError::Unexpected(e) => MessageAccessError::Unexpected(e),
                 })?;
         Ok((message, channel, member))
     }
@@ -275,10 +384,12 @@ impl MessageService {
         &self,
         id: MessageId,
         transaction_id: TransactionId,
-    ) -> DomainResult<Mutation<MessageView>> {
-        let view = self.messages.view(id).await?.ok_or_else(|| {
-            DomainError::Unexpected(anyhow::anyhow!("message {id} vanished after a write"))
-        })?;
+    ) -> anyhow::Result<Mutation<MessageView>> {
+        let view = self
+            .messages
+            .view(id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("message {id} vanished after a write"))?;
         Ok(Mutation {
             data: view,
             transaction_id,
@@ -289,18 +400,21 @@ impl MessageService {
     /// old one did not are notified (see [`Mentions::newly_added`]).
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] for an unknown, deleted or invisible message, also when it is
-    /// deleted while the edit is under way; [`DomainError::Forbidden`] for anyone but the
-    /// author; [`DomainError::Validation`] on `content` when the message would become empty.
+    /// [`EditMessageError::MessageNotFound`] for an unknown, deleted or invisible message, also
+    /// when it is deleted while the edit is under way; [`EditMessageError::Forbidden`] for anyone
+    /// but the author; [`EditMessageError::Validation`] on `content` when the message would
+    /// become empty.
     pub async fn edit(
         &self,
         caller: &Caller,
         id: MessageId,
         content: MessageContent,
-    ) -> DomainResult<Mutation<MessageView>> {
+    ) -> Result<Mutation<MessageView>, EditMessageError> {
         let (mut message, channel, member) = self.visible_message(caller, id).await?;
         if message.author_id != member.id {
-            return Err(DomainError::forbidden("only the author may edit a message"));
+            return Err(EditMessageError::Forbidden(
+                "only the author may edit a message".to_owned(),
+            ));
         }
         require_text_or_attachments(&content, &message.attachments)?;
         let now = self.clock.now();
@@ -331,20 +445,25 @@ impl MessageService {
             .store
             .commit(changes)
             .await
-            .map_err(gone_unless_applied(0, NotFound::Message))?;
-        self.reread(id, committed.transaction_id).await
+            .map_err(gone_unless_applied(0, EditMessageError::MessageNotFound))?;
+        Ok(self.reread(id, committed.transaction_id).await?)
     }
 
     /// Soft-deletes a message. Its author and the organization's owners and admins may.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] for an unknown, deleted or invisible message, also when a
-    /// concurrent request deletes it first; [`DomainError::Forbidden`] for other members.
-    pub async fn delete(&self, caller: &Caller, id: MessageId) -> DomainResult<TransactionId> {
+    /// [`DeleteMessageError::MessageNotFound`] for an unknown, deleted or invisible message,
+    /// also when a concurrent request deletes it first; [`DeleteMessageError::Forbidden`] for
+    /// other members.
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        id: MessageId,
+    ) -> Result<TransactionId, DeleteMessageError> {
         let (message, _, member) = self.visible_message(caller, id).await?;
         if message.author_id != member.id && !member.role.is_admin() {
-            return Err(DomainError::forbidden(
-                "only the author or an admin may delete a message",
+            return Err(DeleteMessageError::Forbidden(
+                "only the author or an admin may delete a message".to_owned(),
             ));
         }
         // Guarded: a concurrent request may delete it after it was read.
@@ -360,20 +479,20 @@ impl MessageService {
                 ),
             )
             .await
-            .map_err(gone_unless_applied(0, NotFound::Message))?;
+            .map_err(gone_unless_applied(0, DeleteMessageError::MessageNotFound))?;
         Ok(committed.transaction_id)
     }
 
     /// Adds the caller's reaction (idempotent) and notifies the message's author.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] for an unknown, deleted or invisible message.
+    /// [`MessageAccessError::MessageNotFound`] for an unknown, deleted or invisible message.
     pub async fn add_reaction(
         &self,
         caller: &Caller,
         id: MessageId,
         emoji: Emoji,
-    ) -> DomainResult<Mutation<MessageView>> {
+    ) -> Result<Mutation<MessageView>, MessageAccessError> {
         let (message, channel, member) = self.visible_message(caller, id).await?;
         let mut changes = Vec::with_capacity(2);
         if self
@@ -407,27 +526,27 @@ impl MessageService {
             .store
             .commit(changes.into())
             .await
-            .map_err(unexpected)?;
-        self.reread(id, committed.transaction_id).await
+            .map_err(store_failure)?;
+        Ok(self.reread(id, committed.transaction_id).await?)
     }
 
     /// Removes the caller's reaction and the notification it caused.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] for an unknown, deleted or invisible message, or when the caller
-    /// has no such reaction.
+    /// [`RemoveReactionError::MessageNotFound`] for an unknown, deleted or invisible message;
+    /// [`RemoveReactionError::ReactionNotFound`] when the caller has no such reaction.
     pub async fn remove_reaction(
         &self,
         caller: &Caller,
         id: MessageId,
         emoji: &Emoji,
-    ) -> DomainResult<TransactionId> {
+    ) -> Result<TransactionId, RemoveReactionError> {
         let (_, _, member) = self.visible_message(caller, id).await?;
         let reaction = self
             .messages
             .find_reaction(id, member.id, emoji)
             .await?
-            .ok_or(DomainError::NotFound(NotFound::Reaction))?;
+            .ok_or(RemoveReactionError::ReactionNotFound)?;
         // Guarded: a concurrent request may remove the same reaction after it was read.
         let committed = self
             .store
@@ -437,7 +556,10 @@ impl MessageService {
                     .with(Change::DeleteReactionNotifications(reaction.id)),
             )
             .await
-            .map_err(gone_unless_applied(0, NotFound::Reaction))?;
+            .map_err(gone_unless_applied(
+                0,
+                RemoveReactionError::ReactionNotFound,
+            ))?;
         Ok(committed.transaction_id)
     }
 }
@@ -612,7 +734,7 @@ mod tests {
             )
             .await
             .unwrap_err();
-        assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
+        assert!(matches!(err, EditMessageError::Forbidden(_)), "{err:?}");
     }
 
     #[tokio::test]
@@ -705,7 +827,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, DomainError::Validation(v) if v.field() == "content"),
+            matches!(&err, PostMessageError::Validation(v) if v.field() == "content"),
             "{err:?}"
         );
     }
@@ -769,10 +891,7 @@ mod tests {
             )
             .await
             .unwrap_err();
-        assert!(
-            matches!(err, DomainError::NotFound(NotFound::Message)),
-            "{err:?}"
-        );
+        assert!(matches!(err, EditMessageError::MessageNotFound), "{err:?}");
     }
 
     #[tokio::test]
@@ -875,7 +994,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, DomainError::NotFound(NotFound::Message)),
+            matches!(err, DeleteMessageError::MessageNotFound),
             "{err:?}"
         );
     }
@@ -936,7 +1055,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, DomainError::NotFound(NotFound::Reaction)),
+            matches!(err, RemoveReactionError::ReactionNotFound),
             "{err:?}"
         );
     }

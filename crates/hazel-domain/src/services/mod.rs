@@ -9,10 +9,10 @@ pub mod notifications;
 
 use std::sync::Arc;
 
-use crate::error::{DomainError, DomainResult, NotFound};
+use crate::error::{AdminError, MembershipError};
 use crate::ids::{OrganizationId, TransactionId};
 use crate::model::identity::{Member, User};
-use crate::ports::{MemberRepository, RepoError, StoreError};
+use crate::ports::{MemberRepository, StoreError};
 
 /// Every use case of the domain, wired to its ports. The application builds one value and
 /// hands it to each driver: the HTTP adapter answers requests with it, and background workers
@@ -47,46 +47,38 @@ pub struct Mutation<T> {
     pub transaction_id: TransactionId,
 }
 
-impl From<RepoError> for DomainError {
-    fn from(err: RepoError) -> Self {
-        match err {
-            RepoError::Unexpected(e) => Self::Unexpected(e),
-        }
-    }
-}
-
-/// Maps a store error when neither a conflict nor a failed precondition is expected from the
-/// changeset.
-pub(crate) fn unexpected(err: StoreError) -> DomainError {
+/// The cause of a store error when neither a conflict nor a failed precondition is expected
+/// from the changeset; every use-case error converts it into its `Unexpected` variant.
+pub(crate) fn store_failure(err: StoreError) -> anyhow::Error {
     match err {
         StoreError::Conflict {
             change_index,
             constraint,
-        } => DomainError::Unexpected(anyhow::anyhow!(
+        } => anyhow::anyhow!(
             "unexpected uniqueness conflict in change {change_index} ({constraint:?})"
-        )),
+        ),
         StoreError::Precondition {
             change_index,
             failure,
-        } => DomainError::Unexpected(anyhow::anyhow!(
-            "unexpected failed precondition in change {change_index}: {failure:?}"
-        )),
-        StoreError::Unexpected(e) => DomainError::Unexpected(e),
+        } => {
+            anyhow::anyhow!("unexpected failed precondition in change {change_index}: {failure:?}")
+        }
+        StoreError::Unexpected(e) => e,
     }
 }
 
 /// Maps a store error where the guarded change at `index` refusing means the row it targets
 /// is gone (deleted by a concurrent request since it was read): that becomes `gone`, nothing
 /// having been written; anything else is unexpected.
-pub(crate) fn gone_unless_applied(
+pub(crate) fn gone_unless_applied<E: From<anyhow::Error>>(
     index: usize,
-    gone: NotFound,
-) -> impl FnOnce(StoreError) -> DomainError {
+    gone: E,
+) -> impl FnOnce(StoreError) -> E {
     move |err| {
         if err.is_precondition_of(index) {
-            DomainError::NotFound(gone)
+            gone
         } else {
-            unexpected(err)
+            E::from(store_failure(err))
         }
     }
 }
@@ -96,11 +88,11 @@ pub(crate) async fn membership(
     members: &Arc<dyn MemberRepository>,
     organization: OrganizationId,
     caller: &Caller,
-) -> DomainResult<Member> {
+) -> Result<Member, MembershipError> {
     members
         .find_for_user(organization, caller.user.id)
         .await?
-        .ok_or(DomainError::NotFound(NotFound::Organization))
+        .ok_or(MembershipError::OrganizationNotFound)
 }
 
 /// Like [`membership`], then requires an owner or admin.
@@ -108,13 +100,13 @@ pub(crate) async fn admin_membership(
     members: &Arc<dyn MemberRepository>,
     organization: OrganizationId,
     caller: &Caller,
-) -> DomainResult<Member> {
+) -> Result<Member, AdminError> {
     let member = membership(members, organization, caller).await?;
     if member.role.is_admin() {
         Ok(member)
     } else {
-        Err(DomainError::forbidden(
-            "only owners and admins of the organization may do this",
+        Err(AdminError::Forbidden(
+            "only owners and admins of the organization may do this".to_owned(),
         ))
     }
 }

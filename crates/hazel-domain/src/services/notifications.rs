@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use super::{Caller, Mutation, gone_unless_applied, unexpected};
-use crate::error::{DomainError, DomainResult, NotFound, ValidationError};
+use super::{Caller, Mutation, gone_unless_applied, store_failure};
+use crate::error::{MembershipError, ValidationError, unexpected_on_read_failure};
 use crate::ids::{ChannelId, MemberId, MessageId, NotificationId, OrganizationId, TransactionId};
 use crate::model::notification::Notification;
 use crate::model::page::{Page, PageRequest};
@@ -16,6 +16,55 @@ use crate::ports::{
 
 /// Most message ids one `deleteByMessageIds` call accepts.
 pub const MAX_MESSAGE_IDS: usize = 1_000;
+
+/// Failures of [`NotificationService::create`].
+#[derive(Debug, thiserror::Error)]
+pub enum CreateNotificationError {
+    /// The member does not exist or belongs to an organization the caller is not a member of.
+    #[error("member not found")]
+    MemberNotFound,
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Failures of [`NotificationService::set_read`] and [`NotificationService::delete`].
+#[derive(Debug, thiserror::Error)]
+pub enum ManageNotificationError {
+    /// The notification does not exist (also when deleted while the request is under way) or
+    /// belongs to an organization the caller is not a member of.
+    #[error("notification not found")]
+    NotificationNotFound,
+    /// The caller is neither its owner nor an owner or admin of its organization.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Failures of [`NotificationService::delete_by_message_ids`].
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteByMessageIdsError {
+    /// The channel does not exist.
+    #[error("channel not found")]
+    ChannelNotFound,
+    /// The caller is not a member of the channel's organization.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// Too many message ids (on `messageIds`).
+    #[error("invalid input: {0}")]
+    Validation(#[from] ValidationError),
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+unexpected_on_read_failure!(
+    CreateNotificationError,
+    ManageNotificationError,
+    DeleteByMessageIdsError,
+);
 
 /// Input of [`NotificationService::create`].
 #[derive(Clone, Debug)]
@@ -73,27 +122,26 @@ impl NotificationService {
     /// Creates a notification for a member of an organization the caller belongs to.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] (of a member) for an unknown member and for a member of an
+    /// [`CreateNotificationError::MemberNotFound`] for an unknown member and for a member of an
     /// organization the caller does not belong to: other organizations' members do not exist
     /// for the caller, so the answer reveals nothing about them.
     pub async fn create(
         &self,
         caller: &Caller,
         new: NewNotification,
-    ) -> DomainResult<Mutation<Notification>> {
-        let not_found = || DomainError::NotFound(NotFound::Member);
+    ) -> Result<Mutation<Notification>, CreateNotificationError> {
         let target = self
             .members
             .find(new.member_id)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or(CreateNotificationError::MemberNotFound)?;
         if self
             .members
             .find_for_user(target.organization_id, caller.user.id)
             .await?
             .is_none()
         {
-            return Err(not_found());
+            return Err(CreateNotificationError::MemberNotFound);
         }
         let notification = Notification {
             id: NotificationId::new(),
@@ -111,7 +159,7 @@ impl NotificationService {
             .store
             .commit(vec![Change::InsertNotification(notification.clone())].into())
             .await
-            .map_err(unexpected)?;
+            .map_err(store_failure)?;
         Ok(Mutation {
             data: notification,
             transaction_id: committed.transaction_id,
@@ -121,14 +169,15 @@ impl NotificationService {
     /// The caller's own notifications, optionally of one organization and only unread ones.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] when `organization` is given and the caller is not a member.
+    /// [`MembershipError::OrganizationNotFound`] when `organization` is given and the caller is
+    /// not a member.
     pub async fn list(
         &self,
         caller: &Caller,
         organization: Option<OrganizationId>,
         unread_only: bool,
         page: &PageRequest,
-    ) -> DomainResult<Page<Notification>> {
+    ) -> Result<Page<Notification>, MembershipError> {
         let memberships = self.members.memberships(caller.user.id).await?;
         let member_ids: Vec<MemberId> = memberships
             .iter()
@@ -136,7 +185,7 @@ impl NotificationService {
             .map(|m| m.id)
             .collect();
         if organization.is_some() && member_ids.is_empty() {
-            return Err(DomainError::NotFound(NotFound::Organization));
+            return Err(MembershipError::OrganizationNotFound);
         }
         let filter = NotificationFilter {
             member_ids,
@@ -147,8 +196,12 @@ impl NotificationService {
 
     /// A notification the caller may change: their own, or any in an organization they
     /// administer. Other organizations' notifications do not exist for the caller.
-    async fn manageable(&self, caller: &Caller, id: NotificationId) -> DomainResult<Notification> {
-        let not_found = DomainError::NotFound(NotFound::Notification);
+    async fn manageable(
+        &self,
+        caller: &Caller,
+        id: NotificationId,
+    ) -> Result<Notification, ManageNotificationError> {
+        let not_found = ManageNotificationError::NotificationNotFound;
         let Some(notification) = self.notifications.find(id).await? else {
             return Err(not_found);
         };
@@ -162,8 +215,9 @@ impl NotificationService {
         if member.id == notification.member_id || member.role.is_admin() {
             Ok(notification)
         } else {
-            Err(DomainError::forbidden(
-                "only the notification's owner or an owner/admin of its organization may change it",
+            Err(ManageNotificationError::Forbidden(
+                "only the notification's owner or an owner/admin of its organization may change it"
+                    .to_owned(),
             ))
         }
     }
@@ -173,15 +227,15 @@ impl NotificationService {
     /// client sent.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] for unknown or invisible notifications, also when it is deleted
-    /// while this request is under way; [`DomainError::Forbidden`] for other members of the
-    /// organization.
+    /// [`ManageNotificationError::NotificationNotFound`] for unknown or invisible notifications,
+    /// also when it is deleted while this request is under way;
+    /// [`ManageNotificationError::Forbidden`] for other members of the organization.
     pub async fn set_read(
         &self,
         caller: &Caller,
         id: NotificationId,
         read_at: Option<Timestamp>,
-    ) -> DomainResult<Mutation<Notification>> {
+    ) -> Result<Mutation<Notification>, ManageNotificationError> {
         let read_at = read_at.map(normalize);
         let mut notification = self.manageable(caller, id).await?;
         notification.read_at = read_at;
@@ -189,7 +243,10 @@ impl NotificationService {
             .store
             .commit(Changeset::new().with(Change::SetNotificationRead { id, read_at }.expect_one()))
             .await
-            .map_err(gone_unless_applied(0, NotFound::Notification))?;
+            .map_err(gone_unless_applied(
+                0,
+                ManageNotificationError::NotificationNotFound,
+            ))?;
         Ok(Mutation {
             data: notification,
             transaction_id: committed.transaction_id,
@@ -200,29 +257,37 @@ impl NotificationService {
     ///
     /// # Errors
     /// As [`NotificationService::set_read`]; a concurrent delete that wins makes this one
-    /// [`DomainError::NotFound`].
-    pub async fn delete(&self, caller: &Caller, id: NotificationId) -> DomainResult<TransactionId> {
+    /// [`ManageNotificationError::NotificationNotFound`].
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        id: NotificationId,
+    ) -> Result<TransactionId, ManageNotificationError> {
         self.manageable(caller, id).await?;
         let committed = self
             .store
             .commit(Changeset::new().with(Change::DeleteNotification(id).expect_one()))
             .await
-            .map_err(gone_unless_applied(0, NotFound::Notification))?;
+            .map_err(gone_unless_applied(
+                0,
+                ManageNotificationError::NotificationNotFound,
+            ))?;
         Ok(committed.transaction_id)
     }
 
     /// Deletes the caller's notifications about any of `message_ids`.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] for an unknown channel; [`DomainError::Forbidden`] when the
-    /// caller is not a member of the channel's organization; [`DomainError::Validation`] on
-    /// `messageIds` when more than [`MAX_MESSAGE_IDS`] are given.
+    /// [`DeleteByMessageIdsError::ChannelNotFound`] for an unknown channel;
+    /// [`DeleteByMessageIdsError::Forbidden`] when the caller is not a member of the channel's
+    /// organization; [`DeleteByMessageIdsError::Validation`] on `messageIds` when more than
+    /// [`MAX_MESSAGE_IDS`] are given.
     pub async fn delete_by_message_ids(
         &self,
         caller: &Caller,
         channel_id: ChannelId,
         message_ids: Vec<MessageId>,
-    ) -> DomainResult<DeletedCount> {
+    ) -> Result<DeletedCount, DeleteByMessageIdsError> {
         if message_ids.len() > MAX_MESSAGE_IDS {
             return Err(ValidationError::new(
                 "messageIds",
@@ -234,13 +299,15 @@ impl NotificationService {
             .channels
             .find(channel_id)
             .await?
-            .ok_or(DomainError::NotFound(NotFound::Channel))?;
+            .ok_or(DeleteByMessageIdsError::ChannelNotFound)?;
         let member = self
             .members
             .find_for_user(channel.organization_id, caller.user.id)
             .await?
             .ok_or_else(|| {
-                DomainError::forbidden("the caller must be a member of the channel's organization")
+                DeleteByMessageIdsError::Forbidden(
+                    "the caller must be a member of the channel's organization".to_owned(),
+                )
             })?;
         let committed = self
             .store
@@ -252,7 +319,7 @@ impl NotificationService {
                 .into(),
             )
             .await
-            .map_err(unexpected)?;
+            .map_err(store_failure)?;
         Ok(DeletedCount {
             deleted_count: committed.affected(0),
             transaction_id: committed.transaction_id,
@@ -338,8 +405,8 @@ mod tests {
             let result = service.set_read(&caller(&actor), note.id, Some(at())).await;
             match (expected_error, result) {
                 (None, Ok(m)) => assert_eq!(m.data.read_at, Some(at()), "{who}"),
-                (Some("forbidden"), Err(DomainError::Forbidden(_))) => {}
-                (Some("not found"), Err(DomainError::NotFound(NotFound::Notification))) => {}
+                (Some("forbidden"), Err(ManageNotificationError::Forbidden(_))) => {}
+                (Some("not found"), Err(ManageNotificationError::NotificationNotFound)) => {}
                 (expected, got) => panic!("{who}: expected {expected:?}, got {got:?}"),
             }
         }
@@ -376,7 +443,10 @@ mod tests {
             )
             .await
             .unwrap_err();
-        assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
+        assert!(
+            matches!(err, DeleteByMessageIdsError::Forbidden(_)),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]
@@ -503,7 +573,7 @@ mod tests {
                     .map(|_| ())
             };
             assert!(
-                matches!(result, Err(DomainError::NotFound(NotFound::Notification))),
+                matches!(result, Err(ManageNotificationError::NotificationNotFound)),
                 "delete: {delete}: {result:?}"
             );
         }
@@ -543,7 +613,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, DomainError::NotFound(NotFound::Member)),
+            matches!(err, CreateNotificationError::MemberNotFound),
             "{err:?}"
         );
     }

@@ -1,21 +1,24 @@
 //! Links between Hazel channels and external channels.
 
+use hazel_domain::ValidationError;
 use hazel_domain::ids::{ChannelId, ChannelLinkId, SyncConnectionId};
 use hazel_domain::model::chat_sync::{
     ConnectionSettingsPatch, ExternalChannelId, LinkSettingsPatch,
 };
 use hazel_domain::model::text::Name;
-use hazel_domain::services::chat_sync::{LinkPatch, NewLink};
+use hazel_domain::services::chat_sync::{
+    ConnectionAccessError, CreateLinkError, LinkAdminError, LinkPatch, NewLink,
+};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
 
-use super::{ApiTags, finish, page_request};
+use super::{ApiTags, answer, page_request};
 use crate::ApiState;
 use crate::auth::BearerAuth;
-use crate::error::ApiError;
+use crate::error::{ApiError, Resource};
 use crate::model::{ChannelLink, Deleted, Direction, Mutation, Page};
 use crate::payload::ApiJson;
 use crate::responses::api_response;
@@ -79,7 +82,7 @@ pub(crate) struct CreateLink {
 }
 
 impl CreateLink {
-    fn into_domain(self) -> Result<NewLink, ApiError> {
+    fn into_domain(self) -> Result<NewLink, ValidationError> {
         Ok(NewLink {
             hazel_channel_id: ChannelId::parse("hazelChannelId", &self.hazel_channel_id)?,
             external_channel_id: ExternalChannelId::parse(
@@ -120,6 +123,13 @@ api_response! {
     errors [
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType, Internal,
     ]
+    from CreateLinkError {
+        CreateLinkError::ConnectionNotFound => NotFound(ApiError::not_found(Resource::Connection)),
+        CreateLinkError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
+        CreateLinkError::ChannelNotFound => NotFound(ApiError::not_found(Resource::Channel)),
+        CreateLinkError::ChannelLinkExists => Conflict(ApiError::channel_link_exists()),
+        CreateLinkError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -130,6 +140,10 @@ api_response! {
         Ok(Json<Page<ChannelLink>>),
     }
     errors [BadRequest, Unauthorized, NotFound, Internal]
+    from ConnectionAccessError {
+        ConnectionAccessError::ConnectionNotFound => NotFound(ApiError::not_found(Resource::Connection)),
+        ConnectionAccessError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -140,6 +154,11 @@ api_response! {
         Ok(Json<Mutation<ChannelLink>>),
     }
     errors [BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, Internal]
+    from LinkAdminError {
+        LinkAdminError::ChannelLinkNotFound => NotFound(ApiError::not_found(Resource::ChannelLink)),
+        LinkAdminError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
+        LinkAdminError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -150,6 +169,11 @@ api_response! {
         Ok(Json<Deleted>),
     }
     errors [BadRequest, Unauthorized, Forbidden, NotFound, Internal]
+    from LinkAdminError {
+        LinkAdminError::ChannelLinkNotFound => NotFound(ApiError::not_found(Resource::ChannelLink)),
+        LinkAdminError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
+        LinkAdminError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 /// Channel links.
@@ -174,7 +198,7 @@ impl ChannelLinksApi {
         id: Path<UuidText>,
         body: ApiJson<CreateLink>,
     ) -> CreateLinkResponse {
-        finish(
+        answer(
             async {
                 let connection = SyncConnectionId::parse("id", &id.0)?;
                 let new = body.0.into_domain()?;
@@ -210,7 +234,7 @@ impl ChannelLinksApi {
         /// `nextCursor` of the previous page.
         cursor: Query<Option<CursorText>>,
     ) -> ListLinksResponse {
-        finish(
+        answer(
             async {
                 let connection = SyncConnectionId::parse("id", &id.0)?;
                 let page = page_request(limit.0, cursor.0.as_deref())?;
@@ -244,7 +268,7 @@ impl ChannelLinksApi {
         id: Path<UuidText>,
         body: ApiJson<UpdateLink>,
     ) -> UpdateLinkResponse {
-        finish(
+        answer(
             async {
                 let link = ChannelLinkId::parse("id", &id.0)?;
                 let body = body.0;
@@ -279,7 +303,7 @@ impl ChannelLinksApi {
         /// The link.
         id: Path<UuidText>,
     ) -> DeleteLinkResponse {
-        finish(
+        answer(
             async {
                 let link = ChannelLinkId::parse("id", &id.0)?;
                 let transaction = state.chat_sync.delete_link(&auth.0, link).await?;

@@ -1,18 +1,21 @@
 //! Channels of an organization.
 
+use hazel_domain::ValidationError;
+use hazel_domain::error::MembershipError;
 use hazel_domain::ids::{ChannelId, OrganizationId};
 use hazel_domain::model::channel::ChannelKind;
 use hazel_domain::model::text::Name;
+use hazel_domain::services::channels::CreateChannelError;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
 
-use super::{ApiTags, finish, page_request};
+use super::{ApiTags, answer, page_request};
 use crate::ApiState;
 use crate::auth::BearerAuth;
-use crate::error::ApiError;
+use crate::error::{ApiError, Resource};
 use crate::model::{Channel, ChannelType, Mutation, Page};
 use crate::payload::ApiJson;
 use crate::responses::api_response;
@@ -34,7 +37,7 @@ pub(crate) struct CreateChannel {
 }
 
 impl CreateChannel {
-    fn kind(&self) -> Result<ChannelKind, ApiError> {
+    fn kind(&self) -> Result<ChannelKind, ValidationError> {
         let parent = self
             .parent_channel_id
             .as_deref()
@@ -45,7 +48,7 @@ impl CreateChannel {
             ChannelType::Private => "private",
             ChannelType::Thread => "thread",
         };
-        Ok(ChannelKind::from_parts(type_name, parent)?)
+        ChannelKind::from_parts(type_name, parent)
     }
 }
 
@@ -57,6 +60,11 @@ api_response! {
         Created(Json<Mutation<Channel>>),
     }
     errors [BadRequest, Unauthorized, NotFound, UnsupportedMediaType, Internal]
+    from CreateChannelError {
+        CreateChannelError::OrganizationNotFound => NotFound(ApiError::not_found(Resource::Organization)),
+        CreateChannelError::Validation(invalid) => BadRequest(invalid.into()),
+        CreateChannelError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -67,6 +75,10 @@ api_response! {
         Ok(Json<Page<Channel>>),
     }
     errors [BadRequest, Unauthorized, NotFound, Internal]
+    from MembershipError {
+        MembershipError::OrganizationNotFound => NotFound(ApiError::not_found(Resource::Organization)),
+        MembershipError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 /// Channels.
@@ -92,7 +104,7 @@ impl ChannelsApi {
         org_id: Path<UuidText>,
         body: ApiJson<CreateChannel>,
     ) -> CreateChannelResponse {
-        finish(
+        answer(
             async {
                 let organization = OrganizationId::parse("orgId", &org_id.0)?;
                 let body = body.0;
@@ -131,7 +143,7 @@ impl ChannelsApi {
         /// `nextCursor` of the previous page.
         cursor: Query<Option<CursorText>>,
     ) -> ListChannelsResponse {
-        finish(
+        answer(
             async {
                 let organization = OrganizationId::parse("orgId", &org_id.0)?;
                 let page = page_request(limit.0, cursor.0.as_deref())?;

@@ -4,13 +4,18 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use hazel_domain::ValidationError;
+use hazel_domain::error::MembershipError;
 use hazel_domain::ids::{OrganizationId, SyncConnectionId};
 use hazel_domain::model::chat_sync::{
     ConnectionSettingsPatch, Credentials, ExternalChannelId, ExternalWorkspaceId, JsonObject,
-    MAX_EXTERNAL_ID_CHARS, PendingCredentials, Provider as DomainProvider,
+    MAX_EXTERNAL_ID_CHARS, PendingCredentials, Provider as DomainProvider, ProviderError,
 };
 use hazel_domain::model::text::{Name, Opaque};
-use hazel_domain::services::chat_sync::{ConnectionPatch, NewConnection, RequestedStatus};
+use hazel_domain::services::chat_sync::{
+    ConnectionAccessError, ConnectionAdminError, ConnectionPatch, CreateConnectionError,
+    ListExternalChannelsError, NewConnection, RequestedStatus, SelectChannelsError,
+    UpdateConnectionError, ValidateConnectionError,
+};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -20,10 +25,10 @@ use poem_openapi::{Enum, Object, OpenApi};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{ApiTags, finish, page_request};
+use super::{ApiTags, answer, page_request};
 use crate::ApiState;
 use crate::auth::BearerAuth;
-use crate::error::ApiError;
+use crate::error::{ApiError, Resource};
 use crate::model::{
     Connection, ConnectionValidation, Deleted, ExternalChannel, ExternalChannelSelection, Item,
     Mutation, Page, Provider,
@@ -81,14 +86,11 @@ impl CredentialsInput {
     /// Hands the object to the domain, which parses it for the connection's provider after
     /// checking the caller's rights.
     fn pending(self) -> PendingCredentials {
-        PendingCredentials::parse_with(move |provider| {
-            self.parse(provider)
-                .map_err(|e| ValidationError::new(e.field().unwrap_or("credentials"), e.message()))
-        })
+        PendingCredentials::parse_with(move |provider| self.parse(provider))
     }
 
     /// Parses the object as `provider`'s credentials; errors name `credentials.<field>`.
-    fn parse(self, provider: DomainProvider) -> Result<Credentials, ApiError> {
+    fn parse(self, provider: DomainProvider) -> Result<Credentials, ValidationError> {
         const FIELD: &str = "credentials";
         let value = Value::Object(self.0);
         Ok(match provider {
@@ -307,20 +309,20 @@ pub(crate) struct SelectChannels {
     sync_all: bool,
 }
 
-fn optional_name(field: &str, raw: Option<&str>) -> Result<Option<Name>, ApiError> {
-    Ok(raw.map(|r| Name::parse(field, r)).transpose()?)
+fn optional_name(field: &str, raw: Option<&str>) -> Result<Option<Name>, ValidationError> {
+    raw.map(|r| Name::parse(field, r)).transpose()
 }
 
-fn metadata(raw: Option<BTreeMap<String, Value>>) -> Result<Option<JsonObject>, ApiError> {
+fn metadata(raw: Option<BTreeMap<String, Value>>) -> Result<Option<JsonObject>, ValidationError> {
     raw.map(|map| {
         let text = Value::Object(map.into_iter().collect()).to_string();
-        JsonObject::from_checked_json("metadata", text).map_err(ApiError::from)
+        JsonObject::from_checked_json("metadata", text)
     })
     .transpose()
 }
 
 impl CreateConnection {
-    fn into_domain(self) -> Result<NewConnection, ApiError> {
+    fn into_domain(self) -> Result<NewConnection, ValidationError> {
         let provider = DomainProvider::from(Provider::from(self.provider));
         Ok(NewConnection {
             organization_id: OrganizationId::parse("organizationId", &self.organization_id)?,
@@ -360,6 +362,19 @@ api_response! {
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
         Unprocessable, TooManyRequests, Internal, BadGateway,
     ]
+    from CreateConnectionError {
+        CreateConnectionError::OrganizationNotFound => NotFound(ApiError::not_found(Resource::Organization)),
+        CreateConnectionError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
+        CreateConnectionError::Validation(invalid) => BadRequest(invalid.into()),
+        CreateConnectionError::ConnectionExists => Conflict(ApiError::connection_exists()),
+        CreateConnectionError::IntegrationNotConnected(reason) => Conflict(ApiError::integration_not_connected(reason)),
+        CreateConnectionError::Provider(e @ (ProviderError::InvalidCredentials { .. }
+            | ProviderError::AuthExpired { .. }
+            | ProviderError::InsufficientPermissions { .. })) => Unprocessable(ApiError::provider(&e)),
+        CreateConnectionError::Provider(e @ ProviderError::RateLimited { .. }) => TooManyRequests(ApiError::provider(&e)),
+        CreateConnectionError::Provider(e @ (ProviderError::Network { .. } | ProviderError::Platform { .. })) => BadGateway(ApiError::provider(&e)),
+        CreateConnectionError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -370,6 +385,10 @@ api_response! {
         Ok(Json<Page<Connection>>),
     }
     errors [BadRequest, Unauthorized, NotFound, Internal]
+    from MembershipError {
+        MembershipError::OrganizationNotFound => NotFound(ApiError::not_found(Resource::Organization)),
+        MembershipError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -380,6 +399,10 @@ api_response! {
         Ok(Json<Box<Item<Connection>>>),
     }
     errors [BadRequest, Unauthorized, NotFound, Internal]
+    from ConnectionAccessError {
+        ConnectionAccessError::ConnectionNotFound => NotFound(ApiError::not_found(Resource::Connection)),
+        ConnectionAccessError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -393,6 +416,18 @@ api_response! {
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
         Unprocessable, TooManyRequests, Internal, BadGateway,
     ]
+    from UpdateConnectionError {
+        UpdateConnectionError::ConnectionNotFound => NotFound(ApiError::not_found(Resource::Connection)),
+        UpdateConnectionError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
+        UpdateConnectionError::Validation(invalid) => BadRequest(invalid.into()),
+        UpdateConnectionError::IntegrationNotConnected(reason) => Conflict(ApiError::integration_not_connected(reason)),
+        UpdateConnectionError::Provider(e @ (ProviderError::InvalidCredentials { .. }
+            | ProviderError::AuthExpired { .. }
+            | ProviderError::InsufficientPermissions { .. })) => Unprocessable(ApiError::provider(&e)),
+        UpdateConnectionError::Provider(e @ ProviderError::RateLimited { .. }) => TooManyRequests(ApiError::provider(&e)),
+        UpdateConnectionError::Provider(e @ (ProviderError::Network { .. } | ProviderError::Platform { .. })) => BadGateway(ApiError::provider(&e)),
+        UpdateConnectionError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -403,6 +438,11 @@ api_response! {
         Ok(Json<Deleted>),
     }
     errors [BadRequest, Unauthorized, Forbidden, NotFound, Internal]
+    from ConnectionAdminError {
+        ConnectionAdminError::ConnectionNotFound => NotFound(ApiError::not_found(Resource::Connection)),
+        ConnectionAdminError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
+        ConnectionAdminError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -414,6 +454,13 @@ api_response! {
         Ok(Json<ConnectionValidation>),
     }
     errors [BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Internal]
+    from ValidateConnectionError {
+        ValidateConnectionError::ConnectionNotFound => NotFound(ApiError::not_found(Resource::Connection)),
+        ValidateConnectionError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
+        ValidateConnectionError::Validation(invalid) => BadRequest(invalid.into()),
+        ValidateConnectionError::IntegrationNotConnected(reason) => Conflict(ApiError::integration_not_connected(reason)),
+        ValidateConnectionError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -427,6 +474,17 @@ api_response! {
         BadRequest, Unauthorized, NotFound, Conflict, Unprocessable, TooManyRequests, Internal,
         BadGateway,
     ]
+    from ListExternalChannelsError {
+        ListExternalChannelsError::ConnectionNotFound => NotFound(ApiError::not_found(Resource::Connection)),
+        ListExternalChannelsError::Validation(invalid) => BadRequest(invalid.into()),
+        ListExternalChannelsError::IntegrationNotConnected(reason) => Conflict(ApiError::integration_not_connected(reason)),
+        ListExternalChannelsError::Provider(e @ (ProviderError::InvalidCredentials { .. }
+            | ProviderError::AuthExpired { .. }
+            | ProviderError::InsufficientPermissions { .. })) => Unprocessable(ApiError::provider(&e)),
+        ListExternalChannelsError::Provider(e @ ProviderError::RateLimited { .. }) => TooManyRequests(ApiError::provider(&e)),
+        ListExternalChannelsError::Provider(e @ (ProviderError::Network { .. } | ProviderError::Platform { .. })) => BadGateway(ApiError::provider(&e)),
+        ListExternalChannelsError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -440,13 +498,26 @@ api_response! {
         BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
         Unprocessable, TooManyRequests, Internal, BadGateway,
     ]
+    from SelectChannelsError {
+        SelectChannelsError::ConnectionNotFound => NotFound(ApiError::not_found(Resource::Connection)),
+        SelectChannelsError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
+        SelectChannelsError::Validation(invalid) => BadRequest(invalid.into()),
+        SelectChannelsError::IntegrationNotConnected(reason) => Conflict(ApiError::integration_not_connected(reason)),
+        SelectChannelsError::ChannelLinkExists => Conflict(ApiError::channel_link_exists()),
+        SelectChannelsError::Provider(e @ (ProviderError::InvalidCredentials { .. }
+            | ProviderError::AuthExpired { .. }
+            | ProviderError::InsufficientPermissions { .. })) => Unprocessable(ApiError::provider(&e)),
+        SelectChannelsError::Provider(e @ ProviderError::RateLimited { .. }) => TooManyRequests(ApiError::provider(&e)),
+        SelectChannelsError::Provider(e @ (ProviderError::Network { .. } | ProviderError::Platform { .. })) => BadGateway(ApiError::provider(&e)),
+        SelectChannelsError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Operations.
 
-fn connection_id(raw: &str) -> Result<SyncConnectionId, ApiError> {
-    Ok(SyncConnectionId::parse("id", raw)?)
+fn connection_id(raw: &str) -> Result<SyncConnectionId, ValidationError> {
+    SyncConnectionId::parse("id", raw)
 }
 
 /// Chat-sync connections.
@@ -471,7 +542,7 @@ impl ConnectionsApi {
         state: Data<&ApiState>,
         body: ApiJson<CreateConnection>,
     ) -> CreateConnectionResponse {
-        finish(
+        answer(
             async {
                 let new = body.0.into_domain()?;
                 let created = state.chat_sync.create_connection(&auth.0, new).await?;
@@ -504,7 +575,7 @@ impl ConnectionsApi {
         /// `nextCursor` of the previous page.
         cursor: Query<Option<CursorText>>,
     ) -> ListConnectionsResponse {
-        finish(
+        answer(
             async {
                 let organization = OrganizationId::parse("organizationId", &organization_id.0)?;
                 let page = page_request(limit.0, cursor.0.as_deref())?;
@@ -535,7 +606,7 @@ impl ConnectionsApi {
         /// The connection.
         id: Path<UuidText>,
     ) -> GetConnectionResponse {
-        finish(
+        answer(
             async {
                 let id = connection_id(&id.0)?;
                 let found = state.chat_sync.get_connection(&auth.0, id).await?;
@@ -565,7 +636,7 @@ impl ConnectionsApi {
         id: Path<UuidText>,
         body: ApiJson<UpdateConnection>,
     ) -> UpdateConnectionResponse {
-        finish(
+        answer(
             async {
                 let id = connection_id(&id.0)?;
                 let body = body.0;
@@ -615,7 +686,7 @@ impl ConnectionsApi {
         /// The connection.
         id: Path<UuidText>,
     ) -> DeleteConnectionResponse {
-        finish(
+        answer(
             async {
                 let id = connection_id(&id.0)?;
                 let transaction = state.chat_sync.delete_connection(&auth.0, id).await?;
@@ -644,7 +715,7 @@ impl ConnectionsApi {
         /// The connection.
         id: Path<UuidText>,
     ) -> ValidateConnectionResponse {
-        finish(
+        answer(
             async {
                 let id = connection_id(&id.0)?;
                 let outcome = state.chat_sync.validate_connection(&auth.0, id).await?;
@@ -672,7 +743,7 @@ impl ConnectionsApi {
         /// The connection.
         id: Path<UuidText>,
     ) -> ListExternalChannelsResponse {
-        finish(
+        answer(
             async {
                 let id = connection_id(&id.0)?;
                 let found = state.chat_sync.list_external_channels(&auth.0, id).await?;
@@ -707,7 +778,7 @@ impl ConnectionsApi {
         id: Path<UuidText>,
         body: ApiJson<SelectChannels>,
     ) -> SelectExternalChannelsResponse {
-        finish(
+        answer(
             async {
                 let id = connection_id(&id.0)?;
                 let body = body.0;

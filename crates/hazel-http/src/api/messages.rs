@@ -1,19 +1,24 @@
 //! Messages and reactions.
 
+use hazel_domain::ValidationError;
 use hazel_domain::ids::{ChannelId, MessageId};
 use hazel_domain::model::message::{self as message_model, Emoji, MessageContent};
 use hazel_domain::model::text::{Name, Opaque, Url};
-use hazel_domain::services::messages::NewMessage;
+use hazel_domain::services::channels::ChannelAccessError;
+use hazel_domain::services::messages::{
+    DeleteMessageError, EditMessageError, MessageAccessError, NewMessage, PostMessageError,
+    RemoveReactionError,
+};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
 
-use super::{ApiTags, finish, page_request};
+use super::{ApiTags, answer, page_request};
 use crate::ApiState;
 use crate::auth::BearerAuth;
-use crate::error::ApiError;
+use crate::error::{ApiError, Resource};
 use crate::model::{Deleted, Message, Mutation, Page};
 use crate::payload::ApiJson;
 use crate::responses::api_response;
@@ -41,7 +46,7 @@ pub(crate) struct CreateMessage {
 }
 
 impl CreateMessage {
-    fn into_domain(self) -> Result<NewMessage, ApiError> {
+    fn into_domain(self) -> Result<NewMessage, ValidationError> {
         let attachments = self
             .attachments
             .unwrap_or_default()
@@ -64,7 +69,7 @@ impl CreateMessage {
 fn attachment(
     index: usize,
     input: &AttachmentInput,
-) -> Result<message_model::Attachment, ApiError> {
+) -> Result<message_model::Attachment, ValidationError> {
     let field = |name: &str| format!("attachments[{index}].{name}");
     Ok(message_model::Attachment {
         url: Url::parse(&field("url"), &input.url)?,
@@ -121,6 +126,11 @@ api_response! {
         Created(Json<Box<Mutation<Message>>>),
     }
     errors [BadRequest, Unauthorized, NotFound, UnsupportedMediaType, Internal]
+    from PostMessageError {
+        PostMessageError::ChannelNotFound => NotFound(ApiError::not_found(Resource::Channel)),
+        PostMessageError::Validation(invalid) => BadRequest(invalid.into()),
+        PostMessageError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -131,6 +141,10 @@ api_response! {
         Ok(Json<Page<Message>>),
     }
     errors [BadRequest, Unauthorized, NotFound, Internal]
+    from ChannelAccessError {
+        ChannelAccessError::ChannelNotFound => NotFound(ApiError::not_found(Resource::Channel)),
+        ChannelAccessError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -141,6 +155,12 @@ api_response! {
         Ok(Json<Box<Mutation<Message>>>),
     }
     errors [BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, Internal]
+    from EditMessageError {
+        EditMessageError::MessageNotFound => NotFound(ApiError::not_found(Resource::Message)),
+        EditMessageError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
+        EditMessageError::Validation(invalid) => BadRequest(invalid.into()),
+        EditMessageError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -151,6 +171,11 @@ api_response! {
         Ok(Json<Deleted>),
     }
     errors [BadRequest, Unauthorized, Forbidden, NotFound, Internal]
+    from DeleteMessageError {
+        DeleteMessageError::MessageNotFound => NotFound(ApiError::not_found(Resource::Message)),
+        DeleteMessageError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
+        DeleteMessageError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -161,6 +186,10 @@ api_response! {
         Created(Json<Box<Mutation<Message>>>),
     }
     errors [BadRequest, Unauthorized, NotFound, UnsupportedMediaType, Internal]
+    from MessageAccessError {
+        MessageAccessError::MessageNotFound => NotFound(ApiError::not_found(Resource::Message)),
+        MessageAccessError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -171,6 +200,11 @@ api_response! {
         Ok(Json<Deleted>),
     }
     errors [BadRequest, Unauthorized, NotFound, Internal]
+    from RemoveReactionError {
+        RemoveReactionError::MessageNotFound => NotFound(ApiError::not_found(Resource::Message)),
+        RemoveReactionError::ReactionNotFound => NotFound(ApiError::not_found(Resource::Reaction)),
+        RemoveReactionError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 /// Messages and reactions.
@@ -197,7 +231,7 @@ impl MessagesApi {
         channel_id: Path<UuidText>,
         body: ApiJson<CreateMessage>,
     ) -> CreateMessageResponse {
-        finish(
+        answer(
             async {
                 let channel = ChannelId::parse("channelId", &channel_id.0)?;
                 let new = body.0.into_domain()?;
@@ -233,7 +267,7 @@ impl MessagesApi {
         /// `nextCursor` of the previous page.
         cursor: Query<Option<CursorText>>,
     ) -> ListMessagesResponse {
-        finish(
+        answer(
             async {
                 let channel = ChannelId::parse("channelId", &channel_id.0)?;
                 let page = page_request(limit.0, cursor.0.as_deref())?;
@@ -265,7 +299,7 @@ impl MessagesApi {
         message_id: Path<UuidText>,
         body: ApiJson<UpdateMessage>,
     ) -> UpdateMessageResponse {
-        finish(
+        answer(
             async {
                 let message = MessageId::parse("messageId", &message_id.0)?;
                 let content = MessageContent::parse("content", &body.0.content)?;
@@ -296,7 +330,7 @@ impl MessagesApi {
         #[oai(name = "messageId")]
         message_id: Path<UuidText>,
     ) -> DeleteMessageResponse {
-        finish(
+        answer(
             async {
                 let message = MessageId::parse("messageId", &message_id.0)?;
                 let transaction = state.messages.delete(&auth.0, message).await?;
@@ -324,7 +358,7 @@ impl MessagesApi {
         message_id: Path<UuidText>,
         body: ApiJson<CreateReaction>,
     ) -> CreateReactionResponse {
-        finish(
+        answer(
             async {
                 let message = MessageId::parse("messageId", &message_id.0)?;
                 let emoji = Emoji::parse("emoji", &body.0.emoji)?;
@@ -356,7 +390,7 @@ impl MessagesApi {
         /// The emoji, URL-encoded.
         emoji: Path<Text<EmojiRule>>,
     ) -> DeleteReactionResponse {
-        finish(
+        answer(
             async {
                 let message = MessageId::parse("messageId", &message_id.0)?;
                 let emoji = Emoji::parse("emoji", &emoji.0)?;

@@ -1,19 +1,23 @@
 //! Notifications.
 
+use hazel_domain::ValidationError;
+use hazel_domain::error::MembershipError;
 use hazel_domain::ids::{ChannelId, MemberId, MessageId, NotificationId, OrganizationId};
 use hazel_domain::model::notification::MAX_RESOURCE_CHARS;
 use hazel_domain::model::text::Opaque;
-use hazel_domain::services::notifications::NewNotification;
+use hazel_domain::services::notifications::{
+    CreateNotificationError, DeleteByMessageIdsError, ManageNotificationError, NewNotification,
+};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
 
-use super::{ApiTags, finish, page_request};
+use super::{ApiTags, answer, page_request};
 use crate::ApiState;
 use crate::auth::BearerAuth;
-use crate::error::ApiError;
+use crate::error::{ApiError, Resource};
 use crate::model::{Deleted, DeletedCount, Mutation, Notification, Page};
 use crate::payload::ApiJson;
 use crate::responses::api_response;
@@ -37,14 +41,13 @@ pub(crate) struct CreateNotification {
     resource_type: Option<OpaqueText>,
 }
 
-fn resource(field: &str, raw: Option<&str>) -> Result<Option<Opaque>, ApiError> {
-    Ok(raw
-        .map(|r| Opaque::parse(field, r, MAX_RESOURCE_CHARS))
-        .transpose()?)
+fn resource(field: &str, raw: Option<&str>) -> Result<Option<Opaque>, ValidationError> {
+    raw.map(|r| Opaque::parse(field, r, MAX_RESOURCE_CHARS))
+        .transpose()
 }
 
 impl CreateNotification {
-    fn into_domain(self) -> Result<NewNotification, ApiError> {
+    fn into_domain(self) -> Result<NewNotification, ValidationError> {
         Ok(NewNotification {
             member_id: MemberId::parse("memberId", &self.member_id)?,
             targeted_resource_id: resource(
@@ -90,7 +93,11 @@ api_response! {
         #[oai(status = 201)]
         Created(Json<Mutation<Notification>>),
     }
-    errors [BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, Internal]
+    errors [BadRequest, Unauthorized, NotFound, UnsupportedMediaType, Internal]
+    from CreateNotificationError {
+        CreateNotificationError::MemberNotFound => NotFound(ApiError::not_found(Resource::Member)),
+        CreateNotificationError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -101,6 +108,10 @@ api_response! {
         Ok(Json<Page<Notification>>),
     }
     errors [BadRequest, Unauthorized, NotFound, Internal]
+    from MembershipError {
+        MembershipError::OrganizationNotFound => NotFound(ApiError::not_found(Resource::Organization)),
+        MembershipError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -111,6 +122,11 @@ api_response! {
         Ok(Json<Mutation<Notification>>),
     }
     errors [BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, Internal]
+    from ManageNotificationError {
+        ManageNotificationError::NotificationNotFound => NotFound(ApiError::not_found(Resource::Notification)),
+        ManageNotificationError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
+        ManageNotificationError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -121,6 +137,11 @@ api_response! {
         Ok(Json<Deleted>),
     }
     errors [BadRequest, Unauthorized, Forbidden, NotFound, Internal]
+    from ManageNotificationError {
+        ManageNotificationError::NotificationNotFound => NotFound(ApiError::not_found(Resource::Notification)),
+        ManageNotificationError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
+        ManageNotificationError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -131,6 +152,12 @@ api_response! {
         Ok(Json<DeletedCount>),
     }
     errors [BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, Internal]
+    from DeleteByMessageIdsError {
+        DeleteByMessageIdsError::ChannelNotFound => NotFound(ApiError::not_found(Resource::Channel)),
+        DeleteByMessageIdsError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
+        DeleteByMessageIdsError::Validation(invalid) => BadRequest(invalid.into()),
+        DeleteByMessageIdsError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 /// Notifications.
@@ -153,7 +180,7 @@ impl NotificationsApi {
         state: Data<&ApiState>,
         body: ApiJson<CreateNotification>,
     ) -> CreateNotificationResponse {
-        finish(
+        answer(
             async {
                 let new = body.0.into_domain()?;
                 let created = state.notifications.create(&auth.0, new).await?;
@@ -188,7 +215,7 @@ impl NotificationsApi {
         /// `nextCursor` of the previous page.
         cursor: Query<Option<CursorText>>,
     ) -> ListNotificationsResponse {
-        finish(
+        answer(
             async {
                 let organization = organization_id
                     .0
@@ -226,7 +253,7 @@ impl NotificationsApi {
         id: Path<UuidText>,
         body: ApiJson<UpdateNotification>,
     ) -> UpdateNotificationResponse {
-        finish(
+        answer(
             async {
                 let id = NotificationId::parse("id", &id.0)?;
                 let read_at = body.0.read_at.0.map(|t| t.0);
@@ -256,7 +283,7 @@ impl NotificationsApi {
         /// The notification.
         id: Path<UuidText>,
     ) -> DeleteNotificationResponse {
-        finish(
+        answer(
             async {
                 let id = NotificationId::parse("id", &id.0)?;
                 let transaction = state.notifications.delete(&auth.0, id).await?;
@@ -284,7 +311,7 @@ impl NotificationsApi {
         state: Data<&ApiState>,
         body: ApiJson<DeleteByMessageIds>,
     ) -> DeleteByMessageIdsResponse {
-        finish(
+        answer(
             async {
                 let body = body.0;
                 let channel = ChannelId::parse("channelId", &body.channel_id)?;

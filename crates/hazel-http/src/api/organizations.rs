@@ -1,17 +1,21 @@
 //! Organizations and their members.
 
+use hazel_domain::error::MembershipError;
 use hazel_domain::ids::OrganizationId;
 use hazel_domain::model::text::{Email, Name, Slug};
-use hazel_domain::services::identity::NewMember;
+use hazel_domain::services::identity::{
+    AddMemberError, CreateOrganizationError, ListOrganizationsError, NewMember,
+};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
 
-use super::{ApiTags, finish, page_request};
+use super::{ApiTags, answer, page_request};
 use crate::ApiState;
 use crate::auth::BearerAuth;
+use crate::error::{ApiError, Resource};
 use crate::model::{CreatedMember, Member, Mutation, Organization, Page, Role};
 use crate::payload::ApiJson;
 use crate::responses::api_response;
@@ -50,6 +54,10 @@ api_response! {
         Created(Json<Mutation<Organization>>),
     }
     errors [BadRequest, Unauthorized, UnsupportedMediaType, Internal]
+    from CreateOrganizationError {
+        CreateOrganizationError::Validation(invalid) => BadRequest(invalid.into()),
+        CreateOrganizationError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -60,6 +68,9 @@ api_response! {
         Ok(Json<Page<Organization>>),
     }
     errors [BadRequest, Unauthorized, Internal]
+    from ListOrganizationsError {
+        ListOrganizationsError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -70,6 +81,12 @@ api_response! {
         Created(Json<Mutation<CreatedMember>>),
     }
     errors [BadRequest, Unauthorized, Forbidden, NotFound, UnsupportedMediaType, Internal]
+    from AddMemberError {
+        AddMemberError::OrganizationNotFound => NotFound(ApiError::not_found(Resource::Organization)),
+        AddMemberError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
+        AddMemberError::Validation(invalid) => BadRequest(invalid.into()),
+        AddMemberError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 api_response! {
@@ -80,6 +97,10 @@ api_response! {
         Ok(Json<Page<Member>>),
     }
     errors [BadRequest, Unauthorized, NotFound, Internal]
+    from MembershipError {
+        MembershipError::OrganizationNotFound => NotFound(ApiError::not_found(Resource::Organization)),
+        MembershipError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
+    }
 }
 
 /// Organizations and members.
@@ -102,7 +123,7 @@ impl OrganizationsApi {
         state: Data<&ApiState>,
         body: ApiJson<CreateOrganization>,
     ) -> CreateOrganizationResponse {
-        finish(
+        answer(
             async {
                 let body = body.0;
                 let name = Name::parse("name", &body.name)?;
@@ -141,7 +162,7 @@ impl OrganizationsApi {
         /// `nextCursor` of the previous page.
         cursor: Query<Option<CursorText>>,
     ) -> ListOrganizationsResponse {
-        finish(
+        answer(
             async {
                 let page = page_request(limit.0, cursor.0.as_deref())?;
                 let found = state.identity.list_organizations(&auth.0, &page).await?;
@@ -173,7 +194,7 @@ impl OrganizationsApi {
         org_id: Path<UuidText>,
         body: ApiJson<CreateMember>,
     ) -> CreateMemberResponse {
-        finish(
+        answer(
             async {
                 let organization = OrganizationId::parse("orgId", &org_id.0)?;
                 let body = body.0;
@@ -215,7 +236,7 @@ impl OrganizationsApi {
         /// `nextCursor` of the previous page.
         cursor: Query<Option<CursorText>>,
     ) -> ListMembersResponse {
-        finish(
+        answer(
             async {
                 let organization = OrganizationId::parse("orgId", &org_id.0)?;
                 let page = page_request(limit.0, cursor.0.as_deref())?;

@@ -6,15 +6,16 @@ impl ChatSyncService {
     /// Creates a connection after validating its credentials with the provider.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`]/[`DomainError::Forbidden`] unless the caller administers the
-    /// organization; [`DomainError::ConnectionExists`]; [`DomainError::IntegrationNotConnected`]
-    /// without credentials or a usable integration connection; [`DomainError::Provider`] when the
-    /// provider refuses the credentials; [`DomainError::Validation`] on mismatched credentials.
+    /// [`CreateConnectionError::OrganizationNotFound`]/[`CreateConnectionError::Forbidden`]
+    /// unless the caller administers the organization; [`CreateConnectionError::ConnectionExists`];
+    /// [`CreateConnectionError::IntegrationNotConnected`] without credentials or a usable
+    /// integration connection; [`CreateConnectionError::Provider`] when the provider refuses the
+    /// credentials; [`CreateConnectionError::Validation`] on mismatched credentials.
     pub async fn create_connection(
         &self,
         caller: &Caller,
         new: NewConnection,
-    ) -> DomainResult<Mutation<ConnectionView>> {
+    ) -> Result<Mutation<ConnectionView>, CreateConnectionError> {
         admin_membership(&self.members, new.organization_id, caller).await?;
         let given = new
             .credentials
@@ -30,7 +31,7 @@ impl ChatSyncService {
             .await?
             .is_some()
         {
-            return Err(DomainError::ConnectionExists);
+            return Err(CreateConnectionError::ConnectionExists);
         }
         let credentials = match (given, &new.integration_connection_id) {
             (Some(credentials), _) => credentials,
@@ -39,7 +40,7 @@ impl ChatSyncService {
                     .await?
             }
             (None, None) => {
-                return Err(DomainError::IntegrationNotConnected(
+                return Err(CreateConnectionError::IntegrationNotConnected(
                     "give credentials or the id of a connected integration".to_owned(),
                 ));
             }
@@ -48,7 +49,7 @@ impl ChatSyncService {
             .adapter(new.provider)?
             .validate(&new.external_workspace_id, &credentials)
             .await
-            .map_err(DomainError::Provider)?;
+            .map_err(CreateConnectionError::Provider)?;
         let now = self.clock.now();
         let external_workspace_name = new
             .external_workspace_name
@@ -82,7 +83,7 @@ impl ChatSyncService {
             .await
             .map_err(conflict_to(
                 &[UniqueRule::ConnectionWorkspace],
-                DomainError::ConnectionExists,
+                CreateConnectionError::ConnectionExists,
             ))?;
         Ok(Mutation {
             data: ConnectionView {
@@ -96,13 +97,13 @@ impl ChatSyncService {
     /// Live connections of an organization.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] when the caller is not a member.
+    /// [`MembershipError::OrganizationNotFound`] when the caller is not a member.
     pub async fn list_connections(
         &self,
         caller: &Caller,
         organization: OrganizationId,
         page: &PageRequest,
-    ) -> DomainResult<Page<ConnectionView>> {
+    ) -> Result<Page<ConnectionView>, MembershipError> {
         membership(&self.members, organization, caller).await?;
         Ok(self.connections.list(organization, page).await?)
     }
@@ -110,12 +111,13 @@ impl ChatSyncService {
     /// One live connection.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] for unknown, deleted or invisible connections.
+    /// [`ConnectionAccessError::ConnectionNotFound`] for unknown, deleted or invisible
+    /// connections.
     pub async fn get_connection(
         &self,
         caller: &Caller,
         id: SyncConnectionId,
-    ) -> DomainResult<ConnectionView> {
+    ) -> Result<ConnectionView, ConnectionAccessError> {
         Ok(self.visible(caller, id).await?.0)
     }
 
@@ -125,14 +127,15 @@ impl ChatSyncService {
     /// of other fields is kept.
     ///
     /// # Errors
-    /// As [`ChatSyncService::create_connection`], and [`DomainError::NotFound`] for unknown
-    /// connections, also when the connection is deleted while this request is under way.
+    /// As [`ChatSyncService::create_connection`] (but a workspace cannot be taken twice), and
+    /// [`UpdateConnectionError::ConnectionNotFound`] for unknown connections, also when the
+    /// connection is deleted while this request is under way.
     pub async fn update_connection(
         &self,
         caller: &Caller,
         id: SyncConnectionId,
         patch: ConnectionPatch,
-    ) -> DomainResult<Mutation<ConnectionView>> {
+    ) -> Result<Mutation<ConnectionView>, UpdateConnectionError> {
         let connection = self.administered(caller, id).await?.connection;
         let new_credentials = patch
             .credentials
@@ -156,7 +159,7 @@ impl ChatSyncService {
                 .adapter(connection.provider)?
                 .validate(&connection.external_workspace_id, &credentials)
                 .await
-                .map_err(DomainError::Provider)?;
+                .map_err(UpdateConnectionError::Provider)?;
             if fresh {
                 columns.credentials = Some(self.seal(id, &credentials)?);
             }
@@ -185,20 +188,23 @@ impl ChatSyncService {
                 ),
             )
             .await
-            .map_err(gone_unless_applied(0, NotFound::Connection))?;
+            .map_err(gone_unless_applied(
+                0,
+                UpdateConnectionError::ConnectionNotFound,
+            ))?;
         self.reread(id, committed.transaction_id).await
     }
 
     /// Soft-deletes a connection and all its links in one transaction. Synced messages stay.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] (also when a concurrent request deletes it first) /
-    /// [`DomainError::Forbidden`].
+    /// [`ConnectionAdminError::ConnectionNotFound`] (also when a concurrent request deletes it
+    /// first) / [`ConnectionAdminError::Forbidden`].
     pub async fn delete_connection(
         &self,
         caller: &Caller,
         id: SyncConnectionId,
-    ) -> DomainResult<TransactionId> {
+    ) -> Result<TransactionId, ConnectionAdminError> {
         self.administered(caller, id).await?;
         let committed = self
             .store
@@ -212,7 +218,10 @@ impl ChatSyncService {
                 ),
             )
             .await
-            .map_err(gone_unless_applied(0, NotFound::Connection))?;
+            .map_err(gone_unless_applied(
+                0,
+                ConnectionAdminError::ConnectionNotFound,
+            ))?;
         Ok(committed.transaction_id)
     }
 
@@ -222,14 +231,14 @@ impl ChatSyncService {
     /// read would undo a concurrent change of the credentials, name or settings.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] (also when the connection is deleted while the provider is
-    /// asked) / [`DomainError::Forbidden`]; provider refusals are an
+    /// [`ValidateConnectionError::ConnectionNotFound`] (also when the connection is deleted while
+    /// the provider is asked) / [`ValidateConnectionError::Forbidden`]; provider refusals are an
     /// `Ok(ValidationOutcome::Invalid)`, not an error.
     pub async fn validate_connection(
         &self,
         caller: &Caller,
         id: SyncConnectionId,
-    ) -> DomainResult<Mutation<ValidationOutcome>> {
+    ) -> Result<Mutation<ValidationOutcome>, ValidateConnectionError> {
         let connection = self.administered(caller, id).await?.connection;
         let credentials = self.credentials_of(&connection)?;
         let result = self
@@ -272,7 +281,10 @@ impl ChatSyncService {
                 ),
             )
             .await
-            .map_err(gone_unless_applied(0, NotFound::Connection))?;
+            .map_err(gone_unless_applied(
+                0,
+                ValidateConnectionError::ConnectionNotFound,
+            ))?;
         Ok(Mutation {
             data: outcome,
             transaction_id: committed.transaction_id,
@@ -285,8 +297,8 @@ impl ChatSyncService {
 pub(super) fn default_connection_name(
     provider: Provider,
     workspace: &ExternalWorkspaceId,
-) -> DomainResult<Name> {
+) -> Result<Name, ValidationError> {
     let room = Name::MAX_CHARS - provider.as_str().len() - 1;
     let workspace: String = workspace.as_str().chars().take(room).collect();
-    Ok(Name::parse("name", &format!("{provider} {workspace}"))?)
+    Name::parse("name", &format!("{provider} {workspace}"))
 }

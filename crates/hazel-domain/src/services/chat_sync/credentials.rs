@@ -7,13 +7,13 @@ impl ChatSyncService {
         &self,
         connection: SyncConnectionId,
         sealed: &SealedCredentials,
-    ) -> DomainResult<Credentials> {
+    ) -> Result<Credentials, CredentialsError> {
         self.vault.open(connection, sealed).map_err(|e| match e {
-            VaultError::WrongKey => DomainError::IntegrationNotConnected(
+            VaultError::WrongKey => CredentialsError::IntegrationNotConnected(
                 "the stored credentials cannot be decrypted with the configured secret key; send the credentials again"
                     .to_owned(),
             ),
-            VaultError::Unexpected(e) => DomainError::Unexpected(e),
+            VaultError::Unexpected(e) => CredentialsError::Unexpected(e),
         })
     }
 
@@ -22,19 +22,24 @@ impl ChatSyncService {
         &self,
         connection: SyncConnectionId,
         credentials: &Credentials,
-    ) -> DomainResult<SealedCredentials> {
+    ) -> anyhow::Result<SealedCredentials> {
         self.vault
             .seal(connection, credentials)
             .map_err(|e| match e {
-                VaultError::WrongKey => DomainError::Unexpected(anyhow::anyhow!("sealing failed")),
-                VaultError::Unexpected(e) => DomainError::Unexpected(e),
+                VaultError::WrongKey => anyhow::anyhow!("sealing failed"),
+                VaultError::Unexpected(e) => e,
             })
     }
 
     /// The connection's credentials in clear text.
-    pub(super) fn credentials_of(&self, connection: &SyncConnection) -> DomainResult<Credentials> {
+    pub(super) fn credentials_of(
+        &self,
+        connection: &SyncConnection,
+    ) -> Result<Credentials, CredentialsError> {
         let sealed = connection.credentials.as_ref().ok_or_else(|| {
-            DomainError::IntegrationNotConnected("the connection has no credentials".to_owned())
+            CredentialsError::IntegrationNotConnected(
+                "the connection has no credentials".to_owned(),
+            )
         })?;
         self.open(connection.id, sealed)
     }
@@ -45,9 +50,9 @@ impl ChatSyncService {
         organization: OrganizationId,
         provider: Provider,
         integration: &Opaque,
-    ) -> DomainResult<Credentials> {
+    ) -> Result<Credentials, CredentialsError> {
         let unusable = || {
-            DomainError::IntegrationNotConnected(
+            CredentialsError::IntegrationNotConnected(
                 "integrationConnectionId does not name a connected integration of this organization and provider"
                     .to_owned(),
             )

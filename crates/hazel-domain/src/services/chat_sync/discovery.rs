@@ -6,13 +6,13 @@ impl ChatSyncService {
     async fn discover(
         &self,
         connection: &SyncConnection,
-    ) -> DomainResult<(Vec<ExternalChannel>, Vec<ChannelLink>)> {
+    ) -> Result<(Vec<ExternalChannel>, Vec<ChannelLink>), DiscoveryError> {
         let credentials = self.credentials_of(connection)?;
         let channels = self
             .adapter(connection.provider)?
             .list_channels(&connection.external_workspace_id, &credentials)
             .await
-            .map_err(DomainError::Provider)?;
+            .map_err(DiscoveryError::Provider)?;
         let links = self.links.list_all(connection.id).await?;
         Ok((channels, links))
     }
@@ -35,12 +35,13 @@ impl ChatSyncService {
     /// The provider's channels, live, marked with whether they are synced.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`]; [`DomainError::Provider`] when the provider refuses.
+    /// [`ListExternalChannelsError::ConnectionNotFound`];
+    /// [`ListExternalChannelsError::Provider`] when the provider refuses.
     pub async fn list_external_channels(
         &self,
         caller: &Caller,
         id: SyncConnectionId,
-    ) -> DomainResult<Vec<DiscoveredChannel>> {
+    ) -> Result<Vec<DiscoveredChannel>, ListExternalChannelsError> {
         let (view, _) = self.visible(caller, id).await?;
         let (channels, links) = self.discover(&view.connection).await?;
         Ok(Self::mark(channels, &links))
@@ -51,15 +52,17 @@ impl ChatSyncService {
     /// links of unselected ones, in one transaction.
     ///
     /// # Errors
-    /// [`DomainError::Validation`] on `channelIds` naming a channel the provider does not list;
-    /// otherwise as [`ChatSyncService::list_external_channels`].
+    /// [`SelectChannelsError::Validation`] on `channelIds` naming a channel the provider does not
+    /// list; [`SelectChannelsError::ChannelLinkExists`] when a concurrent selection linked one of
+    /// them first; otherwise as [`ChatSyncService::list_external_channels`], and
+    /// [`SelectChannelsError::Forbidden`] unless the caller administers the organization.
     pub async fn select_channels(
         &self,
         caller: &Caller,
         id: SyncConnectionId,
         channel_ids: Vec<ExternalChannelId>,
         sync_all: bool,
-    ) -> DomainResult<Mutation<Vec<DiscoveredChannel>>> {
+    ) -> Result<Mutation<Vec<DiscoveredChannel>>, SelectChannelsError> {
         let connection = self.administered(caller, id).await?.connection;
         let (mut channels, links) = self.discover(&connection).await?;
         // Providers page their lists, and pages can overlap while channels are created: a
@@ -112,7 +115,7 @@ impl ChatSyncService {
                 organization_id: connection.organization_id,
                 name: Name::parse("name", &external.name)
                     .or_else(|_| Name::parse("name", external.id.as_str()))
-                    .map_err(DomainError::Validation)?,
+                    .map_err(SelectChannelsError::Validation)?,
                 kind: if external.is_private {
                     ChannelKind::Private
                 } else {
@@ -142,7 +145,10 @@ impl ChatSyncService {
             .store
             .commit(changes.into())
             .await
-            .map_err(conflict_to(LINK_RULES, DomainError::ChannelLinkExists))?;
+            .map_err(conflict_to(
+                LINK_RULES,
+                SelectChannelsError::ChannelLinkExists,
+            ))?;
         let links = self.links.list_all(connection.id).await?;
         Ok(Mutation {
             data: Self::mark(channels, &links),

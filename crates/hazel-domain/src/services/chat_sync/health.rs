@@ -20,14 +20,14 @@ impl ChatSyncService {
     /// changed since are never overwritten, and nothing is written then.
     ///
     /// # Errors
-    /// [`DomainError::Unexpected`] on storage failures; a stale report is
+    /// A storage failure; a stale report is
     /// `Ok(StatusReport::Superseded)`, not an error.
     pub async fn record_connection_failure(
         &self,
         seen: &SyncConnection,
         code: ProviderErrorCode,
         message: String,
-    ) -> DomainResult<StatusReport> {
+    ) -> anyhow::Result<StatusReport> {
         let change = Change::SetConnectionStatusIfUnchanged {
             id: seen.id,
             seen_updated_at: seen.updated_at,
@@ -41,7 +41,7 @@ impl ChatSyncService {
         {
             Ok(_) => Ok(StatusReport::Recorded),
             Err(err) if err.is_precondition_of(0) => Ok(StatusReport::Superseded),
-            Err(err) => Err(unexpected(err)),
+            Err(err) => Err(store_failure(err)),
         }
     }
 }

@@ -6,26 +6,27 @@ impl ChatSyncService {
     /// Links a Hazel channel of the connection's organization to an external channel.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] for an unknown connection or a Hazel channel of another
-    /// organization; [`DomainError::ChannelLinkExists`]; [`DomainError::Forbidden`].
+    /// [`CreateLinkError::ConnectionNotFound`] for an unknown connection;
+    /// [`CreateLinkError::ChannelNotFound`] for a Hazel channel of another organization;
+    /// [`CreateLinkError::ChannelLinkExists`]; [`CreateLinkError::Forbidden`].
     pub async fn create_link(
         &self,
         caller: &Caller,
         connection_id: SyncConnectionId,
         new: NewLink,
-    ) -> DomainResult<Mutation<ChannelLink>> {
+    ) -> Result<Mutation<ChannelLink>, CreateLinkError> {
         let connection = self.administered(caller, connection_id).await?.connection;
         self.channels
             .find(new.hazel_channel_id)
             .await?
             .filter(|c| c.organization_id == connection.organization_id)
-            .ok_or(DomainError::NotFound(NotFound::Channel))?;
+            .ok_or(CreateLinkError::ChannelNotFound)?;
         let existing = self.links.list_all(connection_id).await?;
         if existing.iter().any(|l| {
             l.hazel_channel_id == new.hazel_channel_id
                 || l.external_channel_id == new.external_channel_id
         }) {
-            return Err(DomainError::ChannelLinkExists);
+            return Err(CreateLinkError::ChannelLinkExists);
         }
         let now = self.clock.now();
         let link = ChannelLink {
@@ -44,7 +45,7 @@ impl ChatSyncService {
             .store
             .commit(vec![Change::InsertChannelLink(link.clone())].into())
             .await
-            .map_err(conflict_to(LINK_RULES, DomainError::ChannelLinkExists))?;
+            .map_err(conflict_to(LINK_RULES, CreateLinkError::ChannelLinkExists))?;
         Ok(Mutation {
             data: link,
             transaction_id: committed.transaction_id,
@@ -54,13 +55,13 @@ impl ChatSyncService {
     /// Live links of a connection.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] for unknown or invisible connections.
+    /// [`ConnectionAccessError::ConnectionNotFound`] for unknown or invisible connections.
     pub async fn list_links(
         &self,
         caller: &Caller,
         connection_id: SyncConnectionId,
         page: &PageRequest,
-    ) -> DomainResult<Page<ChannelLink>> {
+    ) -> Result<Page<ChannelLink>, ConnectionAccessError> {
         self.visible(caller, connection_id).await?;
         Ok(self.links.list(connection_id, page).await?)
     }
@@ -69,17 +70,18 @@ impl ChatSyncService {
         &self,
         caller: &Caller,
         id: ChannelLinkId,
-    ) -> DomainResult<ChannelLink> {
+    ) -> Result<ChannelLink, LinkAdminError> {
         let link = self
             .links
             .find(id)
             .await?
-            .ok_or(DomainError::NotFound(NotFound::ChannelLink))?;
+            .ok_or(LinkAdminError::ChannelLinkNotFound)?;
         self.administered(caller, link.connection_id)
             .await
             .map_err(|e| match e {
-                DomainError::NotFound(_) => DomainError::NotFound(NotFound::ChannelLink),
-                other => other,
+                ConnectionAdminError::ConnectionNotFound => LinkAdminError::ChannelLinkNotFound,
+                ConnectionAdminError::Forbidden(reason) => LinkAdminError::Forbidden(reason),
+                ConnectionAdminError::Unexpected(e) => LinkAdminError::Unexpected(e),
             })?;
         Ok(link)
     }
@@ -89,16 +91,16 @@ impl ChatSyncService {
     /// the activity) is kept; the answer is the link as stored after the write.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] (also when the link is deleted while this request is under
-    /// way) / [`DomainError::Forbidden`].
+    /// [`LinkAdminError::ChannelLinkNotFound`] (also when the link is deleted while this
+    /// request is under way) / [`LinkAdminError::Forbidden`].
     pub async fn update_link(
         &self,
         caller: &Caller,
         id: ChannelLinkId,
         patch: LinkPatch,
-    ) -> DomainResult<Mutation<ChannelLink>> {
+    ) -> Result<Mutation<ChannelLink>, LinkAdminError> {
         self.administered_link(caller, id).await?;
-        let not_found = || DomainError::NotFound(NotFound::ChannelLink);
+        let not_found = || LinkAdminError::ChannelLinkNotFound;
         let committed = self
             .store
             .commit(
@@ -116,7 +118,7 @@ impl ChatSyncService {
                 ),
             )
             .await
-            .map_err(gone_unless_applied(0, NotFound::ChannelLink))?;
+            .map_err(gone_unless_applied(0, LinkAdminError::ChannelLinkNotFound))?;
         let link = self.links.find(id).await?.ok_or_else(not_found)?;
         Ok(Mutation {
             data: link,
@@ -127,13 +129,13 @@ impl ChatSyncService {
     /// Soft-deletes a link.
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] (also when a concurrent request deletes it first) /
-    /// [`DomainError::Forbidden`].
+    /// [`LinkAdminError::ChannelLinkNotFound`] (also when a concurrent request deletes it first)
+    /// / [`LinkAdminError::Forbidden`].
     pub async fn delete_link(
         &self,
         caller: &Caller,
         id: ChannelLinkId,
-    ) -> DomainResult<TransactionId> {
+    ) -> Result<TransactionId, LinkAdminError> {
         self.administered_link(caller, id).await?;
         let committed = self
             .store
@@ -147,7 +149,7 @@ impl ChatSyncService {
                 ),
             )
             .await
-            .map_err(gone_unless_applied(0, NotFound::ChannelLink))?;
+            .map_err(gone_unless_applied(0, LinkAdminError::ChannelLinkNotFound))?;
         Ok(committed.transaction_id)
     }
 }

@@ -7,18 +7,24 @@
 mod connections;
 mod credentials;
 mod discovery;
+mod errors;
 mod health;
 mod links;
 #[cfg(test)]
 mod tests;
 
+pub use errors::{
+    ConnectionAccessError, ConnectionAdminError, CreateConnectionError, CreateLinkError,
+    CredentialsError, DiscoveryError, LinkAdminError, ListExternalChannelsError,
+    SelectChannelsError, UpdateConnectionError, ValidateConnectionError,
+};
 pub use health::StatusReport;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use super::{Caller, Mutation, admin_membership, gone_unless_applied, membership, unexpected};
-use crate::error::{DomainError, DomainResult, NotFound, ValidationError};
+use super::{Caller, Mutation, admin_membership, gone_unless_applied, membership, store_failure};
+use crate::error::{MembershipError, ValidationError};
 use crate::ids::OrganizationId;
 use crate::ids::{ChannelId, ChannelLinkId, SyncConnectionId, TransactionId};
 use crate::model::Timestamp;
@@ -192,13 +198,13 @@ const LINK_RULES: &[UniqueRule] = &[
 ];
 
 /// Maps a conflict on one of `rules` to `kind`; any other store error is unexpected.
-fn conflict_to(
+fn conflict_to<E: From<anyhow::Error>>(
     rules: &'static [UniqueRule],
-    kind: DomainError,
-) -> impl FnOnce(StoreError) -> DomainError {
+    kind: E,
+) -> impl FnOnce(StoreError) -> E {
     move |e| match e {
         StoreError::Conflict { constraint, .. } if rules.contains(&constraint) => kind,
-        other => unexpected(other),
+        other => E::from(store_failure(other)),
     }
 }
 
@@ -218,13 +224,12 @@ impl ChatSyncService {
         }
     }
 
-    fn adapter(&self, provider: Provider) -> DomainResult<&Arc<dyn ChatDirectory>> {
+    fn adapter(&self, provider: Provider) -> Result<&Arc<dyn ChatDirectory>, ValidationError> {
         self.providers.directory(provider).ok_or_else(|| {
             ValidationError::new(
                 "provider",
                 format!("{provider} is not supported by this build yet"),
             )
-            .into()
         })
     }
 
@@ -233,8 +238,8 @@ impl ChatSyncService {
         &self,
         caller: &Caller,
         id: SyncConnectionId,
-    ) -> DomainResult<(ConnectionView, Member)> {
-        let not_found = || DomainError::NotFound(NotFound::Connection);
+    ) -> Result<(ConnectionView, Member), ConnectionAccessError> {
+        let not_found = || ConnectionAccessError::ConnectionNotFound;
         let view = self.connections.find(id).await?.ok_or_else(not_found)?;
         let member = self
             .members
@@ -248,13 +253,13 @@ impl ChatSyncService {
         &self,
         caller: &Caller,
         id: SyncConnectionId,
-    ) -> DomainResult<ConnectionView> {
+    ) -> Result<ConnectionView, ConnectionAdminError> {
         let (view, member) = self.visible(caller, id).await?;
         if member.role.is_admin() {
             Ok(view)
         } else {
-            Err(DomainError::forbidden(
-                "only owners and admins of the organization may change connections",
+            Err(ConnectionAdminError::Forbidden(
+                "only owners and admins of the organization may change connections".to_owned(),
             ))
         }
     }
@@ -263,13 +268,13 @@ impl ChatSyncService {
         &self,
         id: SyncConnectionId,
         transaction_id: TransactionId,
-    ) -> DomainResult<Mutation<ConnectionView>> {
+    ) -> Result<Mutation<ConnectionView>, UpdateConnectionError> {
         // Deleted by a concurrent request right after this one's write.
         let view = self
             .connections
             .find(id)
             .await?
-            .ok_or(DomainError::NotFound(NotFound::Connection))?;
+            .ok_or(UpdateConnectionError::ConnectionNotFound)?;
         Ok(Mutation {
             data: view,
             transaction_id,

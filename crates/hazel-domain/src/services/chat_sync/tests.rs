@@ -154,7 +154,7 @@ async fn refused_credentials_save_nothing() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, DomainError::Provider(e) if e.code() == ProviderErrorCode::InsufficientPermissions),
+        matches!(&err, CreateConnectionError::Provider(e) if e.code() == ProviderErrorCode::InsufficientPermissions),
         "{err:?}"
     );
 }
@@ -216,7 +216,10 @@ async fn a_live_connection_to_the_same_workspace_conflicts() {
         .create_connection(&caller(&ada), new_connection(org))
         .await
         .unwrap_err();
-    assert!(matches!(err, DomainError::ConnectionExists), "{err:?}");
+    assert!(
+        matches!(err, CreateConnectionError::ConnectionExists),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -245,7 +248,7 @@ async fn without_credentials_or_integration_the_integration_is_not_connected() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, DomainError::IntegrationNotConnected(_)),
+        matches!(err, CreateConnectionError::IntegrationNotConnected(_)),
         "{err:?}"
     );
 }
@@ -266,7 +269,10 @@ async fn members_may_not_create_connections() {
         .create_connection(&caller(&ada), new_connection(org))
         .await
         .unwrap_err();
-    assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
+    assert!(
+        matches!(err, CreateConnectionError::Forbidden(_)),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -308,7 +314,10 @@ async fn members_are_refused_before_their_credentials_are_parsed() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
+    assert!(
+        matches!(err, UpdateConnectionError::Forbidden(_)),
+        "{err:?}"
+    );
     let err = service
         .create_connection(
             &caller(&ada),
@@ -319,7 +328,10 @@ async fn members_are_refused_before_their_credentials_are_parsed() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, DomainError::Forbidden(_)), "{err:?}");
+    assert!(
+        matches!(err, CreateConnectionError::Forbidden(_)),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -560,7 +572,7 @@ async fn validating_a_connection_deleted_meanwhile_is_not_found() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, DomainError::NotFound(NotFound::Connection)),
+        matches!(err, ValidateConnectionError::ConnectionNotFound),
         "{err:?}"
     );
 }
@@ -668,7 +680,7 @@ async fn updating_a_connection_deleted_meanwhile_is_not_found() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, DomainError::NotFound(NotFound::Connection)),
+        matches!(err, UpdateConnectionError::ConnectionNotFound),
         "{err:?}"
     );
 }
@@ -689,7 +701,7 @@ async fn deleting_a_connection_deleted_meanwhile_is_not_found() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, DomainError::NotFound(NotFound::Connection)),
+        matches!(err, ConnectionAdminError::ConnectionNotFound),
         "{err:?}"
     );
 }
@@ -780,7 +792,7 @@ async fn changing_or_deleting_a_link_deleted_meanwhile_is_not_found() {
                 .unwrap_err()
         };
         assert!(
-            matches!(err, DomainError::NotFound(NotFound::ChannelLink)),
+            matches!(err, LinkAdminError::ChannelLinkNotFound),
             "delete: {delete}: {err:?}"
         );
     }
@@ -996,12 +1008,12 @@ async fn a_selection_maps_only_link_conflicts_to_link_exists() {
             .unwrap_err();
         if link_exists {
             assert!(
-                matches!(err, DomainError::ChannelLinkExists),
+                matches!(err, SelectChannelsError::ChannelLinkExists),
                 "{rule:?}: {err:?}"
             );
         } else {
             assert!(
-                matches!(err, DomainError::Unexpected(_)),
+                matches!(err, SelectChannelsError::Unexpected(_)),
                 "{rule:?}: {err:?}"
             );
         }

@@ -10,7 +10,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use hazel_domain::model::chat_sync::MAX_EXTERNAL_ID_CHARS;
+use hazel_domain::model::chat_sync::{Credentials, MAX_EXTERNAL_ID_CHARS, SLACK_TOKEN_PREFIXES};
 use hazel_domain::model::message::{Emoji, MessageContent};
 use hazel_domain::model::page::{CURSOR_PATTERN, PageRequest};
 use hazel_domain::model::text::{Email, Name, Opaque, Slug, Url};
@@ -313,6 +313,230 @@ impl TextRule for CursorRule {
     }
 }
 
+/// Writes `c` as a `\uXXXX` escape when it is not an ASCII letter or digit, so a pattern
+/// reads the same in Rust's `regex` and in ECMA-262 (where `\-` outside a class is an error).
+fn literal(c: char) -> String {
+    if c.is_ascii_alphanumeric() {
+        c.to_string()
+    } else {
+        c.encode_utf16(&mut [0; 2])
+            .iter()
+            .map(|unit| format!("\\u{unit:04X}"))
+            .collect()
+    }
+}
+
+/// A pattern (without anchors) of the non-empty strings of characters outside `excluded` (a
+/// class body) that do not start with any of `prefixes`: each prefix's proper beginnings on
+/// their own, or followed by a character that leaves every prefix.
+fn not_starting_with(prefixes: &[&str], excluded: &str) -> String {
+    let mut stems: Vec<String> = prefixes
+        .iter()
+        .flat_map(|prefix| prefix.char_indices().map(|(i, _)| prefix[..i].to_owned()))
+        .collect();
+    stems.sort();
+    stems.dedup();
+    let mut branches = Vec::new();
+    for stem in stems {
+        let mut next: Vec<char> = prefixes
+            .iter()
+            .filter_map(|p| p.strip_prefix(stem.as_str()))
+            .filter_map(|rest| rest.chars().next())
+            .collect();
+        next.sort_unstable();
+        next.dedup();
+        let stem_pattern: String = stem.chars().map(literal).collect();
+        let next: String = next.into_iter().map(literal).collect();
+        if !stem.is_empty() {
+            branches.push(stem_pattern.clone());
+        }
+        branches.push(format!("{stem_pattern}[^{next}{excluded}][^{excluded}]*"));
+    }
+    format!("(?:{})", branches.join("|"))
+}
+
+/// A pattern (without anchors) of the decimal numbers from 0 to `max`, without leading zeros.
+fn decimal_at_most(max: u64) -> String {
+    let digits: Vec<u32> = max
+        .to_string()
+        .chars()
+        .filter_map(|c| c.to_digit(10))
+        .collect();
+    let n = digits.len();
+    let mut branches = vec!["0".to_owned()];
+    if n > 1 {
+        branches.push(format!("[1-9][0-9]{{0,{}}}", n - 2));
+    }
+    for (i, &digit) in digits.iter().enumerate() {
+        let low = u32::from(i == 0);
+        if digit > low {
+            let prefix: String = digits[..i].iter().map(u32::to_string).collect();
+            let rest = n - i - 1;
+            let tail = match rest {
+                0 => String::new(),
+                1 => "[0-9]".to_owned(),
+                _ => format!("[0-9]{{{rest}}}"),
+            };
+            let range = if digit - 1 == low {
+                low.to_string()
+            } else {
+                format!("[{low}-{}]", digit - 1)
+            };
+            branches.push(format!("{prefix}{range}{tail}"));
+        }
+    }
+    if max > 0 {
+        branches.push(max.to_string());
+    }
+    format!("(?:{})", branches.join("|"))
+}
+
+/// A secret as pasted: surrounding whitespace is trimmed; what remains is non-empty and
+/// without whitespace or control characters (a signing secret, an app password).
+pub(crate) struct SecretRule;
+
+impl TextRule for SecretRule {
+    const NAME: &'static str = "string_secret";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            min_length: Some(1),
+            pattern: Some(format!("^[{SPACE}]*[^{CONTROL}{BLANK}]+[{SPACE}]*$")),
+            ..string(None)
+        }
+    }
+
+    fn check(raw: &str) -> Result<(), String> {
+        Credentials::parse_secret("", raw)
+            .map(drop)
+            .map_err(|e| e.message().to_owned())
+    }
+}
+
+/// A Slack bot token as pasted: a secret that starts with `xoxb-`. The pattern states the
+/// prefix; the server's answer to another kind of token names the kind it is (`is a user
+/// token (xoxp-)`), which a client validating the pattern alone cannot say.
+pub(crate) struct SlackBotTokenRule;
+
+impl TextRule for SlackBotTokenRule {
+    const NAME: &'static str = "string_slack_bot_token";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            min_length: Some(5),
+            pattern: Some(format!(
+                "^[{SPACE}]*xoxb{}[^{CONTROL}{BLANK}]*[{SPACE}]*$",
+                literal('-')
+            )),
+            ..string(None)
+        }
+    }
+
+    fn check(raw: &str) -> Result<(), String> {
+        Credentials::parse_slack_bot_token("", raw)
+            .map(drop)
+            .map_err(|e| e.message().to_owned())
+    }
+}
+
+/// A Slack app-level token as pasted: a secret that starts with `xapp-` (as with the bot
+/// token, the server's answer names the kind of a wrong token).
+pub(crate) struct SlackAppTokenRule;
+
+impl TextRule for SlackAppTokenRule {
+    const NAME: &'static str = "string_slack_app_token";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            min_length: Some(5),
+            pattern: Some(format!(
+                "^[{SPACE}]*xapp{}[^{CONTROL}{BLANK}]*[{SPACE}]*$",
+                literal('-')
+            )),
+            ..string(None)
+        }
+    }
+
+    fn check(raw: &str) -> Result<(), String> {
+        Credentials::parse_slack_app_token("", raw)
+            .map(drop)
+            .map_err(|e| e.message().to_owned())
+    }
+}
+
+/// A Discord bot token as pasted: a secret, optionally after the `Bot ` scheme (any case),
+/// that is not a Slack token (none of [`SLACK_TOKEN_PREFIXES`]).
+pub(crate) struct DiscordBotTokenRule;
+
+impl TextRule for DiscordBotTokenRule {
+    const NAME: &'static str = "string_discord_bot_token";
+
+    fn schema() -> MetaSchema {
+        let prefixes: Vec<&str> = SLACK_TOKEN_PREFIXES.iter().map(|(p, _)| *p).collect();
+        let token = not_starting_with(&prefixes, &format!("{CONTROL}{BLANK}"));
+        MetaSchema {
+            min_length: Some(1),
+            pattern: Some(format!(
+                "^[{SPACE}]*(?:[Bb][Oo][Tt][{SPACE}]+)?{token}[{SPACE}]*$"
+            )),
+            ..string(None)
+        }
+    }
+
+    fn check(raw: &str) -> Result<(), String> {
+        Credentials::parse_discord_bot_token("", raw)
+            .map(drop)
+            .map_err(|e| e.message().to_owned())
+    }
+}
+
+/// A Discord application id as pasted: a snowflake (the decimal form of an unsigned 64-bit
+/// integer, without leading zeros), with surrounding whitespace trimmed.
+pub(crate) struct SnowflakeRule;
+
+impl TextRule for SnowflakeRule {
+    const NAME: &'static str = "string_snowflake";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            min_length: Some(1),
+            pattern: Some(format!(
+                "^[{SPACE}]*{}[{SPACE}]*$",
+                decimal_at_most(u64::MAX)
+            )),
+            ..string(None)
+        }
+    }
+
+    fn check(raw: &str) -> Result<(), String> {
+        Credentials::parse_discord_application_id("", raw)
+            .map(drop)
+            .map_err(|e| e.message().to_owned())
+    }
+}
+
+/// A pasted non-secret credential value (a Teams app or tenant id): anything with a
+/// character that is not whitespace; surrounding whitespace is trimmed.
+pub(crate) struct PastedTextRule;
+
+impl TextRule for PastedTextRule {
+    const NAME: &'static str = "string_pasted_text";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            min_length: Some(1),
+            pattern: Some(format!(r"^[\s\S]*[^{SPACE}][\s\S]*$")),
+            ..string(None)
+        }
+    }
+
+    fn check(raw: &str) -> Result<(), String> {
+        Credentials::parse_text("", raw)
+            .map(drop)
+            .map_err(|e| e.message().to_owned())
+    }
+}
+
 /// A string input checked by rule `R` when parsed (from JSON, a path or a query parameter).
 pub(crate) struct Text<R>(String, PhantomData<R>);
 
@@ -528,6 +752,127 @@ mod tests {
         agree::<UrlRule>(&[&url, &format!("{url}x")]);
         let emoji = format!(":{}:", "a".repeat(98));
         agree::<EmojiRule>(&[&emoji, &format!(":a{}", &emoji[1..])]);
+    }
+
+    const CREDENTIALS: &[&str] = &[
+        "xoxb-1-abc",
+        "xoxb-",
+        "xoxb",
+        " xoxb-1\n",
+        "\u{85}xoxb-1\u{3000}",
+        "xoxb-1 2",
+        "xoxb-1\u{0}",
+        "\u{0}xoxb-1",
+        "xoxb-1\u{200B}",
+        "xoxb-é",
+        "XOXB-1",
+        "xoxp-1",
+        "xapp-1-A1",
+        " xapp-1 ",
+        "xapp",
+        "xoxe.1",
+        "xoxe-1",
+        "xoxe",
+        "xoxex",
+        "xoxa-1",
+        "xoxr-1",
+        "xoxc-1",
+        "xoxs-1",
+        "xoxz-1",
+        "xo",
+        "xap",
+        "xapq",
+        "xappx",
+        "x",
+        "MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs",
+        "Bot abc",
+        "bOt\tabc",
+        "Bot\u{85}abc",
+        "Bot  abc ",
+        "Bot",
+        "Bot ",
+        "Botabc",
+        "Bot xoxb-1",
+        "Bot Bot abc",
+        "Bot a b",
+        "Bot \u{0}a",
+        "Bearer abc",
+        "bearer",
+        "Bearer",
+        "abc def",
+        "0",
+        "00",
+        "01",
+        "1",
+        " 1300000000000000001 ",
+        "1300000000000000001",
+        "18446744073709551615",
+        "18446744073709551616",
+        "18446744073709551699",
+        "19000000000000000000",
+        "99999999999999999999",
+        "9999999999999999999",
+        "10000000000000000000",
+        "100000000000000000000",
+        "+1",
+        "-1",
+        "1_000",
+        "١٢٣",
+        "1 2",
+        "00000000-0000-0000-0000-000000000000",
+        "common",
+        " tenant.onmicrosoft.com ",
+    ];
+
+    #[test]
+    fn credential_rules_are_the_domain_parsers() {
+        for samples in [TRICKY, CREDENTIALS] {
+            agree::<SecretRule>(samples);
+            agree::<SlackBotTokenRule>(samples);
+            agree::<SlackAppTokenRule>(samples);
+            agree::<DiscordBotTokenRule>(samples);
+            agree::<SnowflakeRule>(samples);
+            agree::<PastedTextRule>(samples);
+        }
+        // Every prefix of a Slack token, with and without the `Bot ` scheme, and with one more
+        // character: the pattern that excludes them is generated, so try all of them.
+        for (prefix, _) in SLACK_TOKEN_PREFIXES {
+            for end in 1..=prefix.len() {
+                let stem = &prefix[..end];
+                for raw in [
+                    stem.to_owned(),
+                    format!("{stem}a"),
+                    format!("{stem}-"),
+                    format!("{stem}."),
+                    format!("Bot {stem}z"),
+                ] {
+                    agree::<DiscordBotTokenRule>(&[&raw]);
+                    agree::<SlackBotTokenRule>(&[&raw]);
+                    agree::<SlackAppTokenRule>(&[&raw]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_snowflake_pattern_holds_at_every_digit_of_the_limit() {
+        let max = u64::MAX.to_string();
+        let mut samples = vec![max.clone()];
+        for (i, digit) in max.char_indices() {
+            for other in '0'..='9' {
+                if other != digit {
+                    samples.push(format!("{}{other}{}", &max[..i], &max[i + 1..]));
+                }
+            }
+            samples.push(max[..=i].to_owned());
+        }
+        let samples: Vec<&str> = samples.iter().map(String::as_str).collect();
+        agree::<SnowflakeRule>(&samples);
+        let pattern = Regex::new(&format!("^{}$", decimal_at_most(305))).unwrap();
+        for n in 0..=1000_u32 {
+            assert_eq!(pattern.is_match(&n.to_string()), n <= 305, "{n}");
+        }
+        assert!(!pattern.is_match("007"));
     }
 
     #[test]

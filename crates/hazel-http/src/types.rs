@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
@@ -12,6 +13,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+
+use crate::text::TextRule;
 
 /// A value that must be present but may be `null` (`{"readAt": null}` marks a notification
 /// unread, while a body without `readAt` is invalid). Answered as `null` when absent.
@@ -141,17 +144,26 @@ impl<'de> Deserialize<'de> for Rfc3339Input {
     }
 }
 
-/// A secret sent by a client (a bot token, a signing secret). Held as a [`SecretString`] from
-/// the moment it is parsed; never serialized, never printed.
-pub(crate) struct SecretInput(pub(crate) SecretString);
+/// A secret sent by a client (a bot token, a signing secret), checked by rule `R` (which also
+/// gives its schema). Held as a [`SecretString`] from the moment it is parsed; never
+/// serialized, never printed.
+pub(crate) struct SecretInput<R>(pub(crate) SecretString, PhantomData<R>);
 
-impl fmt::Debug for SecretInput {
+impl<R> fmt::Debug for SecretInput<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretInput([redacted])")
     }
 }
 
-impl Type for SecretInput {
+impl<R: TextRule> SecretInput<R> {
+    fn parse(text: String) -> Result<Self, String> {
+        // The rule's messages say what is wrong, never what the value is.
+        R::check(&text)?;
+        Ok(Self(SecretString::from(text), PhantomData))
+    }
+}
+
+impl<R: TextRule> Type for SecretInput<R> {
     const IS_REQUIRED: bool = true;
 
     type RawValueType = Self;
@@ -159,14 +171,14 @@ impl Type for SecretInput {
     type RawElementValueType = Self;
 
     fn name() -> Cow<'static, str> {
-        "string_password".into()
+        format!("{}_password", R::NAME).into()
     }
 
     fn schema_ref() -> MetaSchemaRef {
         MetaSchemaRef::Inline(Box::new(MetaSchema {
             write_only: true,
-            min_length: Some(1),
-            ..MetaSchema::new_with_format("string", "password")
+            format: Some("password"),
+            ..R::schema()
         }))
     }
 
@@ -181,30 +193,26 @@ impl Type for SecretInput {
     }
 }
 
-impl ParseFromJSON for SecretInput {
+impl<R: TextRule> ParseFromJSON for SecretInput<R> {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
         match value {
-            Some(Value::String(text)) => Ok(Self(SecretString::from(text))),
+            Some(Value::String(text)) => Self::parse(text).map_err(ParseError::custom),
             Some(other) => Err(ParseError::expected_type(other)),
             None => Err(ParseError::expected_input()),
         }
     }
 }
 
-impl ToJSON for SecretInput {
+impl<R: TextRule> ToJSON for SecretInput<R> {
     fn to_json(&self) -> Option<Value> {
         // Write-only: a secret is never part of an answer.
         None
     }
 }
 
-impl<'de> Deserialize<'de> for SecretInput {
+impl<'de, R: TextRule> Deserialize<'de> for SecretInput<R> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        if text.is_empty() {
-            return Err(D::Error::custom("must not be empty"));
-        }
-        Ok(Self(SecretString::from(text)))
+        Self::parse(String::deserialize(deserializer)?).map_err(D::Error::custom)
     }
 }
 
@@ -215,6 +223,7 @@ mod tests {
 
     use super::*;
     use crate::payload::parse_json;
+    use crate::text::{SecretRule, SlackBotTokenRule};
 
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -247,10 +256,26 @@ mod tests {
 
     #[test]
     fn secrets_are_never_serialized_or_printed() {
-        let secret: SecretInput = serde_json::from_str(r#""xoxb-123""#).unwrap();
-        assert_eq!(secret.0.expose_secret(), "xoxb-123");
+        let secret: SecretInput<SlackBotTokenRule> =
+            serde_json::from_str(r#"" xoxb-123 ""#).unwrap();
+        assert_eq!(secret.0.expose_secret(), " xoxb-123 ");
         assert_eq!(secret.to_json(), None);
         assert!(!format!("{secret:?}").contains("xoxb"));
-        assert!(serde_json::from_str::<SecretInput>(r#""""#).is_err());
+        assert!(serde_json::from_str::<SecretInput<SecretRule>>(r#""""#).is_err());
+        let refused = serde_json::from_str::<SecretInput<SlackBotTokenRule>>(r#""xoxp-secret7""#)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(refused.contains("user token (xoxp-)"), "{refused}");
+        assert!(!refused.contains("secret7"), "{refused}");
+    }
+
+    #[test]
+    fn secret_schemas_are_the_rule_and_write_only() {
+        let schema = SecretInput::<SecretRule>::schema_ref();
+        let schema = schema.unwrap_inline();
+        assert!(schema.write_only);
+        assert_eq!(schema.format, Some("password"));
+        assert_eq!(schema.pattern, SecretRule::schema().pattern);
     }
 }

@@ -380,8 +380,8 @@ pub enum Credentials {
 }
 
 /// A pasted secret: trimmed, non-empty, without whitespace inside.
-fn pasted_secret(field: &str, raw: &SecretString) -> Result<SecretString, ValidationError> {
-    let value = raw.expose_secret().trim();
+fn pasted_secret(field: &str, raw: &str) -> Result<SecretString, ValidationError> {
+    let value = raw.trim();
     if value.is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
     }
@@ -403,29 +403,158 @@ fn pasted_text(field: &str, raw: &str) -> Result<String, ValidationError> {
     Ok(value.to_owned())
 }
 
+/// The documented prefixes of Slack tokens, each with the kind of token it marks.
+pub const SLACK_TOKEN_PREFIXES: [(&str, &str); 9] = [
+    ("xoxb-", "a bot token (xoxb-)"),
+    ("xoxp-", "a user token (xoxp-)"),
+    ("xapp-", "an app-level token (xapp-)"),
+    ("xoxe.", "a token-rotation refresh token (xoxe.)"),
+    ("xoxe-", "a token-rotation refresh token (xoxe-)"),
+    ("xoxa-", "a workspace app token (xoxa-)"),
+    ("xoxr-", "a refresh token (xoxr-)"),
+    ("xoxc-", "a browser session token (xoxc-)"),
+    ("xoxs-", "a session token (xoxs-)"),
+];
+
 /// The kind of Slack token a value is, by its documented prefix.
 fn slack_token_kind(token: &str) -> Option<&'static str> {
-    [
-        ("xoxb-", "a bot token (xoxb-)"),
-        ("xoxp-", "a user token (xoxp-)"),
-        ("xapp-", "an app-level token (xapp-)"),
-        ("xoxe.", "a token-rotation refresh token (xoxe.)"),
-        ("xoxe-", "a token-rotation refresh token (xoxe-)"),
-        ("xoxa-", "a workspace app token (xoxa-)"),
-        ("xoxr-", "a refresh token (xoxr-)"),
-        ("xoxc-", "a browser session token (xoxc-)"),
-        ("xoxs-", "a session token (xoxs-)"),
-    ]
-    .into_iter()
-    .find(|(prefix, _)| token.starts_with(prefix))
-    .map(|(_, kind)| kind)
+    SLACK_TOKEN_PREFIXES
+        .into_iter()
+        .find(|(prefix, _)| token.starts_with(prefix))
+        .map(|(_, kind)| kind)
 }
 
+/// One credential field's parser: each field of [`Credentials`] is checked by one of these, so
+/// an adapter can state (and check) a field's rule before the provider is known.
 impl Credentials {
-    /// Slack credentials as pasted: each value trimmed; `bot_token` must be a bot token
-    /// (`xoxb-`) and `app_token`, when given, an app-level token (`xapp-`). A token of another
-    /// kind is refused naming the kind it is, so a user token is never reported later as
-    /// missing scopes.
+    /// A pasted secret (a signing secret, an app password): trimmed, then non-empty and
+    /// without whitespace or control characters.
+    ///
+    /// # Errors
+    /// [`ValidationError`] on `field` otherwise.
+    pub fn parse_secret(field: &str, raw: &str) -> Result<SecretString, ValidationError> {
+        pasted_secret(field, raw)
+    }
+
+    /// A pasted non-secret value (a Teams app or tenant id): trimmed, then non-empty.
+    ///
+    /// # Errors
+    /// [`ValidationError`] on `field` when blank.
+    pub fn parse_text(field: &str, raw: &str) -> Result<String, ValidationError> {
+        pasted_text(field, raw)
+    }
+
+    /// A Slack bot token as pasted: a secret that starts with `xoxb-`. A token of another kind
+    /// is refused naming the kind it is, so a user token is never reported later as missing
+    /// scopes.
+    ///
+    /// # Errors
+    /// [`ValidationError`] on `field` otherwise.
+    pub fn parse_slack_bot_token(field: &str, raw: &str) -> Result<SecretString, ValidationError> {
+        let token = pasted_secret(field, raw)?;
+        match slack_token_kind(token.expose_secret()) {
+            Some(kind) if kind.contains("xoxb-") => Ok(token),
+            Some(kind) if kind.contains("xapp-") => Err(ValidationError::new(
+                field,
+                "is an app-level token (xapp-); it belongs in credentials.appToken, and \
+                 credentials.botToken takes the bot token (xoxb-) from the app's OAuth & \
+                 Permissions page",
+            )),
+            Some(kind) => Err(ValidationError::new(
+                field,
+                format!(
+                    "is {kind}, not a bot token; give the Bot User OAuth Token (xoxb-) from \
+                     the app's OAuth & Permissions page"
+                ),
+            )),
+            None => Err(ValidationError::new(
+                field,
+                "must be a Slack bot token (xoxb-) from the app's OAuth & Permissions page",
+            )),
+        }
+    }
+
+    /// A Slack app-level token as pasted: a secret that starts with `xapp-`; a token of
+    /// another kind is refused naming the kind it is.
+    ///
+    /// # Errors
+    /// [`ValidationError`] on `field` otherwise.
+    pub fn parse_slack_app_token(field: &str, raw: &str) -> Result<SecretString, ValidationError> {
+        let token = pasted_secret(field, raw)?;
+        match slack_token_kind(token.expose_secret()) {
+            Some(kind) if kind.contains("xapp-") => Ok(token),
+            Some(kind) => Err(ValidationError::new(
+                field,
+                format!(
+                    "is {kind}, not an app-level token; give an app-level token (xapp-) \
+                     with connections:write from the app's Basic Information page"
+                ),
+            )),
+            None => Err(ValidationError::new(
+                field,
+                "must be a Slack app-level token (xapp-) with connections:write",
+            )),
+        }
+    }
+
+    /// A Discord bot token as pasted: trimmed, and a token pasted with its `Bot ` scheme (as
+    /// it travels in an `Authorization` header, any case) has the scheme stripped; then a
+    /// secret. A Slack token or an OAuth `Bearer` token is refused naming what it is.
+    ///
+    /// # Errors
+    /// [`ValidationError`] on `field` otherwise.
+    pub fn parse_discord_bot_token(
+        field: &str,
+        raw: &str,
+    ) -> Result<SecretString, ValidationError> {
+        let raw = raw.trim();
+        let unprefixed = match raw.split_once(char::is_whitespace) {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bot") => rest,
+            Some((scheme, _)) if scheme.eq_ignore_ascii_case("bearer") => {
+                return Err(ValidationError::new(
+                    field,
+                    "is an OAuth bearer token; give the bot token from the application's Bot \
+                     page",
+                ));
+            }
+            _ => raw,
+        };
+        let token = pasted_secret(field, unprefixed)?;
+        if let Some(kind) = slack_token_kind(token.expose_secret()) {
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "is a Slack token ({kind}); give the bot token from the Discord \
+                     application's Bot page"
+                ),
+            ));
+        }
+        Ok(token)
+    }
+
+    /// A Discord application id as pasted: trimmed, then a snowflake, the decimal form of an
+    /// unsigned 64-bit integer (digits only, no leading zeros, at most `u64::MAX`).
+    ///
+    /// # Errors
+    /// [`ValidationError`] on `field` otherwise.
+    pub fn parse_discord_application_id(
+        field: &str,
+        raw: &str,
+    ) -> Result<ExternalAppId, ValidationError> {
+        let id = pasted_text(field, raw)?;
+        if id.parse::<u64>().is_ok_and(|n| n.to_string() == id) {
+            ExternalAppId::parse(field, &id)
+        } else {
+            Err(ValidationError::new(
+                field,
+                "must be a Discord application id (a snowflake: digits only)",
+            ))
+        }
+    }
+
+    /// Slack credentials as pasted, each field parsed by its parser
+    /// ([`Self::parse_slack_bot_token`], [`Self::parse_secret`],
+    /// [`Self::parse_slack_app_token`]).
     ///
     /// # Errors
     /// [`ValidationError`] on `credentials.botToken`, `credentials.signingSecret` or
@@ -435,65 +564,25 @@ impl Credentials {
         signing_secret: &SecretString,
         app_token: Option<&SecretString>,
     ) -> Result<Self, ValidationError> {
-        const BOT: &str = "credentials.botToken";
-        const APP: &str = "credentials.appToken";
-        let bot_token = pasted_secret(BOT, bot_token)?;
-        match slack_token_kind(bot_token.expose_secret()) {
-            Some(kind) if kind.contains("xoxb-") => {}
-            Some(kind) if kind.contains("xapp-") => {
-                return Err(ValidationError::new(
-                    BOT,
-                    "is an app-level token (xapp-); it belongs in credentials.appToken, and \
-                     credentials.botToken takes the bot token (xoxb-) from the app's OAuth & \
-                     Permissions page",
-                ));
-            }
-            Some(kind) => {
-                return Err(ValidationError::new(
-                    BOT,
-                    format!(
-                        "is {kind}, not a bot token; give the Bot User OAuth Token (xoxb-) from \
-                         the app's OAuth & Permissions page"
-                    ),
-                ));
-            }
-            None => {
-                return Err(ValidationError::new(
-                    BOT,
-                    "must be a Slack bot token (xoxb-) from the app's OAuth & Permissions page",
-                ));
-            }
-        }
-        let signing_secret = pasted_secret("credentials.signingSecret", signing_secret)?;
-        let app_token = app_token
-            .map(|token| {
-                let token = pasted_secret(APP, token)?;
-                match slack_token_kind(token.expose_secret()) {
-                    Some(kind) if kind.contains("xapp-") => Ok(token),
-                    Some(kind) => Err(ValidationError::new(
-                        APP,
-                        format!(
-                            "is {kind}, not an app-level token; give an app-level token (xapp-) \
-                             with connections:write from the app's Basic Information page"
-                        ),
-                    )),
-                    None => Err(ValidationError::new(
-                        APP,
-                        "must be a Slack app-level token (xapp-) with connections:write",
-                    )),
-                }
-            })
-            .transpose()?;
         Ok(Self::Slack {
-            bot_token,
-            signing_secret,
-            app_token,
+            bot_token: Self::parse_slack_bot_token(
+                "credentials.botToken",
+                bot_token.expose_secret(),
+            )?,
+            signing_secret: pasted_secret(
+                "credentials.signingSecret",
+                signing_secret.expose_secret(),
+            )?,
+            app_token: app_token
+                .map(|token| {
+                    Self::parse_slack_app_token("credentials.appToken", token.expose_secret())
+                })
+                .transpose()?,
         })
     }
 
-    /// Discord credentials as pasted: trimmed, and a token pasted with its `Bot ` scheme
-    /// (as it travels in an `Authorization` header) has the scheme stripped. A Slack token or
-    /// an OAuth `Bearer` token is refused naming what it is.
+    /// Discord credentials as pasted ([`Self::parse_discord_bot_token`],
+    /// [`Self::parse_discord_application_id`]).
     ///
     /// # Errors
     /// [`ValidationError`] on `credentials.botToken` or `credentials.applicationId` (which
@@ -502,50 +591,19 @@ impl Credentials {
         bot_token: &SecretString,
         application_id: Option<&str>,
     ) -> Result<Self, ValidationError> {
-        const BOT: &str = "credentials.botToken";
-        let raw = bot_token.expose_secret().trim();
-        let unprefixed = match raw.split_once(char::is_whitespace) {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bot") => rest,
-            Some((scheme, _)) if scheme.eq_ignore_ascii_case("bearer") => {
-                return Err(ValidationError::new(
-                    BOT,
-                    "is an OAuth bearer token; give the bot token from the application's Bot \
-                     page",
-                ));
-            }
-            _ => raw,
-        };
-        let bot_token = pasted_secret(BOT, &SecretString::from(unprefixed.to_owned()))?;
-        if let Some(kind) = slack_token_kind(bot_token.expose_secret()) {
-            return Err(ValidationError::new(
-                BOT,
-                format!(
-                    "is a Slack token ({kind}); give the bot token from the Discord \
-                     application's Bot page"
-                ),
-            ));
-        }
-        let application_id = application_id
-            .map(|raw| {
-                const FIELD: &str = "credentials.applicationId";
-                let id = pasted_text(FIELD, raw)?;
-                if id.parse::<u64>().is_ok_and(|n| n.to_string() == id) {
-                    ExternalAppId::parse(FIELD, &id)
-                } else {
-                    Err(ValidationError::new(
-                        FIELD,
-                        "must be a Discord application id (a snowflake: digits only)",
-                    ))
-                }
-            })
-            .transpose()?;
         Ok(Self::Discord {
-            bot_token,
-            application_id,
+            bot_token: Self::parse_discord_bot_token(
+                "credentials.botToken",
+                bot_token.expose_secret(),
+            )?,
+            application_id: application_id
+                .map(|raw| Self::parse_discord_application_id("credentials.applicationId", raw))
+                .transpose()?,
         })
     }
 
-    /// Teams credentials as pasted, each value trimmed.
+    /// Teams credentials as pasted, each value trimmed ([`Self::parse_text`],
+    /// [`Self::parse_secret`]).
     ///
     /// # Errors
     /// [`ValidationError`] on `credentials.appId`, `credentials.appPassword` or
@@ -557,7 +615,7 @@ impl Credentials {
     ) -> Result<Self, ValidationError> {
         Ok(Self::Teams {
             app_id: pasted_text("credentials.appId", app_id)?,
-            app_password: pasted_secret("credentials.appPassword", app_password)?,
+            app_password: pasted_secret("credentials.appPassword", app_password.expose_secret())?,
             tenant_id: pasted_text("credentials.tenantId", tenant_id)?,
         })
     }

@@ -35,7 +35,10 @@ use crate::model::{
 };
 use crate::payload::{ApiJson, from_value};
 use crate::responses::api_response;
-use crate::text::{CursorText, NameText, OpaqueText, UuidText};
+use crate::text::{
+    CursorText, DiscordBotTokenRule, NameText, OpaqueText, PastedTextRule, SecretRule,
+    SlackAppTokenRule, SlackBotTokenRule, SnowflakeRule, Text, UuidText,
+};
 use crate::types::{Nullable, SecretInput};
 
 // ---------------------------------------------------------------------------------------------
@@ -46,12 +49,13 @@ use crate::types::{Nullable, SecretInput};
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
 pub(crate) struct SlackCredentials {
-    /// The `xoxb-…` bot token (a user token `xoxp-…` is refused as such).
-    bot_token: SecretInput,
+    /// The `xoxb-…` bot token (a token of another kind, such as a user token `xoxp-…`, is
+    /// refused naming its kind).
+    bot_token: SecretInput<SlackBotTokenRule>,
     /// The app's signing secret, for Events API requests.
-    signing_secret: SecretInput,
+    signing_secret: SecretInput<SecretRule>,
     /// An `xapp-…` app-level token with `connections:write`: intake through Socket Mode.
-    app_token: Option<SecretInput>,
+    app_token: Option<SecretInput<SlackAppTokenRule>>,
 }
 
 /// Discord bot credentials; the guild is the connection's `externalWorkspaceId`.
@@ -59,10 +63,12 @@ pub(crate) struct SlackCredentials {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
 pub(crate) struct DiscordCredentials {
-    /// The bot token (pasted with its `Bot ` prefix, the prefix is dropped).
-    bot_token: SecretInput,
-    /// The application id (a snowflake), when known.
-    application_id: Option<String>,
+    /// The bot token (pasted with its `Bot ` prefix, the prefix is dropped; a Slack token is
+    /// refused as such).
+    bot_token: SecretInput<DiscordBotTokenRule>,
+    /// The application id (a snowflake: digits, no leading zeros, at most
+    /// 18446744073709551615), when known.
+    application_id: Option<Text<SnowflakeRule>>,
 }
 
 /// Microsoft Teams (Bot Framework) credentials.
@@ -70,12 +76,12 @@ pub(crate) struct DiscordCredentials {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
 pub(crate) struct TeamsCredentials {
-    /// The Microsoft App id.
-    app_id: String,
+    /// The Microsoft App id (not blank).
+    app_id: Text<PastedTextRule>,
     /// The Microsoft App password.
-    app_password: SecretInput,
-    /// The Azure AD tenant.
-    tenant_id: String,
+    app_password: SecretInput<SecretRule>,
+    /// The Azure AD tenant (not blank).
+    tenant_id: Text<PastedTextRule>,
 }
 
 /// Credentials as sent: a JSON object whose shape depends on the connection's provider, so it
@@ -273,7 +279,8 @@ pub(crate) struct CreateConnection {
     credentials: Option<CredentialsInput>,
     /// Sync switches to change from their defaults.
     settings: Option<ConnectionSettingsInput>,
-    /// Client metadata (a JSON object of at most 16 KiB).
+    /// Client metadata (a JSON object of at most 16 KiB, counted as compact JSON, which a
+    /// schema cannot state).
     metadata: Option<BTreeMap<String, Value>>,
 }
 
@@ -290,7 +297,8 @@ pub(crate) struct UpdateConnection {
     credentials: Option<CredentialsInput>,
     /// Sync switches to change.
     settings: Option<ConnectionSettingsInput>,
-    /// New client metadata (replaces the old).
+    /// New client metadata (replaces the old; a JSON object of at most 16 KiB, counted as
+    /// compact JSON, which a schema cannot state).
     metadata: Option<BTreeMap<String, Value>>,
     /// Pause (`disconnected`) or resume (`connected`, after validating the credentials).
     status: Option<RequestedStatusInput>,

@@ -1,10 +1,17 @@
 //! The OpenAPI document states what the server enforces, and the answers to input it refuses
 //! name what is wrong: 405 lists the allowed methods, a bad path parameter or an empty JSON key
-//! is named, names refuse bidirectional override characters.
+//! is named, names refuse bidirectional override characters, and a credential the document
+//! allows is accepted while one it forbids is refused naming the field.
 
 use hazel_testkit::TestApp;
+use regex::Regex;
 use reqwest::Method;
 use serde_json::{Value, json};
+
+use crate::chat_sync::{
+    DISCORD_TOKEN, SLACK_SIGNING_SECRET, SLACK_TOKEN, connect_slack, discord_body, discord_guild,
+    slack_workspace, team,
+};
 
 const SOME_UUID: &str = "0190a8c4-7c2e-7c5e-9b1a-3f4e5d6c7b8a";
 
@@ -314,6 +321,199 @@ async fn every_documented_route_follows_the_rules(app: TestApp) {
     }
 }
 
+/// Whether the served document's pattern of `schema.field` matches `raw`.
+fn documented(spec: &Value, schema: &str, field: &str, raw: &str) -> bool {
+    let pattern = spec["components"]["schemas"][schema]["properties"][field]["pattern"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{schema}.{field} states no pattern"));
+    Regex::new(pattern).unwrap().is_match(raw)
+}
+
+async fn credentials_the_document_allows_are_accepted_and_the_rest_refused_by_name(app: TestApp) {
+    let spec = app
+        .anonymous()
+        .raw(Method::GET, "/openapi.json", None, None)
+        .await
+        .expect_status(200)
+        .body;
+    let t = team(&app).await;
+    slack_workspace(&app);
+    discord_guild(&app);
+    let slack = connect_slack(&app, &t.owner, &t.org).await;
+    let discord = t
+        .owner
+        .post("/connections", discord_body(&t.org))
+        .await
+        .expect_status(201)
+        .id();
+    let slack_base = json!({"botToken": SLACK_TOKEN, "signingSecret": SLACK_SIGNING_SECRET});
+    let discord_base = json!({"botToken": DISCORD_TOKEN});
+    let cases: Vec<(&str, &Value, &str, &str, String, bool)> = vec![
+        (
+            "SlackCredentials",
+            &slack_base,
+            &slack,
+            "botToken",
+            format!(" {SLACK_TOKEN}\n"),
+            true,
+        ),
+        (
+            "SlackCredentials",
+            &slack_base,
+            &slack,
+            "botToken",
+            "xoxb-111 222".into(),
+            false,
+        ),
+        (
+            "SlackCredentials",
+            &slack_base,
+            &slack,
+            "botToken",
+            "xoxp-111-222".into(),
+            false,
+        ),
+        (
+            "SlackCredentials",
+            &slack_base,
+            &slack,
+            "botToken",
+            "xoxb-1\u{0}".into(),
+            false,
+        ),
+        (
+            "SlackCredentials",
+            &slack_base,
+            &slack,
+            "signingSecret",
+            format!("\t{SLACK_SIGNING_SECRET} "),
+            true,
+        ),
+        (
+            "SlackCredentials",
+            &slack_base,
+            &slack,
+            "signingSecret",
+            "abc\u{7f}".into(),
+            false,
+        ),
+        (
+            "SlackCredentials",
+            &slack_base,
+            &slack,
+            "signingSecret",
+            "a b".into(),
+            false,
+        ),
+        (
+            "SlackCredentials",
+            &slack_base,
+            &slack,
+            "appToken",
+            " xapp-1-A0APP-123 ".into(),
+            true,
+        ),
+        (
+            "SlackCredentials",
+            &slack_base,
+            &slack,
+            "appToken",
+            "xoxb-1".into(),
+            false,
+        ),
+        (
+            "DiscordCredentials",
+            &discord_base,
+            &discord,
+            "botToken",
+            format!("bot {DISCORD_TOKEN}"),
+            true,
+        ),
+        (
+            "DiscordCredentials",
+            &discord_base,
+            &discord,
+            "botToken",
+            "Bot xoxb-1-2".into(),
+            false,
+        ),
+        (
+            "DiscordCredentials",
+            &discord_base,
+            &discord,
+            "botToken",
+            "xapp-1".into(),
+            false,
+        ),
+        (
+            "DiscordCredentials",
+            &discord_base,
+            &discord,
+            "applicationId",
+            " 1300000000000000009 ".into(),
+            true,
+        ),
+        (
+            "DiscordCredentials",
+            &discord_base,
+            &discord,
+            "applicationId",
+            "18446744073709551615".into(),
+            true,
+        ),
+        (
+            "DiscordCredentials",
+            &discord_base,
+            &discord,
+            "applicationId",
+            "18446744073709551616".into(),
+            false,
+        ),
+        (
+            "DiscordCredentials",
+            &discord_base,
+            &discord,
+            "applicationId",
+            "0130".into(),
+            false,
+        ),
+        (
+            "DiscordCredentials",
+            &discord_base,
+            &discord,
+            "applicationId",
+            "12a".into(),
+            false,
+        ),
+    ];
+    for (schema, base, connection, field, raw, allowed) in cases {
+        assert_eq!(
+            documented(&spec, schema, field, &raw),
+            allowed,
+            "the document on {schema}.{field} = {raw:?}"
+        );
+        let mut credentials = base.clone();
+        credentials[field] = json!(raw);
+        let resp = t
+            .owner
+            .patch(
+                &format!("/connections/{connection}"),
+                json!({ "credentials": credentials }),
+            )
+            .await;
+        if allowed {
+            assert_ne!(resp.status, 400, "{field} = {raw:?}: {}", resp.text);
+        } else {
+            assert_eq!(resp.status, 400, "{field} = {raw:?}: {}", resp.text);
+            assert_eq!(
+                resp.error_field(),
+                format!("credentials.{field}"),
+                "{raw:?}"
+            );
+        }
+    }
+}
+
 hazel_testkit::on_every_backend!(
     a_wrong_method_answers_405_with_allow,
     a_bad_path_parameter_is_named,
@@ -323,4 +523,5 @@ hazel_testkit::on_every_backend!(
     a_cursor_of_the_documented_shape_is_accepted,
     the_document_states_the_limits,
     every_documented_route_follows_the_rules,
+    credentials_the_document_allows_are_accepted_and_the_rest_refused_by_name,
 );

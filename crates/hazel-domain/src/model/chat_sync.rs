@@ -424,8 +424,8 @@ fn slack_token_kind(token: &str) -> Option<&'static str> {
         .map(|(_, kind)| kind)
 }
 
-/// One credential field's parser: each field of [`Credentials`] is checked by one of these, so
-/// an adapter can state (and check) a field's rule before the provider is known.
+/// Pasted credentials: one parser per field, so an adapter can state (and check) a field's rule
+/// on its own, and one per provider built from them.
 impl Credentials {
     /// A pasted secret (a signing secret, an app password): trimmed, then non-empty and
     /// without whitespace or control characters.

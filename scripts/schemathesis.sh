@@ -89,7 +89,7 @@ api() { # <path> <json>: POSTs as the bootstrap user
 org=$(api /organizations '{"name":"Fuzz"}' | jq -r .data.id)
 channel=$(api "/organizations/$org/channels" '{"name":"general","type":"public"}' | jq -r .data.id)
 member=$(api "/organizations/$org/members" '{"email":"member@example.com","name":"Member","role":"member"}' | jq -r .data.id)
-message=$(api "/channels/$channel/messages" '{"content":"hello"}' | jq -r .data.id)
+message=$(api "/channels/$channel/messages" '{"content":"hello","attachments":[{"url":"https://example.com/plan.pdf","name":"plan.pdf"}]}' | jq -r .data.id)
 doomed=$(api "/channels/$channel/messages" '{"content":"to be deleted"}' | jq -r .data.id)
 # The simulators' demo workspaces (see hazel-simulators).
 slack_credentials='{"botToken":"xoxb-demo-bot-token","signingSecret":"s3cret"}'

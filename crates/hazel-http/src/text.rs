@@ -243,29 +243,6 @@ pub(crate) fn visible_text_pattern() -> String {
     format!(r"^[^\u0000]*[^\u0000{SPACE}][^\u0000]*$")
 }
 
-/// Message text with something visible in it (an edit).
-pub(crate) struct VisibleTextRule;
-
-impl TextRule for VisibleTextRule {
-    const NAME: &'static str = "string_visible_text";
-
-    fn schema() -> MetaSchema {
-        MetaSchema {
-            min_length: Some(1),
-            pattern: Some(visible_text_pattern()),
-            ..MessageTextRule::schema()
-        }
-    }
-
-    fn check(raw: &str) -> Result<(), String> {
-        MessageTextRule::check(raw)?;
-        if raw.trim().is_empty() {
-            return Err("must not be empty".to_owned());
-        }
-        Ok(())
-    }
-}
-
 /// A Unicode emoji or a `:short_name:`.
 pub(crate) struct EmojiRule;
 
@@ -735,7 +712,6 @@ mod tests {
         agree::<EmailRule>(TRICKY);
         agree::<UrlRule>(TRICKY);
         agree::<MessageTextRule>(TRICKY);
-        agree::<VisibleTextRule>(TRICKY);
         agree::<EmojiRule>(TRICKY);
         agree::<CursorRule>(TRICKY);
     }

@@ -214,11 +214,42 @@ async fn reactions_are_counted_per_emoji_and_removed_per_member(app: TestApp) {
     assert_eq!(list.data()[0]["reactions"][1]["emoji"], ":tada:");
 }
 
+async fn an_edit_may_blank_the_text_only_of_a_message_with_attachments(app: TestApp) {
+    let ada = app.user("Ada").await;
+    let org = ada.create_org("Acme").await;
+    let channel = ada.create_channel(&org, "general").await;
+    let with_file = ada
+        .post(
+            &format!("/channels/{channel}/messages"),
+            json!({
+                "content": "the plan",
+                "attachments": [{"url": "https://example.com/plan.pdf", "name": "plan.pdf"}]
+            }),
+        )
+        .await
+        .expect_status(201);
+    let with_file = with_file.data()["id"].as_str().unwrap().to_owned();
+    let blanked = ada
+        .patch(&format!("/messages/{with_file}"), json!({"content": "  "}))
+        .await
+        .expect_status(200);
+    assert_eq!(blanked.data()["attachments"][0]["name"], "plan.pdf");
+    let text_only = ada.post_message(&channel, "draft").await;
+    let refused = ada
+        .patch(&format!("/messages/{text_only}"), json!({"content": "  "}))
+        .await
+        .expect_status(400);
+    assert_eq!(refused.error_field(), "content");
+    let list = ada.get(&format!("/channels/{channel}/messages")).await;
+    assert_eq!(list.data()[0]["content"], "draft", "{}", list.text);
+}
+
 hazel_testkit::on_every_backend!(
     posted_messages_list_newest_first_with_their_author,
     only_the_author_edits,
     authors_and_admins_delete_other_members_cannot,
     replies_need_a_parent_in_the_same_channel,
     message_input_is_validated,
-    reactions_are_counted_per_emoji_and_removed_per_member
+    reactions_are_counted_per_emoji_and_removed_per_member,
+    an_edit_may_blank_the_text_only_of_a_message_with_attachments
 );

@@ -24,7 +24,6 @@ use crate::payload::ApiJson;
 use crate::responses::api_response;
 use crate::text::{
     CursorText, EmojiRule, MessageTextRule, NameText, OpaqueText, Text, UrlRule, UuidText,
-    VisibleTextRule,
 };
 
 /// Longest accepted attachment content type, in characters.
@@ -104,9 +103,9 @@ pub(crate) struct AttachmentInput {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "an object")]
 pub(crate) struct UpdateMessage {
-    /// The new text: at most 40 000 characters, not blank. (Blank text is also accepted
-    /// when the message has attachments.)
-    content: Text<VisibleTextRule>,
+    /// The new text in Hazel Markdown (at most 40 000 characters). It may be blank only when
+    /// the message has attachments; otherwise the answer is a 400 naming `content`.
+    content: Text<MessageTextRule>,
 }
 
 /// Input of `messageReactionCreate`.

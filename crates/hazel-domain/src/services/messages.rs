@@ -589,6 +589,21 @@ mod tests {
         }
     }
 
+    /// Channel and member repositories under which `member` sees `ch`.
+    fn visible_to(ch: &Channel, member: &Member) -> (MockChannelRepository, MockMemberRepository) {
+        let mut channels = MockChannelRepository::new();
+        let c = ch.clone();
+        channels
+            .expect_find()
+            .returning(move |_| Ok(Some(c.clone())));
+        let mut members = MockMemberRepository::new();
+        let m = member.clone();
+        members
+            .expect_find_for_user()
+            .returning(move |_, _| Ok(Some(m.clone())));
+        (channels, members)
+    }
+
     fn message(channel: &Channel, author: MemberId, text: &str) -> Message {
         Message {
             id: MessageId::new(),
@@ -708,15 +723,7 @@ mod tests {
         messages
             .expect_find()
             .returning(move |_| Ok(Some(found.clone())));
-        let mut channels = MockChannelRepository::new();
-        let c = ch.clone();
-        channels
-            .expect_find()
-            .returning(move |_| Ok(Some(c.clone())));
-        let mut members = MockMemberRepository::new();
-        members
-            .expect_find_for_user()
-            .returning(move |_, _| Ok(Some(bob_m.clone())));
+        let (channels, members) = visible_to(&ch, &bob_m);
         let mut store = MockStore::new();
         store.expect_commit().never();
         let service = MessageService::new(
@@ -744,16 +751,7 @@ mod tests {
         let (ada, bob) = (user("ada"), user("bob"));
         let ada_m = member_of(&ada, org, Role::Member);
         let bob_m = member_of(&bob, org, Role::Member);
-        let mut channels = MockChannelRepository::new();
-        let c = ch.clone();
-        channels
-            .expect_find()
-            .returning(move |_| Ok(Some(c.clone())));
-        let mut members = MockMemberRepository::new();
-        let a = ada_m.clone();
-        members
-            .expect_find_for_user()
-            .returning(move |_, _| Ok(Some(a.clone())));
+        let (channels, mut members) = visible_to(&ch, &ada_m);
         let b = bob_m.clone();
         members
             .expect_find_many()
@@ -796,15 +794,7 @@ mod tests {
         let ch = channel(org);
         let ada = user("ada");
         let ada_m = member_of(&ada, org, Role::Member);
-        let mut channels = MockChannelRepository::new();
-        let c = ch.clone();
-        channels
-            .expect_find()
-            .returning(move |_| Ok(Some(c.clone())));
-        let mut members = MockMemberRepository::new();
-        members
-            .expect_find_for_user()
-            .returning(move |_, _| Ok(Some(ada_m.clone())));
+        let (channels, members) = visible_to(&ch, &ada_m);
         let mut store = MockStore::new();
         store.expect_commit().never();
         let service = MessageService::new(
@@ -845,16 +835,7 @@ mod tests {
             .expect_find()
             .returning(move |_| Ok(Some(found.clone())));
         messages.expect_view().never();
-        let mut channels = MockChannelRepository::new();
-        let c = ch.clone();
-        channels
-            .expect_find()
-            .returning(move |_| Ok(Some(c.clone())));
-        let mut members = MockMemberRepository::new();
-        let m = caller_member.clone();
-        members
-            .expect_find_for_user()
-            .returning(move |_, _| Ok(Some(m.clone())));
+        let (channels, members) = visible_to(ch, caller_member);
         MessageService::new(
             Arc::new(members),
             Arc::new(channels),
@@ -922,16 +903,7 @@ mod tests {
                 reactions: vec![],
             }))
         });
-        let mut channels = MockChannelRepository::new();
-        let c = ch.clone();
-        channels
-            .expect_find()
-            .returning(move |_| Ok(Some(c.clone())));
-        let mut members = MockMemberRepository::new();
-        let a = ada_m.clone();
-        members
-            .expect_find_for_user()
-            .returning(move |_, _| Ok(Some(a.clone())));
+        let (channels, mut members) = visible_to(&ch, &ada_m);
         // Bob was mentioned before the edit and `@here` was there already: only Cy is new.
         let cy_id = cy_m.id;
         let c_m = cy_m.clone();
@@ -1033,16 +1005,7 @@ mod tests {
         messages
             .expect_find_reaction()
             .returning(move |_, _, _| Ok(Some(reaction.clone())));
-        let mut channels = MockChannelRepository::new();
-        let c = ch.clone();
-        channels
-            .expect_find()
-            .returning(move |_| Ok(Some(c.clone())));
-        let mut members = MockMemberRepository::new();
-        let m = ada_m.clone();
-        members
-            .expect_find_for_user()
-            .returning(move |_, _| Ok(Some(m.clone())));
+        let (channels, members) = visible_to(&ch, &ada_m);
         let service = MessageService::new(
             Arc::new(members),
             Arc::new(channels),

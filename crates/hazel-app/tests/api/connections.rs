@@ -61,9 +61,7 @@ async fn credentials_are_encrypted_at_rest(app: TestApp) {
     let t = team(&app).await;
     connect_slack(&app, &t.owner, &t.org).await;
     // Read the stored column directly, on either backend.
-    let db = sea_orm::Database::connect(&app.config.database_url)
-        .await
-        .unwrap();
+    let db = crate::raw_db(&app).await;
     let rows = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
@@ -528,9 +526,7 @@ async fn credentials_copied_to_another_connection_do_not_open(app: TestApp) {
     assert_eq!(valid.body["valid"], true, "{}", valid.text);
     // Someone with write access to the database copies the first connection's sealed
     // credentials into the second connection's row.
-    let db = sea_orm::Database::connect(&app.config.database_url)
-        .await
-        .unwrap();
+    let db = crate::raw_db(&app).await;
     let backend = db.get_database_backend();
     let copy = format!(
         "UPDATE chat_sync_connections SET credentials = \
@@ -563,9 +559,7 @@ async fn credentials_copied_to_another_connection_do_not_open(app: TestApp) {
 /// The bot identity columns of the only connection, read directly from the database.
 async fn stored_bot_identity(app: &TestApp) -> [Option<String>; 3] {
     use sea_orm::{ConnectionTrait as _, Statement};
-    let db = sea_orm::Database::connect(&app.config.database_url)
-        .await
-        .unwrap();
+    let db = crate::raw_db(app).await;
     let rows = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
@@ -647,9 +641,7 @@ async fn validation_learns_the_bot_identity_of_a_connection_that_has_none(app: T
         ]
     );
     // A connection stored before bot identities were kept has none …
-    let db = sea_orm::Database::connect(&app.config.database_url)
-        .await
-        .unwrap();
+    let db = crate::raw_db(&app).await;
     db.execute_raw(Statement::from_string(
         db.get_database_backend(),
         "UPDATE chat_sync_connections SET external_bot_user_id = NULL, external_bot_id = NULL, \

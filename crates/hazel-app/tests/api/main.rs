@@ -23,3 +23,11 @@ mod store_effects;
 mod sync_tenancy;
 mod tenancy;
 mod transactions;
+
+/// A connection of its own to the test app's database, for reading or writing what the API
+/// does not show (stored columns, rows from before a migration).
+async fn raw_db(app: &hazel_testkit::TestApp) -> sea_orm::DatabaseConnection {
+    sea_orm::Database::connect(&app.config.database_url)
+        .await
+        .unwrap()
+}

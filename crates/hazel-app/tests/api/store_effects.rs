@@ -5,12 +5,6 @@ use hazel_testkit::{Backend, Client, TestApp};
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement};
 use serde_json::json;
 
-async fn raw(app: &TestApp) -> DatabaseConnection {
-    sea_orm::Database::connect(&app.config.database_url)
-        .await
-        .unwrap()
-}
-
 async fn scalar(db: &DatabaseConnection, sql: &str) -> i64 {
     db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
         .await
@@ -46,7 +40,7 @@ async fn the_transaction_id_is_the_writing_transactions_own(app: TestApp) {
     let ada = app.user("Ada").await;
     let org = ada.create_org("Acme").await;
     let channel = ada.create_channel(&org, "general").await;
-    let db = raw(&app).await;
+    let db = crate::raw_db(&app).await;
     let mut last = 0;
     for i in 0..5 {
         let posted = ada
@@ -93,7 +87,7 @@ async fn editing_a_deleted_message_answers_404_and_notifies_nobody(app: TestApp)
     ada.delete(&format!("/messages/{message}"))
         .await
         .expect_status(200);
-    let db = raw(&app).await;
+    let db = crate::raw_db(&app).await;
     let (counter_before, rows_before) = (counter(&db).await, notification_rows(&db).await);
     let refused = ada
         .patch(
@@ -124,7 +118,7 @@ async fn removing_a_missing_reaction_answers_404_and_writes_nothing(app: TestApp
     ada.post(&path, json!({"emoji": "👍"}))
         .await
         .expect_status(201);
-    let db = raw(&app).await;
+    let db = crate::raw_db(&app).await;
     let before = counter(&db).await;
     // Mia never reacted with 👍, and nobody with 🎉.
     for emoji in ["%F0%9F%91%8D", "%F0%9F%8E%89"] {
@@ -203,7 +197,7 @@ async fn concurrent_writes_with_refusals_leave_the_others_applied(app: TestApp) 
         .filter(|m| m["name"] == "Dup")
         .count();
     assert_eq!(dups, 1, "{}", members.text);
-    let db = raw(&app).await;
+    let db = crate::raw_db(&app).await;
     assert_eq!(
         scalar(
             &db,
@@ -259,7 +253,7 @@ async fn the_configured_pool_size_bounds_the_connections_on_postgres() {
         statuses.iter().all(|s| *s == 200 || *s == 201),
         "{statuses:?}"
     );
-    let db = raw(&app).await;
+    let db = crate::raw_db(&app).await;
     // Every connection of the service is still open (the pool keeps idle ones); this one is
     // the test's own.
     let open = scalar(

@@ -4,8 +4,10 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::cache::ReadCache;
 use anyhow::Context as _;
 use hazel_domain::ports::{Changeset, Committed, StoreError};
 use hazel_migrations::Migrator;
@@ -25,14 +27,16 @@ use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore, SemaphorePermit, oneshot};
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections to a SQLite file by default (WAL lets them read while one writer writes).
 const SQLITE_FILE_CONNECTIONS: u32 = 8;
+/// A pooled PostgreSQL connection idle for this long is pinged before it is used again.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 /// Connections to PostgreSQL by default.
-const POSTGRES_CONNECTIONS: u32 = 10;
+const POSTGRES_CONNECTIONS: u32 = 24;
 
 /// How the pool is sized.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolSettings {
     /// The most connections the pool opens (`HAZEL_DATABASE_MAX_CONNECTIONS`); `None` for
-    /// the default (8 for a SQLite file, 10 for PostgreSQL). An in-memory SQLite database
+    /// the default (8 for a SQLite file, 24 for PostgreSQL). An in-memory SQLite database
     /// always has exactly one.
     pub max_connections: Option<u32>,
 }
@@ -81,8 +85,23 @@ struct Inner {
     write_gate: Arc<Mutex<()>>,
     /// Changesets waiting for the SQLite writer (group commit).
     queue: std::sync::Mutex<Vec<Pending>>,
+
     /// PostgreSQL: how many write transactions may hold a connection at once.
     write_permits: Semaphore,
+    /// Rows that never change once written, as read (tokens, channels, memberships).
+    reads: ReadCache,
+    /// SQLite: transactions the writer committed, and the changesets they carried.
+    batches: AtomicU64,
+    batched_changesets: AtomicU64,
+}
+
+/// What the SQLite writer has committed so far: how well group commit shares transactions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Transactions committed by the writer (batches).
+    pub batches: u64,
+    /// Changesets those transactions carried.
+    pub changesets: u64,
 }
 
 impl fmt::Debug for Database {
@@ -131,7 +150,11 @@ impl Database {
                 backend,
                 write_gate: Arc::new(Mutex::new(())),
                 queue: std::sync::Mutex::new(Vec::new()),
+
                 write_permits: Semaphore::new(permits),
+                reads: ReadCache::new(),
+                batches: AtomicU64::new(0),
+                batched_changesets: AtomicU64::new(0),
             }),
         })
     }
@@ -210,6 +233,29 @@ impl Database {
     /// The pool, for reads.
     pub(crate) fn connection(&self) -> &DatabaseConnection {
         &self.inner.connection
+    }
+
+    /// What the SQLite writer has committed so far (all zero on PostgreSQL, where every
+    /// changeset commits in a transaction of its own).
+    #[must_use]
+    pub fn commit_stats(&self) -> CommitStats {
+        CommitStats {
+            batches: self.inner.batches.load(Ordering::Relaxed),
+            changesets: self.inner.batched_changesets.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts a batch the SQLite writer is about to commit.
+    pub(crate) fn count_batch(&self, changesets: usize) {
+        self.inner.batches.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .batched_changesets
+            .fetch_add(changesets as u64, Ordering::Relaxed);
+    }
+
+    /// The caches of rows that never change once written.
+    pub(crate) fn reads(&self) -> &ReadCache {
+        &self.inner.reads
     }
 
     /// Whether this is SQLite.
@@ -358,6 +404,19 @@ async fn connect_postgres(url: &str, max_connections: u32) -> anyhow::Result<Dat
     let options = PgConnectOptions::from_str(url).context("parsing the PostgreSQL URL")?;
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
+        // sqlx pings every connection it hands out by default: a round trip per query, as
+        // many as the query itself for a message create. A connection in steady use is known
+        // to be alive, so only one that sat idle is checked (it may have been cut by a
+        // server restart or an idle timeout in between).
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await
         .context("connecting to PostgreSQL")?;

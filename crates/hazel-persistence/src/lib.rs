@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod cache;
 mod database;
 #[expect(
     unreachable_pub,
@@ -12,4 +13,4 @@ mod repositories;
 mod store;
 pub mod testing;
 
-pub use database::{Database, PoolSettings};
+pub use database::{CommitStats, Database, PoolSettings};

@@ -199,9 +199,17 @@ impl Database {
     /// gate until the batch is committed and answered, so a caller that gives up (a client
     /// that disconnects) never abandons the other changesets of its batch.
     async fn group_commit(&self, changeset: Changeset) -> Result<Committed, StoreError> {
-        let (reply, answer) = oneshot::channel();
+        let (reply, mut answer) = oneshot::channel();
         self.enqueue(Pending { changeset, reply });
-        let gate = self.lock_write_gate().await;
+        // Another caller's batch may carry this changeset: its answer can come before the
+        // gate does, and then there is nothing left to wait for. Waiting for the gate anyway
+        // would make every caller of a batch take the gate in turn afterwards, each
+        // committing only what arrived meanwhile: batches of one.
+        let gate = tokio::select! {
+            biased;
+            answered = &mut answer => return answered.unwrap_or_else(|_| writer_stopped()),
+            gate = self.lock_write_gate() => gate,
+        };
         let batch = self.take_batch(MAX_BATCH);
         if !batch.is_empty() {
             let db = self.clone();
@@ -212,16 +220,13 @@ impl Database {
         } else {
             drop(gate);
         }
-        answer.await.unwrap_or_else(|_| {
-            Err(StoreError::Unexpected(anyhow::anyhow!(
-                "the writer stopped before answering"
-            )))
-        })
+        answer.await.unwrap_or_else(|_| writer_stopped())
     }
 
     /// Commits `batch` in one transaction, each changeset in its own savepoint, and answers
     /// each caller after the COMMIT.
     async fn commit_batch(&self, batch: Vec<Pending>) {
+        self.count_batch(batch.len());
         let mut attempt = 1;
         let answers = loop {
             let changesets = batch.iter().map(|p| p.changeset.clone()).collect();
@@ -271,8 +276,16 @@ impl Database {
             .begin_write()
             .await
             .map_err(|err| batch_error(err, "beginning a transaction"))?;
-        let mut results = Vec::with_capacity(changesets.len());
+        let mut results: Vec<Option<Result<Vec<ChangeOutcome>, StoreError>>> =
+            (0..changesets.len()).map(|_| None).collect();
+        let mut changesets: Vec<Option<Changeset>> = changesets.into_iter().map(Some).collect();
+        if let Err(err) = insert_messages_together(&txn, &mut changesets, &mut results).await {
+            rollback(txn).await;
+            return Err(err);
+        }
         for (index, changeset) in changesets.into_iter().enumerate() {
+            // Changesets already applied by the combined insert.
+            let Some(changeset) = changeset else { continue };
             let savepoint = needs_savepoint(&changeset);
             if savepoint
                 && let Err(err) = txn.execute_unprepared(&format!("SAVEPOINT c{index}")).await
@@ -281,7 +294,7 @@ impl Database {
                 return Err(batch_error(err, "opening a savepoint"));
             }
             match apply_changeset(&txn, changeset).await {
-                Ok(outcomes) => results.push(Ok(outcomes)),
+                Ok(outcomes) => results[index] = Some(Ok(outcomes)),
                 Err(refusal) => {
                     if savepoint
                         && let Err(err) = txn
@@ -292,7 +305,7 @@ impl Database {
                         return Err(batch_error(err, "rolling back to a savepoint"));
                     }
                     match refusal {
-                        Refusal::Answer(err) => results.push(Err(err)),
+                        Refusal::Answer(err) => results[index] = Some(Err(err)),
                         // The writer holds the write lock, so a busy database here is not
                         // expected; run the whole batch again.
                         Refusal::Retry(err) => {
@@ -303,6 +316,16 @@ impl Database {
                 }
             }
         }
+        let results: Vec<Result<Vec<ChangeOutcome>, StoreError>> = results
+            .into_iter()
+            .map(|result| {
+                result.unwrap_or_else(|| {
+                    Err(StoreError::Unexpected(anyhow::anyhow!(
+                        "a changeset of the batch was not applied"
+                    )))
+                })
+            })
+            .collect();
         let applied = results.iter().filter(|r| r.is_ok()).count();
         let mut next = 0;
         if applied > 0 {
@@ -339,6 +362,60 @@ impl Database {
             })
             .collect())
     }
+}
+
+/// SQLite: writes every changeset of the batch that is one unguarded message insert (a message
+/// without mentions, the most common write) with one multi-row `INSERT`, a single round trip to
+/// the connection's thread instead of one per message, and marks them applied.
+///
+/// When that statement fails (a conflict or foreign-key failure of one of its rows), SQLite
+/// undoes the statement alone and the changesets are left for the loop that applies each
+/// in turn, so each failing one answers its own error and the others still commit. A busy
+/// or locked database fails the whole batch, to be run again.
+async fn insert_messages_together(
+    txn: &DatabaseTransaction,
+    changesets: &mut [Option<Changeset>],
+    results: &mut [Option<Result<Vec<ChangeOutcome>, StoreError>>],
+) -> Result<(), (bool, anyhow::Error)> {
+    let mut indexes = Vec::new();
+    let mut rows = Vec::new();
+    for (index, changeset) in changesets.iter().enumerate() {
+        if let Some(changeset) = changeset
+            && let [Change::InsertMessage(message)] = changeset.as_slice()
+            && changeset.expectation(0).is_none()
+            && let Ok(row) = messages::Model::try_from(message)
+        {
+            indexes.push(index);
+            rows.push(row.into_active_model());
+        }
+    }
+    if indexes.len() < 2 {
+        return Ok(());
+    }
+    let count = indexes.len();
+    match messages::Entity::insert_many(rows).exec(txn).await {
+        Ok(_) => {
+            for index in indexes {
+                changesets[index] = None;
+                results[index] = Some(Ok(vec![ChangeOutcome::Applied]));
+            }
+            Ok(())
+        }
+        Err(err) if classify(&err) == Refused::Retryable => {
+            Err((true, db_error(err, "inserting a batch's messages")))
+        }
+        Err(err) => {
+            tracing::debug!(count, error = %err, "a combined insert failed; applying one by one");
+            Ok(())
+        }
+    }
+}
+
+/// The answer of a caller whose batch's writer ended without sending one.
+fn writer_stopped() -> Result<Committed, StoreError> {
+    Err(StoreError::Unexpected(anyhow::anyhow!(
+        "the writer stopped before answering"
+    )))
 }
 
 /// Whether a failure of `changeset` could leave part of it written, so that it needs a

@@ -16,11 +16,18 @@ use crate::page::{Order, page_of, to_page};
 #[async_trait]
 impl ChannelRepository for Database {
     async fn find(&self, id: ChannelId) -> Result<Option<Channel>, RepoError> {
+        if let Some(channel) = self.reads().channels.get(&id) {
+            return Ok(Some(channel));
+        }
         let row = channels::Entity::find_by_id(id.to_string())
             .one(self.connection())
             .await
             .read("finding a channel")?;
-        convert_opt(row, channels::Model::into_domain)
+        let channel = convert_opt(row, channels::Model::into_domain)?;
+        if let Some(channel) = &channel {
+            self.reads().channels.insert(id, channel.clone());
+        }
+        Ok(channel)
     }
 
     async fn list(

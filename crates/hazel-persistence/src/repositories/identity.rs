@@ -29,6 +29,9 @@ impl UserRepository for Database {
     }
 
     async fn find_by_token(&self, hash: &TokenHash) -> Result<Option<User>, RepoError> {
+        if let Some(user) = self.reads().users_by_token.get(hash.as_str()) {
+            return Ok(Some(user));
+        }
         let holder = Query::select()
             .column(api_tokens::Column::UserId)
             .from(api_tokens::Entity)
@@ -39,7 +42,13 @@ impl UserRepository for Database {
             .one(self.connection())
             .await
             .read("finding a user by token")?;
-        convert_opt(row, users::Model::into_domain)
+        let user = convert_opt(row, users::Model::into_domain)?;
+        if let Some(user) = &user {
+            self.reads()
+                .users_by_token
+                .insert(hash.as_str().to_owned(), user.clone());
+        }
+        Ok(user)
     }
 }
 
@@ -89,13 +98,21 @@ impl MemberRepository for Database {
         organization: OrganizationId,
         user: UserId,
     ) -> Result<Option<Member>, RepoError> {
+        let key = (organization, user);
+        if let Some(member) = self.reads().memberships.get(&key) {
+            return Ok(Some(member));
+        }
         let row = members::Entity::find()
             .filter(members::Column::OrganizationId.eq(organization.to_string()))
             .filter(members::Column::UserId.eq(user.to_string()))
             .one(self.connection())
             .await
             .read("finding a user's membership")?;
-        convert_opt(row, members::Model::into_domain)
+        let member = convert_opt(row, members::Model::into_domain)?;
+        if let Some(member) = &member {
+            self.reads().memberships.insert(key, member.clone());
+        }
+        Ok(member)
     }
 
     async fn find_many(

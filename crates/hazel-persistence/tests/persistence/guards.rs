@@ -393,3 +393,72 @@ async fn a_deadlock_is_retried_and_both_changesets_commit_on_postgres() {
         .await
         .unwrap();
 }
+
+/// Concurrent writers share SQLite transactions: while one batch is being made durable, the
+/// changesets that arrive wait together and commit in the next one, each with its own id, and
+/// a writer whose changeset another writer's batch committed goes on at once (it does not
+/// queue for the writer again, which would shrink the batches to one changeset each). A
+/// message insert that fails (its channel does not exist) fails alone, also when the batch
+/// inserts its messages with one statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commits_share_sqlite_transactions_and_a_failing_insert_fails_alone() {
+    const WRITERS: usize = 16;
+    const ROUNDS: usize = 16;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("hazel.db").display());
+    let db = migrated(&url).await;
+    let world = World::create(&db).await;
+    let before = db.commit_stats();
+    let mut tasks = JoinSet::new();
+    for writer in 0..WRITERS {
+        let db = db.clone();
+        let world_channel = world.channel.id;
+        let owner = world.owner.id;
+        tasks.spawn(async move {
+            let mut outcomes = Vec::new();
+            for round in 0..ROUNDS {
+                let bad = writer == 3 && round == ROUNDS / 2;
+                let channel = if bad {
+                    hazel_domain::ids::ChannelId::new()
+                } else {
+                    world_channel
+                };
+                let posted = message(channel, owner, &format!("message {writer}/{round}"));
+                let result = db
+                    .commit(vec![Change::InsertMessage(posted.clone())].into())
+                    .await;
+                outcomes.push((bad, posted, result));
+            }
+            outcomes
+        });
+    }
+    let mut ids = BTreeSet::new();
+    while let Some(joined) = tasks.join_next().await {
+        for (bad, posted, result) in joined.unwrap() {
+            let found = MessageRepository::find(&db, posted.id).await.unwrap();
+            if bad {
+                assert!(
+                    result.is_err(),
+                    "a message of an unknown channel was stored"
+                );
+                assert_eq!(found, None);
+            } else {
+                let committed = result.unwrap_or_else(|e| panic!("a commit failed: {e:#}"));
+                assert!(
+                    ids.insert(committed.transaction_id),
+                    "an id was answered twice"
+                );
+                assert_eq!(found.map(|m| m.id), Some(posted.id));
+            }
+        }
+    }
+    assert_eq!(ids.len(), WRITERS * ROUNDS - 1);
+    let stats = db.commit_stats();
+    let changesets = stats.changesets - before.changesets;
+    let batches = stats.batches - before.batches;
+    assert_eq!(changesets, (WRITERS * ROUNDS) as u64);
+    assert!(
+        batches * 3 <= changesets,
+        "{changesets} changesets took {batches} transactions: group commit did not group"
+    );
+}

@@ -8,9 +8,11 @@ use hazel_domain::ports::{
     Change, ChannelRepository, MemberRepository, OrganizationRepository, UserRepository,
 };
 
+use hazel_persistence::Database;
+
 use crate::support::{
-    World, channel, commit, each_backend, name, native_member, organization, shadow_member,
-    uuid_suffix,
+    World, channel, commit, each_backend, each_backend_url, migrated, name, native_member,
+    organization, shadow_member, uuid_suffix,
 };
 
 #[tokio::test]
@@ -220,6 +222,66 @@ async fn members_are_found_many_at_once_within_one_organization() {
                 .unwrap()
                 .is_empty()
         );
+    })
+    .await;
+}
+
+/// Tokens, channels and memberships are answered from memory once found, but a miss is never
+/// remembered: one created right after it was looked for (here, by another pool on the same
+/// database, as another process would) is found at once.
+#[tokio::test]
+async fn a_token_channel_or_membership_looked_for_before_it_existed_is_found_once_created() {
+    each_backend_url(|url| async move {
+        let db = migrated(&url).await;
+        let other = Database::connect(&url).await.unwrap();
+        let world = World::create(&db).await;
+        let secret = TokenSecret::generate();
+        let late_channel = channel(world.organization.id);
+        let late_user = crate::support::user(&format!("late-{}@example.com", uuid_suffix()));
+        assert_eq!(db.find_by_token(&secret.hash()).await.unwrap(), None);
+        assert_eq!(
+            ChannelRepository::find(&db, late_channel.id).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            db.find_for_user(world.organization.id, late_user.id)
+                .await
+                .unwrap(),
+            None
+        );
+        let late_member = native_member(world.organization.id, &late_user, Role::Member);
+        commit(
+            &other,
+            vec![
+                Change::InsertUser(late_user.clone()),
+                Change::InsertApiToken(ApiToken {
+                    id: ApiTokenId::new(),
+                    user_id: late_user.id,
+                    hash: secret.hash(),
+                    created_at: crate::support::now(),
+                }),
+                Change::InsertChannel(late_channel.clone()),
+                Change::InsertMember(late_member.clone()),
+            ],
+        )
+        .await;
+        for _ in 0..2 {
+            // The first read finds each row in the database, the second in memory.
+            assert_eq!(
+                db.find_by_token(&secret.hash()).await.unwrap(),
+                Some(late_user.clone())
+            );
+            assert_eq!(
+                ChannelRepository::find(&db, late_channel.id).await.unwrap(),
+                Some(late_channel.clone())
+            );
+            assert_eq!(
+                db.find_for_user(world.organization.id, late_user.id)
+                    .await
+                    .unwrap(),
+                Some(late_member.clone())
+            );
+        }
     })
     .await;
 }

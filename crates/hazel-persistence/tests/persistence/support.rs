@@ -41,6 +41,31 @@ where
     }
 }
 
+/// Runs `body` with the URL of a fresh SQLite file database, then of a fresh PostgreSQL
+/// database when `HAZEL_TEST_POSTGRES_URL` is set, for tests that open several pools.
+pub(crate) async fn each_backend_url<F, Fut>(body: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    eprintln!("running on SQLite");
+    body(format!(
+        "sqlite://{}",
+        dir.path().join("hazel.db").display()
+    ))
+    .await;
+
+    if let Some(admin_url) = testing::postgres_admin_url() {
+        let url = testing::fresh_postgres_url(&admin_url).await.unwrap();
+        eprintln!("running on PostgreSQL");
+        body(url.clone()).await;
+        testing::drop_postgres_database(&admin_url, &url)
+            .await
+            .unwrap();
+    }
+}
+
 pub(crate) async fn migrated(url: &str) -> Database {
     let db = Database::connect(url).await.unwrap();
     db.migrate().await.unwrap();

@@ -384,6 +384,9 @@ async fn connect_sqlite(url: &str, max_connections: u32) -> anyhow::Result<Datab
         create_parent_dir(options.get_filename()).await?;
         SqlitePoolOptions::new().max_connections(max_connections)
     };
+    // A connection to a local file cannot be cut: sqlx's ping before handing one out would
+    // only cost a round trip to the connection's thread per query.
+    let pool = pool.test_before_acquire(false);
     let pool = pool
         .connect_with(options)
         .await

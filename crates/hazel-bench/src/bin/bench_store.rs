@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
+use bytes::Bytes;
 use hazel_app::config::Config;
+use http_body_util::{BodyExt as _, Full};
 use rand::RngCore as _;
 use sea_orm::sqlx;
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -18,6 +20,8 @@ use sea_orm::sqlx::sqlite::{
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
+/// The body of every message the benchmark creates (no mentions: one insert).
+const MESSAGE_BODY: &[u8] = br#"{"content":"a benchmark message"}"#;
 /// Concurrent clients per cell.
 const CLIENTS: [usize; 3] = [1, 4, 16];
 /// Time to warm up before a slice is measured.
@@ -126,7 +130,8 @@ async fn run_backend(
     let app = hazel_app::build(config).await?;
     let boot = hazel_app::bootstrap(app.services(), "bench@example.com", "Bench").await?;
     let token = boot.token.expose().to_owned();
-    let base = format!("http://{}", app.local_addr());
+    let address = app.local_addr();
+    let base = format!("http://{address}");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -151,10 +156,7 @@ async fn run_backend(
         json!({"name": "bench", "type": "public"}),
     )
     .await?;
-    let messages_url = Arc::new(format!(
-        "{base}/api/v1/channels/{}/messages",
-        id_of(&channel)?
-    ));
+    let messages_path = Arc::new(format!("/api/v1/channels/{}/messages", id_of(&channel)?));
     let auth = Arc::new(auth);
 
     let raw = RawDatabase::open(url).await?;
@@ -164,18 +166,18 @@ async fn run_backend(
         let (mut service, mut raw_samples) = (Samples::default(), Samples::default());
         for _ in 0..ROUNDS {
             service.add(
-                drive(clients, slice, {
-                    let client = client.clone();
-                    let url = Arc::clone(&messages_url);
+                drive_with(clients, slice, || Connection::open(address), {
+                    let path = Arc::clone(&messages_path);
                     let auth = Arc::clone(&auth);
-                    move || {
-                        let client = client.clone();
-                        let url = Arc::clone(&url);
-                        let auth = Arc::clone(&auth);
+                    move |mut connection: Connection| {
+                        let request = hyper::Request::post(path.as_str())
+                            .header("host", "bench")
+                            .header("authorization", auth.as_str())
+                            .header("content-type", "application/json")
+                            .body(Full::new(Bytes::from_static(MESSAGE_BODY)));
                         async move {
-                            let body = json!({"content": "a benchmark message"});
-                            post(&client, &auth, &url, body).await?;
-                            Ok(())
+                            connection.send(request?).await?;
+                            Ok(connection)
                         }
                     }
                 })
@@ -192,19 +194,18 @@ async fn run_backend(
     }
     // What the HTTP stack alone allows on this machine: an unauthenticated probe that touches
     // no database, from 16 clients.
-    let health = drive(16, length, {
-        let client = client.clone();
-        let url = Arc::new(format!("{base}/healthz"));
-        move || {
-            let client = client.clone();
-            let url = Arc::clone(&url);
-            async move {
-                let status = client.get(url.as_str()).send().await?.status();
-                anyhow::ensure!(status.is_success(), "GET /healthz answered {status}");
-                Ok(())
-            }
-        }
-    })
+    let health = drive_with(
+        16,
+        length,
+        || Connection::open(address),
+        |mut connection: Connection| async move {
+            let request = hyper::Request::get("/healthz")
+                .header("host", "bench")
+                .body(Full::new(Bytes::new()))?;
+            connection.send(request).await?;
+            Ok(connection)
+        },
+    )
     .await?
     .cell();
     println!(
@@ -253,20 +254,52 @@ where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send,
 {
+    drive_with(
+        clients,
+        length,
+        || async { Ok(()) },
+        move |()| {
+            let op = op.clone();
+            async move { op().await }
+        },
+    )
+    .await
+}
+
+/// As [`drive`], with state of each client's own (its connection): `setup` makes it, and `op`
+/// takes it and hands it back for the next operation.
+async fn drive_with<S, Setup, SetupFut, F, Fut>(
+    clients: usize,
+    length: Duration,
+    setup: Setup,
+    op: F,
+) -> anyhow::Result<Samples>
+where
+    S: Send + 'static,
+    Setup: Fn() -> SetupFut,
+    SetupFut: Future<Output = anyhow::Result<S>>,
+    F: Fn(S) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = anyhow::Result<S>> + Send,
+{
+    let mut states = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        states.push(setup().await?);
+    }
     let begin = Instant::now();
     let measured_from = begin + WARM_UP;
     let end = measured_from + length;
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..clients {
+    for state in states {
         let op = op.clone();
         tasks.spawn(async move {
             let mut latencies = Vec::new();
+            let mut state = state;
             loop {
                 let started = Instant::now();
                 if started >= end {
                     break;
                 }
-                op().await?;
+                state = op(state).await?;
                 let finished = Instant::now();
                 if started >= measured_from && finished <= end {
                     latencies.push(finished - started);
@@ -285,6 +318,45 @@ where
     })
 }
 
+/// One client's HTTP/1.1 connection to the service, kept open (keep-alive) for all its
+/// requests. The load generator runs on the same two cores as the service, so it is made as
+/// light as it can be: a bare hyper connection with the request's parts built once, not a
+/// general client that parses the URL and looks up its pool on every request.
+struct Connection {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl Connection {
+    async fn open(address: std::net::SocketAddr) -> anyhow::Result<Self> {
+        let stream = tokio::net::TcpStream::connect(address)
+            .await
+            .context("connecting to the service")?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                eprintln!("a benchmark connection failed: {err}");
+            }
+        });
+        Ok(Self { sender })
+    }
+
+    /// Sends `request` and reads the whole answer; fails unless it is a success.
+    async fn send(&mut self, request: hyper::Request<Full<Bytes>>) -> anyhow::Result<Bytes> {
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        anyhow::ensure!(
+            status.is_success(),
+            "the service answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        Ok(body)
+    }
+}
+
 /// The same database, written without the service: one single-row `INSERT` per transaction.
 enum RawDatabase {
     Sqlite(sqlx::SqlitePool),
@@ -300,6 +372,7 @@ impl RawDatabase {
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(5));
             let pool = SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(1)
                 .connect_with(options)
                 .await?;
@@ -335,7 +408,9 @@ impl RawDatabase {
                 .await
             }
             Self::Postgres(url) => {
+                // No ping before each insert: the service pings only idle connections.
                 let pool = PgPoolOptions::new()
+                    .test_before_acquire(false)
                     .max_connections(u32::try_from(clients)?)
                     .min_connections(u32::try_from(clients)?)
                     .connect_with(PgConnectOptions::from_str(url)?)

@@ -21,10 +21,13 @@ use poem::{EndpointExt as _, Route, get};
 
 /// Everything the handlers need: the domain services the application built, and the
 /// readiness probe. Handlers reach the services through it (`state.messages`, …).
+///
+/// Every request carries a clone, so the services sit behind one [`Arc`]: a clone is one
+/// reference count, not one per service port.
 #[derive(Clone)]
 pub struct ApiState {
     /// The domain services, shared with whatever else the application runs.
-    pub services: Services,
+    pub services: Arc<Services>,
     /// Whether the backing store can serve requests (`GET /readyz`).
     pub readiness: Arc<dyn Readiness>,
 }
@@ -34,7 +37,7 @@ impl ApiState {
     #[must_use]
     pub fn new(services: Services, readiness: Arc<dyn Readiness>) -> Self {
         Self {
-            services,
+            services: Arc::new(services),
             readiness,
         }
     }

@@ -10,6 +10,7 @@
 mod m20261122_000001_initial_schema;
 mod m20261122_000002_sync_lookup_indexes;
 mod m20261130_000010_connection_bot_identity;
+mod m20261202_000020_sync_engine;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_initial_schema::Migration),
             Box::new(m20261122_000002_sync_lookup_indexes::Migration),
             Box::new(m20261130_000010_connection_bot_identity::Migration),
+            Box::new(m20261202_000020_sync_engine::Migration),
         ]
     }
 }

@@ -15,11 +15,13 @@ use hazel_domain::model::identity::{TokenSecret, User};
 use hazel_domain::model::text::{Email, Name};
 use hazel_domain::ports::{ChatProviders, Clock, SystemClock};
 use hazel_domain::services::Services;
+use hazel_domain::services::SyncServices;
 use hazel_domain::services::channels::ChannelService;
 use hazel_domain::services::chat_sync::{ChatSyncPorts, ChatSyncService};
 use hazel_domain::services::identity::IdentityService;
 use hazel_domain::services::messages::MessageService;
 use hazel_domain::services::notifications::NotificationService;
+use hazel_domain::services::sync::{RetryPolicy, SyncPorts};
 use hazel_http::{ApiState, Readiness};
 use hazel_persistence::{Database, PoolSettings};
 use hazel_slack::{SlackProvider, SlackSettings};
@@ -96,6 +98,19 @@ fn http_client() -> anyhow::Result<reqwest::Client> {
 /// # Errors
 /// When the secret key is invalid or the HTTP client cannot be built.
 pub fn services(config: &Config, database: &Database) -> anyhow::Result<Services> {
+    services_with(config, database, |providers| providers)
+}
+
+/// [`services`] with the provider registry extended by `extend` (tests register in-process
+/// fake providers this way).
+///
+/// # Errors
+/// As [`services`].
+pub fn services_with(
+    config: &Config,
+    database: &Database,
+    extend: impl FnOnce(ChatProviders) -> ChatProviders,
+) -> anyhow::Result<Services> {
     let db = Arc::new(database.clone());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let http = http_client()?;
@@ -113,6 +128,30 @@ pub fn services(config: &Config, database: &Database) -> anyhow::Result<Services
             http,
         )));
     let vault = Arc::new(AesGcmVault::new(&secret_key(config)?));
+    let providers = extend(providers);
+    let chat_sync = ChatSyncService::new(ChatSyncPorts {
+        members: db.clone(),
+        channels: db.clone(),
+        connections: db.clone(),
+        links: db.clone(),
+        store: db.clone(),
+        clock: clock.clone(),
+        vault: vault.clone(),
+        providers: providers.clone(),
+    });
+    let sync = SyncServices::new(SyncPorts {
+        members: db.clone(),
+        channels: db.clone(),
+        messages: db.clone(),
+        sync: db.clone(),
+        queue: db.clone(),
+        store: db.clone(),
+        clock: clock.clone(),
+        vault,
+        providers,
+        chat_sync: chat_sync.clone(),
+        retry: RetryPolicy::default(),
+    });
     Ok(Services {
         identity: IdentityService::new(
             db.clone(),
@@ -128,24 +167,17 @@ pub fn services(config: &Config, database: &Database) -> anyhow::Result<Services
             db.clone(),
             db.clone(),
             clock.clone(),
-        ),
+        )
+        .with_outbox(db.clone()),
         notifications: NotificationService::new(
             db.clone(),
             db.clone(),
             db.clone(),
             db.clone(),
-            clock.clone(),
-        ),
-        chat_sync: ChatSyncService::new(ChatSyncPorts {
-            members: db.clone(),
-            channels: db.clone(),
-            connections: db.clone(),
-            links: db.clone(),
-            store: db.clone(),
             clock,
-            vault,
-            providers,
-        }),
+        ),
+        chat_sync,
+        sync,
     })
 }
 

@@ -10,6 +10,7 @@ mod error;
 mod page;
 mod repositories;
 mod store;
+mod sync_engine;
 pub mod testing;
 
 pub use database::{Database, PoolSettings};

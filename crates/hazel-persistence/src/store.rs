@@ -462,6 +462,7 @@ fn kind_of(change: &Change) -> &'static str {
         Change::InsertChannelLink(_) => "InsertChannelLink",
         Change::PatchChannelLink { .. } => "PatchChannelLink",
         Change::DeleteChannelLink { .. } => "DeleteChannelLink",
+        Change::Sync(change) => change.kind(),
     }
 }
 
@@ -681,6 +682,7 @@ async fn apply(txn: &DatabaseTransaction, change: Change) -> Result<ChangeOutcom
             .await?;
             ChangeOutcome::Affected(result.rows_affected)
         }
+        Change::Sync(change) => crate::sync_engine::apply(txn, change).await?,
     };
     Ok(outcome)
 }

@@ -55,6 +55,8 @@ pub struct Config {
     pub teams_api_url: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// How the sync workers run; `None` runs none (an API-only process).
+    pub sync_workers: Option<hazel_worker::WorkerSettings>,
 }
 
 impl Default for Config {
@@ -70,6 +72,7 @@ impl Default for Config {
             discord_gateway_url: DEFAULT_DISCORD_GATEWAY_URL.to_owned(),
             teams_api_url: DEFAULT_TEAMS_API_URL.to_owned(),
             log_format: LogFormat::Text,
+            sync_workers: Some(hazel_worker::WorkerSettings::default()),
         }
     }
 }
@@ -157,6 +160,7 @@ impl Config {
             None => None,
         };
         Ok(Self {
+            sync_workers: defaults.sync_workers,
             database_url,
             database_max_connections,
             listen,

@@ -45,6 +45,7 @@ pub struct App {
     local_addr: SocketAddr,
     services: Services,
     database: Database,
+    workers: Option<hazel_worker::WorkerSettings>,
 }
 
 /// Opens the database named by `config` and applies pending migrations.
@@ -186,9 +187,20 @@ pub fn services_with(
 /// # Errors
 /// When any of those steps fails; the error says which.
 pub async fn build(config: Config) -> anyhow::Result<App> {
+    build_with(config, |providers| providers).await
+}
+
+/// [`build`] with the provider registry extended by `extend` (see [`services_with`]).
+///
+/// # Errors
+/// As [`build`].
+pub async fn build_with(
+    config: Config,
+    extend: impl FnOnce(ChatProviders) -> ChatProviders,
+) -> anyhow::Result<App> {
     install_crypto_provider();
     let database = open_database(&config).await?;
-    let services = services(&config, &database)?;
+    let services = services_with(&config, &database, extend)?;
     let acceptor = TcpAcceptor::from_tokio(
         tokio::net::TcpListener::bind(config.listen)
             .await
@@ -206,6 +218,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         local_addr,
         services,
         database,
+        workers: config.sync_workers,
     })
 }
 
@@ -235,14 +248,23 @@ impl App {
     /// When the server fails.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr, "serving");
+        // The sync workers run beside the API, drawing from the same services; they stop
+        // after the API has, finishing or giving back the work they hold.
+        let engine = self.workers.map(|settings| {
+            hazel_worker::Engine::start(self.services.sync.clone(), Arc::new(SystemClock), settings)
+        });
         let state = ApiState::new(
             self.services,
             Arc::new(DatabaseReadiness(self.database.clone())),
         );
-        poem::Server::new_with_acceptor(self.acceptor)
+        let served = poem::Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(hazel_http::app(state), shutdown, Some(SHUTDOWN_GRACE))
             .await
-            .context("serving HTTP")?;
+            .context("serving HTTP");
+        if let Some(engine) = engine {
+            engine.shutdown().await;
+        }
+        served?;
         tracing::info!("stopped");
         Ok(())
     }

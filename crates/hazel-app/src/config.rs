@@ -57,6 +57,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How the sync workers run; `None` runs none (an API-only process).
     pub sync_workers: Option<hazel_worker::WorkerSettings>,
+    /// How failed deliveries and receipts are retried.
+    pub sync_retry: hazel_domain::services::sync::RetryPolicy,
 }
 
 impl Default for Config {
@@ -73,6 +75,7 @@ impl Default for Config {
             teams_api_url: DEFAULT_TEAMS_API_URL.to_owned(),
             log_format: LogFormat::Text,
             sync_workers: Some(hazel_worker::WorkerSettings::default()),
+            sync_retry: hazel_domain::services::sync::RetryPolicy::default(),
         }
     }
 }
@@ -161,6 +164,7 @@ impl Config {
         };
         Ok(Self {
             sync_workers: defaults.sync_workers,
+            sync_retry: defaults.sync_retry,
             database_url,
             database_max_connections,
             listen,

@@ -21,7 +21,7 @@ use hazel_domain::services::chat_sync::{ChatSyncPorts, ChatSyncService};
 use hazel_domain::services::identity::IdentityService;
 use hazel_domain::services::messages::MessageService;
 use hazel_domain::services::notifications::NotificationService;
-use hazel_domain::services::sync::{RetryPolicy, SyncPorts};
+use hazel_domain::services::sync::SyncPorts;
 use hazel_http::{ApiState, Readiness};
 use hazel_persistence::{Database, PoolSettings};
 use hazel_slack::{SlackProvider, SlackSettings};
@@ -151,7 +151,7 @@ pub fn services_with(
         vault,
         providers,
         chat_sync: chat_sync.clone(),
-        retry: RetryPolicy::default(),
+        retry: config.sync_retry,
     });
     Ok(Services {
         identity: IdentityService::new(

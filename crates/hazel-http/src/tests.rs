@@ -867,7 +867,7 @@ async fn unknown_connections_answer_their_own_not_found_code() {
 // ---------------------------------------------------------------------------------------------
 // The OpenAPI document.
 
-const OPERATION_IDS: [&str; 29] = [
+const OPERATION_IDS: [&str; 32] = [
     "organizationCreate",
     "organizationList",
     "memberCreate",
@@ -892,6 +892,9 @@ const OPERATION_IDS: [&str; 29] = [
     "chatSyncChannelLinkList",
     "chatSyncChannelLinkUpdate",
     "chatSyncChannelLinkDelete",
+    "chatSyncDeliveryList",
+    "chatSyncDeliveryRetry",
+    "chatSyncDeliveryRetryFailed",
     "notificationCreate",
     "notificationList",
     "notificationUpdate",

@@ -103,6 +103,7 @@ impl TestApp {
             slack_api_url: slack.url(),
             discord_api_url: discord.url(),
             sync_workers: Some(test_workers()),
+            sync_retry: test_retry(),
             ..Config::default()
         };
         adjust(&mut config);
@@ -195,7 +196,9 @@ impl TestApp {
 
     /// Ends the process at once, as a kill would: the server and its sync workers are
     /// aborted, with no graceful shutdown; claimed work stays claimed until its lease expires.
-    pub async fn kill(mut self) {
+    /// The database (and [`TestApp::database`], a pool of the test's own) stays, for a
+    /// process started with [`TestApp::spawn_beside`] to carry on.
+    pub async fn kill(&mut self) {
         self.shutdown.take();
         if let Some(server) = self.server.take() {
             server.abort();
@@ -300,6 +303,17 @@ pub fn test_workers() -> hazel_worker::WorkerSettings {
         idle_poll: Duration::from_millis(20),
         receipt_batch: 16,
         steps_per_claim: 16,
+    }
+}
+
+/// Retries tuned for tests: the same doubling from a 20 ms start, capped at 200 ms, with
+/// dead letters after 4 tries.
+#[must_use]
+pub fn test_retry() -> hazel_domain::services::sync::RetryPolicy {
+    hazel_domain::services::sync::RetryPolicy {
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(200),
+        max_attempts: 4,
     }
 }
 

@@ -82,6 +82,8 @@ struct State {
     failures: HashMap<Op, VecDeque<DeliveryError>>,
     /// Posts that take effect and then answer "outcome unknown".
     lost_answers: u32,
+    /// Posts that take effect and then never answer (the process is killed meanwhile).
+    stalled: u32,
     length_limit: Option<usize>,
     inbound: VecDeque<InboundEvent>,
 }
@@ -127,6 +129,12 @@ impl FakeProvider {
     /// told the outcome is unknown.
     pub fn lose_next_post_answer(&self) {
         self.state().lost_answers += 1;
+    }
+
+    /// The next post takes effect on the platform and then never answers, as when the
+    /// process making it is killed mid-call.
+    pub fn stall_next_post(&self) {
+        self.state().stalled += 1;
     }
 
     /// Every call so far, in order.
@@ -225,28 +233,40 @@ impl ChatOutbound for FakeProvider {
             return Err(error);
         }
         let parts = self.parts(&message.content);
-        let mut state = self.state();
-        let mut ids = Vec::new();
-        for (part, text) in parts.into_iter().enumerate() {
-            let id = Self::new_id(&mut state);
-            state.messages.push(FakeMessage {
-                id: id.clone(),
-                channel: channel.clone(),
-                text,
-                origin: Some(message.origin),
-                thread_parent: Self::thread_parent(message),
-                reactions: BTreeSet::new(),
-                part,
-            });
-            ids.push(id);
+        let (ids, stall, lost) = {
+            let mut state = self.state();
+            let mut ids = Vec::new();
+            for (part, text) in parts.into_iter().enumerate() {
+                let id = Self::new_id(&mut state);
+                state.messages.push(FakeMessage {
+                    id: id.clone(),
+                    channel: channel.clone(),
+                    text,
+                    origin: Some(message.origin),
+                    thread_parent: Self::thread_parent(message),
+                    reactions: BTreeSet::new(),
+                    part,
+                });
+                ids.push(id);
+            }
+            let stall = state.stalled > 0;
+            if stall {
+                state.stalled -= 1;
+            }
+            let lost = !stall && state.lost_answers > 0;
+            if lost {
+                state.lost_answers -= 1;
+            }
+            (ids, stall, lost)
+        };
+        if stall {
+            return std::future::pending().await;
         }
-        if state.lost_answers > 0 {
-            state.lost_answers -= 1;
+        if lost {
             return Err(DeliveryError::Ambiguous {
                 reason: "the connection dropped before the answer".to_owned(),
             });
         }
-        drop(state);
         Self::refs(ids)
     }
 

@@ -12,13 +12,13 @@ use crate::services::{Caller, Mutation, admin_membership, store_failure};
 /// The most dead letters one "retry all failed" re-queues.
 const MAX_RETRY_ALL: u64 = 10_000;
 
-/// Failures of [`DeliveriesService::list`] and of retrying a connection's dead letters.
+/// Failures of retrying a connection's dead letters.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryAccessError {
     /// The connection does not exist, is deleted, or is invisible to the caller.
     #[error("connection not found")]
     ConnectionNotFound,
-    /// The caller is neither an owner nor an admin of the organization (retries only).
+    /// The caller is neither an owner nor an admin of the organization.
     #[error("forbidden: {0}")]
     Forbidden(String),
     /// Anything else: a bug or an infrastructure failure.
@@ -63,19 +63,13 @@ impl DeliveriesService {
         &self,
         caller: &Caller,
         connection: SyncConnectionId,
-    ) -> Result<crate::model::chat_sync::SyncConnection, DeliveryAccessError> {
-        match self
+    ) -> Result<crate::model::chat_sync::SyncConnection, ConnectionAccessError> {
+        Ok(self
             .ports
             .chat_sync
             .get_connection(caller, connection)
-            .await
-        {
-            Ok(view) => Ok(view.connection),
-            Err(ConnectionAccessError::ConnectionNotFound) => {
-                Err(DeliveryAccessError::ConnectionNotFound)
-            }
-            Err(ConnectionAccessError::Unexpected(e)) => Err(DeliveryAccessError::Unexpected(e)),
-        }
+            .await?
+            .connection)
     }
 
     /// Requires the caller to be an owner or admin of the connection's organization.
@@ -84,7 +78,15 @@ impl DeliveriesService {
         caller: &Caller,
         connection: SyncConnectionId,
     ) -> Result<crate::model::chat_sync::SyncConnection, DeliveryAccessError> {
-        let connection = self.visible(caller, connection).await?;
+        let connection = match self.visible(caller, connection).await {
+            Ok(connection) => connection,
+            Err(ConnectionAccessError::ConnectionNotFound) => {
+                return Err(DeliveryAccessError::ConnectionNotFound);
+            }
+            Err(ConnectionAccessError::Unexpected(e)) => {
+                return Err(DeliveryAccessError::Unexpected(e));
+            }
+        };
         match admin_membership(&self.ports.members, connection.organization_id, caller).await {
             Ok(_) => Ok(connection),
             Err(AdminError::OrganizationNotFound) => Err(DeliveryAccessError::ConnectionNotFound),
@@ -96,20 +98,20 @@ impl DeliveriesService {
     /// A connection's deliveries, newest first; any member may list them.
     ///
     /// # Errors
-    /// [`DeliveryAccessError::ConnectionNotFound`] for an unknown or invisible connection.
+    /// [`ConnectionAccessError::ConnectionNotFound`] for an unknown or invisible connection.
     pub async fn list(
         &self,
         caller: &Caller,
         connection: SyncConnectionId,
         filter: DeliveryFilter,
         page: &PageRequest,
-    ) -> Result<Page<DeliveryRecord>, DeliveryAccessError> {
+    ) -> Result<Page<DeliveryRecord>, ConnectionAccessError> {
         self.visible(caller, connection).await?;
-        Ok(self
-            .ports
+        self.ports
             .sync
             .list_deliveries(connection, filter, page)
-            .await?)
+            .await
+            .map_err(|crate::ports::RepoError::Unexpected(e)| ConnectionAccessError::Unexpected(e))
     }
 
     /// Re-queues one dead letter, due now with its attempts reset.

@@ -22,7 +22,7 @@ use hazel_domain::services::identity::IdentityService;
 use hazel_domain::services::messages::MessageService;
 use hazel_domain::services::notifications::NotificationService;
 use hazel_domain::services::sync::SyncPorts;
-use hazel_http::{ApiState, Readiness};
+use hazel_http::{ApiState, Readiness, SyncMetrics};
 use hazel_persistence::{Database, PoolSettings};
 use hazel_slack::{SlackProvider, SlackSettings};
 use poem::listener::{Acceptor as _, TcpAcceptor};
@@ -46,6 +46,7 @@ pub struct App {
     services: Services,
     database: Database,
     workers: Option<hazel_worker::WorkerSettings>,
+    sync_metrics: SyncMetrics,
 }
 
 /// Opens the database named by `config` and applies pending migrations.
@@ -112,6 +113,17 @@ pub fn services_with(
     database: &Database,
     extend: impl FnOnce(ChatProviders) -> ChatProviders,
 ) -> anyhow::Result<Services> {
+    Ok(wire(config, database, extend, SyncMetrics::new()?)?.0)
+}
+
+/// The services and the sync metrics their engine reports to.
+fn wire(
+    config: &Config,
+    database: &Database,
+    extend: impl FnOnce(ChatProviders) -> ChatProviders,
+    sync_metrics: SyncMetrics,
+) -> anyhow::Result<(Services, SyncMetrics)> {
+    let observed = sync_metrics.clone();
     let db = Arc::new(database.clone());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let http = http_client()?;
@@ -152,34 +164,38 @@ pub fn services_with(
         providers,
         chat_sync: chat_sync.clone(),
         retry: config.sync_retry,
+        observer: Arc::new(sync_metrics),
     });
-    Ok(Services {
-        identity: IdentityService::new(
-            db.clone(),
-            db.clone(),
-            db.clone(),
-            db.clone(),
-            clock.clone(),
-        ),
-        channels: ChannelService::new(db.clone(), db.clone(), db.clone(), clock.clone()),
-        messages: MessageService::new(
-            db.clone(),
-            db.clone(),
-            db.clone(),
-            db.clone(),
-            clock.clone(),
-        )
-        .with_outbox(db.clone()),
-        notifications: NotificationService::new(
-            db.clone(),
-            db.clone(),
-            db.clone(),
-            db.clone(),
-            clock,
-        ),
-        chat_sync,
-        sync,
-    })
+    Ok((
+        Services {
+            identity: IdentityService::new(
+                db.clone(),
+                db.clone(),
+                db.clone(),
+                db.clone(),
+                clock.clone(),
+            ),
+            channels: ChannelService::new(db.clone(), db.clone(), db.clone(), clock.clone()),
+            messages: MessageService::new(
+                db.clone(),
+                db.clone(),
+                db.clone(),
+                db.clone(),
+                clock.clone(),
+            )
+            .with_outbox(db.clone()),
+            notifications: NotificationService::new(
+                db.clone(),
+                db.clone(),
+                db.clone(),
+                db.clone(),
+                clock,
+            ),
+            chat_sync,
+            sync,
+        },
+        observed,
+    ))
 }
 
 /// Opens the database, applies migrations, wires the services and binds the listener.
@@ -200,7 +216,7 @@ pub async fn build_with(
 ) -> anyhow::Result<App> {
     install_crypto_provider();
     let database = open_database(&config).await?;
-    let services = services_with(&config, &database, extend)?;
+    let (services, sync_metrics) = wire(&config, &database, extend, SyncMetrics::new()?)?;
     let acceptor = TcpAcceptor::from_tokio(
         tokio::net::TcpListener::bind(config.listen)
             .await
@@ -219,6 +235,7 @@ pub async fn build_with(
         services,
         database,
         workers: config.sync_workers,
+        sync_metrics,
     })
 }
 
@@ -256,7 +273,8 @@ impl App {
         let state = ApiState::new(
             self.services,
             Arc::new(DatabaseReadiness(self.database.clone())),
-        );
+        )
+        .with_sync_metrics(self.sync_metrics);
         let served = poem::Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(hazel_http::app(state), shutdown, Some(SHUTDOWN_GRACE))
             .await

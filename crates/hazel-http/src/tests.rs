@@ -198,6 +198,7 @@ impl Mocks {
                 providers,
                 chat_sync,
                 retry: RetryPolicy::default(),
+                observer: Arc::new(hazel_domain::ports::NoObserver),
             }),
         };
         let state = ApiState::new(services, Arc::new(FixedReadiness(self.ready)));

@@ -303,6 +303,7 @@ pub fn test_workers() -> hazel_worker::WorkerSettings {
         idle_poll: Duration::from_millis(20),
         receipt_batch: 16,
         steps_per_claim: 16,
+        stats_interval: Duration::from_millis(200),
     }
 }
 

@@ -24,6 +24,8 @@ pub struct WorkerSettings {
     pub receipt_batch: u32,
     /// Deliveries made per claim before the link is given back (fairness between links).
     pub steps_per_claim: usize,
+    /// How often queue depth and age are reported.
+    pub stats_interval: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -34,6 +36,7 @@ impl Default for WorkerSettings {
             idle_poll: Duration::from_millis(200),
             receipt_batch: 32,
             steps_per_claim: 64,
+            stats_interval: Duration::from_secs(10),
         }
     }
 }
@@ -58,6 +61,7 @@ impl Engine {
             stopped,
         };
         tasks.spawn(worker.clone().receipts(WorkerId::new()));
+        tasks.spawn(worker.clone().stats());
         for _ in 0..settings.delivery_tasks.max(1) {
             tasks.spawn(worker.clone().deliveries(WorkerId::new()));
         }
@@ -107,6 +111,21 @@ impl Worker {
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             _ = stopped.changed() => {}
+        }
+    }
+
+    /// Reports queue depth and age every `stats_interval`.
+    async fn stats(self) {
+        let mut stopped = self.stopped.clone();
+        while !self.stopping() {
+            match self.services.queue.stats(self.clock.now()).await {
+                Ok(stats) => self.services.observer.queue_observed(&stats),
+                Err(err) => tracing::warn!(error = %err, "reading queue statistics failed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.settings.stats_interval) => {}
+                _ = stopped.changed() => {}
+            }
         }
     }
 

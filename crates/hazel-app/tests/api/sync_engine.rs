@@ -159,10 +159,22 @@ fn slack_message(ts: &str, user: &str, text: &str) -> ExternalMessage {
 }
 
 async fn record(app: &TestApp, connection: &str, events: Vec<InboundEvent>) -> u64 {
+    let provider =
+        hazel_domain::ports::ConnectionRepository::find(&app.database, connection_id(connection))
+            .await
+            .unwrap()
+            .unwrap()
+            .connection
+            .provider;
     app.services
         .sync
         .ingest
-        .record(connection_id(connection), ReceiptSource::Webhook, events)
+        .record(
+            connection_id(connection),
+            provider,
+            ReceiptSource::Webhook,
+            events,
+        )
         .await
         .unwrap()
 }
@@ -234,6 +246,21 @@ async fn a_native_message_reaches_every_outbound_link(app: TestApp) {
         records[0].channel_link_id.map(|l| l.to_string()),
         Some(bridge.slack_link.clone())
     );
+    // Metrics count it by provider and outcome, never by an id.
+    let metrics = reqwest::get(format!("{}/metrics", app.base_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"hazel_sync_deliveries_total{outcome="delivered",provider="slack"} 1"#,
+        r#"hazel_sync_deliveries_total{outcome="delivered",provider="discord"} 1"#,
+        r#"hazel_sync_delivery_latency_seconds_count{provider="slack"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+    assert!(!metrics.contains(&bridge.slack_link));
 }
 
 async fn an_inbound_message_reaches_hazel_and_every_other_link_never_its_source(app: TestApp) {

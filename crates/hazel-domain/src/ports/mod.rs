@@ -23,7 +23,8 @@ pub use store::{
     LinkColumns, PreconditionFailure, Store, StoreError, SyncChange, UniqueRule,
 };
 pub use sync::{
-    DeliveryFilter, DeliveryRecord, DeliveryRef, QueueError, QueueStats, SyncQueue, SyncRepository,
+    DeliveryFilter, DeliveryRecord, DeliveryRef, NoObserver, QueueError, QueueStats, SyncObserver,
+    SyncOutcome, SyncQueue, SyncRepository,
 };
 pub use vault::{CredentialVault, VaultError};
 
@@ -44,6 +45,6 @@ pub use repositories::{
 #[cfg(any(test, feature = "mocks"))]
 pub use store::MockStore;
 #[cfg(any(test, feature = "mocks"))]
-pub use sync::{MockSyncQueue, MockSyncRepository};
+pub use sync::{MockSyncObserver, MockSyncQueue, MockSyncRepository};
 #[cfg(any(test, feature = "mocks"))]
 pub use vault::MockCredentialVault;

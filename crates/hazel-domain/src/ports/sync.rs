@@ -288,3 +288,63 @@ pub trait SyncQueue: Send + Sync {
     /// [`QueueError::Unexpected`].
     async fn stats(&self, now: Timestamp) -> Result<QueueStats, QueueError>;
 }
+
+/// How one delivery or receipt ended, for metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SyncOutcome {
+    /// Delivered, or written into Hazel.
+    Delivered,
+    /// Dropped on purpose.
+    Ignored,
+    /// Failed; it will be tried again.
+    Retried,
+    /// Held until the connection is connected again.
+    Held,
+    /// Dead-lettered.
+    DeadLettered,
+}
+
+impl SyncOutcome {
+    /// The metric label.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Ignored => "ignored",
+            Self::Retried => "retried",
+            Self::Held => "held",
+            Self::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
+/// Where the sync engine reports what it does (Prometheus in the HTTP adapter). Every label
+/// is bounded: a provider and an outcome, never an id.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait SyncObserver: Send + Sync {
+    /// `count` inbound events arrived from `provider` (duplicates included).
+    fn events_received(&self, provider: Provider, count: u64);
+
+    /// A receipt from `provider` was processed with `outcome`.
+    fn receipt_finished(&self, provider: Provider, outcome: SyncOutcome);
+
+    /// A delivery to `provider` ended a try with `outcome`, `latency` after it was enqueued.
+    fn delivery_finished(&self, provider: Provider, outcome: SyncOutcome, latency: Duration);
+
+    /// The queues as they are now.
+    fn queue_observed(&self, stats: &QueueStats);
+}
+
+/// An observer that records nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoObserver;
+
+impl SyncObserver for NoObserver {
+    fn events_received(&self, _provider: Provider, _count: u64) {}
+
+    fn receipt_finished(&self, _provider: Provider, _outcome: SyncOutcome) {}
+
+    fn delivery_finished(&self, _provider: Provider, _outcome: SyncOutcome, _latency: Duration) {}
+
+    fn queue_observed(&self, _stats: &QueueStats) {}
+}

@@ -45,6 +45,8 @@ pub struct SyncServices {
     pub deliveries: sync::DeliveriesService,
     /// The work queues (the workers claim from them).
     pub queue: std::sync::Arc<dyn crate::ports::SyncQueue>,
+    /// Where the engine reports what it does (the workers report queue depth there).
+    pub observer: std::sync::Arc<dyn crate::ports::SyncObserver>,
 }
 
 impl SyncServices {
@@ -55,6 +57,7 @@ impl SyncServices {
             ingest: sync::IngestService::new(ports.clone()),
             delivery: sync::DeliveryService::new(ports.clone()),
             deliveries: sync::DeliveriesService::new(ports.clone()),
+            observer: ports.observer.clone(),
             queue: ports.queue,
         }
     }

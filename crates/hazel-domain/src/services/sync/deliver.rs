@@ -14,7 +14,7 @@ use super::ingest::LAST_SYNC_COALESCE;
 use super::policy::{RetryDecision, Route, outbound_refusal};
 use super::{SyncPorts, jitter};
 use crate::model::Timestamp;
-use crate::model::chat_sync::ConnectionStatus;
+use crate::model::chat_sync::{ConnectionStatus, Provider};
 use crate::model::delivery::{
     ContentHash, DeliveryKind, DeliveryState, IgnoreReason, LastError, LinkClaim, LinkSource,
     MessageLink, QueuedDelivery, reaction_emoji,
@@ -25,7 +25,7 @@ use crate::model::sync::{
     DeliveryError, ExternalRefs, OriginMarker, OutboundMention, OutboundMessage, OutboundTarget,
     Persona, ThreadRef, ThreadTarget,
 };
-use crate::ports::{Changeset, ChatOutbound, SyncChange};
+use crate::ports::{Changeset, ChatOutbound, SyncChange, SyncOutcome};
 use crate::services::store_failure;
 
 /// How many queued deliveries one look at a link's queue reads.
@@ -128,10 +128,23 @@ impl DeliveryService {
                 {
                     break 'queue;
                 }
-                let step = self.deliver(claim, &item).await?;
+                let (step, provider) = self.deliver(claim, &item).await?;
                 let latency = (self.ports.clock.now() - item.delivery.created_at)
                     .try_into()
                     .unwrap_or_default();
+                let outcome = match &step {
+                    DeliveryStep::Delivered(_) => Some(SyncOutcome::Delivered),
+                    DeliveryStep::Ignored(_) => Some(SyncOutcome::Ignored),
+                    DeliveryStep::RetryScheduled => Some(SyncOutcome::Retried),
+                    DeliveryStep::Held => Some(SyncOutcome::Held),
+                    DeliveryStep::DeadLettered => Some(SyncOutcome::DeadLettered),
+                    DeliveryStep::ClaimLost => None,
+                };
+                if let (Some(provider), Some(outcome)) = (provider, outcome) {
+                    self.ports
+                        .observer
+                        .delivery_finished(provider, outcome, latency);
+                }
                 let blocks = step.blocks();
                 report.steps.push((step, latency));
                 if blocks || report.steps.len() >= max_steps {
@@ -142,17 +155,29 @@ impl DeliveryService {
         Ok(report)
     }
 
-    /// One delivery: decide, call the platform, record the outcome.
+    /// One delivery, with the platform it went to (when its link still exists).
     async fn deliver(
         &self,
         claim: &LinkClaim,
         item: &QueuedDelivery,
+    ) -> anyhow::Result<(DeliveryStep, Option<Provider>)> {
+        let Some(route) = self.ports.sync.route(item.delivery.channel_link_id).await? else {
+            let step = self.ignore(claim, item, IgnoreReason::LinkNotFound).await?;
+            return Ok((step, None));
+        };
+        let step = self.deliver_to(claim, item, &route).await?;
+        Ok((step, Some(route.connection.provider)))
+    }
+
+    /// One delivery to a live link: decide, call the platform, record the outcome.
+    async fn deliver_to(
+        &self,
+        claim: &LinkClaim,
+        item: &QueuedDelivery,
+        route: &Route,
     ) -> anyhow::Result<DeliveryStep> {
         let delivery = &item.delivery;
-        let Some(route) = self.ports.sync.route(delivery.channel_link_id).await? else {
-            return self.ignore(claim, item, IgnoreReason::LinkNotFound).await;
-        };
-        match outbound_refusal(delivery.kind, &route) {
+        match outbound_refusal(delivery.kind, route) {
             // Held, not dropped: delivered once the connection is connected again.
             Some(IgnoreReason::ConnectionNotConnected) => return Ok(DeliveryStep::Held),
             Some(reason) => return self.ignore(claim, item, reason).await,
@@ -178,7 +203,7 @@ impl DeliveryService {
                 )
                 .await;
         };
-        let target = match self.target(&route) {
+        let target = match self.target(route) {
             Ok(target) => target,
             Err(error) => return self.dead_letter(claim, item, error).await,
         };
@@ -197,7 +222,7 @@ impl DeliveryService {
                     .create(
                         claim,
                         item,
-                        &route,
+                        route,
                         adapter.as_ref(),
                         &target,
                         unresolved_since,
@@ -208,20 +233,20 @@ impl DeliveryService {
                     None => return Ok(DeliveryStep::ClaimLost),
                 }
             }
-            DeliveryKind::MessageEdit => self.edit(&route, item, adapter.as_ref(), &target).await?,
+            DeliveryKind::MessageEdit => self.edit(route, item, adapter.as_ref(), &target).await?,
             DeliveryKind::MessageDelete => {
-                self.delete(&route, item, adapter.as_ref(), &target).await?
+                self.delete(route, item, adapter.as_ref(), &target).await?
             }
             DeliveryKind::ReactionAdd | DeliveryKind::ReactionRemove => {
-                self.react(&route, item, adapter.as_ref(), &target).await?
+                self.react(route, item, adapter.as_ref(), &target).await?
             }
             DeliveryKind::PinAdd | DeliveryKind::PinRemove => {
-                self.pin(&route, item, adapter.as_ref(), &target).await?
+                self.pin(route, item, adapter.as_ref(), &target).await?
             }
         };
         match effect {
-            Ok(effect) => self.record(claim, item, &route, attempts, effect).await,
-            Err(error) => self.failed(claim, item, &route, attempts, &error).await,
+            Ok(effect) => self.record(claim, item, route, attempts, effect).await,
+            Err(error) => self.failed(claim, item, route, attempts, &error).await,
         }
     }
 

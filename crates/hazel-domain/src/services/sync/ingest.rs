@@ -9,7 +9,7 @@ use super::{SyncPorts, jitter, outbox_changes};
 use crate::ids::{ChannelLinkId, MemberId, MessageId, ReactionId, ReceiptId, SyncConnectionId};
 use crate::model::Timestamp;
 use crate::model::channel::Channel;
-use crate::model::chat_sync::SyncConnection;
+use crate::model::chat_sync::{Provider, SyncConnection};
 use crate::model::delivery::{
     ContentHash, DeliveryKind, DeliveryState, EventReceipt, IgnoreReason, LastError, LinkSource,
     MessageLink, ReceiptLease, ReceiptSource, hazel_emoji,
@@ -21,7 +21,7 @@ use crate::model::message::{Message, MessageContent, Reaction};
 use crate::model::notification::Notification;
 use crate::model::sync::{ExternalMessage, ExternalRefs, InboundEvent, InboundEventKind};
 use crate::model::text::{Name, Url};
-use crate::ports::{Change, Changeset, SyncChange};
+use crate::ports::{Change, Changeset, SyncChange, SyncOutcome};
 use crate::services::messages::{notifications_for_message, resolve_audience};
 use crate::services::store_failure;
 use crate::services::sync::Route;
@@ -95,12 +95,16 @@ impl IngestService {
     pub async fn record(
         &self,
         connection: SyncConnectionId,
+        provider: Provider,
         source: ReceiptSource,
         events: Vec<InboundEvent>,
     ) -> Result<u64, RecordEventsError> {
         if events.is_empty() {
             return Ok(0);
         }
+        self.ports
+            .observer
+            .events_received(provider, events.len() as u64);
         let now = self.ports.clock.now();
         let changes: Changeset = events
             .into_iter()
@@ -134,6 +138,28 @@ impl IngestService {
     /// # Errors
     /// [`ProcessError::Unexpected`] when even the failure could not be recorded.
     pub async fn process(&self, lease: &ReceiptLease) -> Result<ReceiptReport, ProcessError> {
+        let mut provider = None;
+        let report = self.process_with(lease, &mut provider).await?;
+        if let Some(provider) = provider {
+            let outcome = match &report {
+                ReceiptReport::Processed => Some(SyncOutcome::Delivered),
+                ReceiptReport::Ignored(_) => Some(SyncOutcome::Ignored),
+                ReceiptReport::RetryScheduled => Some(SyncOutcome::Retried),
+                ReceiptReport::DeadLettered => Some(SyncOutcome::DeadLettered),
+                ReceiptReport::LeaseLost => None,
+            };
+            if let Some(outcome) = outcome {
+                self.ports.observer.receipt_finished(provider, outcome);
+            }
+        }
+        Ok(report)
+    }
+
+    async fn process_with(
+        &self,
+        lease: &ReceiptLease,
+        provider: &mut Option<Provider>,
+    ) -> Result<ReceiptReport, ProcessError> {
         let receipt = &lease.receipt;
         let guard = SyncChange::HoldsReceiptLease {
             id: receipt.id,
@@ -142,7 +168,7 @@ impl IngestService {
         }
         .expect_one();
         let attempts = receipt.state.attempts() + 1;
-        let failure = match self.decide(receipt).await {
+        let failure = match self.decide(receipt, provider).await {
             Ok(Decision::Ignore(reason, link)) => {
                 let state = DeliveryState::Ignored {
                     reason,
@@ -241,7 +267,11 @@ impl IngestService {
     }
 
     /// Routes the receipt and decides what it writes.
-    async fn decide(&self, receipt: &EventReceipt) -> anyhow::Result<Decision> {
+    async fn decide(
+        &self,
+        receipt: &EventReceipt,
+        provider: &mut Option<Provider>,
+    ) -> anyhow::Result<Decision> {
         let event = &receipt.event;
         let Some(route) = self
             .ports
@@ -251,6 +281,7 @@ impl IngestService {
         else {
             return Ok(Decision::Ignore(IgnoreReason::LinkNotFound, None));
         };
+        *provider = Some(route.connection.provider);
         let link = route.link.id;
         if let Some(reason) = own_echo(event, route.connection.bot.as_ref()) {
             return Ok(Decision::Ignore(reason, Some(link)));

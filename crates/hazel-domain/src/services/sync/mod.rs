@@ -24,7 +24,7 @@ use crate::model::delivery::{Delivery, DeliveryKind, DeliveryState};
 use crate::model::message::Emoji;
 use crate::ports::{
     ChannelRepository, ChatProviders, Clock, CredentialVault, MemberRepository, MessageRepository,
-    Store, SyncChange, SyncQueue, SyncRepository,
+    Store, SyncChange, SyncObserver, SyncQueue, SyncRepository,
 };
 use crate::services::chat_sync::ChatSyncService;
 
@@ -81,6 +81,8 @@ pub struct SyncPorts {
     pub chat_sync: ChatSyncService,
     /// Retries.
     pub retry: RetryPolicy,
+    /// Where outcomes are reported (metrics).
+    pub observer: Arc<dyn SyncObserver>,
 }
 
 /// A number in `[0, 1)` for backoff jitter.

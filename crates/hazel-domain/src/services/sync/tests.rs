@@ -421,6 +421,7 @@ impl Mocks {
                 providers: ChatProviders::new(),
             }),
             retry: RetryPolicy::default(),
+            observer: Arc::new(crate::ports::NoObserver),
         }
     }
 }

@@ -958,7 +958,124 @@ async fn a_kill_mid_delivery_loses_and_duplicates_nothing_and_edits_find_the_mes
     beside.stop().await;
 }
 
+async fn the_deliveries_api_lists_filters_and_retries(app: TestApp) {
+    let bridge = bridge(&app).await;
+    app.fake_slack.fail_next(
+        Op::Post,
+        DeliveryError::Rejected {
+            reason: "HTTP 400 invalid_blocks".to_owned(),
+        },
+        1,
+    );
+    bridge.team.owner.post_message(&bridge.channel, "one").await;
+    record(
+        &app,
+        &bridge.slack,
+        vec![slack_event(
+            "Ev20",
+            InboundEventKind::MessageCreated(slack_message("1700.000020", "U0SAM", "two")),
+        )],
+    )
+    .await;
+    let path = format!("/connections/{}/deliveries", bridge.slack);
+    let failed = eventually("the dead letter", || async {
+        let page = bridge
+            .team
+            .member
+            .get(&format!("{path}?status=failed"))
+            .await
+            .expect_status(200);
+        let items = page.data().as_array().cloned().unwrap_or_default();
+        (items.len() == 1).then(|| items[0].clone())
+    })
+    .await;
+    assert_eq!(failed["direction"], "outbound");
+    assert_eq!(failed["kind"], "message.create");
+    assert_eq!(failed["lastError"]["code"], "REJECTED");
+    assert_eq!(failed["attempts"], 1);
+    let inbound = bridge
+        .team
+        .member
+        .get(&format!("{path}?direction=inbound"))
+        .await
+        .expect_status(200);
+    let inbound = inbound.data().as_array().unwrap();
+    assert_eq!(inbound.len(), 1);
+    assert_eq!(inbound[0]["direction"], "inbound");
+    assert_eq!(inbound[0]["externalMessageId"], "1700.000020");
+    // Both ways, newest first.
+    let all = bridge.team.member.get(&path).await.expect_status(200);
+    assert_eq!(all.data().as_array().unwrap().len(), 2);
+    assert_eq!(all.data()[0]["direction"], "inbound");
+    let paged = bridge
+        .team
+        .member
+        .get(&format!("{path}?limit=1"))
+        .await
+        .expect_status(200);
+    let cursor = paged.body["nextCursor"].as_str().unwrap().to_owned();
+    let next = bridge
+        .team
+        .member
+        .get(&format!("{path}?limit=1&cursor={cursor}"))
+        .await
+        .expect_status(200);
+    assert_eq!(next.data()[0]["direction"], "outbound");
+    assert!(next.body["nextCursor"].is_null());
+
+    let id = failed["id"].as_str().unwrap();
+    let refused = bridge
+        .team
+        .member
+        .post(&format!("/deliveries/{id}/retry"), json!({}))
+        .await
+        .expect_status(403);
+    assert_eq!(refused.error_code(), "UnauthorizedError");
+    let unknown = bridge
+        .team
+        .owner
+        .post(
+            &format!("/deliveries/{}/retry", hazel_domain::ids::DeliveryId::new()),
+            json!({}),
+        )
+        .await
+        .expect_status(404);
+    assert_eq!(unknown.error_code(), "ChatSyncDeliveryNotFoundError");
+    let retried = bridge
+        .team
+        .admin
+        .post(&format!("{path}/retry-failed"), json!({}))
+        .await
+        .expect_status(200);
+    assert_eq!(retried.body["retriedCount"], 1);
+    assert!(retried.body["transactionId"].is_string());
+    eventually("the re-queued post", || async {
+        (app.fake_slack.messages(SLACK_CHANNEL).len() == 1).then_some(())
+    })
+    .await;
+    let again = bridge
+        .team
+        .admin
+        .post(&format!("/deliveries/{id}/retry"), json!({}))
+        .await
+        .expect_status(409);
+    assert_eq!(again.error_code(), "ChatSyncDeliveryNotFailedError");
+    // lastSyncAt became real.
+    let connection = bridge
+        .team
+        .member
+        .get(&format!("/connections/{}", bridge.slack))
+        .await
+        .expect_status(200);
+    assert!(
+        connection.data()["lastSyncAt"].is_string(),
+        "{}",
+        connection.text
+    );
+}
+
 hazel_testkit::on_every_backend!(
+    the_deliveries_api_lists_filters_and_retries,
     a_native_message_reaches_every_outbound_link,
     an_inbound_message_reaches_hazel_and_every_other_link_never_its_source,
     the_same_event_twice_makes_one_message,

@@ -4,7 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hazel_domain::ids::WorkerId;
-use hazel_domain::model::delivery::LinkClaim;
+use std::collections::BTreeMap;
+
+use hazel_domain::model::delivery::{LinkClaim, ReceiptLease};
+use hazel_domain::model::sync::InboundEventKind;
 use hazel_domain::ports::Clock;
 use hazel_domain::services::SyncServices;
 use hazel_domain::services::sync::DeliveryStep;
@@ -87,6 +90,28 @@ impl Engine {
     }
 }
 
+/// What a receipt must be processed in order with: the events of one external message, and
+/// a thread's replies with their parent.
+fn order_key(lease: &ReceiptLease) -> String {
+    let event = &lease.receipt.event;
+    let message = match &event.kind {
+        InboundEventKind::MessageCreated(m) | InboundEventKind::MessageEdited(m) => m
+            .thread
+            .as_ref()
+            .map_or_else(|| m.id.to_string(), |t| t.parent.to_string()),
+        InboundEventKind::MessageDeleted { message }
+        | InboundEventKind::ReactionAdded { message, .. }
+        | InboundEventKind::ReactionRemoved { message, .. }
+        | InboundEventKind::PinAdded { message, .. }
+        | InboundEventKind::PinRemoved { message, .. } => message.to_string(),
+        InboundEventKind::ThreadStarted { thread, .. } => thread.parent.to_string(),
+    };
+    format!(
+        "{}/{}/{message}",
+        lease.receipt.connection_id, event.channel
+    )
+}
+
 #[derive(Clone)]
 struct Worker {
     services: SyncServices,
@@ -153,23 +178,48 @@ impl Worker {
                 self.idle(self.settings.idle_poll).await;
                 continue;
             }
-            let mut leases = leases.into_iter();
-            for lease in leases.by_ref() {
-                match self.services.ingest.process(&lease).await {
-                    Ok(report) => tracing::debug!(receipt = %lease.receipt.id, ?report, "receipt"),
-                    Err(err) => {
-                        tracing::warn!(receipt = %lease.receipt.id, error = %err, "processing a receipt failed");
+            self.process_batch(leases).await;
+        }
+    }
+
+    /// Processes a batch of leased receipts: the receipts about one message (or one thread)
+    /// in order, one after another; different messages side by side.
+    async fn process_batch(&self, leases: Vec<ReceiptLease>) {
+        let mut groups: BTreeMap<String, Vec<ReceiptLease>> = BTreeMap::new();
+        for lease in leases {
+            groups.entry(order_key(&lease)).or_default().push(lease);
+        }
+        let mut running = JoinSet::new();
+        for group in groups.into_values() {
+            let worker = self.clone();
+            running.spawn(async move {
+                let mut group = group.into_iter();
+                for lease in group.by_ref() {
+                    match worker.services.ingest.process(&lease).await {
+                        Ok(report) => {
+                            tracing::debug!(receipt = %lease.receipt.id, ?report, "receipt");
+                        }
+                        Err(err) => {
+                            tracing::warn!(receipt = %lease.receipt.id, error = %err, "processing a receipt failed");
+                        }
+                    }
+                    if worker.stopping() {
+                        break;
                     }
                 }
-                if self.stopping() {
-                    break;
+                // Leases not processed before shutdown are given back at once.
+                for lease in group {
+                    if let Err(err) = worker.services.queue.release_receipt(&lease).await {
+                        tracing::warn!(error = %err, "releasing a receipt failed");
+                    }
                 }
-            }
-            // Leases not processed before shutdown are given back at once.
-            for lease in leases {
-                if let Err(err) = self.services.queue.release_receipt(&lease).await {
-                    tracing::warn!(error = %err, "releasing a receipt failed");
-                }
+            });
+        }
+        while let Some(joined) = running.join_next().await {
+            if let Err(err) = joined
+                && err.is_panic()
+            {
+                tracing::error!("a receipt task panicked");
             }
         }
     }

@@ -71,13 +71,13 @@ async fn bridge(app: &TestApp) -> Bridge {
     }
 }
 
-/// Polls `check` until it answers `Some`, for at most 20 s.
+/// Polls `check` until it answers `Some`, for at most 60 s (the machine may be loaded).
 async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(value) = check().await {
             return value;

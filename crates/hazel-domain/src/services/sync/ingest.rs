@@ -21,13 +21,16 @@ use crate::model::message::{Message, MessageContent, Reaction};
 use crate::model::notification::Notification;
 use crate::model::sync::{ExternalMessage, ExternalRefs, InboundEvent, InboundEventKind};
 use crate::model::text::{Name, Url};
-use crate::ports::{Change, Changeset, SyncChange, SyncOutcome};
+use crate::ports::{Change, Changeset, StoreError, SyncChange, SyncOutcome, UniqueRule};
 use crate::services::messages::{notifications_for_message, resolve_audience};
 use crate::services::store_failure;
 use crate::services::sync::Route;
 
 /// How long a connection's `lastSyncAt` may lag before a sync moves it.
 pub(crate) const LAST_SYNC_COALESCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Tries before an event about a message that is not linked is ignored as never synced.
+const NOT_LINKED_TRIES: u32 = 3;
 
 /// Failures of [`IngestService::record`].
 #[derive(Debug, thiserror::Error)]
@@ -168,55 +171,78 @@ impl IngestService {
         }
         .expect_one();
         let attempts = receipt.state.attempts() + 1;
-        let failure = match self.decide(receipt, provider).await {
-            Ok(Decision::Ignore(reason, link)) => {
-                let state = DeliveryState::Ignored {
-                    reason,
-                    completed_at: self.ports.clock.now(),
-                };
-                let changes = Changeset::new()
-                    .with(guard)
-                    .with(SyncChange::SetReceiptState {
-                        id: receipt.id,
-                        state,
-                        hazel_message_id: None,
-                        channel_link_id: link,
-                    });
-                return self.finish(changes, ReceiptReport::Ignored(reason)).await;
-            }
-            Ok(Decision::Write {
-                changes,
-                message,
-                link,
-                connection,
-            }) => {
-                let now = self.ports.clock.now();
-                let mut changeset = Changeset::new().with(guard.clone());
-                changeset.extend(changes);
-                changeset.push(SyncChange::SetReceiptState {
-                    id: receipt.id,
-                    state: DeliveryState::Delivered {
-                        attempts,
-                        completed_at: now,
-                    },
-                    hazel_message_id: message,
-                    channel_link_id: Some(link),
-                });
-                changeset.push(SyncChange::TouchLastSync {
-                    connection,
-                    at: now,
-                    coalesce: LAST_SYNC_COALESCE,
-                });
-                match self.ports.store.commit(changeset).await {
-                    Ok(_) => return Ok(ReceiptReport::Processed),
-                    Err(err) if err.is_precondition_of(0) => return Ok(ReceiptReport::LeaseLost),
-                    // A conflict (a shadow member created by a concurrent receipt) or any
-                    // other failure: the receipt is tried again, when the state it reads
-                    // will have moved on.
-                    Err(err) => anyhow::Error::new(err).context("writing the receipt's changes"),
+        let mut raced = false;
+        let failure = loop {
+            break match self.decide(receipt, provider).await {
+                // An edit, delete or reaction may arrive before the message it acts on was
+                // written (events processed side by side, a backfill racing the live feed): it is
+                // tried again a few times before it is taken for a message never synced.
+                Ok(Decision::Ignore(IgnoreReason::MessageNotLinked, _))
+                    if attempts < NOT_LINKED_TRIES =>
+                {
+                    anyhow::anyhow!("the message it acts on is not linked (yet)")
                 }
-            }
-            Err(err) => err,
+                Ok(Decision::Ignore(reason, link)) => {
+                    let state = DeliveryState::Ignored {
+                        reason,
+                        completed_at: self.ports.clock.now(),
+                    };
+                    let changes = Changeset::new()
+                        .with(guard)
+                        .with(SyncChange::SetReceiptState {
+                            id: receipt.id,
+                            state,
+                            hazel_message_id: None,
+                            channel_link_id: link,
+                        });
+                    return self.finish(changes, ReceiptReport::Ignored(reason)).await;
+                }
+                Ok(Decision::Write {
+                    changes,
+                    message,
+                    link,
+                    connection,
+                }) => {
+                    let now = self.ports.clock.now();
+                    let mut changeset = Changeset::new().with(guard.clone());
+                    changeset.extend(changes);
+                    changeset.push(SyncChange::SetReceiptState {
+                        id: receipt.id,
+                        state: DeliveryState::Delivered {
+                            attempts,
+                            completed_at: now,
+                        },
+                        hazel_message_id: message,
+                        channel_link_id: Some(link),
+                    });
+                    changeset.push(SyncChange::TouchLastSync {
+                        connection,
+                        at: now,
+                        coalesce: LAST_SYNC_COALESCE,
+                    });
+                    match self.ports.store.commit(changeset).await {
+                        Ok(_) => return Ok(ReceiptReport::Processed),
+                        Err(err) if err.is_precondition_of(0) => {
+                            return Ok(ReceiptReport::LeaseLost);
+                        }
+                        // A concurrent receipt created the same author's shadow member: decide
+                        // again at once, now finding it.
+                        Err(StoreError::Conflict {
+                            constraint: UniqueRule::MemberExternalUser,
+                            ..
+                        }) if !raced => {
+                            raced = true;
+                            continue;
+                        }
+                        // Any other failure: the receipt is tried again later, when the state it
+                        // reads will have moved on.
+                        Err(err) => {
+                            anyhow::Error::new(err).context("writing the receipt's changes")
+                        }
+                    }
+                }
+                Err(err) => err,
+            };
         };
         let now = self.ports.clock.now();
         let last_error = LastError {

@@ -420,3 +420,70 @@ async fn message_links_keep_every_part_and_are_unique_on_both_ids() {
     })
     .await;
 }
+
+/// A channel's routes are answered from memory for a second, but a link this process adds or
+/// removes is seen by the very next read, and one another process adds is seen within the
+/// second.
+#[tokio::test]
+async fn a_channels_routes_follow_link_changes_at_once_here_and_within_a_second_elsewhere() {
+    crate::support::each_backend_url(|url| async move {
+        let db = crate::support::migrated(&url).await;
+        let other = hazel_persistence::Database::connect(&url).await.unwrap();
+        let world = World::create(&db).await;
+        let conn = connection(world.organization.id, world.user.id, "T1");
+        commit(&db, vec![Change::InsertConnection(conn.clone())]).await;
+        assert!(
+            db.routes_for_channel(world.channel.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let here = link(conn.id, world.channel.id, "C1");
+        commit(&db, vec![Change::InsertChannelLink(here.clone())]).await;
+        let routes = db.routes_for_channel(world.channel.id).await.unwrap();
+        assert_eq!(
+            routes.iter().map(|r| r.link.id).collect::<Vec<_>>(),
+            vec![here.id]
+        );
+
+        // A channel is linked once per connection: the other process links it in another.
+        let second = connection(world.organization.id, world.user.id, "T2");
+        let elsewhere = link(second.id, world.channel.id, "C2");
+        commit(
+            &other,
+            vec![
+                Change::InsertConnection(second),
+                Change::InsertChannelLink(elsewhere.clone()),
+            ],
+        )
+        .await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        loop {
+            let routes = db.routes_for_channel(world.channel.id).await.unwrap();
+            if routes.len() == 2 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a link added by another process was not seen within the cache's lifetime"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        commit(
+            &db,
+            vec![Change::DeleteChannelLink {
+                id: here.id,
+                at: now(),
+            }],
+        )
+        .await;
+        let routes = db.routes_for_channel(world.channel.id).await.unwrap();
+        assert_eq!(
+            routes.iter().map(|r| r.link.id).collect::<Vec<_>>(),
+            vec![elsewhere.id]
+        );
+    })
+    .await;
+}

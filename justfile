@@ -49,3 +49,7 @@ ci:
 # Benchmark message creates through the HTTP stack against raw commits (SQLite; PostgreSQL too when HAZEL_TEST_POSTGRES_URL is set).
 bench-store:
     cargo run --release --quiet -p hazel-bench --bin bench-store
+
+# Benchmark inbound events through the sync engine against the fake provider, beside raw commits (SQLite; PostgreSQL too when HAZEL_TEST_POSTGRES_URL is set).
+bench-engine:
+    cargo run --release --quiet -p hazel-bench --bin bench-engine

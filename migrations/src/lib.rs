@@ -11,6 +11,7 @@ mod m20261122_000001_initial_schema;
 mod m20261122_000002_sync_lookup_indexes;
 mod m20261130_000010_connection_bot_identity;
 mod m20261202_000011_messages_without_hot_row_locks;
+mod m20261202_000020_sync_engine;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_sync_lookup_indexes::Migration),
             Box::new(m20261130_000010_connection_bot_identity::Migration),
             Box::new(m20261202_000011_messages_without_hot_row_locks::Migration),
+            Box::new(m20261202_000020_sync_engine::Migration),
         ]
     }
 }

@@ -55,6 +55,10 @@ pub struct Config {
     pub teams_api_url: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// How the sync workers run; `None` runs none (an API-only process).
+    pub sync_workers: Option<hazel_worker::WorkerSettings>,
+    /// How failed deliveries and receipts are retried.
+    pub sync_retry: hazel_domain::services::sync::RetryPolicy,
 }
 
 impl Default for Config {
@@ -70,6 +74,8 @@ impl Default for Config {
             discord_gateway_url: DEFAULT_DISCORD_GATEWAY_URL.to_owned(),
             teams_api_url: DEFAULT_TEAMS_API_URL.to_owned(),
             log_format: LogFormat::Text,
+            sync_workers: Some(hazel_worker::WorkerSettings::default()),
+            sync_retry: hazel_domain::services::sync::RetryPolicy::default(),
         }
     }
 }
@@ -157,6 +163,8 @@ impl Config {
             None => None,
         };
         Ok(Self {
+            sync_workers: defaults.sync_workers,
+            sync_retry: defaults.sync_retry,
             database_url,
             database_max_connections,
             listen,

@@ -15,12 +15,14 @@ use hazel_domain::model::identity::{TokenSecret, User};
 use hazel_domain::model::text::{Email, Name};
 use hazel_domain::ports::{ChatProviders, Clock, SystemClock};
 use hazel_domain::services::Services;
+use hazel_domain::services::SyncServices;
 use hazel_domain::services::channels::ChannelService;
 use hazel_domain::services::chat_sync::{ChatSyncPorts, ChatSyncService};
 use hazel_domain::services::identity::IdentityService;
 use hazel_domain::services::messages::MessageService;
 use hazel_domain::services::notifications::NotificationService;
-use hazel_http::{ApiState, Readiness};
+use hazel_domain::services::sync::SyncPorts;
+use hazel_http::{ApiState, Readiness, SyncMetrics};
 use hazel_persistence::{Database, PoolSettings};
 use hazel_slack::{SlackProvider, SlackSettings};
 use poem::listener::{Acceptor as _, TcpAcceptor};
@@ -43,6 +45,8 @@ pub struct App {
     local_addr: SocketAddr,
     services: Services,
     database: Database,
+    workers: Option<hazel_worker::WorkerSettings>,
+    sync_metrics: SyncMetrics,
 }
 
 /// Opens the database named by `config` and applies pending migrations.
@@ -96,6 +100,30 @@ fn http_client() -> anyhow::Result<reqwest::Client> {
 /// # Errors
 /// When the secret key is invalid or the HTTP client cannot be built.
 pub fn services(config: &Config, database: &Database) -> anyhow::Result<Services> {
+    services_with(config, database, |providers| providers)
+}
+
+/// [`services`] with the provider registry extended by `extend` (tests register in-process
+/// fake providers this way).
+///
+/// # Errors
+/// As [`services`].
+pub fn services_with(
+    config: &Config,
+    database: &Database,
+    extend: impl FnOnce(ChatProviders) -> ChatProviders,
+) -> anyhow::Result<Services> {
+    Ok(wire(config, database, extend, SyncMetrics::new()?)?.0)
+}
+
+/// The services and the sync metrics their engine reports to.
+fn wire(
+    config: &Config,
+    database: &Database,
+    extend: impl FnOnce(ChatProviders) -> ChatProviders,
+    sync_metrics: SyncMetrics,
+) -> anyhow::Result<(Services, SyncMetrics)> {
+    let observed = sync_metrics.clone();
     let db = Arc::new(database.clone());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let http = http_client()?;
@@ -113,40 +141,61 @@ pub fn services(config: &Config, database: &Database) -> anyhow::Result<Services
             http,
         )));
     let vault = Arc::new(AesGcmVault::new(&secret_key(config)?));
-    Ok(Services {
-        identity: IdentityService::new(
-            db.clone(),
-            db.clone(),
-            db.clone(),
-            db.clone(),
-            clock.clone(),
-        ),
-        channels: ChannelService::new(db.clone(), db.clone(), db.clone(), clock.clone()),
-        messages: MessageService::new(
-            db.clone(),
-            db.clone(),
-            db.clone(),
-            db.clone(),
-            clock.clone(),
-        ),
-        notifications: NotificationService::new(
-            db.clone(),
-            db.clone(),
-            db.clone(),
-            db.clone(),
-            clock.clone(),
-        ),
-        chat_sync: ChatSyncService::new(ChatSyncPorts {
-            members: db.clone(),
-            channels: db.clone(),
-            connections: db.clone(),
-            links: db.clone(),
-            store: db.clone(),
-            clock,
-            vault,
-            providers,
-        }),
-    })
+    let providers = extend(providers);
+    let chat_sync = ChatSyncService::new(ChatSyncPorts {
+        members: db.clone(),
+        channels: db.clone(),
+        connections: db.clone(),
+        links: db.clone(),
+        store: db.clone(),
+        clock: clock.clone(),
+        vault: vault.clone(),
+        providers: providers.clone(),
+    });
+    let sync = SyncServices::new(SyncPorts {
+        members: db.clone(),
+        channels: db.clone(),
+        messages: db.clone(),
+        sync: db.clone(),
+        queue: db.clone(),
+        store: db.clone(),
+        clock: clock.clone(),
+        vault,
+        providers,
+        chat_sync: chat_sync.clone(),
+        retry: config.sync_retry,
+        observer: Arc::new(sync_metrics),
+    });
+    Ok((
+        Services {
+            identity: IdentityService::new(
+                db.clone(),
+                db.clone(),
+                db.clone(),
+                db.clone(),
+                clock.clone(),
+            ),
+            channels: ChannelService::new(db.clone(), db.clone(), db.clone(), clock.clone()),
+            messages: MessageService::new(
+                db.clone(),
+                db.clone(),
+                db.clone(),
+                db.clone(),
+                clock.clone(),
+            )
+            .with_outbox(db.clone()),
+            notifications: NotificationService::new(
+                db.clone(),
+                db.clone(),
+                db.clone(),
+                db.clone(),
+                clock,
+            ),
+            chat_sync,
+            sync,
+        },
+        observed,
+    ))
 }
 
 /// Opens the database, applies migrations, wires the services and binds the listener.
@@ -154,9 +203,20 @@ pub fn services(config: &Config, database: &Database) -> anyhow::Result<Services
 /// # Errors
 /// When any of those steps fails; the error says which.
 pub async fn build(config: Config) -> anyhow::Result<App> {
+    build_with(config, |providers| providers).await
+}
+
+/// [`build`] with the provider registry extended by `extend` (see [`services_with`]).
+///
+/// # Errors
+/// As [`build`].
+pub async fn build_with(
+    config: Config,
+    extend: impl FnOnce(ChatProviders) -> ChatProviders,
+) -> anyhow::Result<App> {
     install_crypto_provider();
     let database = open_database(&config).await?;
-    let services = services(&config, &database)?;
+    let (services, sync_metrics) = wire(&config, &database, extend, SyncMetrics::new()?)?;
     let acceptor = TcpAcceptor::from_tokio(
         tokio::net::TcpListener::bind(config.listen)
             .await
@@ -174,6 +234,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         local_addr,
         services,
         database,
+        workers: config.sync_workers,
+        sync_metrics,
     })
 }
 
@@ -203,14 +265,24 @@ impl App {
     /// When the server fails.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr, "serving");
+        // The sync workers run beside the API, drawing from the same services; they stop
+        // after the API has, finishing or giving back the work they hold.
+        let engine = self.workers.map(|settings| {
+            hazel_worker::Engine::start(self.services.sync.clone(), Arc::new(SystemClock), settings)
+        });
         let state = ApiState::new(
             self.services,
             Arc::new(DatabaseReadiness(self.database.clone())),
-        );
-        poem::Server::new_with_acceptor(self.acceptor)
+        )
+        .with_sync_metrics(self.sync_metrics);
+        let served = poem::Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(hazel_http::app(state), shutdown, Some(SHUTDOWN_GRACE))
             .await
-            .context("serving HTTP")?;
+            .context("serving HTTP");
+        if let Some(engine) = engine {
+            engine.shutdown().await;
+        }
+        served?;
         tracing::info!("stopped");
         Ok(())
     }

@@ -101,6 +101,23 @@ define_id!(
     ChannelLinkId
 );
 
+define_id!(
+    /// Identifies an outbox delivery: one change to carry to one linked external channel.
+    DeliveryId
+);
+define_id!(
+    /// Identifies an event receipt: one inbound provider event, recorded before it is acknowledged.
+    ReceiptId
+);
+define_id!(
+    /// Identifies a message link: a Hazel message and what it is on one linked external channel.
+    MessageLinkId
+);
+define_id!(
+    /// Identifies one running worker, the holder of the leases it takes.
+    WorkerId
+);
+
 /// The id of a committed database transaction: on PostgreSQL the transaction's own id
 /// (`pg_current_xact_id()`), on SQLite a counter incremented by every changeset. A later write
 /// by the same client always has a larger id; concurrent writes may commit out of id order.

@@ -31,6 +31,12 @@ pub(crate) enum ErrorCode {
     /// No such channel link.
     #[oai(rename = "ChatSyncChannelLinkNotFoundError")]
     ChannelLinkNotFound,
+    /// No such delivery.
+    #[oai(rename = "ChatSyncDeliveryNotFoundError")]
+    DeliveryNotFound,
+    /// The delivery is not a dead letter, so it cannot be retried.
+    #[oai(rename = "ChatSyncDeliveryNotFailedError")]
+    DeliveryNotFailed,
     /// A live connection already exists for (organization, provider, externalWorkspaceId).
     #[oai(rename = "ChatSyncConnectionExistsError")]
     ConnectionExists,
@@ -101,6 +107,8 @@ pub(crate) enum Resource {
     Connection,
     /// A channel link (`ChatSyncChannelLinkNotFoundError`).
     ChannelLink,
+    /// A delivery (`ChatSyncDeliveryNotFoundError`).
+    Delivery,
 }
 
 impl Resource {
@@ -115,6 +123,7 @@ impl Resource {
             Self::Notification => "notification",
             Self::Connection => "connection",
             Self::ChannelLink => "channel link",
+            Self::Delivery => "delivery",
         }
     }
 }
@@ -259,6 +268,7 @@ impl ApiError {
             Resource::Notification => ErrorCode::NotificationNotFound,
             Resource::Connection => ErrorCode::ConnectionNotFound,
             Resource::ChannelLink => ErrorCode::ChannelLinkNotFound,
+            Resource::Delivery => ErrorCode::DeliveryNotFound,
             Resource::Organization
             | Resource::Member
             | Resource::Channel
@@ -278,6 +288,15 @@ impl ApiError {
             StatusCode::CONFLICT,
             ErrorCode::ConnectionExists,
             "a live connection already exists for this organization, provider and workspace",
+        )
+    }
+
+    /// A 409 `ChatSyncDeliveryNotFailedError`.
+    pub(crate) fn delivery_not_failed() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            ErrorCode::DeliveryNotFailed,
+            "only a failed (dead-lettered) delivery can be retried",
         )
     }
 

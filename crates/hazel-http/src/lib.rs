@@ -10,6 +10,7 @@ mod ops;
 mod payload;
 mod responses;
 mod spec;
+mod sync_metrics;
 mod text;
 mod types;
 
@@ -17,7 +18,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use hazel_domain::services::Services;
+
 use poem::{EndpointExt as _, Route, get};
+pub use sync_metrics::SyncMetrics;
 
 /// Everything the handlers need: the domain services the application built, and the
 /// readiness probe. Handlers reach the services through it (`state.messages`, …).
@@ -30,6 +33,8 @@ pub struct ApiState {
     pub services: Arc<Services>,
     /// Whether the backing store can serve requests (`GET /readyz`).
     pub readiness: Arc<dyn Readiness>,
+    /// The sync engine's metrics, rendered by `GET /metrics` beside the HTTP layer's.
+    pub sync_metrics: Option<SyncMetrics>,
 }
 
 impl ApiState {
@@ -39,7 +44,15 @@ impl ApiState {
         Self {
             services: Arc::new(services),
             readiness,
+            sync_metrics: None,
         }
+    }
+
+    /// This state, with `GET /metrics` also rendering the sync engine's `metrics`.
+    #[must_use]
+    pub fn with_sync_metrics(mut self, metrics: SyncMetrics) -> Self {
+        self.sync_metrics = Some(metrics);
+        self
     }
 }
 
@@ -82,6 +95,7 @@ pub fn app(state: ApiState) -> poem::endpoint::BoxEndpoint<'static> {
     // Start-up code: the metric definitions are constants, so this cannot fail at run time
     // (the metrics module's tests create them too).
     let metrics = metrics::HttpMetrics::new().expect("valid metric definitions");
+    let sync_metrics = state.sync_metrics.clone();
     let routes = Route::new()
         .at("/healthz", get(ops::healthz))
         .at("/readyz", get(ops::readyz))
@@ -90,7 +104,8 @@ pub fn app(state: ApiState) -> poem::endpoint::BoxEndpoint<'static> {
         .nest("/docs", docs)
         .nest_no_strip("/api", api)
         .data(state)
-        .data(metrics.clone());
+        .data(metrics.clone())
+        .data(ops::SyncMetricsData(sync_metrics));
     observe::Observed::new(routes, metrics, allowed).boxed()
 }
 

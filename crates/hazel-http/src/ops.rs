@@ -31,10 +31,23 @@ pub(crate) async fn readyz(state: Data<&ApiState>) -> Response {
     }
 }
 
+/// The sync engine's metrics, when the application runs the engine.
+#[derive(Clone)]
+pub(crate) struct SyncMetricsData(pub(crate) Option<crate::SyncMetrics>);
+
 /// `GET /metrics`: every metric in the Prometheus text format.
 #[handler]
-pub(crate) fn metrics(metrics: Data<&HttpMetrics>) -> poem::Result<Response> {
-    match metrics.render() {
+pub(crate) fn metrics(
+    metrics: Data<&HttpMetrics>,
+    sync: Data<&SyncMetricsData>,
+) -> poem::Result<Response> {
+    let rendered = metrics.render().and_then(|mut text| {
+        if let Some(sync) = &sync.0.0 {
+            text.push_str(&sync.render()?);
+        }
+        Ok(text)
+    });
+    match rendered {
         Ok(text) => Ok(Response::builder()
             .content_type(prometheus::TEXT_FORMAT)
             .body(text)),

@@ -26,12 +26,14 @@ use hazel_domain::ports::{
     MockMemberRepository, MockMessageRepository, MockNotificationRepository,
     MockOrganizationRepository, MockStore, MockUserRepository, SystemClock,
 };
-use hazel_domain::services::Services;
+use hazel_domain::ports::{MockSyncQueue, MockSyncRepository};
 use hazel_domain::services::channels::ChannelService;
 use hazel_domain::services::chat_sync::{ChatSyncPorts, ChatSyncService};
 use hazel_domain::services::identity::IdentityService;
 use hazel_domain::services::messages::MessageService;
 use hazel_domain::services::notifications::NotificationService;
+use hazel_domain::services::sync::{RetryPolicy, SyncPorts};
+use hazel_domain::services::{Services, SyncServices};
 use poem::endpoint::BoxEndpoint;
 use poem::http::StatusCode;
 use poem::test::{TestClient, TestResponse};
@@ -143,6 +145,18 @@ impl Mocks {
         let notifications = Arc::new(self.notifications);
         let store = Arc::new(self.store);
         let clock = Arc::new(SystemClock);
+        let vault: Arc<dyn hazel_domain::ports::CredentialVault> = Arc::new(self.vault);
+        let providers = ChatProviders::new().with_directory(Arc::new(self.slack));
+        let chat_sync = ChatSyncService::new(ChatSyncPorts {
+            members: members.clone(),
+            channels: channels.clone(),
+            connections: Arc::new(self.connections),
+            links: Arc::new(self.links),
+            store: store.clone(),
+            clock: clock.clone(),
+            vault: vault.clone(),
+            providers: providers.clone(),
+        });
         let services = Services {
             identity: IdentityService::new(
                 users,
@@ -171,15 +185,20 @@ impl Mocks {
                 store.clone(),
                 clock.clone(),
             ),
-            chat_sync: ChatSyncService::new(ChatSyncPorts {
+            chat_sync: chat_sync.clone(),
+            sync: SyncServices::new(SyncPorts {
                 members,
                 channels,
-                connections: Arc::new(self.connections),
-                links: Arc::new(self.links),
+                messages: Arc::new(MockMessageRepository::new()),
+                sync: Arc::new(MockSyncRepository::new()),
+                queue: Arc::new(MockSyncQueue::new()),
                 store,
                 clock,
-                vault: Arc::new(self.vault),
-                providers: ChatProviders::new().with_directory(Arc::new(self.slack)),
+                vault,
+                providers,
+                chat_sync,
+                retry: RetryPolicy::default(),
+                observer: Arc::new(hazel_domain::ports::NoObserver),
             }),
         };
         let state = ApiState::new(services, Arc::new(FixedReadiness(self.ready)));
@@ -849,7 +868,7 @@ async fn unknown_connections_answer_their_own_not_found_code() {
 // ---------------------------------------------------------------------------------------------
 // The OpenAPI document.
 
-const OPERATION_IDS: [&str; 29] = [
+const OPERATION_IDS: [&str; 32] = [
     "organizationCreate",
     "organizationList",
     "memberCreate",
@@ -874,6 +893,9 @@ const OPERATION_IDS: [&str; 29] = [
     "chatSyncChannelLinkList",
     "chatSyncChannelLinkUpdate",
     "chatSyncChannelLinkDelete",
+    "chatSyncDeliveryList",
+    "chatSyncDeliveryRetry",
+    "chatSyncDeliveryRetryFailed",
     "notificationCreate",
     "notificationList",
     "notificationUpdate",

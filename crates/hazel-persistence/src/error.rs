@@ -91,6 +91,17 @@ pub(crate) fn unique_rule(constraint: Option<&str>, message: &str) -> Option<Uni
         | "chat_sync_channel_links.connection_id, chat_sync_channel_links.external_channel_id" => {
             UniqueRule::LinkExternalChannel
         }
+        "uq_chat_sync_event_receipts_dedupe"
+        | "chat_sync_event_receipts.connection_id, chat_sync_event_receipts.source, \
+           chat_sync_event_receipts.dedupe_key" => UniqueRule::ReceiptDedupeKey,
+        "uq_chat_sync_message_links_hazel"
+        | "chat_sync_message_links.channel_link_id, chat_sync_message_links.hazel_message_id" => {
+            UniqueRule::MessageLinkHazel
+        }
+        "uq_chat_sync_message_links_external"
+        | "chat_sync_message_links.channel_link_id, chat_sync_message_links.external_root_id" => {
+            UniqueRule::MessageLinkExternal
+        }
         name if name.ends_with("_pkey") || name.ends_with(".id") => UniqueRule::PrimaryKey,
         _ => return None,
     };

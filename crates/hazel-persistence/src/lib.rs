@@ -11,6 +11,7 @@ mod error;
 mod page;
 mod repositories;
 mod store;
+mod sync_engine;
 pub mod testing;
 
 pub use database::{CommitStats, Database, PoolSettings};

@@ -88,11 +88,18 @@ impl Store for Database {
     /// [`ChangeOutcome::Affected`] with the number of rows they matched (for
     /// `DeleteConnection`, the connection itself: 0 or 1).
     async fn commit(&self, changeset: Changeset) -> Result<Committed, StoreError> {
-        if self.is_sqlite() {
+        let changes_routes = changeset.as_slice().iter().any(changes_routes);
+        let committed = if self.is_sqlite() {
             self.group_commit(changeset).await
         } else {
             self.commit_postgres(changeset).await
+        };
+        if changes_routes {
+            // Whether it committed or not (a failure may be ambiguous): the next message
+            // write reads its channel's routes afresh.
+            self.reads().routes.invalidate_all();
         }
+        committed
     }
 }
 
@@ -411,6 +418,21 @@ async fn insert_messages_together(
     }
 }
 
+/// Whether `change` can change which links a channel's messages are queued for, or how: links
+/// and connections (their status and settings) are what the cached routes hold.
+fn changes_routes(change: &Change) -> bool {
+    matches!(
+        change,
+        Change::InsertConnection(_)
+            | Change::PatchConnection { .. }
+            | Change::SetConnectionStatusIfUnchanged { .. }
+            | Change::DeleteConnection { .. }
+            | Change::InsertChannelLink(_)
+            | Change::PatchChannelLink { .. }
+            | Change::DeleteChannelLink { .. }
+    )
+}
+
 /// The answer of a caller whose batch's writer ended without sending one.
 fn writer_stopped() -> Result<Committed, StoreError> {
     Err(StoreError::Unexpected(anyhow::anyhow!(
@@ -539,6 +561,7 @@ fn kind_of(change: &Change) -> &'static str {
         Change::InsertChannelLink(_) => "InsertChannelLink",
         Change::PatchChannelLink { .. } => "PatchChannelLink",
         Change::DeleteChannelLink { .. } => "DeleteChannelLink",
+        Change::Sync(change) => change.kind(),
     }
 }
 
@@ -758,6 +781,7 @@ async fn apply(txn: &DatabaseTransaction, change: Change) -> Result<ChangeOutcom
             .await?;
             ChangeOutcome::Affected(result.rows_affected)
         }
+        Change::Sync(change) => crate::sync_engine::apply(txn, change).await?,
     };
     Ok(outcome)
 }

@@ -7,7 +7,14 @@ use secrecy::SecretString;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use hazel_domain::model::chat_sync::Provider;
+use hazel_domain::ports::ChatProviders;
+
 use crate::client::Client;
+use crate::fake::FakeProvider;
 use crate::sim::discord::DiscordSimulator;
 use crate::sim::slack::SlackSimulator;
 
@@ -38,6 +45,10 @@ pub struct TestApp {
     pub database: Database,
     /// The configuration the app was started with.
     pub config: Config,
+    /// The in-process fake behind Slack's outbound and inbound ports.
+    pub fake_slack: FakeProvider,
+    /// The in-process fake behind Discord's outbound and inbound ports.
+    pub fake_discord: FakeProvider,
     http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -91,10 +102,14 @@ impl TestApp {
             secret_key: Some(SecretString::from(test_secret_key())),
             slack_api_url: slack.url(),
             discord_api_url: discord.url(),
+            sync_workers: Some(test_workers()),
+            sync_retry: test_retry(),
             ..Config::default()
         };
         adjust(&mut config);
-        let app = hazel_app::build(config.clone())
+        let fake_slack = FakeProvider::new(Provider::Slack);
+        let fake_discord = FakeProvider::new(Provider::Discord);
+        let app = hazel_app::build_with(config.clone(), with_fakes(&fake_slack, &fake_discord))
             .await
             .expect("the application starts");
         let base_url = format!("http://{}", app.local_addr());
@@ -111,6 +126,8 @@ impl TestApp {
             services,
             database,
             config,
+            fake_slack,
+            fake_discord,
             http: reqwest::Client::new(),
             shutdown: Some(tx),
             server: Some(server),
@@ -149,6 +166,44 @@ impl TestApp {
         client.user_id = Some(out.user.id.to_string());
         client.email = Some(email);
         client
+    }
+
+    /// Starts a second process of the service on the same database with the same fake
+    /// providers (a second `hazel-sync serve`), with `workers` as its sync workers.
+    ///
+    /// # Panics
+    /// When it cannot start.
+    pub async fn spawn_beside(&self, workers: Option<hazel_worker::WorkerSettings>) -> Sidecar {
+        let config = Config {
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            sync_workers: workers,
+            ..self.config.clone()
+        };
+        let app = hazel_app::build_with(config, with_fakes(&self.fake_slack, &self.fake_discord))
+            .await
+            .expect("the second process starts");
+        let services = app.services().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        Sidecar {
+            services,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Ends the process at once, as a kill would: the server and its sync workers are
+    /// aborted, with no graceful shutdown; claimed work stays claimed until its lease expires.
+    /// The database (and [`TestApp::database`], a pool of the test's own) stays, for a
+    /// process started with [`TestApp::spawn_beside`] to carry on.
+    pub async fn kill(&mut self) {
+        self.shutdown.take();
+        if let Some(server) = self.server.take() {
+            server.abort();
+            let _ = server.await;
+        }
     }
 
     /// Stops the server, waiting for it to finish.
@@ -192,6 +247,89 @@ impl Drop for TestApp {
                 eprintln!("could not drop a test database; .ci/run removes leftovers");
             }
         }
+    }
+}
+
+/// A second process of the service beside a [`TestApp`]; stops when dropped.
+pub struct Sidecar {
+    /// Its wired services.
+    pub services: Services,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Sidecar {
+    /// Ends it at once, without a graceful shutdown (see [`TestApp::kill`]).
+    pub async fn kill(mut self) {
+        self.shutdown.take();
+        if let Some(server) = self.server.take() {
+            server.abort();
+            let _ = server.await;
+        }
+    }
+
+    /// Stops it gracefully.
+    ///
+    /// # Panics
+    /// When it did not run cleanly.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server ran cleanly");
+        }
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Sync workers tuned for tests: short polls and leases, so that work falls due and leases
+/// expire within a test's deadline.
+#[must_use]
+pub fn test_workers() -> hazel_worker::WorkerSettings {
+    hazel_worker::WorkerSettings {
+        delivery_tasks: 2,
+        lease: Duration::from_secs(2),
+        idle_poll: Duration::from_millis(20),
+        receipt_batch: 16,
+        steps_per_claim: 16,
+        stats_interval: Duration::from_millis(200),
+    }
+}
+
+/// Retries tuned for tests: the same doubling from a 20 ms start, capped at 200 ms, with
+/// dead letters after 4 tries.
+#[must_use]
+pub fn test_retry() -> hazel_domain::services::sync::RetryPolicy {
+    hazel_domain::services::sync::RetryPolicy {
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(200),
+        max_attempts: 4,
+    }
+}
+
+/// Registers the fakes as Slack's and Discord's outbound and inbound adapters.
+fn with_fakes(
+    slack: &FakeProvider,
+    discord: &FakeProvider,
+) -> impl FnOnce(ChatProviders) -> ChatProviders {
+    let (slack, discord) = (slack.clone(), discord.clone());
+    move |providers| {
+        providers
+            .with_outbound(Arc::new(slack.clone()))
+            .with_inbound(Arc::new(slack))
+            .with_outbound(Arc::new(discord.clone()))
+            .with_inbound(Arc::new(discord))
     }
 }
 

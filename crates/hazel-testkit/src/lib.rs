@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod client;
+pub mod fake;
 pub mod logs;
 pub mod sim;
 

@@ -20,6 +20,7 @@ mod operations;
 mod organizations;
 mod pagination;
 mod store_effects;
+mod sync_engine;
 mod sync_tenancy;
 mod tenancy;
 mod transactions;

@@ -2,12 +2,14 @@
 
 pub mod channel;
 pub mod chat_sync;
+pub mod delivery;
 pub mod external;
 pub mod identity;
 pub mod mentions;
 pub mod message;
 pub mod notification;
 pub mod page;
+pub mod split;
 pub mod sync;
 pub mod text;
 

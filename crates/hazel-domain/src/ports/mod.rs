@@ -6,6 +6,7 @@ pub mod chat_provider;
 pub mod clock;
 pub mod repositories;
 pub mod store;
+pub mod sync;
 pub mod vault;
 
 pub use chat_inbound::ChatInbound;
@@ -19,7 +20,11 @@ pub use repositories::{
 };
 pub use store::{
     Change, ChangeOutcome, Changeset, Committed, ConnectionColumns, Expectation, Guarded,
-    LinkColumns, PreconditionFailure, Store, StoreError, UniqueRule,
+    LinkColumns, PreconditionFailure, Store, StoreError, SyncChange, UniqueRule,
+};
+pub use sync::{
+    DeliveryFilter, DeliveryRecord, DeliveryRef, NoObserver, QueueError, QueueStats, SyncObserver,
+    SyncOutcome, SyncQueue, SyncRepository,
 };
 pub use vault::{CredentialVault, VaultError};
 
@@ -39,5 +44,7 @@ pub use repositories::{
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use store::MockStore;
+#[cfg(any(test, feature = "mocks"))]
+pub use sync::{MockSyncObserver, MockSyncQueue, MockSyncRepository};
 #[cfg(any(test, feature = "mocks"))]
 pub use vault::MockCredentialVault;

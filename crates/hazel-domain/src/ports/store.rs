@@ -10,10 +10,13 @@
 //! the connection changed since it was read), nothing of the changeset is applied and the
 //! service learns which change failed ([`StoreError::Precondition`]).
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 
 use crate::ids::{
-    ChannelLinkId, MemberId, MessageId, NotificationId, ReactionId, SyncConnectionId, TransactionId,
+    ChannelLinkId, DeliveryId, MemberId, MessageId, MessageLinkId, NotificationId, ReactionId,
+    ReceiptId, SyncConnectionId, TransactionId, WorkerId,
 };
 use crate::model::Timestamp;
 use crate::model::channel::Channel;
@@ -21,9 +24,12 @@ use crate::model::chat_sync::{
     BotIdentity, ChannelLink, ConnectionSettingsPatch, ConnectionStatus, Direction, JsonObject,
     LinkSettingsPatch, SealedCredentials, SyncConnection,
 };
+use crate::model::delivery::{ContentHash, Delivery, DeliveryState, EventReceipt, MessageLink};
+use crate::model::external::ExternalMessageId;
 use crate::model::identity::{ApiToken, Member, Organization, User};
 use crate::model::message::{Message, MessageContent, Reaction};
 use crate::model::notification::Notification;
+use crate::model::sync::{ExternalRefs, ReactionEmoji, ThreadRef};
 use crate::model::text::Name;
 
 /// The columns a [`Change::PatchConnection`] writes. Each `None` leaves its column as stored,
@@ -179,6 +185,139 @@ pub enum Change {
         /// Deletion time.
         at: Timestamp,
     },
+    /// A write of the sync engine's state (receipts, outbox, message links, leases).
+    Sync(SyncChange),
+}
+
+/// The sync engine's writes. Guards (`Holds…`) change nothing and answer
+/// [`ChangeOutcome::Affected`] 1 while the worker's lease is still its own and unexpired, 0
+/// otherwise: put one first, with [`Change::expect_one`], so a worker whose lease was taken
+/// over writes nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SyncChange {
+    /// Record an inbound event; [`ChangeOutcome::Skipped`] when a receipt with the same
+    /// (connection, source, dedupe key) exists (a duplicate: do nothing).
+    InsertReceipt(Box<EventReceipt>),
+    /// Guard: `worker` still holds its lease on the receipt at `now`.
+    HoldsReceiptLease {
+        /// The receipt.
+        id: ReceiptId,
+        /// The lease holder.
+        worker: WorkerId,
+        /// The time the lease must still hold at.
+        now: Timestamp,
+    },
+    /// Write a receipt's state and what it was routed to, and end its lease. Answers
+    /// [`ChangeOutcome::Affected`].
+    SetReceiptState {
+        /// The receipt.
+        id: ReceiptId,
+        /// The new state.
+        state: DeliveryState,
+        /// The Hazel message it wrote or acted on.
+        hazel_message_id: Option<MessageId>,
+        /// The link it came through.
+        channel_link_id: Option<ChannelLinkId>,
+    },
+    /// Re-queue a dead-lettered receipt (only while it is failed), due at `at`, attempts
+    /// reset. Answers [`ChangeOutcome::Affected`].
+    RequeueReceipt {
+        /// The receipt.
+        id: ReceiptId,
+        /// Due then.
+        at: Timestamp,
+    },
+    /// Enqueue an outbox row at the end of its link's queue.
+    EnqueueDelivery(Box<Delivery>),
+    /// Guard: `worker` still holds its claim on the link's queue at `now`.
+    HoldsLinkClaim {
+        /// The link.
+        link: ChannelLinkId,
+        /// The claim holder.
+        worker: WorkerId,
+        /// The time the claim must still hold at.
+        now: Timestamp,
+    },
+    /// Write a delivery's state (and the external message it went to, when known). Answers
+    /// [`ChangeOutcome::Affected`].
+    SetDeliveryState {
+        /// The delivery.
+        id: DeliveryId,
+        /// The new state.
+        state: DeliveryState,
+        /// The external message, once known.
+        external_message_id: Option<ExternalMessageId>,
+    },
+    /// Re-queue a dead-lettered delivery (only while it is failed), due at `at`, attempts
+    /// reset. Answers [`ChangeOutcome::Affected`].
+    RequeueDelivery {
+        /// The delivery.
+        id: DeliveryId,
+        /// Due then.
+        at: Timestamp,
+    },
+    /// Insert a message link; conflicts on (link, Hazel message) and (link, external root).
+    InsertMessageLink(Box<MessageLink>),
+    /// Write what a message link holds now. Answers [`ChangeOutcome::Affected`].
+    UpdateMessageLink {
+        /// The message link.
+        id: MessageLinkId,
+        /// The parts as they are now.
+        external: ExternalRefs,
+        /// The thread it is in or roots.
+        thread: Option<ThreadRef>,
+        /// The hash of the content last written.
+        content_hash: ContentHash,
+        /// The reactions the bot holds.
+        reactions: BTreeSet<ReactionEmoji>,
+        /// Change time.
+        updated_at: Timestamp,
+    },
+    /// Move a connection's `lastSyncAt` forward to `at`, coalesced: only when it is older
+    /// than `at` by more than `coalesce`, and without touching `updated_at` (so it never
+    /// disturbs a compare-and-set on the connection). Answers [`ChangeOutcome::Affected`].
+    TouchLastSync {
+        /// The connection.
+        connection: SyncConnectionId,
+        /// The sync time.
+        at: Timestamp,
+        /// The slack below which the row is left alone.
+        coalesce: std::time::Duration,
+    },
+}
+
+impl SyncChange {
+    /// A name for the change, for logs and error context (never its data).
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InsertReceipt(_) => "Sync::InsertReceipt",
+            Self::HoldsReceiptLease { .. } => "Sync::HoldsReceiptLease",
+            Self::SetReceiptState { .. } => "Sync::SetReceiptState",
+            Self::RequeueReceipt { .. } => "Sync::RequeueReceipt",
+            Self::EnqueueDelivery(_) => "Sync::EnqueueDelivery",
+            Self::HoldsLinkClaim { .. } => "Sync::HoldsLinkClaim",
+            Self::SetDeliveryState { .. } => "Sync::SetDeliveryState",
+            Self::RequeueDelivery { .. } => "Sync::RequeueDelivery",
+            Self::InsertMessageLink(_) => "Sync::InsertMessageLink",
+            Self::UpdateMessageLink { .. } => "Sync::UpdateMessageLink",
+            Self::TouchLastSync { .. } => "Sync::TouchLastSync",
+        }
+    }
+}
+
+impl From<SyncChange> for Guarded {
+    fn from(change: SyncChange) -> Self {
+        Change::Sync(change).into()
+    }
+}
+
+impl SyncChange {
+    /// This change, required to match exactly one row.
+    #[must_use]
+    pub fn expect_one(self) -> Guarded {
+        Change::Sync(self).expect_one()
+    }
 }
 
 /// What a guarded change must match for its changeset to commit.
@@ -401,6 +540,12 @@ pub enum UniqueRule {
     LinkHazelChannel,
     /// An external channel is linked at most once per connection (live links).
     LinkExternalChannel,
+    /// One receipt per (connection, source, dedupe key).
+    ReceiptDedupeKey,
+    /// A Hazel message is linked at most once per channel link.
+    MessageLinkHazel,
+    /// An external message is linked at most once per channel link.
+    MessageLinkExternal,
 }
 
 /// Why a guarded change refused its changeset.

@@ -9,6 +9,7 @@ use crate::error::{ValidationError, unexpected_on_read_failure};
 use crate::ids::{ChannelId, MemberId, MessageId, ReactionId, TransactionId};
 use crate::model::Timestamp;
 use crate::model::channel::Channel;
+use crate::model::delivery::DeliveryKind;
 use crate::model::identity::Member;
 use crate::model::message::{
     Attachment, Emoji, Mentions, Message, MessageContent, MessageView, Reaction,
@@ -17,8 +18,9 @@ use crate::model::notification::{MessageNotice, Notification};
 use crate::model::page::{Page, PageRequest};
 use crate::ports::{
     Change, Changeset, ChannelRepository, Clock, MemberRepository, MessageRepository, RepoError,
-    Store,
+    Store, SyncRepository,
 };
+use crate::services::sync::outbox_changes;
 
 /// Most attachments on one message.
 pub const MAX_ATTACHMENTS: usize = 20;
@@ -196,6 +198,39 @@ pub fn notifications_for_message(
         .collect()
 }
 
+/// Resolves who a message's text and parent notify: the one rule native and synced messages
+/// share.
+///
+/// # Errors
+/// [`RepoError`] on storage failures.
+pub async fn resolve_audience(
+    members: &Arc<dyn MemberRepository>,
+    channel: &Channel,
+    mentions: &Mentions,
+    parent: Option<&Message>,
+) -> Result<Audience, RepoError> {
+    let mut audience = Audience::default();
+    let mentioned: Vec<MemberId> = mentions
+        .members
+        .iter()
+        .take(MAX_MEMBER_MENTIONS)
+        .copied()
+        .collect();
+    if !mentioned.is_empty() {
+        // One query for all of them; ids of other organizations' members are dropped there.
+        audience.mentioned = members
+            .find_many(channel.organization_id, &mentioned)
+            .await?;
+    }
+    if mentions.broadcast {
+        audience.broadcast = members.list_native(channel.organization_id).await?;
+    }
+    if let Some(parent) = parent {
+        audience.parent_author = members.find(parent.author_id).await?;
+    }
+    Ok(audience)
+}
+
 /// A message needs visible text or at least one attachment.
 fn require_text_or_attachments(
     content: &MessageContent,
@@ -219,6 +254,7 @@ pub struct MessageService {
     messages: Arc<dyn MessageRepository>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    routes: Option<Arc<dyn SyncRepository>>,
 }
 
 impl MessageService {
@@ -237,7 +273,35 @@ impl MessageService {
             messages,
             store,
             clock,
+            routes: None,
         }
+    }
+
+    /// The service writing outbox rows for the sync engine: every write that must sync
+    /// enqueues one delivery per target link of its channel, in the same changeset.
+    #[must_use]
+    pub fn with_outbox(mut self, routes: Arc<dyn SyncRepository>) -> Self {
+        self.routes = Some(routes);
+        self
+    }
+
+    /// The outbox rows of a native change of `kind` to `message` in `channel`.
+    async fn outbox(
+        &self,
+        kind: DeliveryKind,
+        channel: ChannelId,
+        message: MessageId,
+        emoji: Option<&Emoji>,
+        now: Timestamp,
+    ) -> Result<Vec<Change>, RepoError> {
+        let Some(routes) = &self.routes else {
+            return Ok(Vec::new());
+        };
+        let routes = routes.routes_for_channel(channel).await?;
+        Ok(outbox_changes(kind, &routes, None, message, emoji, now)
+            .into_iter()
+            .map(Change::Sync)
+            .collect())
     }
 
     /// Resolves who a message's text and parent notify.
@@ -250,27 +314,7 @@ impl MessageService {
         mentions: &Mentions,
         parent: Option<&Message>,
     ) -> Result<Audience, RepoError> {
-        let mut audience = Audience::default();
-        let mentioned: Vec<MemberId> = mentions
-            .members
-            .iter()
-            .take(MAX_MEMBER_MENTIONS)
-            .copied()
-            .collect();
-        if !mentioned.is_empty() {
-            // One query for all of them; ids of other organizations' members are dropped there.
-            audience.mentioned = self
-                .members
-                .find_many(channel.organization_id, &mentioned)
-                .await?;
-        }
-        if mentions.broadcast {
-            audience.broadcast = self.members.list_native(channel.organization_id).await?;
-        }
-        if let Some(parent) = parent {
-            audience.parent_author = self.members.find(parent.author_id).await?;
-        }
-        Ok(audience)
+        resolve_audience(&self.members, channel, mentions, parent).await
     }
 
     /// Posts a message as the caller.
@@ -328,6 +372,16 @@ impl MessageService {
             notifications_for_message(&message, &channel, &audience, now)
                 .into_iter()
                 .map(Change::InsertNotification),
+        );
+        changes.extend(
+            self.outbox(
+                DeliveryKind::MessageCreate,
+                channel.id,
+                message.id,
+                None,
+                now,
+            )
+            .await?,
         );
         let committed = self
             .store
@@ -441,6 +495,10 @@ impl MessageService {
                 .into_iter()
                 .map(Change::InsertNotification),
         );
+        changes.extend(
+            self.outbox(DeliveryKind::MessageEdit, channel.id, id, None, now)
+                .await?,
+        );
         let committed = self
             .store
             .commit(changes)
@@ -460,24 +518,22 @@ impl MessageService {
         caller: &Caller,
         id: MessageId,
     ) -> Result<TransactionId, DeleteMessageError> {
-        let (message, _, member) = self.visible_message(caller, id).await?;
+        let (message, channel, member) = self.visible_message(caller, id).await?;
         if message.author_id != member.id && !member.role.is_admin() {
             return Err(DeleteMessageError::Forbidden(
                 "only the author or an admin may delete a message".to_owned(),
             ));
         }
+        let now = self.clock.now();
         // Guarded: a concurrent request may delete it after it was read.
+        let mut changes = Changeset::new().with(Change::DeleteMessage { id, at: now }.expect_one());
+        changes.extend(
+            self.outbox(DeliveryKind::MessageDelete, channel.id, id, None, now)
+                .await?,
+        );
         let committed = self
             .store
-            .commit(
-                Changeset::new().with(
-                    Change::DeleteMessage {
-                        id,
-                        at: self.clock.now(),
-                    }
-                    .expect_one(),
-                ),
-            )
+            .commit(changes)
             .await
             .map_err(gone_unless_applied(0, DeleteMessageError::MessageNotFound))?;
         Ok(committed.transaction_id)
@@ -520,6 +576,16 @@ impl MessageService {
                     now,
                 )));
             }
+            changes.extend(
+                self.outbox(
+                    DeliveryKind::ReactionAdd,
+                    channel.id,
+                    id,
+                    Some(&reaction.emoji),
+                    now,
+                )
+                .await?,
+            );
             changes.insert(0, Change::InsertReaction(reaction));
         }
         let committed = self
@@ -541,20 +607,29 @@ impl MessageService {
         id: MessageId,
         emoji: &Emoji,
     ) -> Result<TransactionId, RemoveReactionError> {
-        let (_, _, member) = self.visible_message(caller, id).await?;
+        let (_, channel, member) = self.visible_message(caller, id).await?;
         let reaction = self
             .messages
             .find_reaction(id, member.id, emoji)
             .await?
             .ok_or(RemoveReactionError::ReactionNotFound)?;
         // Guarded: a concurrent request may remove the same reaction after it was read.
+        let mut changes = Changeset::new()
+            .with(Change::DeleteReaction(reaction.id).expect_one())
+            .with(Change::DeleteReactionNotifications(reaction.id));
+        changes.extend(
+            self.outbox(
+                DeliveryKind::ReactionRemove,
+                channel.id,
+                id,
+                Some(emoji),
+                self.clock.now(),
+            )
+            .await?,
+        );
         let committed = self
             .store
-            .commit(
-                Changeset::new()
-                    .with(Change::DeleteReaction(reaction.id).expect_one())
-                    .with(Change::DeleteReactionNotifications(reaction.id)),
-            )
+            .commit(changes)
             .await
             .map_err(gone_unless_applied(
                 0,

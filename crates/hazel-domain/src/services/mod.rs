@@ -6,6 +6,7 @@ pub mod chat_sync;
 pub mod identity;
 pub mod messages;
 pub mod notifications;
+pub mod sync;
 
 use std::sync::Arc;
 
@@ -29,6 +30,37 @@ pub struct Services {
     pub notifications: notifications::NotificationService,
     /// Chat-sync connections and channel links.
     pub chat_sync: chat_sync::ChatSyncService,
+    /// The sync engine: ingest, delivery, observability.
+    pub sync: SyncServices,
+}
+
+/// The sync engine's use cases.
+#[derive(Clone)]
+pub struct SyncServices {
+    /// Inbound events: receipts and their processing.
+    pub ingest: sync::IngestService,
+    /// Outbound deliveries.
+    pub delivery: sync::DeliveryService,
+    /// The deliveries API.
+    pub deliveries: sync::DeliveriesService,
+    /// The work queues (the workers claim from them).
+    pub queue: std::sync::Arc<dyn crate::ports::SyncQueue>,
+    /// Where the engine reports what it does (the workers report queue depth there).
+    pub observer: std::sync::Arc<dyn crate::ports::SyncObserver>,
+}
+
+impl SyncServices {
+    /// Wires every sync use case to the same ports.
+    #[must_use]
+    pub fn new(ports: sync::SyncPorts) -> Self {
+        Self {
+            ingest: sync::IngestService::new(ports.clone()),
+            delivery: sync::DeliveryService::new(ports.clone()),
+            deliveries: sync::DeliveriesService::new(ports.clone()),
+            observer: ports.observer.clone(),
+            queue: ports.queue,
+        }
+    }
 }
 
 /// The authenticated user making a request.

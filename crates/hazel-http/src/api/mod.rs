@@ -3,6 +3,7 @@
 mod channel_links;
 mod channels;
 mod connections;
+mod deliveries;
 mod messages;
 mod notifications;
 mod organizations;
@@ -14,6 +15,7 @@ use poem_openapi::{OpenApiService, Tags};
 pub(crate) use channel_links::ChannelLinksApi;
 pub(crate) use channels::ChannelsApi;
 pub(crate) use connections::ConnectionsApi;
+pub(crate) use deliveries::DeliveriesApi;
 pub(crate) use messages::MessagesApi;
 pub(crate) use notifications::NotificationsApi;
 pub(crate) use organizations::OrganizationsApi;
@@ -26,6 +28,7 @@ pub(crate) type Apis = (
     NotificationsApi,
     ConnectionsApi,
     ChannelLinksApi,
+    DeliveriesApi,
 );
 
 /// The groups operations are listed under in the OpenAPI document.
@@ -43,6 +46,8 @@ pub(crate) enum ApiTags {
     Connections,
     /// Links between Hazel channels and external channels.
     ChannelLinks,
+    /// What the sync engine delivered each way, and retries of dead letters.
+    Deliveries,
 }
 
 /// The OpenAPI service: routes and document. Holds no state, so the document can be produced
@@ -56,6 +61,7 @@ pub(crate) fn service() -> OpenApiService<Apis, ()> {
             NotificationsApi,
             ConnectionsApi,
             ChannelLinksApi,
+            DeliveriesApi,
         ),
         "Hazel Sync API",
         env!("CARGO_PKG_VERSION"),

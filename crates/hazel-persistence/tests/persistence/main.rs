@@ -14,3 +14,4 @@ mod notifications;
 mod pagination;
 mod store;
 mod support;
+mod sync_engine;

@@ -1,0 +1,758 @@
+//! Outbound: a claimed link's queue delivered in order through the provider's outbound port.
+//!
+//! Each step reads the delivery's message and link, calls the platform, and commits the
+//! outcome guarded by the worker's claim on the link (so a worker whose claim expired and was
+//! taken over writes nothing). A create is marked "sent, outcome unknown" before its call, so
+//! that a process killed mid-send resolves it through [`ChatOutbound::find_by_origin`] on
+//! restart instead of posting it twice.
+
+use std::collections::BTreeSet;
+
+use anyhow::Context as _;
+
+use super::ingest::LAST_SYNC_COALESCE;
+use super::policy::{RetryDecision, Route, outbound_refusal};
+use super::{SyncPorts, jitter};
+use crate::model::Timestamp;
+use crate::model::chat_sync::{ConnectionStatus, Provider};
+use crate::model::delivery::{
+    ContentHash, DeliveryKind, DeliveryState, IgnoreReason, LastError, LinkClaim, LinkSource,
+    MessageLink, QueuedDelivery, reaction_emoji,
+};
+use crate::model::identity::MemberKind;
+use crate::model::message::MessageView;
+use crate::model::sync::{
+    DeliveryError, ExternalRefs, OriginMarker, OutboundMention, OutboundMessage, OutboundTarget,
+    Persona, ThreadRef, ThreadTarget,
+};
+use crate::ports::{Changeset, ChatOutbound, SyncChange, SyncOutcome};
+use crate::services::store_failure;
+
+/// How many queued deliveries one look at a link's queue reads.
+const HEAD_BATCH: u32 = 32;
+
+/// What one delivery step did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeliveryStep {
+    /// Delivered.
+    Delivered(DeliveryKind),
+    /// Dropped on purpose.
+    Ignored(IgnoreReason),
+    /// Failed; tried again after a wait. The link's queue waits with it (order).
+    RetryScheduled,
+    /// Held: the connection is not `connected` (credentials refused, or paused).
+    Held,
+    /// Dead-lettered.
+    DeadLettered,
+    /// The claim on the link was lost; nothing more is written by this worker.
+    ClaimLost,
+}
+
+impl DeliveryStep {
+    /// Whether the link's queue cannot go on past this step now.
+    #[must_use]
+    pub fn blocks(&self) -> bool {
+        matches!(self, Self::RetryScheduled | Self::Held | Self::ClaimLost)
+    }
+}
+
+/// What a claim's run did, step by step, in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClaimReport {
+    /// Each step with its latency from enqueue to outcome.
+    pub steps: Vec<(DeliveryStep, std::time::Duration)>,
+}
+
+/// What a provider call achieved.
+enum Effect {
+    /// A create posted these parts.
+    Posted {
+        refs: ExternalRefs,
+        thread: Option<ThreadRef>,
+        hash: ContentHash,
+    },
+    /// An edit left these parts.
+    Edited {
+        refs: ExternalRefs,
+        hash: ContentHash,
+    },
+    /// A delete, pin or unpin.
+    Done,
+    /// The bot's reactions on the message are now these.
+    Reacted(BTreeSet<crate::model::sync::ReactionEmoji>),
+    /// Nothing to do, for this reason.
+    Skip(IgnoreReason),
+}
+
+/// The outbound side of the engine.
+#[derive(Clone)]
+pub struct DeliveryService {
+    ports: SyncPorts,
+}
+
+impl DeliveryService {
+    /// Wires the service.
+    #[must_use]
+    pub fn new(ports: SyncPorts) -> Self {
+        Self { ports }
+    }
+
+    /// Delivers the claimed link's queue in order, up to `max_steps` deliveries, stopping at
+    /// the first that must wait (a retry later, a held connection, a lost claim) or is not
+    /// due yet: a later delivery never overtakes an earlier one.
+    ///
+    /// # Errors
+    /// When the queue cannot be read or an outcome cannot be recorded; the claim's lease then
+    /// expires and the work is taken up again.
+    pub async fn run_claim(
+        &self,
+        claim: &LinkClaim,
+        max_steps: usize,
+    ) -> anyhow::Result<ClaimReport> {
+        let mut report = ClaimReport::default();
+        'queue: while report.steps.len() < max_steps {
+            let head = self
+                .ports
+                .queue
+                .queue_head(claim.channel_link_id, HEAD_BATCH)
+                .await
+                .context("reading a link's queue")?;
+            if head.is_empty() {
+                break;
+            }
+            for item in head {
+                if let DeliveryState::Pending {
+                    next_attempt_at, ..
+                } = &item.delivery.state
+                    && *next_attempt_at > self.ports.clock.now()
+                {
+                    break 'queue;
+                }
+                let (step, provider) = self.deliver(claim, &item).await?;
+                let latency = (self.ports.clock.now() - item.delivery.created_at)
+                    .try_into()
+                    .unwrap_or_default();
+                let outcome = match &step {
+                    DeliveryStep::Delivered(_) => Some(SyncOutcome::Delivered),
+                    DeliveryStep::Ignored(_) => Some(SyncOutcome::Ignored),
+                    DeliveryStep::RetryScheduled => Some(SyncOutcome::Retried),
+                    DeliveryStep::Held => Some(SyncOutcome::Held),
+                    DeliveryStep::DeadLettered => Some(SyncOutcome::DeadLettered),
+                    DeliveryStep::ClaimLost => None,
+                };
+                if let (Some(provider), Some(outcome)) = (provider, outcome) {
+                    self.ports
+                        .observer
+                        .delivery_finished(provider, outcome, latency);
+                }
+                let blocks = step.blocks();
+                report.steps.push((step, latency));
+                if blocks || report.steps.len() >= max_steps {
+                    break 'queue;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// One delivery, with the platform it went to (when its link still exists).
+    async fn deliver(
+        &self,
+        claim: &LinkClaim,
+        item: &QueuedDelivery,
+    ) -> anyhow::Result<(DeliveryStep, Option<Provider>)> {
+        let Some(route) = self.ports.sync.route(item.delivery.channel_link_id).await? else {
+            let step = self.ignore(claim, item, IgnoreReason::LinkNotFound).await?;
+            return Ok((step, None));
+        };
+        let step = self.deliver_to(claim, item, &route).await?;
+        Ok((step, Some(route.connection.provider)))
+    }
+
+    /// One delivery to a live link: decide, call the platform, record the outcome.
+    async fn deliver_to(
+        &self,
+        claim: &LinkClaim,
+        item: &QueuedDelivery,
+        route: &Route,
+    ) -> anyhow::Result<DeliveryStep> {
+        let delivery = &item.delivery;
+        match outbound_refusal(delivery.kind, route) {
+            // Held, not dropped: delivered once the connection is connected again.
+            Some(IgnoreReason::ConnectionNotConnected) => return Ok(DeliveryStep::Held),
+            Some(reason) => return self.ignore(claim, item, reason).await,
+            None => {}
+        }
+        let Some(adapter) = self
+            .ports
+            .providers
+            .outbound(route.connection.provider)
+            .cloned()
+        else {
+            return self
+                .dead_letter(
+                    claim,
+                    item,
+                    LastError {
+                        code: "UNSUPPORTED_PROVIDER".to_owned(),
+                        message: format!(
+                            "this build cannot deliver to {}",
+                            route.connection.provider.as_str()
+                        ),
+                    },
+                )
+                .await;
+        };
+        let target = match self.target(route) {
+            Ok(target) => target,
+            Err(error) => return self.dead_letter(claim, item, error).await,
+        };
+        let attempts = delivery.state.attempts() + 1;
+        let unresolved_since = match &delivery.state {
+            DeliveryState::Pending {
+                unresolved_since, ..
+            } => *unresolved_since,
+            DeliveryState::Delivered { .. }
+            | DeliveryState::Failed { .. }
+            | DeliveryState::Ignored { .. } => None,
+        };
+        let effect = match delivery.kind {
+            DeliveryKind::MessageCreate => {
+                match self
+                    .create(
+                        claim,
+                        item,
+                        route,
+                        adapter.as_ref(),
+                        &target,
+                        unresolved_since,
+                    )
+                    .await?
+                {
+                    Some(effect) => effect,
+                    None => return Ok(DeliveryStep::ClaimLost),
+                }
+            }
+            DeliveryKind::MessageEdit => self.edit(route, item, adapter.as_ref(), &target).await?,
+            DeliveryKind::MessageDelete => {
+                self.delete(route, item, adapter.as_ref(), &target).await?
+            }
+            DeliveryKind::ReactionAdd | DeliveryKind::ReactionRemove => {
+                self.react(route, item, adapter.as_ref(), &target).await?
+            }
+            DeliveryKind::PinAdd | DeliveryKind::PinRemove => {
+                self.pin(route, item, adapter.as_ref(), &target).await?
+            }
+        };
+        match effect {
+            Ok(effect) => self.record(claim, item, route, attempts, effect).await,
+            Err(error) => self.failed(claim, item, route, attempts, &error).await,
+        }
+    }
+
+    /// Where the link's messages go, with the connection's credentials opened in memory.
+    fn target(&self, route: &Route) -> Result<OutboundTarget, LastError> {
+        let sealed = route
+            .connection
+            .credentials
+            .as_ref()
+            .ok_or_else(|| LastError {
+                code: "NO_CREDENTIALS".to_owned(),
+                message: "the connection has no credentials of its own".to_owned(),
+            })?;
+        let credentials = self
+            .ports
+            .vault
+            .open(route.connection.id, sealed)
+            .map_err(|_| LastError {
+                code: "CREDENTIALS_UNREADABLE".to_owned(),
+                message: "the stored credentials cannot be opened with the configured key"
+                    .to_owned(),
+            })?;
+        Ok(OutboundTarget {
+            workspace: route.connection.external_workspace_id.clone(),
+            channel: route.link.external_channel_id.clone(),
+            credentials,
+            bot: route.connection.bot.clone(),
+        })
+    }
+
+    /// The live message a delivery is about, with its author.
+    async fn live_message(&self, item: &QueuedDelivery) -> anyhow::Result<Option<MessageView>> {
+        Ok(self
+            .ports
+            .messages
+            .view(item.delivery.hazel_message_id)
+            .await?
+            .filter(|view| view.message.deleted_at.is_none()))
+    }
+
+    async fn message_link(
+        &self,
+        route: &Route,
+        item: &QueuedDelivery,
+    ) -> anyhow::Result<Option<MessageLink>> {
+        Ok(self
+            .ports
+            .sync
+            .message_link(route.link.id, item.delivery.hazel_message_id)
+            .await?)
+    }
+
+    /// The message as the platform is sent it.
+    async fn outbound_message(
+        &self,
+        route: &Route,
+        view: &MessageView,
+    ) -> anyhow::Result<OutboundMessage> {
+        let settings = route.link.settings.effective(route.connection.settings);
+        let mut thread = ThreadTarget::TopLevel;
+        if settings.sync_threads
+            && let Some(parent) = view.message.parent_message_id
+            && let Some(parent_link) = self.ports.sync.message_link(route.link.id, parent).await?
+        {
+            thread = ThreadTarget::Reply(ThreadRef {
+                parent: parent_link.external.root().clone(),
+                channel: parent_link.thread.and_then(|t| t.channel),
+            });
+        }
+        let mentioned: Vec<_> = view
+            .message
+            .content
+            .mentions()
+            .members
+            .into_iter()
+            .collect();
+        let mut mentions = Vec::new();
+        if !mentioned.is_empty() {
+            for member in self
+                .ports
+                .members
+                .find_many(route.connection.organization_id, &mentioned)
+                .await?
+            {
+                let external_user_id = match &member.kind {
+                    MemberKind::Shadow {
+                        provider,
+                        external_user_id,
+                    } if *provider == route.connection.provider
+                        && route.link.settings.mention_mapping =>
+                    {
+                        Some(external_user_id.clone())
+                    }
+                    MemberKind::Shadow { .. } | MemberKind::Native { .. } => None,
+                };
+                mentions.push(OutboundMention {
+                    member_id: member.id,
+                    external_user_id,
+                    display_name: member.name,
+                });
+            }
+        }
+        Ok(OutboundMessage {
+            persona: Persona {
+                name: view.author.name.clone(),
+                avatar_url: view.author.avatar_url.clone(),
+            },
+            content: view.message.content.as_str().to_owned(),
+            thread,
+            origin: OriginMarker {
+                hazel_message_id: view.message.id,
+            },
+            attachments: view.message.attachments.clone(),
+            mentions,
+        })
+    }
+
+    /// A create: resolved first when an earlier try's outcome is unknown; marked unresolved
+    /// (durably) before the call. `None` when the claim was lost.
+    async fn create(
+        &self,
+        claim: &LinkClaim,
+        item: &QueuedDelivery,
+        route: &Route,
+        adapter: &dyn ChatOutbound,
+        target: &OutboundTarget,
+        unresolved_since: Option<Timestamp>,
+    ) -> anyhow::Result<Option<Result<Effect, DeliveryError>>> {
+        let Some(view) = self.live_message(item).await? else {
+            return Ok(Some(Ok(Effect::Skip(IgnoreReason::MessageGone))));
+        };
+        if self.message_link(route, item).await?.is_some() {
+            return Ok(Some(Ok(Effect::Skip(IgnoreReason::AlreadyInSync))));
+        }
+        let message = self.outbound_message(route, &view).await?;
+        let hash = ContentHash::of(&message.content);
+        let thread = match &message.thread {
+            ThreadTarget::Reply(thread) => Some(thread.clone()),
+            ThreadTarget::TopLevel => None,
+        };
+        if let Some(sent_at) = unresolved_since {
+            match adapter
+                .find_by_origin(target, &message.origin, sent_at)
+                .await
+            {
+                Ok(Some(refs)) => return Ok(Some(Ok(Effect::Posted { refs, thread, hash }))),
+                Ok(None) => {}
+                Err(error) => return Ok(Some(Err(error))),
+            }
+        }
+        // Durably "sent, outcome unknown" before the call: a crash between the call and the
+        // record below is resolved on the next try instead of posting twice.
+        let now = self.ports.clock.now();
+        let (attempts, last_error) = match &item.delivery.state {
+            DeliveryState::Pending {
+                attempts,
+                last_error,
+                ..
+            } => (*attempts, last_error.clone()),
+            DeliveryState::Delivered { .. }
+            | DeliveryState::Failed { .. }
+            | DeliveryState::Ignored { .. } => (0, None),
+        };
+        let mark = Changeset::new()
+            .with(self.guard(claim))
+            .with(SyncChange::SetDeliveryState {
+                id: item.delivery.id,
+                state: DeliveryState::Pending {
+                    attempts,
+                    next_attempt_at: now,
+                    last_error,
+                    unresolved_since: Some(now),
+                },
+                external_message_id: None,
+            });
+        match self.ports.store.commit(mark).await {
+            Ok(_) => {}
+            Err(err) if err.is_precondition_of(0) => return Ok(None),
+            Err(err) => return Err(store_failure(err)),
+        }
+        Ok(Some(
+            adapter
+                .post(target, &message)
+                .await
+                .map(|refs| Effect::Posted { refs, thread, hash }),
+        ))
+    }
+
+    async fn edit(
+        &self,
+        route: &Route,
+        item: &QueuedDelivery,
+        adapter: &dyn ChatOutbound,
+        target: &OutboundTarget,
+    ) -> anyhow::Result<Result<Effect, DeliveryError>> {
+        let Some(linked) = self.message_link(route, item).await? else {
+            return Ok(Ok(Effect::Skip(IgnoreReason::MessageNotLinked)));
+        };
+        let Some(view) = self.live_message(item).await? else {
+            return Ok(Ok(Effect::Skip(IgnoreReason::MessageGone)));
+        };
+        let message = self.outbound_message(route, &view).await?;
+        let hash = ContentHash::of(&message.content);
+        if hash == linked.content_hash {
+            return Ok(Ok(Effect::Skip(IgnoreReason::AlreadyInSync)));
+        }
+        Ok(adapter
+            .edit(target, &linked.external, &message)
+            .await
+            .map(|refs| Effect::Edited { refs, hash }))
+    }
+
+    async fn delete(
+        &self,
+        route: &Route,
+        item: &QueuedDelivery,
+        adapter: &dyn ChatOutbound,
+        target: &OutboundTarget,
+    ) -> anyhow::Result<Result<Effect, DeliveryError>> {
+        let Some(linked) = self.message_link(route, item).await? else {
+            return Ok(Ok(Effect::Skip(IgnoreReason::MessageNotLinked)));
+        };
+        Ok(match adapter.delete(target, &linked.external).await {
+            // Already gone is what a delete wants.
+            Ok(()) | Err(DeliveryError::Gone { .. }) => Ok(Effect::Done),
+            Err(error) => Err(error),
+        })
+    }
+
+    /// Reactions collapse: the bot holds one reaction per emoji, added when the first Hazel
+    /// member reacts and removed only when none still has it.
+    async fn react(
+        &self,
+        route: &Route,
+        item: &QueuedDelivery,
+        adapter: &dyn ChatOutbound,
+        target: &OutboundTarget,
+    ) -> anyhow::Result<Result<Effect, DeliveryError>> {
+        let Some(emoji) = item.delivery.emoji.as_ref() else {
+            return Ok(Ok(Effect::Skip(IgnoreReason::Unsupported)));
+        };
+        let Some(linked) = self.message_link(route, item).await? else {
+            return Ok(Ok(Effect::Skip(IgnoreReason::MessageNotLinked)));
+        };
+        let external = reaction_emoji(emoji);
+        let root = linked.external.root();
+        let mut reactions = linked.reactions.clone();
+        let still_held = self
+            .ports
+            .sync
+            .has_reaction(item.delivery.hazel_message_id, emoji)
+            .await?;
+        if item.delivery.kind == DeliveryKind::ReactionAdd {
+            if reactions.contains(&external) {
+                return Ok(Ok(Effect::Skip(IgnoreReason::ReactionStillHeld)));
+            }
+            if !still_held {
+                // Removed again before it went out.
+                return Ok(Ok(Effect::Skip(IgnoreReason::AlreadyInSync)));
+            }
+            let result = adapter.react(target, root, &external).await;
+            reactions.insert(external);
+            Ok(result.map(|()| Effect::Reacted(reactions)))
+        } else {
+            if still_held {
+                return Ok(Ok(Effect::Skip(IgnoreReason::ReactionStillHeld)));
+            }
+            if !reactions.contains(&external) {
+                return Ok(Ok(Effect::Skip(IgnoreReason::AlreadyInSync)));
+            }
+            let result = match adapter.unreact(target, root, &external).await {
+                Err(DeliveryError::Gone { .. }) => Ok(()),
+                other => other,
+            };
+            reactions.remove(&external);
+            Ok(result.map(|()| Effect::Reacted(reactions)))
+        }
+    }
+
+    async fn pin(
+        &self,
+        route: &Route,
+        item: &QueuedDelivery,
+        adapter: &dyn ChatOutbound,
+        target: &OutboundTarget,
+    ) -> anyhow::Result<Result<Effect, DeliveryError>> {
+        let Some(linked) = self.message_link(route, item).await? else {
+            return Ok(Ok(Effect::Skip(IgnoreReason::MessageNotLinked)));
+        };
+        let root = linked.external.root();
+        let result = if item.delivery.kind == DeliveryKind::PinAdd {
+            adapter.pin(target, root).await
+        } else {
+            adapter.unpin(target, root).await
+        };
+        Ok(result.map(|()| Effect::Done))
+    }
+
+    fn guard(&self, claim: &LinkClaim) -> crate::ports::Guarded {
+        SyncChange::HoldsLinkClaim {
+            link: claim.channel_link_id,
+            worker: claim.worker,
+            now: self.ports.clock.now(),
+        }
+        .expect_one()
+    }
+
+    /// Commits a step's changes behind the claim guard.
+    async fn commit(
+        &self,
+        claim: &LinkClaim,
+        changes: Vec<SyncChange>,
+        step: DeliveryStep,
+    ) -> anyhow::Result<DeliveryStep> {
+        let mut changeset = Changeset::new().with(self.guard(claim));
+        changeset.extend(changes);
+        match self.ports.store.commit(changeset).await {
+            Ok(_) => Ok(step),
+            Err(err) if err.is_precondition_of(0) => Ok(DeliveryStep::ClaimLost),
+            Err(err) => Err(store_failure(err)),
+        }
+    }
+
+    async fn ignore(
+        &self,
+        claim: &LinkClaim,
+        item: &QueuedDelivery,
+        reason: IgnoreReason,
+    ) -> anyhow::Result<DeliveryStep> {
+        let change = SyncChange::SetDeliveryState {
+            id: item.delivery.id,
+            state: DeliveryState::Ignored {
+                reason,
+                completed_at: self.ports.clock.now(),
+            },
+            external_message_id: None,
+        };
+        self.commit(claim, vec![change], DeliveryStep::Ignored(reason))
+            .await
+    }
+
+    async fn dead_letter(
+        &self,
+        claim: &LinkClaim,
+        item: &QueuedDelivery,
+        last_error: LastError,
+    ) -> anyhow::Result<DeliveryStep> {
+        let change = SyncChange::SetDeliveryState {
+            id: item.delivery.id,
+            state: DeliveryState::Failed {
+                attempts: item.delivery.state.attempts() + 1,
+                last_error,
+                completed_at: self.ports.clock.now(),
+            },
+            external_message_id: None,
+        };
+        self.commit(claim, vec![change], DeliveryStep::DeadLettered)
+            .await
+    }
+
+    /// Records what a successful call achieved.
+    async fn record(
+        &self,
+        claim: &LinkClaim,
+        item: &QueuedDelivery,
+        route: &Route,
+        attempts: u32,
+        effect: Effect,
+    ) -> anyhow::Result<DeliveryStep> {
+        let now = self.ports.clock.now();
+        let delivered = |external: Option<&ExternalRefs>| SyncChange::SetDeliveryState {
+            id: item.delivery.id,
+            state: DeliveryState::Delivered {
+                attempts,
+                completed_at: now,
+            },
+            external_message_id: external.map(|refs| refs.root().clone()),
+        };
+        let touch = SyncChange::TouchLastSync {
+            connection: route.connection.id,
+            at: now,
+            coalesce: LAST_SYNC_COALESCE,
+        };
+        let linked = match &effect {
+            Effect::Posted { .. } | Effect::Skip(_) => None,
+            Effect::Edited { .. } | Effect::Done | Effect::Reacted(_) => {
+                self.message_link(route, item).await?
+            }
+        };
+        let changes = match effect {
+            Effect::Skip(reason) => return self.ignore(claim, item, reason).await,
+            Effect::Posted { refs, thread, hash } => vec![
+                delivered(Some(&refs)),
+                // Recorded at once, so later edits, deletes, reactions and replies find it.
+                SyncChange::InsertMessageLink(Box::new(MessageLink {
+                    id: crate::ids::MessageLinkId::new(),
+                    channel_link_id: route.link.id,
+                    hazel_message_id: item.delivery.hazel_message_id,
+                    external: refs,
+                    source: LinkSource::Hazel,
+                    thread,
+                    content_hash: hash,
+                    reactions: BTreeSet::new(),
+                    created_at: now,
+                    updated_at: now,
+                })),
+                touch,
+            ],
+            Effect::Edited { refs, hash } => {
+                let mut changes = vec![delivered(Some(&refs))];
+                if let Some(linked) = linked {
+                    changes.push(SyncChange::UpdateMessageLink {
+                        id: linked.id,
+                        external: refs,
+                        thread: linked.thread,
+                        content_hash: hash,
+                        reactions: linked.reactions,
+                        updated_at: now,
+                    });
+                }
+                changes.push(touch);
+                changes
+            }
+            Effect::Reacted(reactions) => {
+                let mut changes = vec![delivered(linked.as_ref().map(|l| &l.external))];
+                if let Some(linked) = linked {
+                    changes.push(SyncChange::UpdateMessageLink {
+                        id: linked.id,
+                        external: linked.external,
+                        thread: linked.thread,
+                        content_hash: linked.content_hash,
+                        reactions,
+                        updated_at: now,
+                    });
+                }
+                changes.push(touch);
+                changes
+            }
+            Effect::Done => vec![delivered(linked.as_ref().map(|l| &l.external)), touch],
+        };
+        self.commit(claim, changes, DeliveryStep::Delivered(item.delivery.kind))
+            .await
+    }
+
+    /// Records a failed call as the retry policy decides.
+    async fn failed(
+        &self,
+        claim: &LinkClaim,
+        item: &QueuedDelivery,
+        route: &Route,
+        attempts: u32,
+        error: &DeliveryError,
+    ) -> anyhow::Result<DeliveryStep> {
+        let now = self.ports.clock.now();
+        let last_error = LastError::from(error);
+        let (state, step) = match self.ports.retry.decide(error, attempts, jitter()) {
+            RetryDecision::Retry {
+                after,
+                resolve_first,
+            } => (
+                DeliveryState::Pending {
+                    attempts,
+                    next_attempt_at: now + after,
+                    last_error: Some(last_error),
+                    unresolved_since: resolve_first.then_some(now),
+                },
+                DeliveryStep::RetryScheduled,
+            ),
+            RetryDecision::HoldForCredentials(code) => {
+                if route.connection.status == ConnectionStatus::Connected {
+                    self.ports
+                        .chat_sync
+                        .record_connection_failure(
+                            &route.connection,
+                            code.code(),
+                            error.to_string(),
+                        )
+                        .await?;
+                }
+                (
+                    DeliveryState::Pending {
+                        attempts,
+                        next_attempt_at: now,
+                        last_error: Some(last_error),
+                        unresolved_since: None,
+                    },
+                    DeliveryStep::Held,
+                )
+            }
+            RetryDecision::Gone => {
+                return self.ignore(claim, item, IgnoreReason::MessageGone).await;
+            }
+            RetryDecision::DeadLetter => (
+                DeliveryState::Failed {
+                    attempts,
+                    last_error,
+                    completed_at: now,
+                },
+                DeliveryStep::DeadLettered,
+            ),
+        };
+        let change = SyncChange::SetDeliveryState {
+            id: item.delivery.id,
+            state,
+            external_message_id: None,
+        };
+        self.commit(claim, vec![change], step).await
+    }
+}

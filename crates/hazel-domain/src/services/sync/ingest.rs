@@ -1,0 +1,705 @@
+//! Inbound: provider events recorded as receipts, then each receipt turned into one changeset
+//! (the Hazel write, the shadow member, the message link, the outbox rows for every other
+//! link, the notifications, the receipt's status).
+
+use anyhow::Context as _;
+
+use super::policy::{edit_is_echo, inbound_refusal, own_echo};
+use super::{SyncPorts, jitter, outbox_changes};
+use crate::ids::{ChannelLinkId, MemberId, MessageId, ReactionId, ReceiptId, SyncConnectionId};
+use crate::model::Timestamp;
+use crate::model::channel::Channel;
+use crate::model::chat_sync::{Provider, SyncConnection};
+use crate::model::delivery::{
+    ContentHash, DeliveryKind, DeliveryState, EventReceipt, IgnoreReason, LastError, LinkSource,
+    MessageLink, ReceiptLease, ReceiptSource, hazel_emoji,
+};
+use crate::model::external::ExternalUserId;
+use crate::model::identity::{Member, MemberKind, Role};
+use crate::model::mentions::Mentions;
+use crate::model::message::{Message, MessageContent, Reaction};
+use crate::model::notification::Notification;
+use crate::model::sync::{ExternalMessage, ExternalRefs, InboundEvent, InboundEventKind};
+use crate::model::text::{Name, Url};
+use crate::ports::{Change, Changeset, StoreError, SyncChange, SyncOutcome, UniqueRule};
+use crate::services::messages::{notifications_for_message, resolve_audience};
+use crate::services::store_failure;
+use crate::services::sync::Route;
+
+/// How long a connection's `lastSyncAt` may lag before a sync moves it.
+pub(crate) const LAST_SYNC_COALESCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Tries before an event about a message that is not linked is ignored as never synced.
+const NOT_LINKED_TRIES: u32 = 3;
+
+/// Failures of [`IngestService::record`].
+#[derive(Debug, thiserror::Error)]
+pub enum RecordEventsError {
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Failures of [`IngestService::process`] that left the receipt as it was (its lease expires
+/// and another try takes it).
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// What processing a receipt did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReceiptReport {
+    /// Written into Hazel (and fanned out).
+    Processed,
+    /// Dropped on purpose, with the reason recorded.
+    Ignored(IgnoreReason),
+    /// It failed and will be tried again later.
+    RetryScheduled,
+    /// It failed too often and is now a dead letter.
+    DeadLettered,
+    /// Another worker took the lease over meanwhile; nothing was written.
+    LeaseLost,
+}
+
+/// What a receipt asks to do, once decided.
+enum Decision {
+    /// Drop it.
+    Ignore(IgnoreReason, Option<ChannelLinkId>),
+    /// Write these changes.
+    Write {
+        changes: Vec<Change>,
+        message: Option<MessageId>,
+        link: ChannelLinkId,
+        connection: SyncConnectionId,
+    },
+}
+
+/// The inbound side of the engine.
+#[derive(Clone)]
+pub struct IngestService {
+    ports: SyncPorts,
+}
+
+impl IngestService {
+    /// Wires the service.
+    #[must_use]
+    pub fn new(ports: SyncPorts) -> Self {
+        Self { ports }
+    }
+
+    /// Records `events` that arrived on `connection` as receipts, in one commit, before they
+    /// are acknowledged; answers how many were new (the others are duplicates and do nothing).
+    ///
+    /// # Errors
+    /// [`RecordEventsError::Unexpected`] when nothing could be recorded.
+    pub async fn record(
+        &self,
+        connection: SyncConnectionId,
+        provider: Provider,
+        source: ReceiptSource,
+        events: Vec<InboundEvent>,
+    ) -> Result<u64, RecordEventsError> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        self.ports
+            .observer
+            .events_received(provider, events.len() as u64);
+        let now = self.ports.clock.now();
+        let changes: Changeset = events
+            .into_iter()
+            .map(|event| {
+                SyncChange::InsertReceipt(Box::new(EventReceipt {
+                    id: ReceiptId::new(),
+                    connection_id: connection,
+                    source,
+                    dedupe_key: event.dedupe_key.clone(),
+                    event,
+                    state: DeliveryState::due(now),
+                    hazel_message_id: None,
+                    channel_link_id: None,
+                    created_at: now,
+                }))
+            })
+            .collect();
+        let committed = self
+            .ports
+            .store
+            .commit(changes)
+            .await
+            .map_err(store_failure)?;
+        Ok(committed.outcomes.iter().map(|o| o.rows()).sum())
+    }
+
+    /// Processes one leased receipt: writes it into Hazel and fans it out, or ignores it with
+    /// its reason, or schedules a retry (a dead letter after the attempt limit). Every write
+    /// is guarded by the lease, so a worker whose lease was taken over writes nothing.
+    ///
+    /// # Errors
+    /// [`ProcessError::Unexpected`] when even the failure could not be recorded.
+    pub async fn process(&self, lease: &ReceiptLease) -> Result<ReceiptReport, ProcessError> {
+        let mut provider = None;
+        let report = self.process_with(lease, &mut provider).await?;
+        if let Some(provider) = provider {
+            let outcome = match &report {
+                ReceiptReport::Processed => Some(SyncOutcome::Delivered),
+                ReceiptReport::Ignored(_) => Some(SyncOutcome::Ignored),
+                ReceiptReport::RetryScheduled => Some(SyncOutcome::Retried),
+                ReceiptReport::DeadLettered => Some(SyncOutcome::DeadLettered),
+                ReceiptReport::LeaseLost => None,
+            };
+            if let Some(outcome) = outcome {
+                self.ports.observer.receipt_finished(provider, outcome);
+            }
+        }
+        Ok(report)
+    }
+
+    async fn process_with(
+        &self,
+        lease: &ReceiptLease,
+        provider: &mut Option<Provider>,
+    ) -> Result<ReceiptReport, ProcessError> {
+        let receipt = &lease.receipt;
+        let guard = SyncChange::HoldsReceiptLease {
+            id: receipt.id,
+            worker: lease.worker,
+            now: self.ports.clock.now(),
+        }
+        .expect_one();
+        let attempts = receipt.state.attempts() + 1;
+        let mut raced = false;
+        let failure = loop {
+            break match self.decide(receipt, provider).await {
+                // An edit, delete or reaction may arrive before the message it acts on was
+                // written (events processed side by side, a backfill racing the live feed): it is
+                // tried again a few times before it is taken for a message never synced.
+                Ok(Decision::Ignore(IgnoreReason::MessageNotLinked, _))
+                    if attempts < NOT_LINKED_TRIES =>
+                {
+                    anyhow::anyhow!("the message it acts on is not linked (yet)")
+                }
+                Ok(Decision::Ignore(reason, link)) => {
+                    let state = DeliveryState::Ignored {
+                        reason,
+                        completed_at: self.ports.clock.now(),
+                    };
+                    let changes = Changeset::new()
+                        .with(guard)
+                        .with(SyncChange::SetReceiptState {
+                            id: receipt.id,
+                            state,
+                            hazel_message_id: None,
+                            channel_link_id: link,
+                        });
+                    return self.finish(changes, ReceiptReport::Ignored(reason)).await;
+                }
+                Ok(Decision::Write {
+                    changes,
+                    message,
+                    link,
+                    connection,
+                }) => {
+                    let now = self.ports.clock.now();
+                    let mut changeset = Changeset::new().with(guard.clone());
+                    changeset.extend(changes);
+                    changeset.push(SyncChange::SetReceiptState {
+                        id: receipt.id,
+                        state: DeliveryState::Delivered {
+                            attempts,
+                            completed_at: now,
+                        },
+                        hazel_message_id: message,
+                        channel_link_id: Some(link),
+                    });
+                    changeset.push(SyncChange::TouchLastSync {
+                        connection,
+                        at: now,
+                        coalesce: LAST_SYNC_COALESCE,
+                    });
+                    match self.ports.store.commit(changeset).await {
+                        Ok(_) => return Ok(ReceiptReport::Processed),
+                        Err(err) if err.is_precondition_of(0) => {
+                            return Ok(ReceiptReport::LeaseLost);
+                        }
+                        // A concurrent receipt created the same author's shadow member: decide
+                        // again at once, now finding it.
+                        Err(StoreError::Conflict {
+                            constraint: UniqueRule::MemberExternalUser,
+                            ..
+                        }) if !raced => {
+                            raced = true;
+                            continue;
+                        }
+                        // Any other failure: the receipt is tried again later, when the state it
+                        // reads will have moved on.
+                        Err(err) => {
+                            anyhow::Error::new(err).context("writing the receipt's changes")
+                        }
+                    }
+                }
+                Err(err) => err,
+            };
+        };
+        let now = self.ports.clock.now();
+        let last_error = LastError {
+            code: "PROCESSING_FAILED".to_owned(),
+            message: format!("{failure:#}"),
+        };
+        let (state, report) = if attempts >= self.ports.retry.max_attempts {
+            (
+                DeliveryState::Failed {
+                    attempts,
+                    last_error,
+                    completed_at: now,
+                },
+                ReceiptReport::DeadLettered,
+            )
+        } else {
+            (
+                DeliveryState::Pending {
+                    attempts,
+                    next_attempt_at: now + self.ports.retry.backoff(attempts, jitter()),
+                    last_error: Some(last_error),
+                    unresolved_since: None,
+                },
+                ReceiptReport::RetryScheduled,
+            )
+        };
+        let changes = Changeset::new()
+            .with(guard)
+            .with(SyncChange::SetReceiptState {
+                id: receipt.id,
+                state,
+                hazel_message_id: None,
+                channel_link_id: None,
+            });
+        self.finish(changes, report).await
+    }
+
+    async fn finish(
+        &self,
+        changes: Changeset,
+        report: ReceiptReport,
+    ) -> Result<ReceiptReport, ProcessError> {
+        match self.ports.store.commit(changes).await {
+            Ok(_) => Ok(report),
+            Err(err) if err.is_precondition_of(0) => Ok(ReceiptReport::LeaseLost),
+            Err(err) => Err(ProcessError::Unexpected(store_failure(err))),
+        }
+    }
+
+    /// Routes the receipt and decides what it writes.
+    async fn decide(
+        &self,
+        receipt: &EventReceipt,
+        provider: &mut Option<Provider>,
+    ) -> anyhow::Result<Decision> {
+        let event = &receipt.event;
+        let Some(route) = self
+            .ports
+            .sync
+            .route_for_external(receipt.connection_id, &event.channel)
+            .await?
+        else {
+            return Ok(Decision::Ignore(IgnoreReason::LinkNotFound, None));
+        };
+        *provider = Some(route.connection.provider);
+        let link = route.link.id;
+        if let Some(reason) = own_echo(event, route.connection.bot.as_ref()) {
+            return Ok(Decision::Ignore(reason, Some(link)));
+        }
+        let Some(kind) = receipt.kind() else {
+            return Ok(Decision::Ignore(IgnoreReason::Unsupported, Some(link)));
+        };
+        if let Some(reason) = inbound_refusal(kind, &route) {
+            return Ok(Decision::Ignore(reason, Some(link)));
+        }
+        let channel = self
+            .ports
+            .channels
+            .find(route.link.hazel_channel_id)
+            .await?
+            .context("the linked Hazel channel is missing")?;
+        let routes = self
+            .ports
+            .sync
+            .routes_for_channel(route.link.hazel_channel_id)
+            .await?;
+        let context = Context {
+            route: &route,
+            channel: &channel,
+            now: self.ports.clock.now(),
+        };
+        let written = match &event.kind {
+            InboundEventKind::MessageCreated(message) => self.created(&context, message).await?,
+            InboundEventKind::MessageEdited(message) => self.edited(&context, message).await?,
+            InboundEventKind::MessageDeleted { message } => {
+                match self.linked(&context, message).await? {
+                    None => Err(IgnoreReason::MessageNotLinked),
+                    Some(linked) => Ok(Written {
+                        message: Some(linked.hazel_message_id),
+                        changes: vec![Change::DeleteMessage {
+                            id: linked.hazel_message_id,
+                            at: context.now,
+                        }],
+                        fan_out: Some((DeliveryKind::MessageDelete, linked.hazel_message_id, None)),
+                    }),
+                }
+            }
+            InboundEventKind::ReactionAdded {
+                message,
+                user,
+                emoji,
+            } => self.reaction(&context, message, user, emoji, true).await?,
+            InboundEventKind::ReactionRemoved {
+                message,
+                user,
+                emoji,
+            } => self.reaction(&context, message, user, emoji, false).await?,
+            // Hazel has no pins of its own to write them into yet.
+            InboundEventKind::PinAdded { .. }
+            | InboundEventKind::PinRemoved { .. }
+            | InboundEventKind::ThreadStarted { .. } => Err(IgnoreReason::Unsupported),
+        };
+        Ok(match written {
+            Err(reason) => Decision::Ignore(reason, Some(link)),
+            Ok(Written {
+                mut changes,
+                message,
+                fan_out,
+            }) => {
+                if let Some((kind, message, emoji)) = fan_out {
+                    changes.extend(
+                        outbox_changes(
+                            kind,
+                            &routes,
+                            Some(link),
+                            message,
+                            emoji.as_ref(),
+                            context.now,
+                        )
+                        .into_iter()
+                        .map(Change::Sync),
+                    );
+                }
+                Decision::Write {
+                    changes,
+                    message,
+                    link,
+                    connection: route.connection.id,
+                }
+            }
+        })
+    }
+
+    async fn linked(
+        &self,
+        context: &Context<'_>,
+        message: &crate::model::external::ExternalMessageId,
+    ) -> anyhow::Result<Option<MessageLink>> {
+        Ok(self
+            .ports
+            .sync
+            .message_link_by_external(context.route.link.id, message)
+            .await?)
+    }
+
+    /// The shadow member of `user`, and the change that creates it when it is new.
+    async fn shadow(
+        &self,
+        connection: &SyncConnection,
+        user: &ExternalUserId,
+        name: &str,
+        avatar_url: Option<&Url>,
+        now: Timestamp,
+    ) -> anyhow::Result<(Member, Option<Change>)> {
+        if let Some(member) = self
+            .ports
+            .sync
+            .shadow_member(connection.organization_id, connection.provider, user)
+            .await?
+        {
+            return Ok((member, None));
+        }
+        let member = shadow_member(connection, user, name, avatar_url, now)?;
+        Ok((member.clone(), Some(Change::InsertMember(member))))
+    }
+
+    async fn created(
+        &self,
+        context: &Context<'_>,
+        external: &ExternalMessage,
+    ) -> anyhow::Result<Result<Written, IgnoreReason>> {
+        // A redelivery under another dedupe key finds the message link written the first time.
+        if self.linked(context, &external.id).await?.is_some() {
+            return Ok(Err(IgnoreReason::AlreadyInSync));
+        }
+        let connection = &context.route.connection;
+        let (author, create_author) = self
+            .shadow(
+                connection,
+                &external.author.id,
+                &external.author.name,
+                external.author.avatar_url.as_ref(),
+                context.now,
+            )
+            .await?;
+        let settings = context.route.link.settings.effective(connection.settings);
+        let mut parent = None;
+        if settings.sync_threads
+            && let Some(thread) = &external.thread
+            && let Some(parent_link) = self.linked(context, &thread.parent).await?
+        {
+            parent = self
+                .ports
+                .messages
+                .find(parent_link.hazel_message_id)
+                .await?;
+        }
+        let content = inbound_content(&external.text)?;
+        let message = Message {
+            id: MessageId::new(),
+            channel_id: context.channel.id,
+            author_id: author.id,
+            content,
+            parent_message_id: parent.as_ref().map(|p| p.id),
+            attachments: external.attachments.clone(),
+            created_at: context.now,
+            edited_at: None,
+            deleted_at: None,
+        };
+        let audience = resolve_audience(
+            &self.ports.members,
+            context.channel,
+            &message.content.mentions(),
+            parent.as_ref(),
+        )
+        .await?;
+        let mut changes: Vec<Change> = create_author.into_iter().collect();
+        changes.push(Change::InsertMessage(message.clone()));
+        changes.push(Change::Sync(SyncChange::InsertMessageLink(Box::new(
+            MessageLink {
+                id: crate::ids::MessageLinkId::new(),
+                channel_link_id: context.route.link.id,
+                hazel_message_id: message.id,
+                external: ExternalRefs::single(external.id.clone()),
+                source: LinkSource::External,
+                thread: external.thread.clone(),
+                content_hash: ContentHash::of(message.content.as_str()),
+                reactions: Default::default(),
+                created_at: context.now,
+                updated_at: context.now,
+            },
+        ))));
+        changes.extend(
+            notifications_for_message(&message, context.channel, &audience, context.now)
+                .into_iter()
+                .map(Change::InsertNotification),
+        );
+        Ok(Ok(Written {
+            message: Some(message.id),
+            changes,
+            fan_out: Some((DeliveryKind::MessageCreate, message.id, None)),
+        }))
+    }
+
+    async fn edited(
+        &self,
+        context: &Context<'_>,
+        external: &ExternalMessage,
+    ) -> anyhow::Result<Result<Written, IgnoreReason>> {
+        let Some(linked) = self.linked(context, &external.id).await? else {
+            return Ok(Err(IgnoreReason::MessageNotLinked));
+        };
+        let content = inbound_content(&external.text)?;
+        // The echo of an edit this service made through the link: nothing to write.
+        if edit_is_echo(&linked, content.as_str()) {
+            return Ok(Err(IgnoreReason::AlreadyInSync));
+        }
+        let Some(mut message) = self
+            .ports
+            .messages
+            .find(linked.hazel_message_id)
+            .await?
+            .filter(|m| m.deleted_at.is_none())
+        else {
+            return Ok(Err(IgnoreReason::MessageGone));
+        };
+        let added = Mentions::newly_added(&message.content.mentions(), &content.mentions());
+        let audience = resolve_audience(&self.ports.members, context.channel, &added, None).await?;
+        message.content = content;
+        message.edited_at = Some(context.now);
+        let mut changes = vec![
+            Change::EditMessage {
+                id: message.id,
+                content: message.content.clone(),
+                edited_at: context.now,
+            },
+            Change::Sync(SyncChange::UpdateMessageLink {
+                id: linked.id,
+                external: linked.external.clone(),
+                thread: linked.thread.clone(),
+                content_hash: ContentHash::of(message.content.as_str()),
+                reactions: linked.reactions.clone(),
+                updated_at: context.now,
+            }),
+        ];
+        changes.extend(
+            notifications_for_message(&message, context.channel, &audience, context.now)
+                .into_iter()
+                .map(Change::InsertNotification),
+        );
+        Ok(Ok(Written {
+            message: Some(message.id),
+            changes,
+            fan_out: Some((DeliveryKind::MessageEdit, message.id, None)),
+        }))
+    }
+
+    async fn reaction(
+        &self,
+        context: &Context<'_>,
+        message: &crate::model::external::ExternalMessageId,
+        user: &ExternalUserId,
+        emoji: &crate::model::sync::ReactionEmoji,
+        added: bool,
+    ) -> anyhow::Result<Result<Written, IgnoreReason>> {
+        let Some(linked) = self.linked(context, message).await? else {
+            return Ok(Err(IgnoreReason::MessageNotLinked));
+        };
+        let Some(emoji) = hazel_emoji(emoji) else {
+            return Ok(Err(IgnoreReason::Unsupported));
+        };
+        let Some(target) = self
+            .ports
+            .messages
+            .find(linked.hazel_message_id)
+            .await?
+            .filter(|m| m.deleted_at.is_none())
+        else {
+            return Ok(Err(IgnoreReason::MessageGone));
+        };
+        let connection = &context.route.connection;
+        let kind = if added {
+            DeliveryKind::ReactionAdd
+        } else {
+            DeliveryKind::ReactionRemove
+        };
+        let mut changes = Vec::new();
+        let reactor = if added {
+            let (member, create) = self
+                .shadow(connection, user, user.as_str(), None, context.now)
+                .await?;
+            changes.extend(create);
+            member
+        } else {
+            match self
+                .ports
+                .sync
+                .shadow_member(connection.organization_id, connection.provider, user)
+                .await?
+            {
+                Some(member) => member,
+                None => return Ok(Err(IgnoreReason::AlreadyInSync)),
+            }
+        };
+        let existing = self
+            .ports
+            .messages
+            .find_reaction(target.id, reactor.id, &emoji)
+            .await?;
+        match (added, existing) {
+            (true, Some(_)) | (false, None) => return Ok(Err(IgnoreReason::AlreadyInSync)),
+            (true, None) => {
+                let reaction = Reaction {
+                    id: ReactionId::new(),
+                    message_id: target.id,
+                    member_id: reactor.id,
+                    emoji: emoji.clone(),
+                    created_at: context.now,
+                };
+                changes.push(Change::InsertReaction(reaction.clone()));
+                if target.author_id != reactor.id
+                    && let Some(author) = self.ports.members.find(target.author_id).await?
+                    && author.is_native()
+                {
+                    changes.push(Change::InsertNotification(Notification::for_reaction(
+                        author.id,
+                        context.channel.organization_id,
+                        &reaction,
+                        context.now,
+                    )));
+                }
+            }
+            (false, Some(reaction)) => {
+                changes.push(Change::DeleteReaction(reaction.id));
+                changes.push(Change::DeleteReactionNotifications(reaction.id));
+            }
+        }
+        Ok(Ok(Written {
+            message: Some(target.id),
+            changes,
+            fan_out: Some((kind, target.id, Some(emoji))),
+        }))
+    }
+}
+
+/// What one receipt reads while it is decided.
+struct Context<'a> {
+    route: &'a Route,
+    channel: &'a Channel,
+    now: Timestamp,
+}
+
+/// The Hazel writes of a receipt and the change to fan out.
+struct Written {
+    message: Option<MessageId>,
+    changes: Vec<Change>,
+    fan_out: Option<(
+        DeliveryKind,
+        MessageId,
+        Option<crate::model::message::Emoji>,
+    )>,
+}
+
+/// Synced text as Hazel stores it; text longer than Hazel allows is cut (Hazel's limit is the
+/// largest of the platforms', so this only guards against a misbehaving adapter).
+fn inbound_content(text: &str) -> anyhow::Result<MessageContent> {
+    let text: String = text
+        .chars()
+        .filter(|c| *c != '\0')
+        .take(MessageContent::MAX_CHARS)
+        .collect();
+    Ok(MessageContent::parse("content", &text)?)
+}
+
+/// A new shadow member for an external author: the platform's display name (else the
+/// user's id) and avatar.
+fn shadow_member(
+    connection: &SyncConnection,
+    user: &ExternalUserId,
+    name: &str,
+    avatar_url: Option<&Url>,
+    now: Timestamp,
+) -> anyhow::Result<Member> {
+    let shown: String = name.chars().take(Name::MAX_CHARS).collect();
+    let name = Name::parse("name", shown.trim())
+        .or_else(|_| Name::parse("name", user.as_str()))
+        .context("an external author without a usable name")?;
+    Ok(Member {
+        id: MemberId::new(),
+        organization_id: connection.organization_id,
+        kind: MemberKind::Shadow {
+            provider: connection.provider,
+            external_user_id: user.clone(),
+        },
+        name,
+        avatar_url: avatar_url.cloned(),
+        role: Role::Member,
+        created_at: now,
+    })
+}

@@ -1,0 +1,673 @@
+//! Unit tests of the sync engine's policy and services, with mocked ports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::policy::*;
+use super::*;
+use crate::ids::{ChannelId, MessageLinkId, OrganizationId, ReceiptId, SyncConnectionId};
+use crate::model::channel::{Channel, ChannelKind};
+use crate::model::chat_sync::{
+    BotIdentity, ChannelLink, ConnectionSettings, ConnectionSettingsPatch, ConnectionStatus,
+    Direction, ExternalChannelId, ExternalWorkspaceId, JsonObject, LinkSettings, Provider,
+    ProviderErrorCode, SealedCredentials, SyncConnection,
+};
+use crate::model::delivery::{
+    ContentHash, DeliveryState, EventReceipt, IgnoreReason, LinkSource, MessageLink, ReceiptLease,
+    ReceiptSource,
+};
+use crate::model::external::{ExternalMessageId, ExternalUserId};
+use crate::model::sync::{
+    AuthFailure, AuthorKind, DedupeKey, DeliveryError, ExternalAuthor, ExternalMessage,
+    ExternalRefs, InboundEvent, InboundEventKind, OriginMarker, RateLimitScope, ReactionEmoji,
+};
+use crate::model::text::Name;
+use crate::ports::{
+    Change, ChatProviders, MockChannelRepository, MockConnectionRepository, MockCredentialVault,
+    MockMemberRepository, MockMessageRepository, MockStore, MockSyncQueue, MockSyncRepository,
+    SyncChange,
+};
+use crate::services::chat_sync::{ChatSyncPorts, ChatSyncService};
+use crate::services::test_support::{at, clock, committed};
+
+fn connection(status: ConnectionStatus) -> SyncConnection {
+    SyncConnection {
+        id: SyncConnectionId::new(),
+        organization_id: OrganizationId::new(),
+        provider: Provider::Slack,
+        external_workspace_id: ExternalWorkspaceId::parse("w", "T1").unwrap(),
+        external_workspace_name: None,
+        name: Name::parse("n", "Slack").unwrap(),
+        status,
+        integration_connection_id: None,
+        credentials: Some(SealedCredentials::from_bytes(vec![9])),
+        bot: Some(BotIdentity {
+            user_id: ExternalUserId::parse("u", "UBOT").unwrap(),
+            bot_id: None,
+            app_id: None,
+        }),
+        settings: ConnectionSettings::default(),
+        metadata: JsonObject::empty(),
+        last_sync_at: None,
+        created_at: at(),
+        updated_at: at(),
+        created_by: crate::ids::UserId::new(),
+    }
+}
+
+fn route(channel: ChannelId, external: &str, direction: Direction) -> Route {
+    let connection = connection(ConnectionStatus::Connected);
+    Route {
+        link: ChannelLink {
+            id: crate::ids::ChannelLinkId::new(),
+            connection_id: connection.id,
+            hazel_channel_id: channel,
+            external_channel_id: ExternalChannelId::parse("c", external).unwrap(),
+            external_channel_name: None,
+            direction,
+            is_active: true,
+            settings: LinkSettings::default(),
+            created_at: at(),
+            updated_at: at(),
+        },
+        connection,
+    }
+}
+
+fn ext_message(id: &str, author: &str) -> ExternalMessage {
+    ExternalMessage {
+        id: ExternalMessageId::parse("m", id).unwrap(),
+        author: ExternalAuthor {
+            id: ExternalUserId::parse("u", author).unwrap(),
+            name: "Sam".to_owned(),
+            avatar_url: None,
+            kind: AuthorKind::Person,
+        },
+        text: "hello".to_owned(),
+        thread: None,
+        attachments: vec![],
+        mentions: vec![],
+        origin: None,
+    }
+}
+
+fn event(channel: &str, kind: InboundEventKind) -> InboundEvent {
+    InboundEvent {
+        dedupe_key: DedupeKey::new("k1"),
+        workspace: ExternalWorkspaceId::parse("w", "T1").unwrap(),
+        channel: ExternalChannelId::parse("c", channel).unwrap(),
+        occurred_at: at(),
+        kind,
+    }
+}
+
+// ----------------------------------------------------------------------------------------
+// Routing.
+
+#[test]
+fn fan_out_reaches_every_other_outbound_link_never_the_source() {
+    let channel = ChannelId::new();
+    let a = route(channel, "CA", Direction::Both);
+    let b = route(channel, "CB", Direction::Both);
+    let c = route(channel, "CC", Direction::Outbound);
+    let d = route(channel, "CD", Direction::Inbound);
+    let routes = vec![a.clone(), b.clone(), c.clone(), d];
+    let targets: Vec<_> = outbound_targets(DeliveryKind::MessageCreate, &routes, Some(a.link.id))
+        .into_iter()
+        .map(|r| r.link.id)
+        .collect();
+    assert_eq!(targets, vec![b.link.id, c.link.id]);
+    let native: Vec<_> = outbound_targets(DeliveryKind::MessageCreate, &routes, None)
+        .into_iter()
+        .map(|r| r.link.id)
+        .collect();
+    assert_eq!(native, vec![a.link.id, b.link.id, c.link.id]);
+}
+
+#[test]
+fn each_refusal_has_its_reason() {
+    let channel = ChannelId::new();
+    let mut inactive = route(channel, "C1", Direction::Both);
+    inactive.link.is_active = false;
+    let mut paused = route(channel, "C2", Direction::Both);
+    paused.connection.status = ConnectionStatus::Disconnected;
+    let mut failing = route(channel, "C3", Direction::Both);
+    failing.connection.status = ConnectionStatus::Error {
+        code: ProviderErrorCode::AuthExpired,
+        message: "x".into(),
+    };
+    let outbound_only = route(channel, "C4", Direction::Outbound);
+    let inbound_only = route(channel, "C5", Direction::Inbound);
+    let mut no_edits = route(channel, "C6", Direction::Both);
+    no_edits.link.settings.overrides = ConnectionSettingsPatch {
+        sync_edits: Some(false),
+        ..ConnectionSettingsPatch::default()
+    };
+    let create = DeliveryKind::MessageCreate;
+    let table = [
+        (
+            inbound_refusal(create, &inactive),
+            Some(IgnoreReason::LinkInactive),
+        ),
+        (
+            inbound_refusal(create, &paused),
+            Some(IgnoreReason::ConnectionNotConnected),
+        ),
+        (
+            inbound_refusal(create, &failing),
+            Some(IgnoreReason::ConnectionNotConnected),
+        ),
+        (
+            inbound_refusal(create, &outbound_only),
+            Some(IgnoreReason::DirectionDisallows),
+        ),
+        (inbound_refusal(create, &inbound_only), None),
+        (
+            outbound_refusal(create, &inbound_only),
+            Some(IgnoreReason::DirectionDisallows),
+        ),
+        (outbound_refusal(create, &outbound_only), None),
+        (
+            outbound_refusal(DeliveryKind::MessageEdit, &no_edits),
+            Some(IgnoreReason::SettingDisabled),
+        ),
+        (
+            outbound_refusal(DeliveryKind::MessageDelete, &no_edits),
+            None,
+        ),
+        (
+            outbound_refusal(DeliveryKind::PinAdd, &outbound_only),
+            Some(IgnoreReason::SettingDisabled),
+        ),
+    ];
+    for (index, (got, want)) in table.into_iter().enumerate() {
+        assert_eq!(got, want, "row {index}");
+    }
+}
+
+#[test]
+fn connection_switches_apply_unless_the_link_overrides_them() {
+    let mut r = route(ChannelId::new(), "C1", Direction::Both);
+    r.connection.settings.sync_reactions = false;
+    assert!(!kind_enabled(DeliveryKind::ReactionAdd, &r));
+    r.link.settings.overrides.sync_reactions = Some(true);
+    assert!(kind_enabled(DeliveryKind::ReactionRemove, &r));
+    r.connection.settings.sync_deletes = false;
+    assert!(!kind_enabled(DeliveryKind::MessageDelete, &r));
+    r.link.settings.sync_pins = true;
+    assert!(kind_enabled(DeliveryKind::PinRemove, &r));
+}
+
+// ----------------------------------------------------------------------------------------
+// Echo suppression.
+
+#[test]
+fn our_own_bot_and_origin_marker_are_echoes_other_bots_are_content() {
+    let bot = BotIdentity {
+        user_id: ExternalUserId::parse("u", "UBOT").unwrap(),
+        bot_id: Some(crate::model::external::ExternalBotId::parse("b", "B1").unwrap()),
+        app_id: None,
+    };
+    let mine = ext_message("1", "UBOT");
+    let mut marked = ext_message("2", "U1");
+    marked.origin = Some(OriginMarker {
+        hazel_message_id: crate::ids::MessageId::new(),
+    });
+    let mut our_bot_id = ext_message("3", "UOTHER");
+    our_bot_id.author.kind = AuthorKind::Bot {
+        bot_id: Some(crate::model::external::ExternalBotId::parse("b", "B1").unwrap()),
+    };
+    let mut ci_bot = ext_message("4", "UCI");
+    ci_bot.author.kind = AuthorKind::Bot {
+        bot_id: Some(crate::model::external::ExternalBotId::parse("b", "B9").unwrap()),
+    };
+    let react = |user: &str| InboundEventKind::ReactionAdded {
+        message: ExternalMessageId::parse("m", "1").unwrap(),
+        user: ExternalUserId::parse("u", user).unwrap(),
+        emoji: ReactionEmoji::Unicode("👍".into()),
+    };
+    let table = [
+        (
+            InboundEventKind::MessageCreated(mine),
+            Some(IgnoreReason::OwnBot),
+        ),
+        (
+            InboundEventKind::MessageEdited(marked),
+            Some(IgnoreReason::OwnOrigin),
+        ),
+        (
+            InboundEventKind::MessageCreated(our_bot_id),
+            Some(IgnoreReason::OwnBot),
+        ),
+        (InboundEventKind::MessageCreated(ci_bot), None),
+        (react("UBOT"), Some(IgnoreReason::OwnBot)),
+        (react("U1"), None),
+    ];
+    for (kind, want) in table {
+        assert_eq!(
+            own_echo(&event("C1", kind.clone()), Some(&bot)),
+            want,
+            "{kind:?}"
+        );
+    }
+}
+
+#[test]
+fn what_the_link_last_wrote_does_not_bounce() {
+    let link = MessageLink {
+        id: MessageLinkId::new(),
+        channel_link_id: crate::ids::ChannelLinkId::new(),
+        hazel_message_id: crate::ids::MessageId::new(),
+        external: ExternalRefs::single(ExternalMessageId::parse("m", "1").unwrap()),
+        source: LinkSource::Hazel,
+        thread: None,
+        content_hash: ContentHash::of("edited"),
+        reactions: [ReactionEmoji::Unicode("👍".into())].into_iter().collect(),
+        created_at: at(),
+        updated_at: at(),
+    };
+    assert!(edit_is_echo(&link, "edited"));
+    assert!(!edit_is_echo(&link, "edited again"));
+    assert!(reaction_is_echo(
+        &link,
+        &ReactionEmoji::Unicode("👍".into()),
+        true
+    ));
+    assert!(!reaction_is_echo(
+        &link,
+        &ReactionEmoji::Unicode("👍".into()),
+        false
+    ));
+    assert!(reaction_is_echo(
+        &link,
+        &ReactionEmoji::Unicode("🎉".into()),
+        false
+    ));
+}
+
+// ----------------------------------------------------------------------------------------
+// Retry class and backoff.
+
+#[test]
+fn backoff_doubles_from_one_second_with_jitter_and_caps_at_five_minutes() {
+    let policy = RetryPolicy::default();
+    assert_eq!(policy.backoff(1, 1.0), Duration::from_secs(1));
+    assert_eq!(policy.backoff(1, 0.0), Duration::from_millis(500));
+    assert_eq!(policy.backoff(4, 1.0), Duration::from_secs(8));
+    assert_eq!(policy.backoff(20, 1.0), Duration::from_secs(300));
+    assert_eq!(policy.backoff(200, 0.0), Duration::from_secs(150));
+    for attempts in 1..12 {
+        let low = policy.backoff(attempts, 0.0);
+        let high = policy.backoff(attempts, 1.0);
+        assert!(low <= high && high <= policy.cap, "{attempts}");
+    }
+}
+
+#[test]
+fn each_failure_class_has_its_next_step() {
+    let policy = RetryPolicy::default();
+    let reason = || "x".to_owned();
+    let rate = DeliveryError::RateLimited {
+        retry_after: Duration::from_secs(7),
+        scope: RateLimitScope::Route,
+    };
+    let table = [
+        (
+            rate.clone(),
+            1,
+            RetryDecision::Retry {
+                after: Duration::from_secs(7),
+                resolve_first: false,
+            },
+        ),
+        (
+            DeliveryError::Transient { reason: reason() },
+            3,
+            RetryDecision::Retry {
+                after: Duration::from_secs(4),
+                resolve_first: false,
+            },
+        ),
+        (
+            DeliveryError::Ambiguous { reason: reason() },
+            1,
+            RetryDecision::Retry {
+                after: Duration::from_secs(1),
+                resolve_first: true,
+            },
+        ),
+        (
+            DeliveryError::Transient { reason: reason() },
+            10,
+            RetryDecision::DeadLetter,
+        ),
+        (rate, 10, RetryDecision::DeadLetter),
+        (
+            DeliveryError::Auth {
+                code: AuthFailure::AuthExpired,
+                reason: reason(),
+            },
+            10,
+            RetryDecision::HoldForCredentials(AuthFailure::AuthExpired),
+        ),
+        (
+            DeliveryError::Rejected { reason: reason() },
+            1,
+            RetryDecision::DeadLetter,
+        ),
+        (
+            DeliveryError::Gone { reason: reason() },
+            1,
+            RetryDecision::Gone,
+        ),
+    ];
+    for (error, attempts, want) in table {
+        assert_eq!(
+            policy.decide(&error, attempts, 1.0),
+            want,
+            "{error:?} after {attempts}"
+        );
+    }
+}
+
+// ----------------------------------------------------------------------------------------
+// Services with mocked ports.
+
+struct Mocks {
+    members: MockMemberRepository,
+    channels: MockChannelRepository,
+    messages: MockMessageRepository,
+    sync: MockSyncRepository,
+    queue: MockSyncQueue,
+    store: MockStore,
+}
+
+impl Mocks {
+    fn new() -> Self {
+        Self {
+            members: MockMemberRepository::new(),
+            channels: MockChannelRepository::new(),
+            messages: MockMessageRepository::new(),
+            sync: MockSyncRepository::new(),
+            queue: MockSyncQueue::new(),
+            store: MockStore::new(),
+        }
+    }
+
+    fn ports(self) -> SyncPorts {
+        let members = Arc::new(self.members);
+        let channels = Arc::new(self.channels);
+        let store = Arc::new(self.store);
+        let clock = Arc::new(clock());
+        let vault = Arc::new(MockCredentialVault::new());
+        SyncPorts {
+            members: members.clone(),
+            channels: channels.clone(),
+            messages: Arc::new(self.messages),
+            sync: Arc::new(self.sync),
+            queue: Arc::new(self.queue),
+            store: store.clone(),
+            clock: clock.clone(),
+            vault: vault.clone(),
+            providers: ChatProviders::new(),
+            chat_sync: ChatSyncService::new(ChatSyncPorts {
+                members,
+                channels,
+                connections: Arc::new(MockConnectionRepository::new()),
+                links: Arc::new(crate::ports::MockChannelLinkRepository::new()),
+                store,
+                clock,
+                vault,
+                providers: ChatProviders::new(),
+            }),
+            retry: RetryPolicy::default(),
+            observer: Arc::new(crate::ports::NoObserver),
+        }
+    }
+}
+
+fn lease(connection: SyncConnectionId, event: InboundEvent) -> ReceiptLease {
+    ReceiptLease {
+        receipt: EventReceipt {
+            id: ReceiptId::new(),
+            connection_id: connection,
+            source: ReceiptSource::Webhook,
+            dedupe_key: event.dedupe_key.clone(),
+            event,
+            state: DeliveryState::due(at()),
+            hazel_message_id: None,
+            channel_link_id: None,
+            created_at: at(),
+        },
+        worker: crate::ids::WorkerId::new(),
+        expires_at: at(),
+    }
+}
+
+fn hazel_channel(id: ChannelId, org: OrganizationId) -> Channel {
+    Channel {
+        id,
+        organization_id: org,
+        name: Name::parse("n", "general").unwrap(),
+        kind: ChannelKind::Public,
+        created_at: at(),
+    }
+}
+
+#[tokio::test]
+async fn an_inbound_message_is_one_changeset_written_fanned_out_and_receipted() {
+    let channel = ChannelId::new();
+    let source = route(channel, "CA", Direction::Both);
+    let other = route(channel, "CB", Direction::Both);
+    let routes = vec![source.clone(), other.clone()];
+    let mut mocks = Mocks::new();
+    let found = source.clone();
+    mocks
+        .sync
+        .expect_route_for_external()
+        .returning(move |_, _| Ok(Some(found.clone())));
+    mocks
+        .sync
+        .expect_routes_for_channel()
+        .returning(move |_| Ok(routes.clone()));
+    mocks
+        .sync
+        .expect_message_link_by_external()
+        .returning(|_, _| Ok(None));
+    mocks
+        .sync
+        .expect_shadow_member()
+        .returning(|_, _, _| Ok(None));
+    let org = source.connection.organization_id;
+    mocks
+        .channels
+        .expect_find()
+        .returning(move |id| Ok(Some(hazel_channel(id, org))));
+    let (source_link, other_link) = (source.link.id, other.link.id);
+    mocks
+        .store
+        .expect_commit()
+        .withf(move |changes| {
+            let kinds: Vec<&str> = changes
+                .iter()
+                .map(|c| match c {
+                    Change::Sync(s) => s.kind(),
+                    Change::InsertMember(_) => "InsertMember",
+                    Change::InsertMessage(_) => "InsertMessage",
+                    _ => "other",
+                })
+                .collect();
+            let targets: Vec<_> = changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::Sync(SyncChange::EnqueueDelivery(d)) => Some(d.channel_link_id),
+                    _ => None,
+                })
+                .collect();
+            kinds
+                == [
+                    "Sync::HoldsReceiptLease",
+                    "InsertMember",
+                    "InsertMessage",
+                    "Sync::InsertMessageLink",
+                    "Sync::EnqueueDelivery",
+                    "Sync::SetReceiptState",
+                    "Sync::TouchLastSync",
+                ]
+                && targets == [other_link]
+                && targets != [source_link]
+        })
+        .times(1)
+        .returning(|c| Ok(committed(c.len())));
+    let service = IngestService::new(mocks.ports());
+    let lease = lease(
+        source.connection.id,
+        event(
+            "CA",
+            InboundEventKind::MessageCreated(ext_message("1.1", "U1")),
+        ),
+    );
+    assert_eq!(
+        service.process(&lease).await.unwrap(),
+        ReceiptReport::Processed
+    );
+}
+
+#[tokio::test]
+async fn an_echo_is_ignored_with_its_reason_and_writes_nothing_else() {
+    let source = route(ChannelId::new(), "CA", Direction::Both);
+    let mut mocks = Mocks::new();
+    let found = source.clone();
+    mocks
+        .sync
+        .expect_route_for_external()
+        .returning(move |_, _| Ok(Some(found.clone())));
+    mocks
+        .store
+        .expect_commit()
+        .withf(|changes| {
+            changes.len() == 2
+                && matches!(
+                    changes.as_slice()[1],
+                    Change::Sync(SyncChange::SetReceiptState {
+                        state: DeliveryState::Ignored {
+                            reason: IgnoreReason::OwnBot,
+                            ..
+                        },
+                        ..
+                    })
+                )
+        })
+        .times(1)
+        .returning(|c| Ok(committed(c.len())));
+    let service = IngestService::new(mocks.ports());
+    let lease = lease(
+        source.connection.id,
+        event(
+            "CA",
+            InboundEventKind::MessageCreated(ext_message("1.1", "UBOT")),
+        ),
+    );
+    assert_eq!(
+        service.process(&lease).await.unwrap(),
+        ReceiptReport::Ignored(IgnoreReason::OwnBot)
+    );
+}
+
+#[tokio::test]
+async fn a_failing_receipt_is_retried_then_dead_lettered() {
+    let mut mocks = Mocks::new();
+    mocks
+        .sync
+        .expect_route_for_external()
+        .returning(|_, _| Err(crate::ports::RepoError::Unexpected(anyhow::anyhow!("down"))));
+    mocks
+        .store
+        .expect_commit()
+        .withf(|changes| {
+            matches!(
+                changes.as_slice()[1],
+                Change::Sync(SyncChange::SetReceiptState {
+                    state: DeliveryState::Failed { attempts: 10, .. },
+                    ..
+                })
+            )
+        })
+        .times(1)
+        .returning(|c| Ok(committed(c.len())));
+    let service = IngestService::new(mocks.ports());
+    let mut lease = lease(
+        SyncConnectionId::new(),
+        event(
+            "CA",
+            InboundEventKind::MessageDeleted {
+                message: ExternalMessageId::parse("m", "1").unwrap(),
+            },
+        ),
+    );
+    lease.receipt.state = DeliveryState::Pending {
+        attempts: 9,
+        next_attempt_at: at(),
+        last_error: None,
+        unresolved_since: None,
+    };
+    assert_eq!(
+        service.process(&lease).await.unwrap(),
+        ReceiptReport::DeadLettered
+    );
+}
+
+#[tokio::test]
+async fn a_receipt_whose_lease_was_taken_over_writes_nothing() {
+    let mut mocks = Mocks::new();
+    mocks
+        .sync
+        .expect_route_for_external()
+        .returning(|_, _| Ok(None));
+    mocks
+        .store
+        .expect_commit()
+        .times(1)
+        .returning(|_| Err(crate::services::test_support::matched_nothing(0)));
+    let service = IngestService::new(mocks.ports());
+    let lease = lease(
+        SyncConnectionId::new(),
+        event(
+            "CA",
+            InboundEventKind::MessageDeleted {
+                message: ExternalMessageId::parse("m", "1").unwrap(),
+            },
+        ),
+    );
+    assert_eq!(
+        service.process(&lease).await.unwrap(),
+        ReceiptReport::LeaseLost
+    );
+}
+
+#[test]
+fn native_writes_enqueue_one_row_per_target_link() {
+    let channel = ChannelId::new();
+    let a = route(channel, "CA", Direction::Both);
+    let mut b = route(channel, "CB", Direction::Both);
+    b.connection.status = ConnectionStatus::Disconnected;
+    let message = crate::ids::MessageId::new();
+    let changes = outbox_changes(
+        DeliveryKind::MessageEdit,
+        &[a.clone(), b],
+        None,
+        message,
+        None,
+        at(),
+    );
+    assert_eq!(changes.len(), 1);
+    match &changes[0] {
+        SyncChange::EnqueueDelivery(delivery) => {
+            assert_eq!(delivery.channel_link_id, a.link.id);
+            assert_eq!(delivery.hazel_message_id, message);
+            assert_eq!(delivery.kind, DeliveryKind::MessageEdit);
+            assert_eq!(delivery.state, DeliveryState::due(at()));
+        }
+        other => panic!("unexpected change {other:?}"),
+    }
+}

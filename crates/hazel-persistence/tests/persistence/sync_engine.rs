@@ -1,0 +1,489 @@
+//! The sync engine's tables: receipts deduplicate, the outbox keeps each link's order, link
+//! claims and receipt leases are exclusive and expire, guarded writes refuse a lost lease,
+//! message links round-trip with every part.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use hazel_domain::ids::{DeliveryId, MessageLinkId, ReceiptId, WorkerId};
+use hazel_domain::model::chat_sync::ConnectionStatus;
+use hazel_domain::model::chat_sync::ExternalChannelId;
+use hazel_domain::model::delivery::{
+    ContentHash, Delivery, DeliveryKind, DeliveryState, EventReceipt, IgnoreReason, LastError,
+    LinkSource, MessageLink, ReceiptSource,
+};
+use hazel_domain::model::external::ExternalMessageId;
+use hazel_domain::model::page::PageRequest;
+use hazel_domain::model::sync::{
+    DedupeKey, ExternalRefs, InboundEvent, InboundEventKind, ReactionEmoji,
+};
+use hazel_domain::ports::{
+    Change, ChangeOutcome, Changeset, DeliveryFilter, Store as _, StoreError, SyncChange,
+    SyncQueue as _, SyncRepository as _, UniqueRule,
+};
+
+use crate::support::{World, commit, connection, each_backend, link, message, now};
+
+fn external(raw: &str) -> ExternalMessageId {
+    ExternalMessageId::parse("m", raw).unwrap()
+}
+
+fn receipt(connection: hazel_domain::ids::SyncConnectionId, key: &str) -> EventReceipt {
+    let event = InboundEvent {
+        dedupe_key: DedupeKey::new(key),
+        workspace: crate::support::workspace_id("T1"),
+        channel: ExternalChannelId::parse("c", "C1").unwrap(),
+        occurred_at: now(),
+        kind: InboundEventKind::ReactionAdded {
+            message: external("1.1"),
+            user: hazel_domain::model::external::ExternalUserId::parse("u", "U1").unwrap(),
+            emoji: ReactionEmoji::Custom("PartyParrot".into()),
+        },
+    };
+    EventReceipt {
+        id: ReceiptId::new(),
+        connection_id: connection,
+        source: ReceiptSource::Webhook,
+        dedupe_key: event.dedupe_key.clone(),
+        event,
+        state: DeliveryState::due(now()),
+        hazel_message_id: None,
+        channel_link_id: None,
+        created_at: now(),
+    }
+}
+
+fn delivery(
+    connection: hazel_domain::ids::SyncConnectionId,
+    link: hazel_domain::ids::ChannelLinkId,
+    message: hazel_domain::ids::MessageId,
+    kind: DeliveryKind,
+) -> Delivery {
+    Delivery {
+        id: DeliveryId::new(),
+        connection_id: connection,
+        channel_link_id: link,
+        kind,
+        hazel_message_id: message,
+        emoji: None,
+        state: DeliveryState::due(now() - Duration::from_secs(1)),
+        created_at: now(),
+    }
+}
+
+#[tokio::test]
+async fn a_receipt_recorded_twice_is_one_receipt_and_reads_back_whole() {
+    each_backend(|db| async move {
+        let world = World::create(&db).await;
+        let conn = connection(world.organization.id, world.user.id, "T1");
+        commit(&db, vec![Change::InsertConnection(conn.clone())]).await;
+        let first = receipt(conn.id, "reaction:add:C1:1.1:U1:PartyParrot");
+        let again = receipt(conn.id, "reaction:add:C1:1.1:U1:PartyParrot");
+        let committed = commit(
+            &db,
+            Changeset::new()
+                .with(SyncChange::InsertReceipt(Box::new(first.clone())))
+                .with(SyncChange::InsertReceipt(Box::new(again))),
+        )
+        .await;
+        assert_eq!(
+            committed.outcomes,
+            vec![ChangeOutcome::Applied, ChangeOutcome::Skipped]
+        );
+        let worker = WorkerId::new();
+        let leases = db
+            .claim_receipts(worker, 10, Duration::from_secs(30), now())
+            .await
+            .unwrap();
+        assert_eq!(leases.len(), 1);
+        assert_eq!(leases[0].receipt.event, first.event);
+        assert_eq!(leases[0].receipt.id, first.id);
+        // Leased: another worker finds nothing until the lease expires.
+        let other = WorkerId::new();
+        assert!(
+            db.claim_receipts(other, 10, Duration::from_secs(30), now())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let later = now() + Duration::from_secs(31);
+        let taken_over = db
+            .claim_receipts(other, 10, Duration::from_secs(30), later)
+            .await
+            .unwrap();
+        assert_eq!(taken_over.len(), 1);
+        // The first worker's guarded write now refuses and writes nothing.
+        let refused = db
+            .commit(
+                Changeset::new()
+                    .with(
+                        SyncChange::HoldsReceiptLease {
+                            id: first.id,
+                            worker,
+                            now: later,
+                        }
+                        .expect_one(),
+                    )
+                    .with(SyncChange::SetReceiptState {
+                        id: first.id,
+                        state: DeliveryState::Ignored {
+                            reason: IgnoreReason::OwnBot,
+                            completed_at: later,
+                        },
+                        hazel_message_id: None,
+                        channel_link_id: None,
+                    }),
+            )
+            .await;
+        assert!(matches!(
+            refused,
+            Err(StoreError::Precondition {
+                change_index: 0,
+                ..
+            })
+        ));
+        let listed = db
+            .list_deliveries(conn.id, DeliveryFilter::default(), &PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(listed.items.len(), 1);
+        assert_eq!(listed.items[0].state.status().as_str(), "pending");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_worker_holds_a_links_queue_and_the_head_is_in_order() {
+    each_backend(|db| async move {
+        let world = World::create(&db).await;
+        let conn = connection(world.organization.id, world.user.id, "T1");
+        let l = link(conn.id, world.channel.id, "C1");
+        let msg = message(world.channel.id, world.owner.id, "hi");
+        commit(
+            &db,
+            vec![
+                Change::InsertConnection(conn.clone()),
+                Change::InsertChannelLink(l.clone()),
+                Change::InsertMessage(msg.clone()),
+            ],
+        )
+        .await;
+        let create = delivery(conn.id, l.id, msg.id, DeliveryKind::MessageCreate);
+        let edit = delivery(conn.id, l.id, msg.id, DeliveryKind::MessageEdit);
+        commit(
+            &db,
+            Changeset::new().with(SyncChange::EnqueueDelivery(Box::new(create.clone()))),
+        )
+        .await;
+        commit(
+            &db,
+            Changeset::new().with(SyncChange::EnqueueDelivery(Box::new(edit.clone()))),
+        )
+        .await;
+        let (a, b) = (WorkerId::new(), WorkerId::new());
+        let lease = Duration::from_secs(30);
+        let claims = db.claim_links(a, 10, lease, now()).await.unwrap();
+        assert_eq!(claims.len(), 1);
+        assert_eq!(claims[0].channel_link_id, l.id);
+        assert!(
+            db.claim_links(b, 10, lease, now())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let head = db.queue_head(l.id, 10).await.unwrap();
+        let kinds: Vec<_> = head.iter().map(|q| q.delivery.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![DeliveryKind::MessageCreate, DeliveryKind::MessageEdit]
+        );
+        assert!(head[0].sequence < head[1].sequence);
+
+        // The holder records the create; the guard passes.
+        let delivered = Changeset::new()
+            .with(
+                SyncChange::HoldsLinkClaim {
+                    link: l.id,
+                    worker: a,
+                    now: now(),
+                }
+                .expect_one(),
+            )
+            .with(SyncChange::SetDeliveryState {
+                id: create.id,
+                state: DeliveryState::Delivered {
+                    attempts: 1,
+                    completed_at: now(),
+                },
+                external_message_id: Some(external("1.1")),
+            });
+        db.commit(delivered).await.unwrap();
+        assert_eq!(db.queue_head(l.id, 10).await.unwrap().len(), 1);
+
+        // Released, the other worker takes it at once; the first one's guard now refuses.
+        db.release_link(&claims[0]).await.unwrap();
+        let taken = db.claim_links(b, 10, lease, now()).await.unwrap();
+        assert_eq!(taken.len(), 1);
+        let stale = db
+            .commit(
+                Changeset::new().with(
+                    SyncChange::HoldsLinkClaim {
+                        link: l.id,
+                        worker: a,
+                        now: now(),
+                    }
+                    .expect_one(),
+                ),
+            )
+            .await;
+        assert!(matches!(stale, Err(StoreError::Precondition { .. })));
+        assert!(db.renew_link(&taken[0], lease, now()).await.unwrap());
+        assert!(!db.renew_link(&claims[0], lease, now()).await.unwrap());
+
+        // A paused connection's queue is not claimed (held, not dropped).
+        db.release_link(&taken[0]).await.unwrap();
+        commit(
+            &db,
+            vec![Change::PatchConnection {
+                id: conn.id,
+                columns: hazel_domain::ports::ConnectionColumns {
+                    status: Some(ConnectionStatus::Disconnected),
+                    ..Default::default()
+                },
+                updated_at: now(),
+            }],
+        )
+        .await;
+        assert!(
+            db.claim_links(a, 10, lease, now())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(db.queue_head(l.id, 10).await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dead_letters_are_requeued_once_and_listed_by_status() {
+    each_backend(|db| async move {
+        let world = World::create(&db).await;
+        let conn = connection(world.organization.id, world.user.id, "T1");
+        let l = link(conn.id, world.channel.id, "C1");
+        let msg = message(world.channel.id, world.owner.id, "hi");
+        commit(
+            &db,
+            vec![
+                Change::InsertConnection(conn.clone()),
+                Change::InsertChannelLink(l.clone()),
+                Change::InsertMessage(msg.clone()),
+            ],
+        )
+        .await;
+        let mut dead = delivery(conn.id, l.id, msg.id, DeliveryKind::MessageCreate);
+        dead.state = DeliveryState::Failed {
+            attempts: 10,
+            last_error: LastError {
+                code: "TRANSIENT".into(),
+                message: "502".into(),
+            },
+            completed_at: now(),
+        };
+        commit(
+            &db,
+            Changeset::new().with(SyncChange::EnqueueDelivery(Box::new(dead.clone()))),
+        )
+        .await;
+        let failed = db
+            .list_deliveries(
+                conn.id,
+                DeliveryFilter {
+                    status: Some(hazel_domain::model::delivery::DeliveryStatus::Failed),
+                    direction: None,
+                },
+                &PageRequest::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(failed.items.len(), 1);
+        assert_eq!(failed.items[0].state, dead.state);
+        let requeue = || SyncChange::RequeueDelivery {
+            id: dead.id,
+            at: now(),
+        };
+        let first = commit(&db, Changeset::new().with(requeue())).await;
+        assert_eq!(first.outcomes, vec![ChangeOutcome::Affected(1)]);
+        let second = commit(&db, Changeset::new().with(requeue())).await;
+        assert_eq!(second.outcomes, vec![ChangeOutcome::Affected(0)]);
+        assert!(db.failed_deliveries(conn.id, 10).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn message_links_keep_every_part_and_are_unique_on_both_ids() {
+    each_backend(|db| async move {
+        let world = World::create(&db).await;
+        let conn = connection(world.organization.id, world.user.id, "T1");
+        let l = link(conn.id, world.channel.id, "C1");
+        let msg = message(world.channel.id, world.owner.id, "hi");
+        commit(
+            &db,
+            vec![
+                Change::InsertConnection(conn.clone()),
+                Change::InsertChannelLink(l.clone()),
+                Change::InsertMessage(msg.clone()),
+            ],
+        )
+        .await;
+        let linked = MessageLink {
+            id: MessageLinkId::new(),
+            channel_link_id: l.id,
+            hazel_message_id: msg.id,
+            external: ExternalRefs::new(vec![external("1.1"), external("1.2"), external("1.3")])
+                .unwrap(),
+            source: LinkSource::Hazel,
+            thread: None,
+            content_hash: ContentHash::of("hi"),
+            reactions: [ReactionEmoji::Unicode("👍🏼".into())].into_iter().collect(),
+            created_at: now(),
+            updated_at: now(),
+        };
+        commit(
+            &db,
+            Changeset::new().with(SyncChange::InsertMessageLink(Box::new(linked.clone()))),
+        )
+        .await;
+        assert_eq!(
+            db.message_link(l.id, msg.id).await.unwrap(),
+            Some(linked.clone())
+        );
+        assert_eq!(
+            db.message_link_by_external(l.id, &external("1.1"))
+                .await
+                .unwrap(),
+            Some(linked.clone())
+        );
+        let mut twin = linked.clone();
+        twin.id = MessageLinkId::new();
+        twin.external = ExternalRefs::single(external("9.9"));
+        let conflict = db
+            .commit(Changeset::new().with(SyncChange::InsertMessageLink(Box::new(twin))))
+            .await;
+        assert!(
+            matches!(
+                conflict,
+                Err(StoreError::Conflict {
+                    constraint: UniqueRule::MessageLinkHazel,
+                    ..
+                })
+            ),
+            "{conflict:?}"
+        );
+        let mut other_message = message(world.channel.id, world.owner.id, "other");
+        other_message.id = hazel_domain::ids::MessageId::new();
+        commit(&db, vec![Change::InsertMessage(other_message.clone())]).await;
+        let mut same_external = linked.clone();
+        same_external.id = MessageLinkId::new();
+        same_external.hazel_message_id = other_message.id;
+        let conflict = db
+            .commit(Changeset::new().with(SyncChange::InsertMessageLink(Box::new(same_external))))
+            .await;
+        assert!(
+            matches!(
+                conflict,
+                Err(StoreError::Conflict {
+                    constraint: UniqueRule::MessageLinkExternal,
+                    ..
+                })
+            ),
+            "{conflict:?}"
+        );
+        // An edit that dropped a part.
+        commit(
+            &db,
+            Changeset::new().with(SyncChange::UpdateMessageLink {
+                id: linked.id,
+                external: ExternalRefs::new(vec![external("1.1"), external("1.2")]).unwrap(),
+                thread: None,
+                content_hash: ContentHash::of("shorter"),
+                reactions: BTreeSet::new(),
+                updated_at: now(),
+            }),
+        )
+        .await;
+        let updated = db.message_link(l.id, msg.id).await.unwrap().unwrap();
+        assert_eq!(updated.external.parts().len(), 2);
+        assert_eq!(updated.content_hash, ContentHash::of("shorter"));
+        assert!(updated.reactions.is_empty());
+    })
+    .await;
+}
+
+/// A channel's routes are answered from memory for a second, but a link this process adds or
+/// removes is seen by the very next read, and one another process adds is seen within the
+/// second.
+#[tokio::test]
+async fn a_channels_routes_follow_link_changes_at_once_here_and_within_a_second_elsewhere() {
+    crate::support::each_backend_url(|url| async move {
+        let db = crate::support::migrated(&url).await;
+        let other = hazel_persistence::Database::connect(&url).await.unwrap();
+        let world = World::create(&db).await;
+        let conn = connection(world.organization.id, world.user.id, "T1");
+        commit(&db, vec![Change::InsertConnection(conn.clone())]).await;
+        assert!(
+            db.routes_for_channel(world.channel.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let here = link(conn.id, world.channel.id, "C1");
+        commit(&db, vec![Change::InsertChannelLink(here.clone())]).await;
+        let routes = db.routes_for_channel(world.channel.id).await.unwrap();
+        assert_eq!(
+            routes.iter().map(|r| r.link.id).collect::<Vec<_>>(),
+            vec![here.id]
+        );
+
+        // A channel is linked once per connection: the other process links it in another.
+        let second = connection(world.organization.id, world.user.id, "T2");
+        let elsewhere = link(second.id, world.channel.id, "C2");
+        commit(
+            &other,
+            vec![
+                Change::InsertConnection(second),
+                Change::InsertChannelLink(elsewhere.clone()),
+            ],
+        )
+        .await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        loop {
+            let routes = db.routes_for_channel(world.channel.id).await.unwrap();
+            if routes.len() == 2 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a link added by another process was not seen within the cache's lifetime"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        commit(
+            &db,
+            vec![Change::DeleteChannelLink {
+                id: here.id,
+                at: now(),
+            }],
+        )
+        .await;
+        let routes = db.routes_for_channel(world.channel.id).await.unwrap();
+        assert_eq!(
+            routes.iter().map(|r| r.link.id).collect::<Vec<_>>(),
+            vec![elsewhere.id]
+        );
+    })
+    .await;
+}

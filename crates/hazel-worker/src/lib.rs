@@ -1,0 +1,300 @@
+#![doc = include_str!("../README.md")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hazel_domain::ids::WorkerId;
+use std::collections::BTreeMap;
+
+use hazel_domain::model::delivery::{LinkClaim, ReceiptLease};
+use hazel_domain::model::sync::InboundEventKind;
+use hazel_domain::ports::Clock;
+use hazel_domain::services::SyncServices;
+use hazel_domain::services::sync::DeliveryStep;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// How the workers run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkerSettings {
+    /// How many links are delivered to at once (one task each).
+    pub delivery_tasks: usize,
+    /// How long a claim or lease holds without renewal.
+    pub lease: Duration,
+    /// The longest sleep when there is nothing to do.
+    pub idle_poll: Duration,
+    /// Receipts leased per round.
+    pub receipt_batch: u32,
+    /// Deliveries made per claim before the link is given back (fairness between links).
+    pub steps_per_claim: usize,
+    /// How often queue depth and age are reported.
+    pub stats_interval: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            delivery_tasks: 4,
+            lease: Duration::from_secs(30),
+            idle_poll: Duration::from_millis(200),
+            receipt_batch: 32,
+            steps_per_claim: 64,
+            stats_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The running workers. [`Engine::shutdown`] stops them cleanly; dropping the value without
+/// it aborts them, as a killed process would.
+pub struct Engine {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Engine {
+    /// Starts the receipt worker and the delivery workers over `services`.
+    #[must_use]
+    pub fn start(services: SyncServices, clock: Arc<dyn Clock>, settings: WorkerSettings) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let worker = Worker {
+            services,
+            clock,
+            settings,
+            stopped,
+        };
+        tasks.spawn(worker.clone().receipts(WorkerId::new()));
+        tasks.spawn(worker.clone().stats());
+        for _ in 0..settings.delivery_tasks.max(1) {
+            tasks.spawn(worker.clone().deliveries(WorkerId::new()));
+        }
+        tracing::info!(
+            delivery_tasks = settings.delivery_tasks,
+            "sync workers started"
+        );
+        Self { stop, tasks }
+    }
+
+    /// Stops claiming new work, lets claimed work finish and gives back what is still held,
+    /// then waits for every task.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while let Some(joined) = self.tasks.join_next().await {
+            if let Err(err) = joined
+                && err.is_panic()
+            {
+                tracing::error!("a sync worker panicked");
+            }
+        }
+        tracing::info!("sync workers stopped");
+    }
+}
+
+/// What a receipt must be processed in order with: the events of one external message, and
+/// a thread's replies with their parent.
+fn order_key(lease: &ReceiptLease) -> String {
+    let event = &lease.receipt.event;
+    let message = match &event.kind {
+        InboundEventKind::MessageCreated(m) | InboundEventKind::MessageEdited(m) => m
+            .thread
+            .as_ref()
+            .map_or_else(|| m.id.to_string(), |t| t.parent.to_string()),
+        InboundEventKind::MessageDeleted { message }
+        | InboundEventKind::ReactionAdded { message, .. }
+        | InboundEventKind::ReactionRemoved { message, .. }
+        | InboundEventKind::PinAdded { message, .. }
+        | InboundEventKind::PinRemoved { message, .. } => message.to_string(),
+        InboundEventKind::ThreadStarted { thread, .. } => thread.parent.to_string(),
+    };
+    format!(
+        "{}/{}/{message}",
+        lease.receipt.connection_id, event.channel
+    )
+}
+
+#[derive(Clone)]
+struct Worker {
+    services: SyncServices,
+    clock: Arc<dyn Clock>,
+    settings: WorkerSettings,
+    stopped: watch::Receiver<bool>,
+}
+
+impl Worker {
+    fn stopping(&self) -> bool {
+        *self.stopped.borrow()
+    }
+
+    /// Sleeps `for_at_most` (shorter when work falls due sooner), or until shutdown.
+    async fn idle(&mut self, for_at_most: Duration) {
+        let mut wait = for_at_most;
+        if let Ok(Some(due)) = self.services.queue.next_due().await {
+            let until: Duration = (due - self.clock.now()).try_into().unwrap_or_default();
+            wait = wait.min(until.max(Duration::from_millis(5)));
+        }
+        let mut stopped = self.stopped.clone();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stopped.changed() => {}
+        }
+    }
+
+    /// Reports queue depth and age every `stats_interval`.
+    async fn stats(self) {
+        let mut stopped = self.stopped.clone();
+        while !self.stopping() {
+            match self.services.queue.stats(self.clock.now()).await {
+                Ok(stats) => self.services.observer.queue_observed(&stats),
+                Err(err) => tracing::warn!(error = %err, "reading queue statistics failed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.settings.stats_interval) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+    }
+
+    async fn receipts(mut self, id: WorkerId) {
+        while !self.stopping() {
+            let leases = match self
+                .services
+                .queue
+                .claim_receipts(
+                    id,
+                    self.settings.receipt_batch,
+                    self.settings.lease,
+                    self.clock.now(),
+                )
+                .await
+            {
+                Ok(leases) => leases,
+                Err(err) => {
+                    tracing::warn!(error = %err, "claiming receipts failed");
+                    self.idle(self.settings.idle_poll).await;
+                    continue;
+                }
+            };
+            if leases.is_empty() {
+                self.idle(self.settings.idle_poll).await;
+                continue;
+            }
+            self.process_batch(leases).await;
+        }
+    }
+
+    /// Processes a batch of leased receipts: the receipts about one message (or one thread)
+    /// in order, one after another; different messages side by side.
+    async fn process_batch(&self, leases: Vec<ReceiptLease>) {
+        let mut groups: BTreeMap<String, Vec<ReceiptLease>> = BTreeMap::new();
+        for lease in leases {
+            groups.entry(order_key(&lease)).or_default().push(lease);
+        }
+        let mut running = JoinSet::new();
+        for group in groups.into_values() {
+            let worker = self.clone();
+            running.spawn(async move {
+                let mut group = group.into_iter();
+                for lease in group.by_ref() {
+                    match worker.services.ingest.process(&lease).await {
+                        Ok(report) => {
+                            tracing::debug!(receipt = %lease.receipt.id, ?report, "receipt");
+                        }
+                        Err(err) => {
+                            tracing::warn!(receipt = %lease.receipt.id, error = %err, "processing a receipt failed");
+                        }
+                    }
+                    if worker.stopping() {
+                        break;
+                    }
+                }
+                // Leases not processed before shutdown are given back at once.
+                for lease in group {
+                    if let Err(err) = worker.services.queue.release_receipt(&lease).await {
+                        tracing::warn!(error = %err, "releasing a receipt failed");
+                    }
+                }
+            });
+        }
+        while let Some(joined) = running.join_next().await {
+            if let Err(err) = joined
+                && err.is_panic()
+            {
+                tracing::error!("a receipt task panicked");
+            }
+        }
+    }
+
+    async fn deliveries(mut self, id: WorkerId) {
+        while !self.stopping() {
+            let claims = match self
+                .services
+                .queue
+                .claim_links(id, 1, self.settings.lease, self.clock.now())
+                .await
+            {
+                Ok(claims) => claims,
+                Err(err) => {
+                    tracing::warn!(error = %err, "claiming links failed");
+                    self.idle(self.settings.idle_poll).await;
+                    continue;
+                }
+            };
+            if claims.is_empty() {
+                self.idle(self.settings.idle_poll).await;
+                continue;
+            }
+            for claim in claims {
+                self.run_claim(&claim).await;
+            }
+        }
+    }
+
+    /// Delivers one claimed link's queue, renewing the claim meanwhile, then gives it back.
+    async fn run_claim(&self, claim: &LinkClaim) {
+        let run = self
+            .services
+            .delivery
+            .run_claim(claim, self.settings.steps_per_claim);
+        tokio::pin!(run);
+        let mut renew = tokio::time::interval(self.settings.lease / 3);
+        renew.tick().await;
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut run => break outcome,
+                _ = renew.tick() => {
+                    match self.services.queue.renew_link(claim, self.settings.lease, self.clock.now()).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(link = %claim.channel_link_id, "a link claim was lost"),
+                        Err(err) => tracing::warn!(error = %err, "renewing a link claim failed"),
+                    }
+                }
+            }
+        };
+        match outcome {
+            Ok(report) => {
+                for (step, latency) in &report.steps {
+                    match step {
+                        DeliveryStep::DeadLettered => {
+                            tracing::warn!(link = %claim.channel_link_id, "a delivery was dead-lettered");
+                        }
+                        DeliveryStep::Held => {
+                            tracing::info!(link = %claim.channel_link_id, "deliveries held until the connection is connected");
+                        }
+                        DeliveryStep::Delivered(_)
+                        | DeliveryStep::Ignored(_)
+                        | DeliveryStep::RetryScheduled
+                        | DeliveryStep::ClaimLost => {
+                            tracing::debug!(link = %claim.channel_link_id, ?step, ?latency, "delivery");
+                        }
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::warn!(link = %claim.channel_link_id, error = %format!("{err:#}"), "delivering a link's queue failed");
+            }
+        }
+        if let Err(err) = self.services.queue.release_link(claim).await {
+            tracing::warn!(error = %err, "releasing a link claim failed");
+        }
+    }
+}

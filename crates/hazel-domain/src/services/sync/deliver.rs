@@ -6,13 +6,15 @@
 //! that a process killed mid-send resolves it through [`ChatOutbound::find_by_origin`] on
 //! restart instead of posting it twice.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+use std::time::Duration;
 
 use anyhow::Context as _;
 
 use super::ingest::LAST_SYNC_COALESCE;
 use super::policy::{RetryDecision, Route, outbound_refusal};
 use super::{SyncPorts, jitter};
+use crate::ids::DeliveryId;
 use crate::model::Timestamp;
 use crate::model::chat_sync::{ConnectionStatus, Provider};
 use crate::model::delivery::{
@@ -61,6 +63,18 @@ impl DeliveryStep {
 pub struct ClaimReport {
     /// Each step with its latency from enqueue to outcome.
     pub steps: Vec<(DeliveryStep, std::time::Duration)>,
+}
+
+/// What a create does before it is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BeforeSending {
+    /// This run marked it unresolved already: send it.
+    Nothing,
+    /// An earlier try's outcome is unknown: look for its origin marker (sent then) first,
+    /// then mark it and send it only if it is not there.
+    LookUp(Timestamp),
+    /// Mark it unresolved, then send it.
+    Mark,
 }
 
 /// What a provider call achieved.
@@ -120,6 +134,18 @@ impl DeliveryService {
             if head.is_empty() {
                 break;
             }
+            // One read of the link per look at its queue, and one commit marking every due
+            // create of it "sent, outcome unknown" before any is sent (instead of one commit
+            // per create): a crash then costs a lookup of the origin marker per marked create,
+            // never a second post.
+            let route = self.ports.sync.route(claim.channel_link_id).await?;
+            let fresh = match self.mark_creates(claim, route.as_ref(), &head).await? {
+                Some(fresh) => fresh,
+                None => {
+                    report.steps.push((DeliveryStep::ClaimLost, Duration::ZERO));
+                    break;
+                }
+            };
             for item in head {
                 if let DeliveryState::Pending {
                     next_attempt_at, ..
@@ -128,7 +154,8 @@ impl DeliveryService {
                 {
                     break 'queue;
                 }
-                let (step, provider) = self.deliver(claim, &item).await?;
+                let marked = fresh.contains(&item.delivery.id);
+                let (step, provider) = self.deliver(claim, &item, route.as_ref(), marked).await?;
                 let latency = (self.ports.clock.now() - item.delivery.created_at)
                     .try_into()
                     .unwrap_or_default();
@@ -155,17 +182,75 @@ impl DeliveryService {
         Ok(report)
     }
 
-    /// One delivery, with the platform it went to (when its link still exists).
+    /// Marks the due creates at the head of the queue (up to the first delivery that is not
+    /// due) "sent, outcome unknown", in one commit; answers which were marked, or `None` when
+    /// the claim was lost. Creates already unresolved keep their time (they are looked up
+    /// first).
+    async fn mark_creates(
+        &self,
+        claim: &LinkClaim,
+        route: Option<&Route>,
+        head: &[QueuedDelivery],
+    ) -> anyhow::Result<Option<HashSet<DeliveryId>>> {
+        let mut marked = HashSet::new();
+        if route.is_none_or(|route| outbound_refusal(DeliveryKind::MessageCreate, route).is_some())
+        {
+            return Ok(Some(marked));
+        }
+        let now = self.ports.clock.now();
+        let mut changes = Changeset::new().with(self.guard(claim));
+        for item in head {
+            let DeliveryState::Pending {
+                attempts,
+                next_attempt_at,
+                last_error,
+                unresolved_since,
+            } = &item.delivery.state
+            else {
+                continue;
+            };
+            if *next_attempt_at > now {
+                break;
+            }
+            if item.delivery.kind != DeliveryKind::MessageCreate || unresolved_since.is_some() {
+                continue;
+            }
+            changes.push(SyncChange::SetDeliveryState {
+                id: item.delivery.id,
+                state: DeliveryState::Pending {
+                    attempts: *attempts,
+                    next_attempt_at: *next_attempt_at,
+                    last_error: last_error.clone(),
+                    unresolved_since: Some(now),
+                },
+                external_message_id: None,
+            });
+            marked.insert(item.delivery.id);
+        }
+        if marked.is_empty() {
+            return Ok(Some(marked));
+        }
+        match self.ports.store.commit(changes).await {
+            Ok(_) => Ok(Some(marked)),
+            Err(err) if err.is_precondition_of(0) => Ok(None),
+            Err(err) => Err(store_failure(err)),
+        }
+    }
+
+    /// One delivery, with the platform it went to (when its link still exists). `marked`: the
+    /// create was marked unresolved by this run, so it is sent without a lookup.
     async fn deliver(
         &self,
         claim: &LinkClaim,
         item: &QueuedDelivery,
+        route: Option<&Route>,
+        marked: bool,
     ) -> anyhow::Result<(DeliveryStep, Option<Provider>)> {
-        let Some(route) = self.ports.sync.route(item.delivery.channel_link_id).await? else {
+        let Some(route) = route else {
             let step = self.ignore(claim, item, IgnoreReason::LinkNotFound).await?;
             return Ok((step, None));
         };
-        let step = self.deliver_to(claim, item, &route).await?;
+        let step = self.deliver_to(claim, item, route, marked).await?;
         Ok((step, Some(route.connection.provider)))
     }
 
@@ -175,6 +260,7 @@ impl DeliveryService {
         claim: &LinkClaim,
         item: &QueuedDelivery,
         route: &Route,
+        marked: bool,
     ) -> anyhow::Result<DeliveryStep> {
         let delivery = &item.delivery;
         match outbound_refusal(delivery.kind, route) {
@@ -208,13 +294,16 @@ impl DeliveryService {
             Err(error) => return self.dead_letter(claim, item, error).await,
         };
         let attempts = delivery.state.attempts() + 1;
-        let unresolved_since = match &delivery.state {
+        let before_sending = match &delivery.state {
+            _ if marked => BeforeSending::Nothing,
             DeliveryState::Pending {
-                unresolved_since, ..
-            } => *unresolved_since,
-            DeliveryState::Delivered { .. }
+                unresolved_since: Some(sent_at),
+                ..
+            } => BeforeSending::LookUp(*sent_at),
+            DeliveryState::Pending { .. }
+            | DeliveryState::Delivered { .. }
             | DeliveryState::Failed { .. }
-            | DeliveryState::Ignored { .. } => None,
+            | DeliveryState::Ignored { .. } => BeforeSending::Mark,
         };
         let effect = match delivery.kind {
             DeliveryKind::MessageCreate => {
@@ -225,7 +314,7 @@ impl DeliveryService {
                         route,
                         adapter.as_ref(),
                         &target,
-                        unresolved_since,
+                        before_sending,
                     )
                     .await?
                 {
@@ -365,7 +454,8 @@ impl DeliveryService {
     }
 
     /// A create: resolved first when an earlier try's outcome is unknown; marked unresolved
-    /// (durably) before the call. `None` when the claim was lost.
+    /// (durably) before the call, unless `marked` says this run did so already. `None` when
+    /// the claim was lost.
     async fn create(
         &self,
         claim: &LinkClaim,
@@ -373,7 +463,7 @@ impl DeliveryService {
         route: &Route,
         adapter: &dyn ChatOutbound,
         target: &OutboundTarget,
-        unresolved_since: Option<Timestamp>,
+        before_sending: BeforeSending,
     ) -> anyhow::Result<Option<Result<Effect, DeliveryError>>> {
         let Some(view) = self.live_message(item).await? else {
             return Ok(Some(Ok(Effect::Skip(IgnoreReason::MessageGone))));
@@ -387,7 +477,7 @@ impl DeliveryService {
             ThreadTarget::Reply(thread) => Some(thread.clone()),
             ThreadTarget::TopLevel => None,
         };
-        if let Some(sent_at) = unresolved_since {
+        if let BeforeSending::LookUp(sent_at) = before_sending {
             match adapter
                 .find_by_origin(target, &message.origin, sent_at)
                 .await
@@ -396,6 +486,14 @@ impl DeliveryService {
                 Ok(None) => {}
                 Err(error) => return Ok(Some(Err(error))),
             }
+        }
+        if before_sending == BeforeSending::Nothing {
+            return Ok(Some(
+                adapter
+                    .post(target, &message)
+                    .await
+                    .map(|refs| Effect::Posted { refs, thread, hash }),
+            ));
         }
         // Durably "sent, outcome unknown" before the call: a crash between the call and the
         // record below is resolved on the next try instead of posting twice.

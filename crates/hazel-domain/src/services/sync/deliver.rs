@@ -124,6 +124,10 @@ impl DeliveryService {
         max_steps: usize,
     ) -> anyhow::Result<ClaimReport> {
         let mut report = ClaimReport::default();
+        // The recorded outcomes of consecutive marked creates, committed together: each is
+        // marked unresolved already, so a crash before this commit is resolved through its
+        // origin marker, never posted twice.
+        let mut deferred: Vec<SyncChange> = Vec::new();
         'queue: while report.steps.len() < max_steps {
             let head = self
                 .ports
@@ -155,7 +159,25 @@ impl DeliveryService {
                     break 'queue;
                 }
                 let marked = fresh.contains(&item.delivery.id);
-                let (step, provider) = self.deliver(claim, &item, route.as_ref(), marked).await?;
+                // A reply waits for the deferred creates too: its parent may be among them.
+                let batchable = marked
+                    && item.delivery.kind == DeliveryKind::MessageCreate
+                    && (deferred.is_empty() || !self.is_reply(&item).await?);
+                // Anything else may read what the deferred creates wrote (their message
+                // links): it waits for their commit.
+                if !batchable && !self.flush(claim, &mut deferred).await? {
+                    report.steps.push((DeliveryStep::ClaimLost, Duration::ZERO));
+                    break 'queue;
+                }
+                let (step, provider) = self
+                    .deliver(
+                        claim,
+                        &item,
+                        route.as_ref(),
+                        marked,
+                        batchable.then_some(&mut deferred),
+                    )
+                    .await?;
                 let latency = (self.ports.clock.now() - item.delivery.created_at)
                     .try_into()
                     .unwrap_or_default();
@@ -178,8 +200,45 @@ impl DeliveryService {
                     break 'queue;
                 }
             }
+            // The next look at the queue must see these outcomes.
+            if !self.flush(claim, &mut deferred).await? {
+                report.steps.push((DeliveryStep::ClaimLost, Duration::ZERO));
+                break;
+            }
+        }
+        if !self.flush(claim, &mut deferred).await? {
+            report.steps.push((DeliveryStep::ClaimLost, Duration::ZERO));
         }
         Ok(report)
+    }
+
+    /// Whether the delivery's message replies to another.
+    async fn is_reply(&self, item: &QueuedDelivery) -> anyhow::Result<bool> {
+        Ok(self
+            .ports
+            .messages
+            .find(item.delivery.hazel_message_id)
+            .await?
+            .is_some_and(|m| m.parent_message_id.is_some()))
+    }
+
+    /// Commits the deferred outcomes behind the claim guard; `false` when the claim was lost
+    /// (the creates stay marked unresolved and are resolved by the next holder).
+    async fn flush(
+        &self,
+        claim: &LinkClaim,
+        deferred: &mut Vec<SyncChange>,
+    ) -> anyhow::Result<bool> {
+        if deferred.is_empty() {
+            return Ok(true);
+        }
+        let mut changeset = Changeset::new().with(self.guard(claim));
+        changeset.extend(deferred.drain(..));
+        match self.ports.store.commit(changeset).await {
+            Ok(_) => Ok(true),
+            Err(err) if err.is_precondition_of(0) => Ok(false),
+            Err(err) => Err(store_failure(err)),
+        }
     }
 
     /// Marks the due creates at the head of the queue (up to the first delivery that is not
@@ -245,12 +304,15 @@ impl DeliveryService {
         item: &QueuedDelivery,
         route: Option<&Route>,
         marked: bool,
+        deferred: Option<&mut Vec<SyncChange>>,
     ) -> anyhow::Result<(DeliveryStep, Option<Provider>)> {
         let Some(route) = route else {
             let step = self.ignore(claim, item, IgnoreReason::LinkNotFound).await?;
             return Ok((step, None));
         };
-        let step = self.deliver_to(claim, item, route, marked).await?;
+        let step = self
+            .deliver_to(claim, item, route, marked, deferred)
+            .await?;
         Ok((step, Some(route.connection.provider)))
     }
 
@@ -261,6 +323,7 @@ impl DeliveryService {
         item: &QueuedDelivery,
         route: &Route,
         marked: bool,
+        deferred: Option<&mut Vec<SyncChange>>,
     ) -> anyhow::Result<DeliveryStep> {
         let delivery = &item.delivery;
         match outbound_refusal(delivery.kind, route) {
@@ -334,7 +397,10 @@ impl DeliveryService {
             }
         };
         match effect {
-            Ok(effect) => self.record(claim, item, route, attempts, effect).await,
+            Ok(effect) => {
+                self.record(claim, item, route, attempts, effect, deferred)
+                    .await
+            }
             Err(error) => self.failed(claim, item, route, attempts, &error).await,
         }
     }
@@ -713,6 +779,7 @@ impl DeliveryService {
         route: &Route,
         attempts: u32,
         effect: Effect,
+        deferred: Option<&mut Vec<SyncChange>>,
     ) -> anyhow::Result<DeliveryStep> {
         let now = self.ports.clock.now();
         let delivered = |external: Option<&ExternalRefs>| SyncChange::SetDeliveryState {
@@ -785,8 +852,16 @@ impl DeliveryService {
             }
             Effect::Done => vec![delivered(linked.as_ref().map(|l| &l.external)), touch],
         };
-        self.commit(claim, changes, DeliveryStep::Delivered(item.delivery.kind))
-            .await
+        match deferred {
+            Some(deferred) => {
+                deferred.extend(changes);
+                Ok(DeliveryStep::Delivered(item.delivery.kind))
+            }
+            None => {
+                self.commit(claim, changes, DeliveryStep::Delivered(item.delivery.kind))
+                    .await
+            }
+        }
     }
 
     /// Records a failed call as the retry policy decides.

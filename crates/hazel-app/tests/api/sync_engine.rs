@@ -1087,7 +1087,62 @@ async fn the_deliveries_api_lists_filters_and_retries(app: TestApp) {
     );
 }
 
+fn input(signature: &str) -> hazel_domain::model::sync::InboundInput {
+    hazel_domain::model::sync::InboundInput {
+        headers: vec![
+            (
+                "x-fake-workspace".to_owned(),
+                crate::chat_sync::SLACK_TEAM.to_owned(),
+            ),
+            ("x-fake-signature".to_owned(), signature.to_owned()),
+        ],
+        body: b"{}".to_vec(),
+        received_at: time::OffsetDateTime::now_utc(),
+    }
+}
+
+async fn intake_verifies_then_records_and_refused_input_stores_nothing(app: TestApp) {
+    use hazel_domain::model::chat_sync::Provider;
+    use hazel_domain::services::sync::{IntakeError, IntakeOutcome};
+    let bridge = bridge(&app).await;
+    let ingest = &app.services.sync.ingest;
+    app.fake_slack.queue_inbound(vec![slack_event(
+        "Ev30",
+        InboundEventKind::MessageCreated(slack_message("1700.000030", "U0SAM", "via intake")),
+    )]);
+    let refused = ingest
+        .intake(Provider::Slack, ReceiptSource::Webhook, &input("forged"))
+        .await;
+    assert!(
+        matches!(refused, Err(IntakeError::Unauthenticated(_))),
+        "{refused:?}"
+    );
+    assert!(
+        deliveries(&app, &bridge.slack, inbound_filter())
+            .await
+            .is_empty()
+    );
+    let accepted = ingest
+        .intake(Provider::Slack, ReceiptSource::Webhook, &input("valid"))
+        .await
+        .unwrap();
+    assert_eq!(accepted, IntakeOutcome::Recorded(1));
+    receipts_done(&app, &bridge.slack).await;
+    let messages = hazel_messages(&bridge).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["content"], "via intake");
+    let mut other = input("valid");
+    other.headers[0].1 = "T0NOBODY".to_owned();
+    assert!(matches!(
+        ingest
+            .intake(Provider::Slack, ReceiptSource::Webhook, &other)
+            .await,
+        Err(IntakeError::UnknownWorkspace)
+    ));
+}
+
 hazel_testkit::on_every_backend!(
+    intake_verifies_then_records_and_refused_input_stores_nothing,
     the_deliveries_api_lists_filters_and_retries,
     a_native_message_reaches_every_outbound_link,
     an_inbound_message_reaches_hazel_and_every_other_link_never_its_source,

@@ -128,8 +128,13 @@ impl Worker {
     /// Sleeps `for_at_most` (shorter when work falls due sooner), or until shutdown.
     async fn idle(&mut self, for_at_most: Duration) {
         let mut wait = for_at_most;
-        if let Ok(Some(due)) = self.services.queue.next_due().await {
-            let until: Duration = (due - self.clock.now()).try_into().unwrap_or_default();
+        // Only work falling due later shortens the sleep: work due already that the last
+        // claim did not take is held (its connection is not connected) or leased elsewhere,
+        // and polling faster would not take it sooner.
+        if let Ok(Some(due)) = self.services.queue.next_due().await
+            && let Ok(until) = Duration::try_from(due - self.clock.now())
+            && !until.is_zero()
+        {
             wait = wait.min(until.max(Duration::from_millis(5)));
         }
         let mut stopped = self.stopped.clone();

@@ -128,8 +128,13 @@ impl Worker {
     /// Sleeps `for_at_most` (shorter when work falls due sooner), or until shutdown.
     async fn idle(&mut self, for_at_most: Duration) {
         let mut wait = for_at_most;
-        if let Ok(Some(due)) = self.services.queue.next_due().await {
-            let until: Duration = (due - self.clock.now()).try_into().unwrap_or_default();
+        // Only work falling due later shortens the sleep: work due already that the last
+        // claim did not take is held (its connection is not connected) or leased elsewhere,
+        // and polling faster would not take it sooner.
+        if let Ok(Some(due)) = self.services.queue.next_due().await
+            && let Ok(until) = Duration::try_from(due - self.clock.now())
+            && !until.is_zero()
+        {
             wait = wait.min(until.max(Duration::from_millis(5)));
         }
         let mut stopped = self.stopped.clone();
@@ -296,5 +301,110 @@ impl Worker {
         if let Err(err) = self.services.queue.release_link(claim).await {
             tracing::warn!(error = %err, "releasing a link claim failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hazel_domain::ids::{ReceiptId, SyncConnectionId};
+    use hazel_domain::model::Timestamp;
+    use hazel_domain::model::chat_sync::{ExternalChannelId, ExternalWorkspaceId};
+    use hazel_domain::model::delivery::{DeliveryState, EventReceipt, ReceiptSource};
+    use hazel_domain::model::external::{ExternalMessageId, ExternalUserId};
+    use hazel_domain::model::sync::{
+        AuthorKind, DedupeKey, ExternalAuthor, ExternalMessage, InboundEvent, ReactionEmoji,
+        ThreadRef,
+    };
+
+    use super::*;
+
+    fn id(raw: &str) -> ExternalMessageId {
+        ExternalMessageId::parse("m", raw).expect("a valid id")
+    }
+
+    fn message(raw: &str, parent: Option<&str>) -> InboundEventKind {
+        InboundEventKind::MessageCreated(ExternalMessage {
+            id: id(raw),
+            author: ExternalAuthor {
+                id: ExternalUserId::parse("u", "U1").expect("a valid id"),
+                name: "Sam".to_owned(),
+                avatar_url: None,
+                kind: AuthorKind::Person,
+            },
+            text: "hi".to_owned(),
+            thread: parent.map(|p| ThreadRef {
+                parent: id(p),
+                channel: None,
+            }),
+            attachments: Vec::new(),
+            mentions: Vec::new(),
+            origin: None,
+        })
+    }
+
+    fn lease(connection: SyncConnectionId, channel: &str, kind: InboundEventKind) -> ReceiptLease {
+        let event = InboundEvent {
+            dedupe_key: DedupeKey::new("k"),
+            workspace: ExternalWorkspaceId::parse("w", "T1").expect("a valid id"),
+            channel: ExternalChannelId::parse("c", channel).expect("a valid id"),
+            occurred_at: Timestamp::UNIX_EPOCH,
+            kind,
+        };
+        ReceiptLease {
+            receipt: EventReceipt {
+                id: ReceiptId::new(),
+                connection_id: connection,
+                source: ReceiptSource::Webhook,
+                dedupe_key: event.dedupe_key.clone(),
+                event,
+                state: DeliveryState::due(Timestamp::UNIX_EPOCH),
+                hazel_message_id: None,
+                channel_link_id: None,
+                created_at: Timestamp::UNIX_EPOCH,
+            },
+            worker: WorkerId::new(),
+            expires_at: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_messages_events_and_a_threads_replies_share_one_order_key() {
+        let conn = SyncConnectionId::new();
+        let key = |channel: &str, kind| order_key(&lease(conn, channel, kind));
+        let root = key("C1", message("1.1", None));
+        assert_eq!(root, key("C1", message("1.2", Some("1.1"))));
+        assert_eq!(
+            root,
+            key(
+                "C1",
+                InboundEventKind::ReactionAdded {
+                    message: id("1.1"),
+                    user: ExternalUserId::parse("u", "U2").expect("a valid id"),
+                    emoji: ReactionEmoji::Unicode("👍".to_owned()),
+                }
+            )
+        );
+        assert_eq!(
+            root,
+            key(
+                "C1",
+                InboundEventKind::MessageDeleted { message: id("1.1") }
+            )
+        );
+        // Other messages, channels and connections are processed side by side.
+        assert_ne!(root, key("C1", message("2.1", None)));
+        assert_ne!(root, key("C2", message("1.1", None)));
+        assert_ne!(
+            root,
+            order_key(&lease(SyncConnectionId::new(), "C1", message("1.1", None)))
+        );
+    }
+
+    #[test]
+    fn default_leases_outlast_many_polls() {
+        let settings = WorkerSettings::default();
+        assert!(settings.delivery_tasks >= 1);
+        assert!(settings.lease > settings.idle_poll * 10);
+        assert!(settings.steps_per_claim >= 1);
     }
 }

@@ -6,13 +6,15 @@
 //! that a process killed mid-send resolves it through [`ChatOutbound::find_by_origin`] on
 //! restart instead of posting it twice.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+use std::time::Duration;
 
 use anyhow::Context as _;
 
 use super::ingest::LAST_SYNC_COALESCE;
 use super::policy::{RetryDecision, Route, outbound_refusal};
 use super::{SyncPorts, jitter};
+use crate::ids::DeliveryId;
 use crate::model::Timestamp;
 use crate::model::chat_sync::{ConnectionStatus, Provider};
 use crate::model::delivery::{
@@ -63,6 +65,18 @@ pub struct ClaimReport {
     pub steps: Vec<(DeliveryStep, std::time::Duration)>,
 }
 
+/// What a create does before it is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BeforeSending {
+    /// This run marked it unresolved already: send it.
+    Nothing,
+    /// An earlier try's outcome is unknown: look for its origin marker (sent then) first,
+    /// then mark it and send it only if it is not there.
+    LookUp(Timestamp),
+    /// Mark it unresolved, then send it.
+    Mark,
+}
+
 /// What a provider call achieved.
 enum Effect {
     /// A create posted these parts.
@@ -110,6 +124,10 @@ impl DeliveryService {
         max_steps: usize,
     ) -> anyhow::Result<ClaimReport> {
         let mut report = ClaimReport::default();
+        // The recorded outcomes of consecutive marked creates, committed together: each is
+        // marked unresolved already, so a crash before this commit is resolved through its
+        // origin marker, never posted twice.
+        let mut deferred: Vec<SyncChange> = Vec::new();
         'queue: while report.steps.len() < max_steps {
             let head = self
                 .ports
@@ -120,6 +138,18 @@ impl DeliveryService {
             if head.is_empty() {
                 break;
             }
+            // One read of the link per look at its queue, and one commit marking every due
+            // create of it "sent, outcome unknown" before any is sent (instead of one commit
+            // per create): a crash then costs a lookup of the origin marker per marked create,
+            // never a second post.
+            let route = self.ports.sync.route(claim.channel_link_id).await?;
+            let fresh = match self.mark_creates(claim, route.as_ref(), &head).await? {
+                Some(fresh) => fresh,
+                None => {
+                    report.steps.push((DeliveryStep::ClaimLost, Duration::ZERO));
+                    break;
+                }
+            };
             for item in head {
                 if let DeliveryState::Pending {
                     next_attempt_at, ..
@@ -128,7 +158,26 @@ impl DeliveryService {
                 {
                     break 'queue;
                 }
-                let (step, provider) = self.deliver(claim, &item).await?;
+                let marked = fresh.contains(&item.delivery.id);
+                // A reply waits for the deferred creates too: its parent may be among them.
+                let batchable = marked
+                    && item.delivery.kind == DeliveryKind::MessageCreate
+                    && (deferred.is_empty() || !self.is_reply(&item).await?);
+                // Anything else may read what the deferred creates wrote (their message
+                // links): it waits for their commit.
+                if !batchable && !self.flush(claim, &mut deferred).await? {
+                    report.steps.push((DeliveryStep::ClaimLost, Duration::ZERO));
+                    break 'queue;
+                }
+                let (step, provider) = self
+                    .deliver(
+                        claim,
+                        &item,
+                        route.as_ref(),
+                        marked,
+                        batchable.then_some(&mut deferred),
+                    )
+                    .await?;
                 let latency = (self.ports.clock.now() - item.delivery.created_at)
                     .try_into()
                     .unwrap_or_default();
@@ -151,21 +200,119 @@ impl DeliveryService {
                     break 'queue;
                 }
             }
+            // The next look at the queue must see these outcomes.
+            if !self.flush(claim, &mut deferred).await? {
+                report.steps.push((DeliveryStep::ClaimLost, Duration::ZERO));
+                break;
+            }
+        }
+        if !self.flush(claim, &mut deferred).await? {
+            report.steps.push((DeliveryStep::ClaimLost, Duration::ZERO));
         }
         Ok(report)
     }
 
-    /// One delivery, with the platform it went to (when its link still exists).
+    /// Whether the delivery's message replies to another.
+    async fn is_reply(&self, item: &QueuedDelivery) -> anyhow::Result<bool> {
+        Ok(self
+            .ports
+            .messages
+            .find(item.delivery.hazel_message_id)
+            .await?
+            .is_some_and(|m| m.parent_message_id.is_some()))
+    }
+
+    /// Commits the deferred outcomes behind the claim guard; `false` when the claim was lost
+    /// (the creates stay marked unresolved and are resolved by the next holder).
+    async fn flush(
+        &self,
+        claim: &LinkClaim,
+        deferred: &mut Vec<SyncChange>,
+    ) -> anyhow::Result<bool> {
+        if deferred.is_empty() {
+            return Ok(true);
+        }
+        let mut changeset = Changeset::new().with(self.guard(claim));
+        changeset.extend(deferred.drain(..));
+        match self.ports.store.commit(changeset).await {
+            Ok(_) => Ok(true),
+            Err(err) if err.is_precondition_of(0) => Ok(false),
+            Err(err) => Err(store_failure(err)),
+        }
+    }
+
+    /// Marks the due creates at the head of the queue (up to the first delivery that is not
+    /// due) "sent, outcome unknown", in one commit; answers which were marked, or `None` when
+    /// the claim was lost. Creates already unresolved keep their time (they are looked up
+    /// first).
+    async fn mark_creates(
+        &self,
+        claim: &LinkClaim,
+        route: Option<&Route>,
+        head: &[QueuedDelivery],
+    ) -> anyhow::Result<Option<HashSet<DeliveryId>>> {
+        let mut marked = HashSet::new();
+        if route.is_none_or(|route| outbound_refusal(DeliveryKind::MessageCreate, route).is_some())
+        {
+            return Ok(Some(marked));
+        }
+        let now = self.ports.clock.now();
+        let mut changes = Changeset::new().with(self.guard(claim));
+        for item in head {
+            let DeliveryState::Pending {
+                attempts,
+                next_attempt_at,
+                last_error,
+                unresolved_since,
+            } = &item.delivery.state
+            else {
+                continue;
+            };
+            if *next_attempt_at > now {
+                break;
+            }
+            if item.delivery.kind != DeliveryKind::MessageCreate || unresolved_since.is_some() {
+                continue;
+            }
+            changes.push(SyncChange::SetDeliveryState {
+                id: item.delivery.id,
+                state: DeliveryState::Pending {
+                    attempts: *attempts,
+                    next_attempt_at: *next_attempt_at,
+                    last_error: last_error.clone(),
+                    unresolved_since: Some(now),
+                },
+                external_message_id: None,
+            });
+            marked.insert(item.delivery.id);
+        }
+        if marked.is_empty() {
+            return Ok(Some(marked));
+        }
+        match self.ports.store.commit(changes).await {
+            Ok(_) => Ok(Some(marked)),
+            Err(err) if err.is_precondition_of(0) => Ok(None),
+            Err(err) => Err(store_failure(err)),
+        }
+    }
+
+    /// One delivery, with the platform it went to (when its link still exists). `marked`: the
+    /// create was marked unresolved by this run, so it is sent without a lookup.
     async fn deliver(
         &self,
         claim: &LinkClaim,
         item: &QueuedDelivery,
+        route: Option<&Route>,
+        marked: bool,
+        deferred: Option<&mut Vec<SyncChange>>,
     ) -> anyhow::Result<(DeliveryStep, Option<Provider>)> {
-        let Some(route) = self.ports.sync.route(item.delivery.channel_link_id).await? else {
+        let Some(route) = route else {
             let step = self.ignore(claim, item, IgnoreReason::LinkNotFound).await?;
             return Ok((step, None));
         };
-        let step = self.deliver_to(claim, item, &route).await?;
+        let step = self
+            .deliver_to(claim, item, route, marked, deferred)
+            .await?;
         Ok((step, Some(route.connection.provider)))
     }
 
@@ -175,6 +322,8 @@ impl DeliveryService {
         claim: &LinkClaim,
         item: &QueuedDelivery,
         route: &Route,
+        marked: bool,
+        deferred: Option<&mut Vec<SyncChange>>,
     ) -> anyhow::Result<DeliveryStep> {
         let delivery = &item.delivery;
         match outbound_refusal(delivery.kind, route) {
@@ -208,13 +357,16 @@ impl DeliveryService {
             Err(error) => return self.dead_letter(claim, item, error).await,
         };
         let attempts = delivery.state.attempts() + 1;
-        let unresolved_since = match &delivery.state {
+        let before_sending = match &delivery.state {
+            _ if marked => BeforeSending::Nothing,
             DeliveryState::Pending {
-                unresolved_since, ..
-            } => *unresolved_since,
-            DeliveryState::Delivered { .. }
+                unresolved_since: Some(sent_at),
+                ..
+            } => BeforeSending::LookUp(*sent_at),
+            DeliveryState::Pending { .. }
+            | DeliveryState::Delivered { .. }
             | DeliveryState::Failed { .. }
-            | DeliveryState::Ignored { .. } => None,
+            | DeliveryState::Ignored { .. } => BeforeSending::Mark,
         };
         let effect = match delivery.kind {
             DeliveryKind::MessageCreate => {
@@ -225,7 +377,7 @@ impl DeliveryService {
                         route,
                         adapter.as_ref(),
                         &target,
-                        unresolved_since,
+                        before_sending,
                     )
                     .await?
                 {
@@ -245,7 +397,10 @@ impl DeliveryService {
             }
         };
         match effect {
-            Ok(effect) => self.record(claim, item, route, attempts, effect).await,
+            Ok(effect) => {
+                self.record(claim, item, route, attempts, effect, deferred)
+                    .await
+            }
             Err(error) => self.failed(claim, item, route, attempts, &error).await,
         }
     }
@@ -365,7 +520,8 @@ impl DeliveryService {
     }
 
     /// A create: resolved first when an earlier try's outcome is unknown; marked unresolved
-    /// (durably) before the call. `None` when the claim was lost.
+    /// (durably) before the call, unless `marked` says this run did so already. `None` when
+    /// the claim was lost.
     async fn create(
         &self,
         claim: &LinkClaim,
@@ -373,7 +529,7 @@ impl DeliveryService {
         route: &Route,
         adapter: &dyn ChatOutbound,
         target: &OutboundTarget,
-        unresolved_since: Option<Timestamp>,
+        before_sending: BeforeSending,
     ) -> anyhow::Result<Option<Result<Effect, DeliveryError>>> {
         let Some(view) = self.live_message(item).await? else {
             return Ok(Some(Ok(Effect::Skip(IgnoreReason::MessageGone))));
@@ -387,7 +543,7 @@ impl DeliveryService {
             ThreadTarget::Reply(thread) => Some(thread.clone()),
             ThreadTarget::TopLevel => None,
         };
-        if let Some(sent_at) = unresolved_since {
+        if let BeforeSending::LookUp(sent_at) = before_sending {
             match adapter
                 .find_by_origin(target, &message.origin, sent_at)
                 .await
@@ -396,6 +552,14 @@ impl DeliveryService {
                 Ok(None) => {}
                 Err(error) => return Ok(Some(Err(error))),
             }
+        }
+        if before_sending == BeforeSending::Nothing {
+            return Ok(Some(
+                adapter
+                    .post(target, &message)
+                    .await
+                    .map(|refs| Effect::Posted { refs, thread, hash }),
+            ));
         }
         // Durably "sent, outcome unknown" before the call: a crash between the call and the
         // record below is resolved on the next try instead of posting twice.
@@ -615,6 +779,7 @@ impl DeliveryService {
         route: &Route,
         attempts: u32,
         effect: Effect,
+        deferred: Option<&mut Vec<SyncChange>>,
     ) -> anyhow::Result<DeliveryStep> {
         let now = self.ports.clock.now();
         let delivered = |external: Option<&ExternalRefs>| SyncChange::SetDeliveryState {
@@ -687,8 +852,16 @@ impl DeliveryService {
             }
             Effect::Done => vec![delivered(linked.as_ref().map(|l| &l.external)), touch],
         };
-        self.commit(claim, changes, DeliveryStep::Delivered(item.delivery.kind))
-            .await
+        match deferred {
+            Some(deferred) => {
+                deferred.extend(changes);
+                Ok(DeliveryStep::Delivered(item.delivery.kind))
+            }
+            None => {
+                self.commit(claim, changes, DeliveryStep::Delivered(item.delivery.kind))
+                    .await
+            }
+        }
     }
 
     /// Records a failed call as the retry policy decides.

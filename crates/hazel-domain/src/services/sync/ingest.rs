@@ -40,6 +40,38 @@ pub enum RecordEventsError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// Failures of [`IngestService::intake`]. Nothing is stored for refused input.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// This build has no inbound adapter for the platform.
+    #[error("no inbound adapter for {0}")]
+    UnsupportedProvider(&'static str),
+    /// No live connection is linked to the workspace the input names (answer 401: the
+    /// input cannot be verified).
+    #[error("no connection for this workspace")]
+    UnknownWorkspace,
+    /// The input is not authentic, or signed outside the accepted window (answer 401).
+    #[error("the input is not authentic: {0}")]
+    Unauthenticated(String),
+    /// Authentic input that cannot be read (answer 400).
+    #[error("the input cannot be read: {0}")]
+    Malformed(String),
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+crate::error::unexpected_on_read_failure!(IntakeError);
+
+/// What verified input asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IntakeOutcome {
+    /// Answer the platform's URL check with this challenge.
+    Challenge(String),
+    /// The events were recorded; this many were new (the rest were duplicates).
+    Recorded(u64),
+}
+
 /// Failures of [`IngestService::process`] that left the receipt as it was (its lease expires
 /// and another try takes it).
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +120,79 @@ impl IngestService {
     #[must_use]
     pub fn new(ports: SyncPorts) -> Self {
         Self { ports }
+    }
+
+    /// Webhook and socket intake, stateless (any process may take it): finds the connections
+    /// to the workspace `input` names, verifies it with each one's credentials, and records the
+    /// events as receipts of every connection that verifies them, before they are
+    /// acknowledged.
+    ///
+    /// # Errors
+    /// [`IntakeError::UnsupportedProvider`], [`IntakeError::UnknownWorkspace`],
+    /// [`IntakeError::Unauthenticated`] (answer 401), [`IntakeError::Malformed`] (answer 400);
+    /// nothing is stored then.
+    pub async fn intake(
+        &self,
+        provider: Provider,
+        source: ReceiptSource,
+        input: &crate::model::sync::InboundInput,
+    ) -> Result<IntakeOutcome, IntakeError> {
+        use crate::model::sync::{InboundError, InboundOutcome};
+        let adapter = self
+            .ports
+            .providers
+            .inbound(provider)
+            .ok_or(IntakeError::UnsupportedProvider(provider.as_str()))?
+            .clone();
+        let workspace = adapter.workspace_of(input).map_err(|e| match e {
+            InboundError::Malformed { reason } => IntakeError::Malformed(reason),
+            InboundError::Unauthenticated { reason } => IntakeError::Unauthenticated(reason),
+            InboundError::Stale => IntakeError::Unauthenticated("stale".to_owned()),
+        })?;
+        let connections = self
+            .ports
+            .sync
+            .connections_for_workspace(provider, &workspace)
+            .await?;
+        if connections.is_empty() {
+            return Err(IntakeError::UnknownWorkspace);
+        }
+        let mut refusal = None;
+        let mut recorded = None;
+        for connection in connections {
+            let Some(sealed) = &connection.credentials else {
+                continue;
+            };
+            let Ok(credentials) = self.ports.vault.open(connection.id, sealed) else {
+                continue;
+            };
+            match adapter
+                .verify_and_decode(input, &credentials, self.ports.clock.now())
+                .await
+            {
+                Ok(InboundOutcome::Challenge(challenge)) => {
+                    return Ok(IntakeOutcome::Challenge(challenge));
+                }
+                Ok(InboundOutcome::Events(events)) => {
+                    let new = self
+                        .record(connection.id, provider, source, events)
+                        .await
+                        .map_err(|RecordEventsError::Unexpected(e)| IntakeError::Unexpected(e))?;
+                    recorded = Some(recorded.unwrap_or(0) + new);
+                }
+                Err(InboundError::Malformed { reason }) => {
+                    return Err(IntakeError::Malformed(reason));
+                }
+                Err(InboundError::Unauthenticated { reason }) => refusal = Some(reason),
+                Err(InboundError::Stale) => refusal = Some("stale".to_owned()),
+            }
+        }
+        match recorded {
+            Some(new) => Ok(IntakeOutcome::Recorded(new)),
+            None => Err(IntakeError::Unauthenticated(refusal.unwrap_or_else(|| {
+                "no connection's credentials verify it".to_owned()
+            }))),
+        }
     }
 
     /// Records `events` that arrived on `connection` as receipts, in one commit, before they

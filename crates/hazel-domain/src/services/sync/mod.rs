@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 pub use deliver::{ClaimReport, DeliveryService, DeliveryStep};
 pub use deliveries::{DeliveriesService, DeliveryAccessError, RetryDeliveryError};
-pub use ingest::{IngestService, ProcessError, ReceiptReport, RecordEventsError};
+pub use ingest::{
+    IngestService, IntakeError, IntakeOutcome, ProcessError, ReceiptReport, RecordEventsError,
+};
 pub use policy::{RetryDecision, RetryPolicy, Route};
 
 use crate::ids::{ChannelLinkId, DeliveryId, MessageId};

@@ -671,3 +671,223 @@ fn native_writes_enqueue_one_row_per_target_link() {
         other => panic!("unexpected change {other:?}"),
     }
 }
+
+// ----------------------------------------------------------------------------------------
+// Delivery with mocked ports.
+
+fn queued(route: &Route, message: crate::ids::MessageId) -> crate::model::delivery::QueuedDelivery {
+    crate::model::delivery::QueuedDelivery {
+        delivery: crate::model::delivery::Delivery {
+            id: crate::ids::DeliveryId::new(),
+            connection_id: route.connection.id,
+            channel_link_id: route.link.id,
+            kind: DeliveryKind::MessageCreate,
+            hazel_message_id: message,
+            emoji: None,
+            state: DeliveryState::due(at() - time::Duration::seconds(1)),
+            created_at: at(),
+        },
+        sequence: 1,
+        external_message_id: None,
+    }
+}
+
+fn view(channel: ChannelId, id: crate::ids::MessageId) -> crate::model::message::MessageView {
+    let author = crate::services::test_support::member_of(
+        &crate::services::test_support::user("ada"),
+        OrganizationId::new(),
+        crate::model::identity::Role::Member,
+    );
+    crate::model::message::MessageView {
+        message: crate::model::message::Message {
+            id,
+            channel_id: channel,
+            author_id: author.id,
+            content: crate::model::message::MessageContent::parse("c", "hello").unwrap(),
+            parent_message_id: None,
+            attachments: vec![],
+            created_at: at(),
+            edited_at: None,
+            deleted_at: None,
+        },
+        author,
+        reactions: vec![],
+    }
+}
+
+/// Ports for one claimed link whose queue holds one create, the platform answering `answer`.
+fn delivering(
+    answer: Result<ExternalRefs, DeliveryError>,
+    expect_commits: impl Fn(&crate::ports::Changeset) -> bool + Send + Sync + 'static,
+    commits: usize,
+) -> (DeliveryService, crate::model::delivery::LinkClaim) {
+    let channel = ChannelId::new();
+    let target = route(channel, "C1", Direction::Both);
+    let message = crate::ids::MessageId::new();
+    let item = queued(&target, message);
+    let mut mocks = Mocks::new();
+    let head = item.clone();
+    let mut served = false;
+    mocks.queue.expect_queue_head().returning(move |_, _| {
+        // The queue holds the create until it was taken once.
+        let answer = if served {
+            Vec::new()
+        } else {
+            vec![head.clone()]
+        };
+        served = true;
+        Ok(answer)
+    });
+    let found = target.clone();
+    mocks
+        .sync
+        .expect_route()
+        .returning(move |_| Ok(Some(found.clone())));
+    mocks.sync.expect_message_link().returning(|_, _| Ok(None));
+    mocks
+        .messages
+        .expect_view()
+        .returning(move |id| Ok(Some(view(channel, id))));
+    mocks
+        .store
+        .expect_commit()
+        .withf(expect_commits)
+        .times(commits)
+        .returning(|c| Ok(committed(c.len())));
+    let mut outbound = crate::ports::MockChatOutbound::new();
+    outbound.expect_provider().return_const(Provider::Slack);
+    outbound
+        .expect_post()
+        .times(1)
+        .returning(move |_, _| answer.clone());
+    let mut vault = MockCredentialVault::new();
+    vault.expect_open().returning(|_, _| {
+        Ok(crate::model::chat_sync::Credentials::slack(
+            &secrecy::SecretString::from("xoxb-1-2-abc".to_owned()),
+            &secrecy::SecretString::from("0123456789abcdef0123456789abcdef".to_owned()),
+            None,
+        )
+        .unwrap())
+    });
+    let mut ports = mocks.ports();
+    ports.vault = Arc::new(vault);
+    ports.providers = ChatProviders::new().with_outbound(Arc::new(outbound));
+    let claim = crate::model::delivery::LinkClaim {
+        channel_link_id: target.link.id,
+        connection_id: target.connection.id,
+        worker: crate::ids::WorkerId::new(),
+        expires_at: at() + time::Duration::seconds(30),
+    };
+    (DeliveryService::new(ports), claim)
+}
+
+fn first_state(changes: &crate::ports::Changeset) -> Option<&DeliveryState> {
+    changes.iter().find_map(|c| match c {
+        Change::Sync(SyncChange::SetDeliveryState { state, .. }) => Some(state),
+        _ => None,
+    })
+}
+
+#[tokio::test]
+async fn a_delivered_create_records_its_parts_in_a_message_link_behind_the_claim() {
+    let refs = ExternalRefs::new(vec![
+        ExternalMessageId::parse("m", "1.1").unwrap(),
+        ExternalMessageId::parse("m", "1.2").unwrap(),
+    ])
+    .unwrap();
+    let (service, claim) = delivering(
+        Ok(refs),
+        |changes| {
+            matches!(
+                changes.first(),
+                Some(Change::Sync(SyncChange::HoldsLinkClaim { .. }))
+            ) && match first_state(changes) {
+                // The mark before the call, then the outcome with every part linked.
+                Some(DeliveryState::Pending {
+                    unresolved_since: Some(_),
+                    ..
+                }) => true,
+                Some(DeliveryState::Delivered { attempts: 1, .. }) => changes.iter().any(|c| {
+                    matches!(c, Change::Sync(SyncChange::InsertMessageLink(l))
+                        if l.external.parts().len() == 2 && l.source == LinkSource::Hazel)
+                }),
+                _ => false,
+            }
+        },
+        2,
+    );
+    let report = service.run_claim(&claim, 10).await.unwrap();
+    let steps: Vec<_> = report.steps.into_iter().map(|(s, _)| s).collect();
+    assert_eq!(
+        steps,
+        vec![DeliveryStep::Delivered(DeliveryKind::MessageCreate)]
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limited_create_waits_the_retry_after_and_holds_the_queue() {
+    let (service, claim) = delivering(
+        Err(DeliveryError::RateLimited {
+            retry_after: Duration::from_secs(9),
+            scope: RateLimitScope::Route,
+        }),
+        |changes| match first_state(changes) {
+            Some(DeliveryState::Pending {
+                unresolved_since: Some(_),
+                attempts: 0,
+                ..
+            }) => true,
+            Some(DeliveryState::Pending {
+                attempts: 1,
+                next_attempt_at,
+                last_error: Some(error),
+                unresolved_since: None,
+            }) => *next_attempt_at == at() + Duration::from_secs(9) && error.code == "RATE_LIMITED",
+            _ => false,
+        },
+        2,
+    );
+    let report = service.run_claim(&claim, 10).await.unwrap();
+    let steps: Vec<_> = report.steps.into_iter().map(|(s, _)| s).collect();
+    assert_eq!(steps, vec![DeliveryStep::RetryScheduled]);
+}
+
+#[tokio::test]
+async fn refused_credentials_set_the_connection_to_error_and_hold_the_delivery() {
+    let (service, claim) = delivering(
+        Err(DeliveryError::Auth {
+            code: AuthFailure::AuthExpired,
+            reason: "token_revoked".into(),
+        }),
+        |changes| {
+            let status = changes.iter().any(|c| {
+                matches!(
+                    c,
+                    Change::SetConnectionStatusIfUnchanged {
+                        status: ConnectionStatus::Error {
+                            code: ProviderErrorCode::AuthExpired,
+                            ..
+                        },
+                        ..
+                    }
+                )
+            });
+            status
+                || matches!(
+                    first_state(changes),
+                    Some(DeliveryState::Pending { last_error: Some(e), .. }) if e.code == "AUTH"
+                )
+                || matches!(
+                    first_state(changes),
+                    Some(DeliveryState::Pending {
+                        unresolved_since: Some(_),
+                        ..
+                    })
+                )
+        },
+        3,
+    );
+    let report = service.run_claim(&claim, 10).await.unwrap();
+    let steps: Vec<_> = report.steps.into_iter().map(|(s, _)| s).collect();
+    assert_eq!(steps, vec![DeliveryStep::Held]);
+}

@@ -3,6 +3,7 @@
 mod api;
 mod delivery;
 mod errors;
+pub mod mrkdwn;
 mod provider;
 mod scopes;
 mod settings;

@@ -2,6 +2,7 @@
 
 mod api;
 mod delivery;
+pub mod emoji;
 mod errors;
 pub mod mrkdwn;
 mod provider;

@@ -8,6 +8,7 @@ pub mod mrkdwn;
 mod provider;
 mod scopes;
 mod settings;
+pub mod signature;
 
 pub use delivery::{SlackFailure, classify_delivery};
 pub use provider::SlackProvider;

@@ -4,6 +4,8 @@ mod api;
 mod delivery;
 pub mod emoji;
 mod errors;
+pub mod events;
+mod inbound;
 pub mod mrkdwn;
 mod provider;
 mod scopes;
@@ -11,6 +13,7 @@ mod settings;
 pub mod signature;
 
 pub use delivery::{SlackFailure, classify_delivery};
+pub use inbound::SlackInbound;
 pub use provider::SlackProvider;
 pub use scopes::REQUIRED_SCOPES;
 pub use settings::SlackSettings;

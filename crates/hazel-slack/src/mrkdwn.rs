@@ -22,7 +22,8 @@
 //! formatting markup inside code is never converted.
 
 use hazel_domain::ids::MemberId;
-use hazel_domain::model::sync::OutboundMention;
+use hazel_domain::model::external::ExternalUserId;
+use hazel_domain::model::sync::{ExternalMention, OutboundMention};
 
 // ---------------------------------------------------------------------------------------------
 // Shared scanning helpers.
@@ -538,9 +539,51 @@ fn push_markdown_plain(out: &mut String, text: &str) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Mentions.
+
+/// Who a Slack message mentions, in order of appearance and without repeats: `<@U…>` users,
+/// `<!channel>`/`<!everyone>` and `<!here>`. Code spans and blocks mention no one.
+#[must_use]
+pub fn mentions(mrkdwn: &str) -> Vec<ExternalMention> {
+    let mut found = Vec::new();
+    let mut at = 0;
+    while let Some(c) = char_at(mrkdwn, at) {
+        let rest = &mrkdwn[at..];
+        let skip = if rest.starts_with("```") {
+            fence_end(mrkdwn, at, false)
+        } else if c == '`' {
+            code_span_end(mrkdwn, at)
+        } else if c == '<' {
+            rest.find('>').map(|end| {
+                let inner = &rest[1..end];
+                let target = inner.split_once('|').map_or(inner, |(target, _)| target);
+                let mention = if let Some(user) = target.strip_prefix('@') {
+                    ExternalUserId::parse("mention", user)
+                        .ok()
+                        .map(ExternalMention::User)
+                } else {
+                    match target {
+                        "!channel" | "!everyone" => Some(ExternalMention::Channel),
+                        "!here" => Some(ExternalMention::Here),
+                        _ => None,
+                    }
+                };
+                if let Some(mention) = mention.filter(|m| !found.contains(m)) {
+                    found.push(mention);
+                }
+                at + end + 1
+            })
+        } else {
+            None
+        };
+        at = skip.unwrap_or(at + c.len_utf8());
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
-    use hazel_domain::model::external::ExternalUserId;
     use hazel_domain::model::text::Name;
     use proptest::prelude::*;
 
@@ -635,6 +678,16 @@ mod tests {
         ] {
             assert_eq!(from_slack(slack), hazel, "{slack}");
         }
+    }
+
+    #[test]
+    fn mentions_are_found_outside_code() {
+        let user = |id: &str| ExternalMention::User(ExternalUserId::parse("u", id).unwrap());
+        assert_eq!(
+            mentions("<@U1> hi <!here> `<@U2>` <@U1|al> <!everyone>\n```<!channel>```"),
+            vec![user("U1"), ExternalMention::Here, ExternalMention::Channel]
+        );
+        assert!(mentions("<https://x.io|@U1> <#C1|general>").is_empty());
     }
 
     #[test]

@@ -335,6 +335,17 @@ fn autolink(text: &str, at: usize, out: &mut String) -> Option<usize> {
     Some(end + 1)
 }
 
+/// A Slack link to `url` showing the plain text `label`, both escaped.
+pub(crate) fn link(url: &str, label: &str) -> String {
+    let mut out = String::with_capacity(url.len() + label.len() + 3);
+    out.push('<');
+    push_url(&mut out, url);
+    out.push('|');
+    push_escaped(&mut out, label);
+    out.push('>');
+    out
+}
+
 /// A URL inside a Slack link: escaped, and with `|` (which would end the URL) as `%7C`.
 fn push_url(out: &mut String, url: &str) {
     for part in url.split_inclusive('|') {

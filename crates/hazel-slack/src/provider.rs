@@ -86,6 +86,11 @@ impl SlackProvider {
             })
     }
 
+    /// The Web API client.
+    pub(crate) fn api(&self) -> &WebApi {
+        &self.api
+    }
+
     /// The Web API base URL this adapter calls.
     #[must_use]
     pub fn api_url(&self) -> &str {

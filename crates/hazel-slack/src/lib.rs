@@ -18,7 +18,7 @@ pub use delivery::{SlackFailure, classify_delivery};
 pub use inbound::SlackInbound;
 pub use outbound::{MAX_USERNAME_CHARS, message_parts, post_body};
 pub use provider::SlackProvider;
-pub use scopes::REQUIRED_SCOPES;
+pub use scopes::{REQUIRED_SCOPES, SCOPE_TABLE};
 pub use settings::SlackSettings;
 
 #[cfg(test)]

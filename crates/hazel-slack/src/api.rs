@@ -216,3 +216,125 @@ fn unreadable(method: &str, status: StatusCode) -> ProviderError {
         ),
     }
 }
+
+/// What a delivery call sends: a JSON body (`POST`, the write methods) or query parameters
+/// (`GET`, the history reads).
+#[derive(Debug)]
+pub(crate) enum Payload<'a> {
+    /// A JSON object, posted with `Content-Type: application/json; charset=utf-8`.
+    Json(&'a Value),
+    /// Query parameters of a `GET`.
+    Query(&'a [(&'a str, &'a str)]),
+}
+
+impl WebApi {
+    /// Calls `method` for a delivery: every failure is classified into the
+    /// [`DeliveryError`](hazel_domain::model::sync::DeliveryError) that says what to do next
+    /// ([`classify_delivery`](crate::classify_delivery)); an `ok: false` answer whose error
+    /// is one of `answered` (`already_reacted`) is handed back as `Ok(Err(code))`.
+    pub(crate) async fn deliver<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        token: &SecretString,
+        payload: Payload<'_>,
+        answered: &[&'static str],
+    ) -> Result<Result<T, &'static str>, hazel_domain::model::sync::DeliveryError> {
+        use crate::delivery::{SlackFailure, classify_delivery};
+        use hazel_provider_http::TransportFailure;
+
+        let url = format!("{}/{method}", self.base);
+        let request = match payload {
+            Payload::Json(body) => self.http.post(url).json(body),
+            Payload::Query(query) => self.http.get(url).query(query),
+        };
+        let secret = token.expose_secret();
+        let authorization = authorization(PLATFORM, "Bearer", secret).map_err(|_| {
+            hazel_domain::model::sync::DeliveryError::Auth {
+                code: hazel_domain::model::sync::AuthFailure::InvalidCredentials,
+                reason: "the Slack bot token cannot be sent in a header".to_owned(),
+            }
+        })?;
+        let outcome = async {
+            let mut response = request
+                .header(AUTHORIZATION, authorization)
+                .timeout(self.timeout)
+                .send()
+                .await
+                .map_err(|error| {
+                    classify_delivery(
+                        method,
+                        SlackFailure::Transport(TransportFailure::of(&error)),
+                    )
+                })?;
+            let status = response.status().as_u16();
+            let retry_after = retry_after_header(response.headers());
+            let bytes = read_body(&mut response, MAX_BODY_BYTES)
+                .await
+                .map_err(|error| {
+                    classify_delivery(
+                        method,
+                        SlackFailure::Transport(TransportFailure::of(&error)),
+                    )
+                })?;
+            let envelope = bytes
+                .as_deref()
+                .and_then(|bytes| serde_json::from_slice::<Value>(bytes).ok());
+            let Some(envelope) = envelope else {
+                return Err(match status {
+                    // A success whose answer cannot be read may have taken effect.
+                    200..=299 => hazel_domain::model::sync::DeliveryError::Ambiguous {
+                        reason: format!("Slack answered {method} with an unreadable body"),
+                    },
+                    _ => classify_delivery(
+                        method,
+                        SlackFailure::Status {
+                            status,
+                            retry_after: retry_after.as_deref(),
+                        },
+                    ),
+                });
+            };
+            match envelope.get("ok").and_then(Value::as_bool) {
+                Some(true) if (200..300).contains(&status) => serde_json::from_value::<T>(envelope)
+                    .map(Ok)
+                    .map_err(|_| hazel_domain::model::sync::DeliveryError::Ambiguous {
+                        reason: format!("Slack answered {method} with an unexpected shape"),
+                    }),
+                Some(false) => {
+                    let error = envelope.get("error").and_then(Value::as_str).unwrap_or("");
+                    if let Some(code) = answered.iter().find(|code| **code == error) {
+                        return Ok(Err(*code));
+                    }
+                    Err(classify_delivery(
+                        method,
+                        SlackFailure::Refused {
+                            status,
+                            error,
+                            retry_after: retry_after.as_deref(),
+                        },
+                    ))
+                }
+                _ => Err(classify_delivery(
+                    method,
+                    SlackFailure::Status {
+                        status,
+                        retry_after: retry_after.as_deref(),
+                    },
+                )),
+            }
+        }
+        .await;
+        match &outcome {
+            Ok(Ok(_)) => tracing::debug!(slack.method = method, outcome = "ok", "Slack API call"),
+            Ok(Err(code)) => {
+                tracing::debug!(slack.method = method, outcome = code, "Slack API call")
+            }
+            Err(error) => tracing::debug!(
+                slack.method = method,
+                outcome = error.class(),
+                "Slack API call"
+            ),
+        }
+        outcome
+    }
+}

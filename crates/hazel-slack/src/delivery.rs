@@ -157,6 +157,12 @@ mod tests {
             ("invalid_arguments", "REJECTED"),
             ("invalid_blocks", "REJECTED"),
             ("no_text", "REJECTED"),
+            ("cant_update_message", "REJECTED"),
+            ("edit_window_closed", "REJECTED"),
+            ("cant_delete_message", "REJECTED"),
+            ("invalid_metadata_format", "REJECTED"),
+            ("metadata_too_large", "REJECTED"),
+            ("too_many_attachments", "REJECTED"),
             ("some_future_error", "REJECTED"),
         ] {
             assert_eq!(refused(error).class(), class, "{error}");

@@ -2,15 +2,27 @@
 
 mod api;
 mod delivery;
+pub mod emoji;
 mod errors;
+pub mod events;
+mod inbound;
+pub mod mrkdwn;
+mod outbound;
 mod provider;
 mod scopes;
 mod settings;
+pub mod signature;
+pub mod split;
 
 pub use delivery::{SlackFailure, classify_delivery};
+pub use inbound::SlackInbound;
+pub use outbound::{MAX_USERNAME_CHARS, message_parts, post_body};
 pub use provider::SlackProvider;
-pub use scopes::REQUIRED_SCOPES;
+pub use scopes::{REQUIRED_SCOPES, SCOPE_TABLE};
 pub use settings::SlackSettings;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod outbound_tests;

@@ -86,6 +86,11 @@ impl SlackProvider {
             })
     }
 
+    /// The Web API client.
+    pub(crate) fn api(&self) -> &WebApi {
+        &self.api
+    }
+
     /// The Web API base URL this adapter calls.
     #[must_use]
     pub fn api_url(&self) -> &str {
@@ -104,6 +109,21 @@ fn bot_token(credentials: &Credentials) -> Result<&SecretString, ProviderError> 
             ),
         }),
     }
+}
+
+/// A user token (`xoxp-`) where the bot token belongs is refused before Slack is asked: Slack
+/// would accept it and then report scopes as missing, which misleads. The HTTP edge refuses
+/// such a paste already; this keeps the adapter's answer right for any other caller.
+fn refuse_user_token(token: &SecretString) -> Result<(), ProviderError> {
+    use secrecy::ExposeSecret;
+    if token.expose_secret().trim_start().starts_with("xoxp-") {
+        return Err(ProviderError::InvalidCredentials {
+            message: "the token is a Slack user token (xoxp-), not a bot token; use the Bot \
+                      User OAuth Token (xoxb-) from the app's OAuth & Permissions page"
+                .to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// `auth.test`'s answer, as far as the adapter reads it.
@@ -229,6 +249,7 @@ impl ChatDirectory for SlackProvider {
         credentials: &Credentials,
     ) -> Result<ValidatedWorkspace, ProviderError> {
         let token = bot_token(credentials)?;
+        refuse_user_token(token)?;
         self.within_deadline("validate", self.validate_token(workspace, token))
             .await
     }

@@ -376,7 +376,7 @@ async fn missing_scope_combines_needed_with_the_granted_header() {
     let granted: Vec<&str> = REQUIRED_SCOPES
         .iter()
         .copied()
-        .filter(|s| !matches!(*s, "groups:read" | "team:read"))
+        .filter(|s| *s != "groups:read")
         .collect();
     Mock::given(method("GET"))
         .and(path("/conversations.list"))
@@ -404,7 +404,7 @@ async fn missing_scope_combines_needed_with_the_granted_header() {
     else {
         panic!("expected InsufficientPermissions, got {err:?}");
     };
-    assert_eq!(required_scopes, ["groups:read", "team:read"]);
+    assert_eq!(required_scopes, ["groups:read"]);
 }
 
 #[tokio::test]
@@ -990,4 +990,28 @@ async fn an_oversized_chunked_body_is_cut_off() {
         sent < 8 * crate::api::MAX_BODY_BYTES,
         "the client read on: {sent}"
     );
+}
+
+#[tokio::test]
+async fn a_user_token_is_invalid_credentials_naming_the_bot_token() {
+    let server = MockServer::start().await;
+    let user_token = Credentials::Slack {
+        bot_token: SecretString::from("xoxp-1111-2222-usersecret"),
+        signing_secret: SecretString::from("signing-secret"),
+        app_token: None,
+    };
+    let err = provider(&server.uri())
+        .validate(&team(), &user_token)
+        .await
+        .unwrap_err();
+    let ProviderError::InvalidCredentials { message } = &err else {
+        panic!("expected InvalidCredentials, got {err:?}");
+    };
+    assert!(
+        message.contains("bot token") && message.contains("xoxb-"),
+        "{message}"
+    );
+    assert!(!message.contains("usersecret"), "{message}");
+    assert_eq!(err.code(), ProviderErrorCode::InvalidCredentials);
+    assert!(server.received_requests().await.unwrap().is_empty());
 }

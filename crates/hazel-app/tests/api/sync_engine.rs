@@ -1019,6 +1019,17 @@ async fn the_deliveries_api_lists_filters_and_retries(app: TestApp) {
     // Both ways, newest first.
     let all = bridge.team.member.get(&path).await.expect_status(200);
     assert_eq!(all.data().as_array().unwrap().len(), 2);
+    // What a delivery lacks is left out, as the document describes it, never answered null.
+    for delivery in all.data().as_array().unwrap() {
+        let nulls: Vec<&String> = delivery
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, value)| value.is_null())
+            .map(|(key, _)| key)
+            .collect();
+        assert!(nulls.is_empty(), "null fields {nulls:?} in {delivery}");
+    }
     assert_eq!(all.data()[0]["direction"], "inbound");
     let paged = bridge
         .team

@@ -137,7 +137,7 @@ pub(crate) struct DeliveryErrorBody {
 
 /// One change carried between Hazel and a linked channel, either way.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub(crate) struct Delivery {
     /// Id (UUID v7).
     id: String,

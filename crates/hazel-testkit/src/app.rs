@@ -50,8 +50,7 @@ pub struct TestApp {
     /// The in-process fake behind Discord's outbound and inbound ports.
     pub fake_discord: FakeProvider,
     http: reqwest::Client,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<anyhow::Result<()>>>,
+    running: Running,
     /// `(admin URL, database URL)` of a PostgreSQL database to drop when the app stops.
     postgres: Option<(String, String)>,
     _dir: tempfile::TempDir,
@@ -115,10 +114,7 @@ impl TestApp {
         let base_url = format!("http://{}", app.local_addr());
         let services = app.services().clone();
         let database = app.database().clone();
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until(async {
-            let _ = rx.await;
-        }));
+        let running = Running::start(app);
         Some(Self {
             base_url,
             slack,
@@ -129,8 +125,7 @@ impl TestApp {
             fake_slack,
             fake_discord,
             http: reqwest::Client::new(),
-            shutdown: Some(tx),
-            server: Some(server),
+            running,
             postgres,
             _dir: dir,
         })
@@ -183,14 +178,9 @@ impl TestApp {
             .await
             .expect("the second process starts");
         let services = app.services().clone();
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until(async {
-            let _ = rx.await;
-        }));
         Sidecar {
             services,
-            shutdown: Some(tx),
-            server: Some(server),
+            running: Running::start(app),
         }
     }
 
@@ -199,11 +189,7 @@ impl TestApp {
     /// The database (and [`TestApp::database`], a pool of the test's own) stays, for a
     /// process started with [`TestApp::spawn_beside`] to carry on.
     pub async fn kill(&mut self) {
-        self.shutdown.take();
-        if let Some(server) = self.server.take() {
-            server.abort();
-            let _ = server.await;
-        }
+        self.running.kill().await;
     }
 
     /// Stops the server, waiting for it to finish.
@@ -211,23 +197,13 @@ impl TestApp {
     /// # Panics
     /// When the server task failed.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("server task")
-                .expect("server ran cleanly");
-        }
+        self.running.stop().await;
     }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.running.signal_stop();
         // Drop the per-test PostgreSQL database. `Drop` cannot await on the test's runtime, so
         // a short-lived thread with its own runtime does it (FORCE closes the app's connections).
         if let Some((admin, url)) = self.postgres.take() {
@@ -254,18 +230,13 @@ impl Drop for TestApp {
 pub struct Sidecar {
     /// Its wired services.
     pub services: Services,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<anyhow::Result<()>>>,
+    running: Running,
 }
 
 impl Sidecar {
     /// Ends it at once, without a graceful shutdown (see [`TestApp::kill`]).
     pub async fn kill(mut self) {
-        self.shutdown.take();
-        if let Some(server) = self.server.take() {
-            server.abort();
-            let _ = server.await;
-        }
+        self.running.kill().await;
     }
 
     /// Stops it gracefully.
@@ -273,9 +244,42 @@ impl Sidecar {
     /// # Panics
     /// When it did not run cleanly.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+        self.running.stop().await;
+    }
+}
+
+/// A running service process of a test: its server task and the signal that stops it
+/// gracefully. Dropping it asks the process to stop without waiting.
+struct Running {
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Running {
+    /// Serves `app` in a task of its own until stopped.
+    fn start(app: hazel_app::App) -> Self {
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        Self {
+            shutdown: Some(tx),
+            server: Some(server),
         }
+    }
+
+    /// Aborts the server task, as a kill would.
+    async fn kill(&mut self) {
+        self.shutdown.take();
+        if let Some(server) = self.server.take() {
+            server.abort();
+            let _ = server.await;
+        }
+    }
+
+    /// Asks the server to stop gracefully and waits for it.
+    async fn stop(&mut self) {
+        self.signal_stop();
         if let Some(server) = self.server.take() {
             server
                 .await
@@ -283,13 +287,18 @@ impl Sidecar {
                 .expect("server ran cleanly");
         }
     }
-}
 
-impl Drop for Sidecar {
-    fn drop(&mut self) {
+    /// Asks the server to stop gracefully, without waiting.
+    fn signal_stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.signal_stop();
     }
 }
 

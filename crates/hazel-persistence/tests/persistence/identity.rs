@@ -282,6 +282,21 @@ async fn a_token_channel_or_membership_looked_for_before_it_existed_is_found_onc
                 Some(late_member.clone())
             );
         }
+        // Found once, the token is answered from memory: with its row deleted behind the
+        // service's back, this pool still knows it, and a pool that never read it does not.
+        {
+            use sea_orm::ConnectionTrait as _;
+            let raw = sea_orm::Database::connect(&url).await.unwrap();
+            raw.execute_unprepared("DELETE FROM api_tokens")
+                .await
+                .unwrap();
+            raw.close().await.unwrap();
+        }
+        assert_eq!(
+            db.find_by_token(&secret.hash()).await.unwrap(),
+            Some(late_user.clone())
+        );
+        assert_eq!(other.find_by_token(&secret.hash()).await.unwrap(), None);
     })
     .await;
 }

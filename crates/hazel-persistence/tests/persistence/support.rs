@@ -26,19 +26,8 @@ where
     F: Fn(Database) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("hazel.db").display());
-    eprintln!("running on SQLite");
-    body(migrated(&url).await).await;
-
-    if let Some(admin_url) = testing::postgres_admin_url() {
-        let url = testing::fresh_postgres_url(&admin_url).await.unwrap();
-        eprintln!("running on PostgreSQL");
-        body(migrated(&url).await).await;
-        testing::drop_postgres_database(&admin_url, &url)
-            .await
-            .unwrap();
-    }
+    let body = &body;
+    each_backend_url(|url| async move { body(migrated(&url).await).await }).await;
 }
 
 /// Runs `body` with the URL of a fresh SQLite file database, then of a fresh PostgreSQL

@@ -24,7 +24,7 @@ use hazel_domain::services::notifications::NotificationService;
 use hazel_domain::services::sync::SyncPorts;
 use hazel_http::{ApiState, Readiness, SyncMetrics};
 use hazel_persistence::{Database, PoolSettings};
-use hazel_slack::{SlackProvider, SlackSettings};
+use hazel_slack::{SlackInbound, SlackProvider, SlackSettings};
 use poem::listener::{Acceptor as _, TcpAcceptor};
 
 pub use config::Config;
@@ -127,13 +127,19 @@ fn wire(
     let db = Arc::new(database.clone());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let http = http_client()?;
+    // Slack fills every role: its directory, delivery over the Web API, Events API intake,
+    // and the reads of catch-up and authors' profiles.
+    let slack = Arc::new(SlackProvider::new(
+        SlackSettings {
+            api_url: config.slack_api_url.clone(),
+        },
+        http.clone(),
+    ));
     let providers = ChatProviders::new()
-        .with_directory(Arc::new(SlackProvider::new(
-            SlackSettings {
-                api_url: config.slack_api_url.clone(),
-            },
-            http.clone(),
-        )))
+        .with_directory(slack.clone())
+        .with_outbound(slack.clone())
+        .with_reader(slack)
+        .with_inbound(Arc::new(SlackInbound))
         .with_directory(Arc::new(DiscordProvider::new(
             DiscordSettings {
                 api_url: config.discord_api_url.clone(),

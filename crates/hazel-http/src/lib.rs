@@ -103,6 +103,8 @@ pub fn app(state: ApiState) -> poem::endpoint::BoxEndpoint<'static> {
         .at("/openapi.json", get(spec))
         .nest("/docs", docs)
         .nest_no_strip("/api", api)
+        // The same operations answer the provider endpoints, which live outside `/api`.
+        .nest_no_strip("/webhooks", api::service())
         .data(state)
         .data(metrics.clone())
         .data(ops::SyncMetricsData(sync_metrics));

@@ -156,7 +156,15 @@ mod tests {
             templates.get("memberList").map(String::as_str),
             Some("/api/v1/organizations/{orgId}/members")
         );
-        assert!(templates.values().all(|t| t.starts_with("/api/v1/")));
+        assert!(
+            templates
+                .values()
+                .all(|t| t.starts_with("/api/v1/") || t.starts_with("/webhooks/"))
+        );
+        assert_eq!(
+            templates.get("slackEventsReceive").map(String::as_str),
+            Some("/webhooks/slack/events")
+        );
     }
 
     #[test]

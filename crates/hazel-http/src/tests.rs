@@ -868,7 +868,7 @@ async fn unknown_connections_answer_their_own_not_found_code() {
 // ---------------------------------------------------------------------------------------------
 // The OpenAPI document.
 
-const OPERATION_IDS: [&str; 32] = [
+const OPERATION_IDS: [&str; 33] = [
     "organizationCreate",
     "organizationList",
     "memberCreate",
@@ -901,6 +901,7 @@ const OPERATION_IDS: [&str; 32] = [
     "notificationUpdate",
     "notificationDelete",
     "notificationDeleteByMessageIds",
+    "slackEventsReceive",
 ];
 
 #[test]
@@ -940,6 +941,7 @@ fn the_document_has_every_operation_of_the_contract() {
             "/api/v1/messages/{messageId}/reactions/{emoji}",
             "messageReactionDelete",
         ),
+        ("POST", "/webhooks/slack/events", "slackEventsReceive"),
     ] {
         assert!(
             found

@@ -429,6 +429,24 @@ fn decode_event(
     }
 }
 
+/// Decodes one message of `conversations.history` or `conversations.replies` of `channel`
+/// as the `message` event its live delivery would have been, with the same dedupe key.
+///
+/// # Errors
+/// [`DecodeError::Malformed`] when the message lacks what a message event needs.
+pub(crate) fn decode_history_message(
+    team: &ExternalWorkspaceId,
+    channel: &ExternalChannelId,
+    message: &Value,
+) -> Result<Decoded, DecodeError> {
+    let mut event = message.clone();
+    if let Some(object) = event.as_object_mut() {
+        object.insert("type".to_owned(), Value::String("message".to_owned()));
+        object.insert("channel".to_owned(), Value::String(channel.to_string()));
+    }
+    decode_event(team, &event, None)
+}
+
 fn is_content(subtype: &str) -> bool {
     CONTENT_SUBTYPES.contains(&subtype)
 }

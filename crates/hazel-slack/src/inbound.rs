@@ -42,6 +42,10 @@ impl ChatInbound for SlackInbound {
         })
     }
 
+    fn names_no_workspace(&self, input: &InboundInput) -> bool {
+        Self::is_url_verification(input)
+    }
+
     async fn verify_and_decode(
         &self,
         input: &InboundInput,

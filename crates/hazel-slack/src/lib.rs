@@ -9,6 +9,7 @@ mod inbound;
 pub mod mrkdwn;
 mod outbound;
 mod provider;
+mod reader;
 mod scopes;
 mod settings;
 pub mod signature;
@@ -18,6 +19,7 @@ pub use delivery::{SlackFailure, classify_delivery};
 pub use inbound::SlackInbound;
 pub use outbound::{MAX_USERNAME_CHARS, message_parts, post_body};
 pub use provider::SlackProvider;
+pub use reader::{PROFILE_CAPACITY, PROFILE_TTL};
 pub use scopes::{REQUIRED_SCOPES, SCOPE_TABLE};
 pub use settings::SlackSettings;
 

@@ -41,6 +41,8 @@ const MAX_PAGES: usize = 100;
 pub struct SlackProvider {
     api: WebApi,
     operation_timeout: Duration,
+    /// Authors' profiles (`users.info`), bounded and expiring.
+    profiles: crate::reader::ProfileCache,
 }
 
 impl SlackProvider {
@@ -54,6 +56,7 @@ impl SlackProvider {
         Self {
             api: WebApi::new(&settings.api_url, http, DEFAULT_TIMEOUT),
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+            profiles: crate::reader::profile_cache(),
         }
     }
 
@@ -89,6 +92,10 @@ impl SlackProvider {
     /// The Web API client.
     pub(crate) fn api(&self) -> &WebApi {
         &self.api
+    }
+
+    pub(crate) fn profiles(&self) -> &crate::reader::ProfileCache {
+        &self.profiles
     }
 
     /// The Web API base URL this adapter calls.

@@ -30,7 +30,10 @@ pub const SCOPE_TABLE: &[(&str, &str)] = &[
     ("reactions:write", "reactions.add, reactions.remove"),
     ("pins:read", "pin_added, pin_removed events"),
     ("pins:write", "pins.add, pins.remove"),
-    ("users:read", "bots.info (the bot's app id when validating)"),
+    (
+        "users:read",
+        "bots.info (the bot's app id when validating), users.info (authors' names and avatars)",
+    ),
 ];
 
 /// Bot token scopes Hazel Sync needs, checked when a connection's credentials are validated:

@@ -45,10 +45,13 @@ pub struct TestApp {
     pub database: Database,
     /// The configuration the app was started with.
     pub config: Config,
-    /// The in-process fake behind Slack's outbound and inbound ports.
+    /// The in-process fake behind Slack's outbound and inbound ports (unless the app was
+    /// spawned with [`TestApp::spawn_slack_simulated`]).
     pub fake_slack: FakeProvider,
     /// The in-process fake behind Discord's outbound and inbound ports.
     pub fake_discord: FakeProvider,
+    /// Which adapters serve Slack.
+    slack_adapters: SlackAdapters,
     http: reqwest::Client,
     running: Running,
     /// `(admin URL, database URL)` of a PostgreSQL database to drop when the app stops.
@@ -80,6 +83,24 @@ impl TestApp {
     /// # Panics
     /// When the application cannot start.
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
+        Self::spawn_inner(backend, SlackAdapters::Fake, adjust).await
+    }
+
+    /// Spawns on `backend` with the real Slack adapters (Web API delivery, Events API intake,
+    /// catch-up and profiles) talking to [`TestApp::slack`], the simulator; Discord keeps its
+    /// fake. `None` for PostgreSQL when [`POSTGRES_ENV`] is unset.
+    ///
+    /// # Panics
+    /// When the application cannot start.
+    pub async fn spawn_slack_simulated(backend: Backend) -> Option<Self> {
+        Self::spawn_inner(backend, SlackAdapters::Simulated, |_| {}).await
+    }
+
+    async fn spawn_inner(
+        backend: Backend,
+        slack_adapters: SlackAdapters,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Option<Self> {
         hazel_app::install_crypto_provider();
         let dir = tempfile::tempdir().expect("temporary directory");
         let (database_url, postgres) = match backend {
@@ -108,9 +129,12 @@ impl TestApp {
         adjust(&mut config);
         let fake_slack = FakeProvider::new(Provider::Slack);
         let fake_discord = FakeProvider::new(Provider::Discord);
-        let app = hazel_app::build_with(config.clone(), with_fakes(&fake_slack, &fake_discord))
-            .await
-            .expect("the application starts");
+        let app = hazel_app::build_with(
+            config.clone(),
+            with_fakes(&fake_slack, &fake_discord, slack_adapters),
+        )
+        .await
+        .expect("the application starts");
         let base_url = format!("http://{}", app.local_addr());
         let services = app.services().clone();
         let database = app.database().clone();
@@ -124,11 +148,18 @@ impl TestApp {
             config,
             fake_slack,
             fake_discord,
+            slack_adapters,
             http: reqwest::Client::new(),
             running,
             postgres,
             _dir: dir,
         })
+    }
+
+    /// The service's Slack Events API Request URL (`…/webhooks/slack/events`).
+    #[must_use]
+    pub fn slack_events_url(&self) -> String {
+        format!("{}/webhooks/slack/events", self.base_url)
     }
 
     /// A client without a token.
@@ -174,9 +205,12 @@ impl TestApp {
             sync_workers: workers,
             ..self.config.clone()
         };
-        let app = hazel_app::build_with(config, with_fakes(&self.fake_slack, &self.fake_discord))
-            .await
-            .expect("the second process starts");
+        let app = hazel_app::build_with(
+            config,
+            with_fakes(&self.fake_slack, &self.fake_discord, self.slack_adapters),
+        )
+        .await
+        .expect("the second process starts");
         let services = app.services().clone();
         Sidecar {
             services,
@@ -327,18 +361,36 @@ pub fn test_retry() -> hazel_domain::services::sync::RetryPolicy {
     }
 }
 
-/// Registers the fakes as Slack's and Discord's outbound and inbound adapters.
+/// Which adapters serve Slack in a [`TestApp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SlackAdapters {
+    /// The in-process [`FakeProvider`] (the engine's own tests).
+    Fake,
+    /// The real adapters, against the simulator.
+    Simulated,
+}
+
+/// Registers the fakes as Discord's (and, unless Slack is simulated, Slack's) outbound and
+/// inbound adapters. A faked platform has no reader either, so no catch-up or profile read
+/// reaches the simulator behind the fake's back.
 fn with_fakes(
     slack: &FakeProvider,
     discord: &FakeProvider,
+    slack_adapters: SlackAdapters,
 ) -> impl FnOnce(ChatProviders) -> ChatProviders {
     let (slack, discord) = (slack.clone(), discord.clone());
     move |providers| {
-        providers
-            .with_outbound(Arc::new(slack.clone()))
-            .with_inbound(Arc::new(slack))
+        let providers = providers
             .with_outbound(Arc::new(discord.clone()))
             .with_inbound(Arc::new(discord))
+            .without_reader(Provider::Discord);
+        match slack_adapters {
+            SlackAdapters::Simulated => providers,
+            SlackAdapters::Fake => providers
+                .with_outbound(Arc::new(slack.clone()))
+                .with_inbound(Arc::new(slack))
+                .without_reader(Provider::Slack),
+        }
     }
 }
 

@@ -63,6 +63,7 @@ impl Engine {
             settings,
             stopped,
         };
+        tasks.spawn(worker.clone().catch_up());
         tasks.spawn(worker.clone().receipts(WorkerId::new()));
         tasks.spawn(worker.clone().stats());
         for _ in 0..settings.delivery_tasks.max(1) {
@@ -121,6 +122,28 @@ struct Worker {
 }
 
 impl Worker {
+    /// Once at start: reads what every linked channel got while the service was down and
+    /// records it as receipts, which the receipt worker then processes like live events.
+    async fn catch_up(self) {
+        if *self.stopped.borrow() {
+            return;
+        }
+        match self.services.ingest.catch_up().await {
+            Ok(report) => {
+                for (link, reason) in &report.failed {
+                    tracing::warn!(channel_link = %link, reason = %reason, "catch-up could not read a channel");
+                }
+                tracing::info!(
+                    links = report.links_read,
+                    recorded = report.recorded,
+                    failed = report.failed.len(),
+                    "catch-up done"
+                );
+            }
+            Err(err) => tracing::warn!(error = %err, "catch-up failed"),
+        }
+    }
+
     fn stopping(&self) -> bool {
         *self.stopped.borrow()
     }

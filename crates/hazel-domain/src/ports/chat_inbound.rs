@@ -21,6 +21,14 @@ pub trait ChatInbound: Send + Sync {
     /// [`InboundError::Malformed`] when the input names no workspace.
     fn workspace_of(&self, input: &InboundInput) -> Result<ExternalWorkspaceId, InboundError>;
 
+    /// Whether `input` is of a kind that names no workspace by design (Slack's
+    /// `url_verification` challenge): it is then verified with the credentials of each of the
+    /// platform's connections. Read without trusting it; `false` unless the adapter says so.
+    fn names_no_workspace(&self, input: &InboundInput) -> bool {
+        let _ = input;
+        false
+    }
+
     /// Verifies `input` with the connection's `credentials` (Slack signature v0 within 300 s
     /// of `now`, Teams Bot Framework token, …) and decodes it.
     ///

@@ -7,6 +7,7 @@
 //!   reactions, pins and threads on the platform (the delivery workers).
 //! - [`ChatInbound`]: verify and decode the platform's input
 //!   into normalized events (webhook intake, gateway sessions).
+//! - [`ChatReader`]: read a channel's history (catch-up) and users' profiles.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 
 use super::chat_inbound::ChatInbound;
 use super::chat_outbound::ChatOutbound;
+use super::chat_reader::ChatReader;
 use crate::model::chat_sync::{
     ChannelEligibility, Credentials, ExternalChannel, ExternalChannelId, ExternalWorkspaceId,
     Provider, ProviderError, ValidatedWorkspace,
@@ -72,6 +74,7 @@ pub struct ChatProviders {
     directories: HashMap<Provider, Arc<dyn ChatDirectory>>,
     outbound: HashMap<Provider, Arc<dyn ChatOutbound>>,
     inbound: HashMap<Provider, Arc<dyn ChatInbound>>,
+    readers: HashMap<Provider, Arc<dyn ChatReader>>,
 }
 
 impl ChatProviders {
@@ -102,6 +105,20 @@ impl ChatProviders {
         self
     }
 
+    /// Registers a reader adapter under its platform.
+    #[must_use]
+    pub fn with_reader(mut self, adapter: Arc<dyn ChatReader>) -> Self {
+        self.readers.insert(adapter.provider(), adapter);
+        self
+    }
+
+    /// Removes the reader of `provider` (tests whose fake provider has none of its own).
+    #[must_use]
+    pub fn without_reader(mut self, provider: Provider) -> Self {
+        self.readers.remove(&provider);
+        self
+    }
+
     /// The directory of `provider`, if this build has one.
     #[must_use]
     pub fn directory(&self, provider: Provider) -> Option<&Arc<dyn ChatDirectory>> {
@@ -119,6 +136,20 @@ impl ChatProviders {
     pub fn inbound(&self, provider: Provider) -> Option<&Arc<dyn ChatInbound>> {
         self.inbound.get(&provider)
     }
+
+    /// The reader of `provider`, if this build has one.
+    #[must_use]
+    pub fn reader(&self, provider: Provider) -> Option<&Arc<dyn ChatReader>> {
+        self.readers.get(&provider)
+    }
+
+    /// The platforms this build has a reader for, in a stable order.
+    #[must_use]
+    pub fn reader_providers(&self) -> Vec<Provider> {
+        let mut providers: Vec<Provider> = self.readers.keys().copied().collect();
+        providers.sort_by_key(|p| p.as_str());
+        providers
+    }
 }
 
 impl std::fmt::Debug for ChatProviders {
@@ -132,6 +163,7 @@ impl std::fmt::Debug for ChatProviders {
             .field("directories", &keys(self.directories.keys().collect()))
             .field("outbound", &keys(self.outbound.keys().collect()))
             .field("inbound", &keys(self.inbound.keys().collect()))
+            .field("readers", &keys(self.readers.keys().collect()))
             .finish()
     }
 }
@@ -171,7 +203,7 @@ mod tests {
         assert_eq!(
             format!("{providers:?}"),
             "ChatProviders { directories: [\"discord\", \"slack\"], outbound: [\"discord\"], \
-             inbound: [\"slack\"] }"
+             inbound: [\"slack\"], readers: [] }"
         );
     }
 }

@@ -3,6 +3,7 @@
 pub mod chat_inbound;
 pub mod chat_outbound;
 pub mod chat_provider;
+pub mod chat_reader;
 pub mod clock;
 pub mod repositories;
 pub mod store;
@@ -12,6 +13,7 @@ pub mod vault;
 pub use chat_inbound::ChatInbound;
 pub use chat_outbound::ChatOutbound;
 pub use chat_provider::{ChatDirectory, ChatProviders};
+pub use chat_reader::{ChatReader, ExternalProfile, HistoryRequest};
 pub use clock::{Clock, SystemClock};
 pub use repositories::{
     ChannelLinkRepository, ChannelRepository, ConnectionRepository, ConnectionView,
@@ -34,6 +36,8 @@ pub use chat_inbound::MockChatInbound;
 pub use chat_outbound::MockChatOutbound;
 #[cfg(any(test, feature = "mocks"))]
 pub use chat_provider::MockChatDirectory;
+#[cfg(any(test, feature = "mocks"))]
+pub use chat_reader::MockChatReader;
 #[cfg(any(test, feature = "mocks"))]
 pub use clock::MockClock;
 #[cfg(any(test, feature = "mocks"))]

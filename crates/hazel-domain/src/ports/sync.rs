@@ -120,6 +120,33 @@ pub trait SyncRepository: Send + Sync {
         workspace: &ExternalWorkspaceId,
     ) -> Result<Vec<SyncConnection>, RepoError>;
 
+    /// Every live connection of a provider, across organizations (input that names no
+    /// workspace, such as Slack's `url_verification`, is verified with each one).
+    ///
+    /// # Errors
+    /// [`RepoError::Unexpected`].
+    async fn connections_for_provider(
+        &self,
+        provider: Provider,
+    ) -> Result<Vec<SyncConnection>, RepoError>;
+
+    /// Every live link (active or not) of the live connections of a provider, each with its
+    /// connection: the channels a catch-up reads.
+    ///
+    /// # Errors
+    /// [`RepoError::Unexpected`].
+    async fn routes_for_provider(&self, provider: Provider) -> Result<Vec<Route>, RepoError>;
+
+    /// The message link of `link` written last (either source): where a catch-up of the
+    /// link's external channel starts reading.
+    ///
+    /// # Errors
+    /// [`RepoError::Unexpected`].
+    async fn latest_message_link(
+        &self,
+        link: ChannelLinkId,
+    ) -> Result<Option<MessageLink>, RepoError>;
+
     /// What `message` is through `link`.
     ///
     /// # Errors

@@ -7,6 +7,7 @@ mod deliveries;
 mod messages;
 mod notifications;
 mod organizations;
+mod webhooks;
 
 use hazel_domain::ValidationError;
 use hazel_domain::model::page::PageRequest;
@@ -19,6 +20,7 @@ pub(crate) use deliveries::DeliveriesApi;
 pub(crate) use messages::MessagesApi;
 pub(crate) use notifications::NotificationsApi;
 pub(crate) use organizations::OrganizationsApi;
+pub(crate) use webhooks::WebhooksApi;
 
 /// The API's operations, in the order the OpenAPI document lists them.
 pub(crate) type Apis = (
@@ -29,6 +31,7 @@ pub(crate) type Apis = (
     ConnectionsApi,
     ChannelLinksApi,
     DeliveriesApi,
+    WebhooksApi,
 );
 
 /// The groups operations are listed under in the OpenAPI document.
@@ -48,6 +51,9 @@ pub(crate) enum ApiTags {
     ChannelLinks,
     /// What the sync engine delivered each way, and retries of dead letters.
     Deliveries,
+    /// Inbound provider endpoints, authenticated by each provider's own scheme (no bearer
+    /// token).
+    Webhooks,
 }
 
 /// The OpenAPI service: routes and document. Holds no state, so the document can be produced
@@ -62,13 +68,15 @@ pub(crate) fn service() -> OpenApiService<Apis, ()> {
             ConnectionsApi,
             ChannelLinksApi,
             DeliveriesApi,
+            WebhooksApi,
         ),
         "Hazel Sync API",
         env!("CARGO_PKG_VERSION"),
     )
     .description(
         "Syncs Hazel Chat channels with Slack, Discord and Microsoft Teams, and manages \
-         notifications. Every operation needs `Authorization: Bearer <token>`. Mutations answer \
+         notifications. Every `/api/v1` operation needs `Authorization: Bearer <token>`; the \
+         `/webhooks` endpoints are authenticated by each provider's own scheme. Mutations answer \
          `{data, transactionId}`; lists answer `{data, nextCursor}` and take `?limit=` (1-200, \
          default 50) and `?cursor=`; errors answer `{error: {code, message, ...}}`.",
     )

@@ -212,6 +212,59 @@ impl SyncRepository for Database {
             .map_err(unexpected)
     }
 
+    async fn connections_for_provider(
+        &self,
+        provider: Provider,
+    ) -> Result<Vec<SyncConnection>, RepoError> {
+        connections::Entity::find()
+            .filter(connections::Column::DeletedAt.is_null())
+            .filter(connections::Column::Provider.eq(provider.as_str()))
+            .all(self.connection())
+            .await
+            .read("finding a provider's connections")?
+            .into_iter()
+            .map(connections::Model::into_domain)
+            .collect::<anyhow::Result<_>>()
+            .map_err(unexpected)
+    }
+
+    async fn routes_for_provider(&self, provider: Provider) -> Result<Vec<Route>, RepoError> {
+        let ids: Vec<String> = self
+            .connections_for_provider(provider)
+            .await?
+            .into_iter()
+            .map(|connection| connection.id.to_string())
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.routes_where(
+            sea_orm::Condition::all().add(channel_links::Column::ConnectionId.is_in(ids)),
+            "finding a provider's routes",
+        )
+        .await
+    }
+
+    async fn latest_message_link(
+        &self,
+        link: ChannelLinkId,
+    ) -> Result<Option<MessageLink>, RepoError> {
+        let rows = self
+            .read_rows(
+                &format!(
+                    "SELECT {MESSAGE_LINK_COLUMNS} FROM chat_sync_message_links \
+                     WHERE channel_link_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1"
+                ),
+                vec![link.to_string().into()],
+                "finding a link's latest message link",
+            )
+            .await?;
+        rows.first()
+            .map(message_link_of)
+            .transpose()
+            .map_err(unexpected)
+    }
+
     async fn message_link(
         &self,
         link: ChannelLinkId,

@@ -72,6 +72,27 @@ pub enum IntakeOutcome {
     Recorded(u64),
 }
 
+/// Failures of [`IngestService::catch_up`].
+#[derive(Debug, thiserror::Error)]
+pub enum CatchUpError {
+    /// Anything else: a bug or an infrastructure failure.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+crate::error::unexpected_on_read_failure!(CatchUpError);
+
+/// What a catch-up did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CatchUpReport {
+    /// Links whose channel history was read.
+    pub links_read: u64,
+    /// New receipts recorded from what was read.
+    pub recorded: u64,
+    /// Links whose history could not be read, and why (no secrets).
+    pub failed: Vec<(ChannelLinkId, String)>,
+}
+
 /// Failures of [`IngestService::process`] that left the receipt as it was (its lease expires
 /// and another try takes it).
 #[derive(Debug, thiserror::Error)]
@@ -144,16 +165,25 @@ impl IngestService {
             .inbound(provider)
             .ok_or(IntakeError::UnsupportedProvider(provider.as_str()))?
             .clone();
-        let workspace = adapter.workspace_of(input).map_err(|e| match e {
-            InboundError::Malformed { reason } => IntakeError::Malformed(reason),
-            InboundError::Unauthenticated { reason } => IntakeError::Unauthenticated(reason),
-            InboundError::Stale => IntakeError::Unauthenticated("stale".to_owned()),
-        })?;
-        let connections = self
-            .ports
-            .sync
-            .connections_for_workspace(provider, &workspace)
-            .await?;
+        let connections = match adapter.workspace_of(input) {
+            Ok(workspace) => {
+                self.ports
+                    .sync
+                    .connections_for_workspace(provider, &workspace)
+                    .await?
+            }
+            // A challenge names no workspace: any of the platform's connections may verify it.
+            Err(_) if adapter.names_no_workspace(input) => {
+                self.ports.sync.connections_for_provider(provider).await?
+            }
+            Err(InboundError::Malformed { reason }) => return Err(IntakeError::Malformed(reason)),
+            Err(InboundError::Unauthenticated { reason }) => {
+                return Err(IntakeError::Unauthenticated(reason));
+            }
+            Err(InboundError::Stale) => {
+                return Err(IntakeError::Unauthenticated("stale".to_owned()));
+            }
+        };
         if connections.is_empty() {
             return Err(IntakeError::UnknownWorkspace);
         }
@@ -445,6 +475,17 @@ impl IngestService {
             InboundEventKind::MessageDeleted { message } => {
                 match self.linked(&context, message).await? {
                     None => Err(IgnoreReason::MessageNotLinked),
+                    // The echo of a delete this service made, or a repeated delete.
+                    Some(linked)
+                        if self
+                            .ports
+                            .messages
+                            .find(linked.hazel_message_id)
+                            .await?
+                            .is_none_or(|m| m.deleted_at.is_some()) =>
+                    {
+                        Err(IgnoreReason::AlreadyInSync)
+                    }
                     Some(linked) => Ok(Written {
                         message: Some(linked.hazel_message_id),
                         changes: vec![Change::DeleteMessage {
@@ -530,8 +571,106 @@ impl IngestService {
         {
             return Ok((member, None));
         }
+        // The event may carry no profile (a reaction, a message without `user_profile`):
+        // the platform is asked once for the user's display name and avatar.
+        let profile = if avatar_url.is_none() || name.trim().is_empty() || name == user.as_str() {
+            self.profile(connection, user).await
+        } else {
+            None
+        };
+        let (name, avatar_url) = match &profile {
+            Some(profile) => (
+                profile.name.as_str(),
+                profile.avatar_url.as_ref().or(avatar_url),
+            ),
+            None => (name, avatar_url),
+        };
         let member = shadow_member(connection, user, name, avatar_url, now)?;
         Ok((member.clone(), Some(Change::InsertMember(member))))
+    }
+
+    /// The platform's profile of `user`, when this build reads the platform and it answers;
+    /// a failure only costs the name and avatar (the event's own are used).
+    async fn profile(
+        &self,
+        connection: &SyncConnection,
+        user: &ExternalUserId,
+    ) -> Option<crate::ports::ExternalProfile> {
+        let reader = self.ports.providers.reader(connection.provider)?;
+        let sealed = connection.credentials.as_ref()?;
+        let credentials = self.ports.vault.open(connection.id, sealed).ok()?;
+        reader
+            .user_profile(&connection.external_workspace_id, &credentials, user)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Catch-up after downtime: reads the history of every linked channel of every platform
+    /// this build can read, from the last message synced through each link (or the link's
+    /// creation), and records what it finds as receipts (source `backfill`), in order. The
+    /// receipts' dedupe keys and the message links make a message also seen live one message.
+    /// Links that are inactive, outbound only, or whose connection is not `connected` are
+    /// skipped; a link whose read fails is reported and the others are read all the same.
+    ///
+    /// # Errors
+    /// [`CatchUpError::Unexpected`] when the links cannot be read at all.
+    pub async fn catch_up(&self) -> Result<CatchUpReport, CatchUpError> {
+        use crate::model::chat_sync::{ConnectionStatus, Direction};
+        let mut report = CatchUpReport::default();
+        for provider in self.ports.providers.reader_providers() {
+            let Some(reader) = self.ports.providers.reader(provider).cloned() else {
+                continue;
+            };
+            let routes = self.ports.sync.routes_for_provider(provider).await?;
+            for route in routes {
+                let readable = route.link.is_active
+                    && route.link.direction != Direction::Outbound
+                    && route.connection.status == ConnectionStatus::Connected;
+                let Some(sealed) = route.connection.credentials.as_ref().filter(|_| readable)
+                else {
+                    continue;
+                };
+                let Ok(credentials) = self.ports.vault.open(route.connection.id, sealed) else {
+                    report
+                        .failed
+                        .push((route.link.id, "credentials cannot be opened".to_owned()));
+                    continue;
+                };
+                let after = self
+                    .ports
+                    .sync
+                    .latest_message_link(route.link.id)
+                    .await?
+                    .and_then(|link| link.external.parts().last().cloned());
+                let request = crate::ports::HistoryRequest {
+                    workspace: route.connection.external_workspace_id.clone(),
+                    channel: route.link.external_channel_id.clone(),
+                    credentials,
+                    after,
+                    since: route.link.created_at,
+                };
+                let events = match reader.history_since(&request).await {
+                    Ok(events) => events,
+                    Err(err) => {
+                        report.failed.push((route.link.id, err.to_string()));
+                        continue;
+                    }
+                };
+                report.links_read += 1;
+                let new = self
+                    .record(
+                        route.connection.id,
+                        provider,
+                        ReceiptSource::Backfill,
+                        events,
+                    )
+                    .await
+                    .map_err(|RecordEventsError::Unexpected(e)| CatchUpError::Unexpected(e))?;
+                report.recorded += new;
+            }
+        }
+        Ok(report)
     }
 
     async fn created(

@@ -16,7 +16,8 @@ use std::sync::Arc;
 pub use deliver::{ClaimReport, DeliveryService, DeliveryStep};
 pub use deliveries::{DeliveriesService, DeliveryAccessError, RetryDeliveryError};
 pub use ingest::{
-    IngestService, IntakeError, IntakeOutcome, ProcessError, ReceiptReport, RecordEventsError,
+    CatchUpError, CatchUpReport, IngestService, IntakeError, IntakeOutcome, ProcessError,
+    ReceiptReport, RecordEventsError,
 };
 pub use policy::{RetryDecision, RetryPolicy, Route};
 

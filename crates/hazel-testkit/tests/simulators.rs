@@ -411,9 +411,13 @@ async fn slack_reports_an_unimplemented_method_even_with_a_bad_token() {
 
     let answer = body(
         http()
-            .post(format!("{}/chat.postMessage", sim.url()))
+            .post(format!("{}/chat.scheduleMessage", sim.url()))
             .bearer_auth("xoxb-unknown")
-            .form(&[("channel", "C0000001"), ("text", "hello")])
+            .form(&[
+                ("channel", "C0000001"),
+                ("text", "hello"),
+                ("post_at", "1700000000"),
+            ])
             .send()
             .await
             .unwrap(),

@@ -2,6 +2,7 @@
 
 pub mod discord;
 pub mod slack;
+pub mod slack_events;
 pub mod spec;
 
 use std::collections::{HashMap, VecDeque};
@@ -331,6 +332,21 @@ pub(crate) trait Protocol: Sized + Send + Sync + 'static {
         operation: &Operation,
         failure: Self::Failure,
     ) -> Outcome;
+    /// Query parameters of `template` that the provider documents but the vendored spec
+    /// predates (Slack's `include_all_metadata`): they are accepted, not reported.
+    fn documented_params(template: &str) -> &'static [&'static str] {
+        let _ = template;
+        &[]
+    }
+
+    /// The part of a successful answer of `template` that the vendored spec describes, when
+    /// the answer also carries fields the provider documents elsewhere (Slack's
+    /// `response_metadata`, a message's `metadata`); `None` to check the whole answer.
+    fn spec_view(template: &str, body: &Value) -> Option<Value> {
+        let _ = (template, body);
+        None
+    }
+
     /// Answers a valid call; problems the provider would refuse it for go to `refused` as
     /// violations.
     fn answer(
@@ -399,12 +415,19 @@ impl<P: Protocol> Shared<P> {
             );
             return P::reject(Rejection::WrongVerb);
         };
+        let documented = P::documented_params(&route.template);
+        let query: Vec<(String, String)> = exchange
+            .query
+            .iter()
+            .filter(|(name, _)| !documented.contains(&name.as_str()))
+            .cloned()
+            .collect();
         let problems = spec.check_request(
             operation,
             &SpecRequest {
                 authorization: exchange.authorization.as_deref(),
                 path_params: params.clone(),
-                query: &exchange.query,
+                query: &query,
                 form: &exchange.form,
                 json: exchange.json.as_ref(),
                 has_body: exchange.has_body,
@@ -456,7 +479,10 @@ impl<P: Protocol> Shared<P> {
         }
         match reply {
             Reply::Success { body, headers } => {
-                for problem in spec.check_success(&verb, &route.template, &body) {
+                let view = P::spec_view(&route.template, &body);
+                for problem in
+                    spec.check_success(&verb, &route.template, view.as_ref().unwrap_or(&body))
+                {
                     self.journal.violation(
                         exchange,
                         &format!("the simulator's own answer breaks the spec: {problem}"),
@@ -526,6 +552,13 @@ impl<P: Protocol> Core<P> {
     /// Locks the shared side (journal, failures, platform state).
     pub(crate) fn lock(&self) -> MutexGuard<'_, Shared<P>> {
         lock(&self.shared)
+    }
+
+    /// A recorder of violations found outside a request (in what the simulator emits), kept
+    /// in the same journal as the requests' own.
+    pub(crate) fn violation_recorder(&self) -> Arc<dyn Fn(String) + Send + Sync> {
+        let shared = Arc::clone(&self.shared);
+        Arc::new(move |problem| lock(&shared).journal.violations.push(problem))
     }
 
     /// Queues a failure under `key` (one of [`Protocol::failure_keys`]).

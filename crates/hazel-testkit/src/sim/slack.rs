@@ -10,6 +10,12 @@ use hyper::body::Bytes;
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
 
+#[path = "slack_chat.rs"]
+mod chat;
+
+pub use super::slack_events::{Delivery, EventsApiSink, SentEvent, SlackEventSink};
+pub use chat::{SlackMessage, SlackUser};
+
 use super::spec::{self, Operation, PathParams, Route, Spec};
 use super::{
     Call, Core, Exchange, Outcome, Protocol, RecordedRequest, RedactedKeys, Rejection, Reply,
@@ -68,6 +74,9 @@ pub(crate) struct State {
     /// Bot tokens (secrets) → what they grant.
     tokens: HashMap<String, BotToken>,
     next_id: u64,
+    /// Users, messages, threads, reactions and pins (changed by Web API calls, which see
+    /// the state immutably).
+    chat: std::sync::Mutex<chat::Chat>,
 }
 
 impl std::fmt::Debug for State {
@@ -76,6 +85,7 @@ impl std::fmt::Debug for State {
             .field("workspaces", &self.workspaces)
             .field("tokens", &RedactedKeys(&self.tokens))
             .field("next_id", &self.next_id)
+            .field("chat", &self.chat)
             .finish()
     }
 }
@@ -331,8 +341,26 @@ impl Protocol for Slack {
             "bots.info" => Some(State::bots_info),
             "conversations.info" => Some(State::conversations_info),
             "conversations.list" => Some(State::conversations_list),
+            "conversations.history" => Some(State::conversations_history),
+            "conversations.replies" => Some(State::conversations_replies),
+            "chat.postMessage" => Some(State::chat_post_message),
+            "chat.update" => Some(State::chat_update),
+            "chat.delete" => Some(State::chat_delete),
+            "reactions.add" => Some(State::reactions_add),
+            "reactions.remove" => Some(State::reactions_remove),
+            "pins.add" => Some(State::pins_add),
+            "pins.remove" => Some(State::pins_remove),
+            "users.info" => Some(State::users_info),
             _ => None,
         }
+    }
+
+    fn documented_params(method: &str) -> &'static [&'static str] {
+        chat::documented_params(method)
+    }
+
+    fn spec_view(method: &str, body: &Value) -> Option<Value> {
+        chat::spec_view(method, body)
     }
 
     fn authenticate(state: &State, exchange: &Exchange) -> Result<String, Rejection> {

@@ -19,6 +19,50 @@ static DISCORD_SPEC: &str = include_str!("../../specs/discord/openapi.json");
 static SLACK: LazyLock<Spec> = LazyLock::new(|| Spec::parse(Flavor::Slack, SLACK_SPEC));
 static DISCORD: LazyLock<Spec> = LazyLock::new(|| Spec::parse(Flavor::Discord, DISCORD_SPEC));
 
+/// Slack's Events API spec (AsyncAPI 1.x), as published by Slack.
+static SLACK_EVENTS_SPEC: &str = include_str!("../../specs/slack/slack_events_api_async_v1.json");
+
+static SLACK_EVENTS: LazyLock<Value> = LazyLock::new(|| {
+    serde_json::from_str(SLACK_EVENTS_SPEC).expect("the vendored Slack Events API spec is JSON")
+});
+
+/// The problems of an Events API request body (an `event_callback` wrapper) measured
+/// against the payload schema of its event's topic in Slack's Events API spec (`message` →
+/// `message.channels`, `reaction_added` → `reaction.added`, …); empty when it conforms, or
+/// names the event type the spec lacks. Other bodies (`url_verification`) are not checked.
+#[must_use]
+pub fn check_slack_event(payload: &Value) -> Vec<String> {
+    let root = &*SLACK_EVENTS;
+    let kind = payload
+        .pointer("/event/type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    // Only `event_callback` bodies are described by the spec's topics (its `url.verification`
+    // topic reuses the event wrapper, which a challenge does not have).
+    if payload.get("type").and_then(Value::as_str) != Some("event_callback") {
+        return Vec::new();
+    }
+    let topic = match kind {
+        "message" => match payload
+            .pointer("/event/channel_type")
+            .and_then(Value::as_str)
+        {
+            Some("group") => "message.groups".to_owned(),
+            _ => "message.channels".to_owned(),
+        },
+        other => other.replace('_', "."),
+    };
+    let Some(schema) = root.pointer(&format!(
+        "/topics/{}/subscribe/payload",
+        topic.replace('/', "~1")
+    )) else {
+        return vec![format!("the Events API spec has no topic {topic:?}")];
+    };
+    let mut problems = Vec::new();
+    check_shape(root, payload, schema, "$", &mut problems, 0);
+    problems
+}
+
 /// Slack's Web API spec: routes are method names (`auth.test`).
 pub fn slack() -> &'static Spec {
     &SLACK

@@ -395,11 +395,16 @@ impl Mocks {
     }
 
     fn ports(self) -> SyncPorts {
+        self.ports_with(ChatProviders::new(), MockCredentialVault::new())
+    }
+
+    /// The ports, with these provider adapters and this vault.
+    fn ports_with(self, providers: ChatProviders, vault: MockCredentialVault) -> SyncPorts {
         let members = Arc::new(self.members);
         let channels = Arc::new(self.channels);
         let store = Arc::new(self.store);
         let clock = Arc::new(clock());
-        let vault = Arc::new(MockCredentialVault::new());
+        let vault = Arc::new(vault);
         SyncPorts {
             members: members.clone(),
             channels: channels.clone(),
@@ -409,7 +414,7 @@ impl Mocks {
             store: store.clone(),
             clock: clock.clone(),
             vault: vault.clone(),
-            providers: ChatProviders::new(),
+            providers,
             chat_sync: ChatSyncService::new(ChatSyncPorts {
                 members,
                 channels,
@@ -890,4 +895,156 @@ async fn refused_credentials_set_the_connection_to_error_and_hold_the_delivery()
     let report = service.run_claim(&claim, 10).await.unwrap();
     let steps: Vec<_> = report.steps.into_iter().map(|(s, _)| s).collect();
     assert_eq!(steps, vec![DeliveryStep::Held]);
+}
+
+// ----------------------------------------------------------------------------------------
+// Catch-up and authors' profiles.
+
+fn slack_credentials() -> crate::model::chat_sync::Credentials {
+    crate::model::chat_sync::Credentials::Slack {
+        bot_token: secrecy::SecretString::from("xoxb-1".to_owned()),
+        signing_secret: secrecy::SecretString::from("s".to_owned()),
+        app_token: None,
+    }
+}
+
+fn opening_vault() -> MockCredentialVault {
+    let mut vault = MockCredentialVault::new();
+    vault
+        .expect_open()
+        .returning(|_, _| Ok(slack_credentials()));
+    vault
+}
+
+#[tokio::test]
+async fn catch_up_reads_each_readable_link_after_its_last_synced_message() {
+    use crate::ports::{HistoryRequest, MockChatReader};
+    let channel = ChannelId::new();
+    let readable = route(channel, "CA", Direction::Both);
+    let outbound_only = route(channel, "CB", Direction::Outbound);
+    let mut inactive = route(channel, "CC", Direction::Both);
+    inactive.link.is_active = false;
+    let mut paused = route(channel, "CD", Direction::Inbound);
+    paused.connection.status = ConnectionStatus::Disconnected;
+    let routes = vec![readable.clone(), outbound_only, inactive, paused];
+    let mut mocks = Mocks::new();
+    mocks
+        .sync
+        .expect_routes_for_provider()
+        .withf(|provider| *provider == Provider::Slack)
+        .returning(move |_| Ok(routes.clone()));
+    let link = readable.link.id;
+    mocks
+        .sync
+        .expect_latest_message_link()
+        .withf(move |asked| *asked == link)
+        .times(1)
+        .returning(move |link| {
+            Ok(Some(MessageLink {
+                id: MessageLinkId::new(),
+                channel_link_id: link,
+                hazel_message_id: crate::ids::MessageId::new(),
+                external: ExternalRefs::new(vec![
+                    ExternalMessageId::parse("m", "1.1").unwrap(),
+                    ExternalMessageId::parse("m", "1.2").unwrap(),
+                ])
+                .unwrap(),
+                source: LinkSource::Hazel,
+                thread: None,
+                content_hash: ContentHash::of("x"),
+                reactions: Default::default(),
+                created_at: at(),
+                updated_at: at(),
+            }))
+        });
+    let connection = readable.connection.id;
+    mocks
+        .store
+        .expect_commit()
+        .withf(move |changes| {
+            changes.len() == 2
+                && changes.iter().all(|change| {
+                    matches!(change, Change::Sync(SyncChange::InsertReceipt(receipt))
+                        if receipt.source == ReceiptSource::Backfill
+                            && receipt.connection_id == connection)
+                })
+        })
+        .times(1)
+        .returning(|_| Ok(committed(2)));
+    let mut reader = MockChatReader::new();
+    reader.expect_provider().return_const(Provider::Slack);
+    reader
+        .expect_history_since()
+        .withf(|request: &HistoryRequest| {
+            request.channel.as_str() == "CA"
+                && request.after.as_ref().map(ExternalMessageId::as_str) == Some("1.2")
+        })
+        .times(1)
+        .returning(|_| {
+            Ok(vec![
+                event(
+                    "CA",
+                    InboundEventKind::MessageCreated(ext_message("1.3", "U1")),
+                ),
+                event(
+                    "CA",
+                    InboundEventKind::MessageCreated(ext_message("1.4", "U2")),
+                ),
+            ])
+        });
+    let providers = ChatProviders::new().with_reader(Arc::new(reader));
+    let service = IngestService::new(mocks.ports_with(providers, opening_vault()));
+
+    let report = service.catch_up().await.unwrap();
+
+    assert_eq!(report.links_read, 1);
+    assert_eq!(report.recorded, 2);
+    assert!(report.failed.is_empty());
+}
+
+#[tokio::test]
+async fn a_link_whose_history_cannot_be_read_is_reported_and_the_others_are_read() {
+    use crate::ports::MockChatReader;
+    let channel = ChannelId::new();
+    let failing = route(channel, "CA", Direction::Both);
+    let fine = route(channel, "CB", Direction::Both);
+    let routes = vec![failing.clone(), fine];
+    let mut mocks = Mocks::new();
+    mocks
+        .sync
+        .expect_routes_for_provider()
+        .returning(move |_| Ok(routes.clone()));
+    mocks
+        .sync
+        .expect_latest_message_link()
+        .returning(|_| Ok(None));
+    let mut reader = MockChatReader::new();
+    reader.expect_provider().return_const(Provider::Slack);
+    reader.expect_history_since().returning(|request| {
+        // Nothing synced yet: the read starts at the link's creation.
+        assert_eq!(request.since, at());
+        assert!(request.after.is_none());
+        if request.channel.as_str() == "CA" {
+            Err(DeliveryError::RateLimited {
+                retry_after: Duration::from_secs(30),
+                scope: RateLimitScope::Route,
+            })
+        } else {
+            Ok(Vec::new())
+        }
+    });
+    let providers = ChatProviders::new().with_reader(Arc::new(reader));
+    let service = IngestService::new(mocks.ports_with(providers, opening_vault()));
+
+    let report = service.catch_up().await.unwrap();
+
+    assert_eq!(report.links_read, 1);
+    assert_eq!(report.recorded, 0);
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].0, failing.link.id);
+    assert!(
+        report.failed[0].1.contains("rate limited"),
+        "{:?}",
+        report.failed
+    );
 }

@@ -53,3 +53,7 @@ bench-store:
 # Benchmark inbound events through the sync engine against the fake provider, beside raw commits (SQLite; PostgreSQL too when HAZEL_TEST_POSTGRES_URL is set).
 bench-engine:
     cargo run --release --quiet -p hazel-bench --bin bench-engine
+
+# Start the service beside the Slack simulator and show a message crossing each way (Slack → Hazel over the Events API, Hazel → Slack over the Web API).
+demo:
+    cargo run --quiet -p hazel-testkit --bin hazel-demo

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use hazel_domain::model::Timestamp;
 use hazel_domain::model::chat_sync::{Credentials, ExternalWorkspaceId, Provider};
-use hazel_domain::model::sync::{InboundError, InboundInput, InboundOutcome};
+use hazel_domain::model::sync::{InboundError, InboundInput, InboundOutcome, KnownMention};
 use hazel_domain::ports::ChatInbound;
 
 use crate::events::{Decoded, SlackPayload, claimed_team, decode};
@@ -44,6 +44,23 @@ impl ChatInbound for SlackInbound {
 
     fn names_no_workspace(&self, input: &InboundInput) -> bool {
         Self::is_url_verification(input)
+    }
+
+    fn to_hazel_markdown(
+        &self,
+        text: &str,
+        mentions: &[KnownMention],
+        mention_mapping: bool,
+    ) -> String {
+        crate::mrkdwn::to_markdown(text, mention_mapping, &|user| {
+            mentions
+                .iter()
+                .find(|known| known.user.as_str() == user)
+                .map(|known| crate::mrkdwn::MentionedUser {
+                    member: known.member,
+                    display_name: known.display_name.clone(),
+                })
+        })
     }
 
     async fn verify_and_decode(
@@ -92,5 +109,40 @@ impl ChatInbound for SlackInbound {
                 InboundOutcome::Events(Vec::new())
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hazel_domain::ids::MemberId;
+    use hazel_domain::model::external::ExternalUserId;
+
+    use super::*;
+
+    fn known(user: &str, member: Option<MemberId>, name: Option<&str>) -> KnownMention {
+        KnownMention {
+            user: ExternalUserId::parse("user", user).unwrap(),
+            member,
+            display_name: name.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn texts_become_markdown_with_members_mapped_and_others_named() {
+        let bob = MemberId::new();
+        let mentions = [
+            known("U0BOB", Some(bob), Some("Bob")),
+            known("U0EVE", None, Some("Eve")),
+        ];
+        let text = "*hi* <@U0BOB>, <@U0EVE> and <@U0NOBODY> &lt;3 `*code*`";
+        assert_eq!(
+            SlackInbound.to_hazel_markdown(text, &mentions, true),
+            format!("**hi** @[member:{bob}], @Eve and @U0NOBODY <3 `*code*`")
+        );
+        // Without mention mapping a member is their name too.
+        assert_eq!(
+            SlackInbound.to_hazel_markdown("<@U0BOB>", &mentions, false),
+            "@Bob"
+        );
     }
 }

@@ -158,11 +158,12 @@ async fn slack_messages_edits_and_deletes_reach_hazel_with_their_authors(app: Te
     let linked = linked(&app).await;
     let ts = app
         .slack
-        .post_as_user(CHANNEL, ALICE, "hello from *Slack*")
+        .post_as_user(CHANNEL, ALICE, "hello from *Slack*, <@U0BOB0001> &amp; co")
         .await;
     let messages = hazel_count(&linked, 1).await;
     let message = &messages[0];
-    assert_eq!(message["content"], "hello from *Slack*");
+    // mrkdwn became Markdown; Bob, who has no member yet, is his plain name.
+    assert_eq!(message["content"], "hello from **Slack**, @Bob & co");
     let author = &message["author"];
     assert_eq!(author["externalProvider"], "slack", "{author}");
     // users.info gave the shadow member its display name and avatar.
@@ -187,7 +188,7 @@ async fn slack_messages_edits_and_deletes_reach_hazel_with_their_authors(app: Te
         .slack
         .requests()
         .iter()
-        .filter(|r| r.route == "users.info")
+        .filter(|r| r.route == "users.info" && r.param("user") == Some(ALICE))
         .count();
     assert_eq!(profile_reads, 1, "the profile is read once and cached");
 
@@ -209,6 +210,14 @@ async fn slack_thread_replies_reactions_and_pins_reach_hazel(app: TestApp) {
     assert_eq!(messages[1]["parentMessageId"], parent_id);
     // Bob has no avatar in Slack: his display name still comes from users.info.
     assert_eq!(messages[1]["author"]["name"], "Bob");
+    // Now that Bob is a member, a mention of him is a Hazel mention (and notifies no one
+    // native, since he is a shadow member).
+    app.slack
+        .post_as_user(CHANNEL, ALICE, "thanks <@U0BOB0001>!")
+        .await;
+    let messages = hazel_count(&linked, 3).await;
+    let bob = messages[1]["author"]["memberId"].as_str().unwrap();
+    assert_eq!(messages[2]["content"], format!("thanks @[member:{bob}]!"));
 
     app.slack
         .react_as_user(CHANNEL, &parent, BOB, "+1::skin-tone-3")
@@ -234,6 +243,7 @@ async fn slack_thread_replies_reactions_and_pins_reach_hazel(app: TestApp) {
     // Hazel has no pins of its own yet: a pin is recorded and ignored with its reason.
     app.slack.pin_as_user(CHANNEL, &parent, ALICE).await;
     let receipts = receipts_settled(&app, &linked.connection).await;
+    assert_eq!(hazel_messages(&linked).await.len(), 3);
     let pin = receipts
         .iter()
         .find(|r| r.kind == Some(hazel_domain::model::delivery::DeliveryKind::PinAdd))

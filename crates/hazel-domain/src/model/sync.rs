@@ -375,6 +375,19 @@ pub enum ExternalMention {
     Here,
 }
 
+/// A user an external message mentions, as Hazel knows them: the member they are mirrored as
+/// (their shadow member), and their display name. Adapters render a known member as
+/// `@[member:<id>]` (when mention mapping is on) and anyone else as the plain name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownMention {
+    /// The user on the platform.
+    pub user: ExternalUserId,
+    /// Their shadow member, when they have one.
+    pub member: Option<MemberId>,
+    /// Their display name, when known.
+    pub display_name: Option<String>,
+}
+
 /// An external message as it was created or edited.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExternalMessage {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use crate::model::chat_sync::{Credentials, ExternalWorkspaceId, Provider};
-use crate::model::sync::{InboundError, InboundInput, InboundOutcome};
+use crate::model::sync::{InboundError, InboundInput, InboundOutcome, KnownMention};
 
 /// One chat platform's read side: authenticates its input and decodes it into
 /// [`InboundEvent`](crate::model::sync::InboundEvent)s. Input that fails verification is
@@ -27,6 +27,20 @@ pub trait ChatInbound: Send + Sync {
     fn names_no_workspace(&self, input: &InboundInput) -> bool {
         let _ = input;
         false
+    }
+
+    /// The text of an external message (in the platform's format, as decoded) in Hazel
+    /// Markdown: formatting converted, mentions of `mentions` as `@[member:<id>]` when
+    /// `mention_mapping` is on and the user is a member, else their plain name. The text as
+    /// it is unless the adapter says otherwise.
+    fn to_hazel_markdown(
+        &self,
+        text: &str,
+        mentions: &[KnownMention],
+        mention_mapping: bool,
+    ) -> String {
+        let _ = (mentions, mention_mapping);
+        text.to_owned()
     }
 
     /// Verifies `input` with the connection's `credentials` (Slack signature v0 within 300 s

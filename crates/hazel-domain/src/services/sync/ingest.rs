@@ -589,6 +589,46 @@ impl IngestService {
         Ok((member.clone(), Some(Change::InsertMember(member))))
     }
 
+    /// An external message's text as Hazel stores it: converted by the platform's adapter
+    /// to Hazel Markdown, with the users it mentions as their shadow members (or their
+    /// names, from the platform's profile when they have no member).
+    async fn hazel_text(
+        &self,
+        context: &Context<'_>,
+        external: &ExternalMessage,
+    ) -> anyhow::Result<MessageContent> {
+        use crate::model::sync::{ExternalMention, KnownMention};
+        let connection = &context.route.connection;
+        let Some(adapter) = self.ports.providers.inbound(connection.provider).cloned() else {
+            return inbound_content(&external.text);
+        };
+        let mention_mapping = context.route.link.settings.mention_mapping;
+        let mut known: Vec<KnownMention> = Vec::new();
+        for mention in &external.mentions {
+            let ExternalMention::User(user) = mention else {
+                continue;
+            };
+            if known.iter().any(|k| &k.user == user) {
+                continue;
+            }
+            let member = self
+                .ports
+                .sync
+                .shadow_member(connection.organization_id, connection.provider, user)
+                .await?;
+            let (member, display_name) = match member {
+                Some(member) => (Some(member.id), Some(member.name.as_str().to_owned())),
+                None => (None, self.profile(connection, user).await.map(|p| p.name)),
+            };
+            known.push(KnownMention {
+                user: user.clone(),
+                member,
+                display_name,
+            });
+        }
+        inbound_content(&adapter.to_hazel_markdown(&external.text, &known, mention_mapping))
+    }
+
     /// The platform's profile of `user`, when this build reads the platform and it answers;
     /// a failure only costs the name and avatar (the event's own are used).
     async fn profile(
@@ -704,7 +744,7 @@ impl IngestService {
                 .find(parent_link.hazel_message_id)
                 .await?;
         }
-        let content = inbound_content(&external.text)?;
+        let content = self.hazel_text(context, external).await?;
         let message = Message {
             id: MessageId::new(),
             channel_id: context.channel.id,
@@ -759,7 +799,7 @@ impl IngestService {
         let Some(linked) = self.linked(context, &external.id).await? else {
             return Ok(Err(IgnoreReason::MessageNotLinked));
         };
-        let content = inbound_content(&external.text)?;
+        let content = self.hazel_text(context, external).await?;
         // The echo of an edit this service made through the link: nothing to write.
         if edit_is_echo(&linked, content.as_str()) {
             return Ok(Err(IgnoreReason::AlreadyInSync));

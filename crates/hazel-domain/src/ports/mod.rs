@@ -5,6 +5,7 @@ pub mod chat_outbound;
 pub mod chat_provider;
 pub mod clock;
 pub mod repositories;
+pub mod session;
 pub mod store;
 pub mod sync;
 pub mod vault;
@@ -18,6 +19,7 @@ pub use repositories::{
     MemberRepository, MessageRepository, NotificationFilter, NotificationRepository,
     OrganizationRepository, RepoError, UserRepository,
 };
+pub use session::{SessionLeaseError, SessionLeases};
 pub use store::{
     Change, ChangeOutcome, Changeset, Committed, ConnectionColumns, Expectation, Guarded,
     LinkColumns, PreconditionFailure, Store, StoreError, SyncChange, UniqueRule,
@@ -42,6 +44,8 @@ pub use repositories::{
     MockMemberRepository, MockMessageRepository, MockNotificationRepository,
     MockOrganizationRepository, MockUserRepository,
 };
+#[cfg(any(test, feature = "mocks"))]
+pub use session::MockSessionLeases;
 #[cfg(any(test, feature = "mocks"))]
 pub use store::MockStore;
 #[cfg(any(test, feature = "mocks"))]

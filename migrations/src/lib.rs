@@ -12,6 +12,7 @@ mod m20261122_000002_sync_lookup_indexes;
 mod m20261130_000010_connection_bot_identity;
 mod m20261202_000011_messages_without_hot_row_locks;
 mod m20261202_000020_sync_engine;
+mod m20261202_000040_session_leases;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_connection_bot_identity::Migration),
             Box::new(m20261202_000011_messages_without_hot_row_locks::Migration),
             Box::new(m20261202_000020_sync_engine::Migration),
+            Box::new(m20261202_000040_session_leases::Migration),
         ]
     }
 }

@@ -251,6 +251,8 @@ impl Channel {
             id,
             is_private,
             member_count: None,
+            // A guild's bot sees the channels its permissions allow; there is nothing to join.
+            bot_is_member: true,
         })
     }
 }

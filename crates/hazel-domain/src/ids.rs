@@ -117,6 +117,11 @@ define_id!(
     /// Identifies one running worker, the holder of the leases it takes.
     WorkerId
 );
+define_id!(
+    /// Identifies one taking of a session lease (a fencing token): a new one on every
+    /// acquisition, so a holder that lost its lease can never write as the next holder.
+    LeaseToken
+);
 
 /// The id of a committed database transaction: on PostgreSQL the transaction's own id
 /// (`pg_current_xact_id()`), on SQLite a counter incremented by every changeset. A later write

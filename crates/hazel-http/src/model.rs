@@ -774,6 +774,9 @@ pub(crate) struct ExternalChannel {
     pub(crate) is_private: bool,
     /// Its member count; `null` when the provider does not tell (Discord).
     pub(crate) member_count: Nullable<u64>,
+    /// Whether the bot is in the channel. A public channel it has not joined sends no events;
+    /// linking or selecting it joins it.
+    pub(crate) bot_is_member: bool,
     /// Whether an active link of this connection syncs it.
     pub(crate) sync_enabled: bool,
 }
@@ -785,6 +788,7 @@ impl From<DiscoveredChannel> for ExternalChannel {
             name: found.channel.name,
             is_private: found.channel.is_private,
             member_count: Nullable(found.channel.member_count),
+            bot_is_member: found.channel.bot_is_member,
             sync_enabled: found.sync_enabled,
         }
     }

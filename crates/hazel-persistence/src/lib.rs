@@ -10,6 +10,7 @@ mod entity;
 mod error;
 mod page;
 mod repositories;
+mod session_lease;
 mod store;
 mod sync_engine;
 pub mod testing;

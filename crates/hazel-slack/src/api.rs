@@ -92,6 +92,19 @@ impl WebApi {
         self.send(method, token, request, answered).await
     }
 
+    /// Calls `method` with `POST` and a JSON body (a directory write such as
+    /// `conversations.join`); refusals as for [`WebApi::get_answering`].
+    pub(crate) async fn post_answering<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        token: &SecretString,
+        body: &Value,
+        answered: &[&'static str],
+    ) -> Result<Result<Reply<T>, &'static str>, ProviderError> {
+        let request = self.http.post(format!("{}/{method}", self.base)).json(body);
+        self.send(method, token, request, answered).await
+    }
+
     /// Authenticates, sends and decodes one call; logs its outcome without the token.
     async fn send<T: DeserializeOwned>(
         &self,

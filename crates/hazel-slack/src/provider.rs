@@ -35,6 +35,10 @@ const PAGE_LIMIT: &str = "200";
 /// with a next cursor (20 000 channels at [`PAGE_LIMIT`]).
 const MAX_PAGES: usize = 100;
 
+/// Time left for the call after a rate-limit wait: a wait that would end closer than this to
+/// the operation's deadline is not started, and `RateLimited` is answered at once.
+const RETRY_MARGIN: Duration = Duration::from_secs(2);
+
 /// The Slack adapter of [`ChatDirectory`]: validates bot tokens, learns the bot's identity,
 /// discovers channels and checks whether the bot can sync one.
 #[derive(Clone, Debug)]
@@ -228,6 +232,9 @@ struct Conversation {
     #[serde(default)]
     is_private: bool,
     num_members: Option<u64>,
+    /// Absent for channels the token cannot know about; a private channel is listed only
+    /// to its members.
+    is_member: Option<bool>,
 }
 
 impl Conversation {
@@ -238,6 +245,7 @@ impl Conversation {
         Ok(ExternalChannel {
             name: self.name.unwrap_or_else(|| self.id.clone()),
             id,
+            bot_is_member: self.is_member.unwrap_or(self.is_private),
             is_private: self.is_private,
             member_count: self.num_members,
         })
@@ -267,7 +275,8 @@ impl ChatDirectory for SlackProvider {
         credentials: &Credentials,
     ) -> Result<Vec<ExternalChannel>, ProviderError> {
         let token = bot_token(credentials)?;
-        self.within_deadline("list_channels", self.list_pages(token))
+        let deadline = tokio::time::Instant::now() + self.operation_timeout;
+        self.within_deadline("list_channels", self.list_pages(token, deadline))
             .await
     }
 
@@ -280,6 +289,17 @@ impl ChatDirectory for SlackProvider {
         // The token belongs to one workspace, so a channel of another one is not found.
         let token = bot_token(credentials)?;
         self.within_deadline("check_channel", self.conversation(token, channel))
+            .await
+    }
+
+    async fn join_channel(
+        &self,
+        _workspace: &ExternalWorkspaceId,
+        credentials: &Credentials,
+        channel: &ExternalChannelId,
+    ) -> Result<(), ProviderError> {
+        let token = bot_token(credentials)?;
+        self.within_deadline("join_channel", self.join(token, channel))
             .await
     }
 }
@@ -362,14 +382,52 @@ impl SlackProvider {
         })
     }
 
+    async fn join(
+        &self,
+        token: &SecretString,
+        channel: &ExternalChannelId,
+    ) -> Result<(), ProviderError> {
+        let body = serde_json::json!({"channel": channel.as_str()});
+        let answer = self
+            .api
+            .post_answering::<serde_json::Value>(
+                "conversations.join",
+                token,
+                &body,
+                &[
+                    "channel_not_found",
+                    "is_archived",
+                    "method_not_supported_for_channel_type",
+                    "is_private",
+                ],
+            )
+            .await?;
+        let reason = match answer {
+            Ok(_) => return Ok(()),
+            Err("is_archived") => IneligibleReason::Archived,
+            Err("method_not_supported_for_channel_type") => IneligibleReason::UnsupportedKind {
+                kind: "direct message".to_owned(),
+            },
+            // `channel_not_found`, `is_private`: a private channel only its members can add
+            // the bot to.
+            Err(_) => IneligibleReason::NotFound,
+        };
+        Err(reason.into_error(channel))
+    }
+
+    /// Every page of `conversations.list`. A page refused with `ratelimited` is asked again
+    /// after the `Retry-After` Slack gave, keeping the pages already read, as long as that
+    /// leaves time before `deadline` (the operation's); only then is `RateLimited` answered.
     async fn list_pages(
         &self,
         token: &SecretString,
+        deadline: tokio::time::Instant,
     ) -> Result<Vec<ExternalChannel>, ProviderError> {
         let mut channels = Vec::new();
         let mut cursor = String::new();
         let mut seen = HashSet::new();
-        for _ in 0..MAX_PAGES {
+        let mut pages = 0;
+        while pages < MAX_PAGES {
             let mut query = vec![
                 ("types", "public_channel,private_channel"),
                 ("exclude_archived", "true"),
@@ -378,11 +436,34 @@ impl SlackProvider {
             if !cursor.is_empty() {
                 query.push(("cursor", cursor.as_str()));
             }
-            let page = self
+            let page = match self
                 .api
                 .get::<ConversationsList>("conversations.list", token, &query)
-                .await?
-                .body;
+                .await
+            {
+                Ok(reply) => reply.body,
+                Err(ProviderError::RateLimited {
+                    retry_after_seconds,
+                }) => {
+                    let wait = Duration::from_secs(retry_after_seconds);
+                    // The next call needs time of its own after the wait.
+                    if tokio::time::Instant::now() + wait + RETRY_MARGIN >= deadline {
+                        return Err(ProviderError::RateLimited {
+                            retry_after_seconds,
+                        });
+                    }
+                    tracing::debug!(
+                        slack.method = "conversations.list",
+                        retry_after_seconds,
+                        pages_read = pages,
+                        "Slack rate limited the listing; waiting to resume it"
+                    );
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                Err(other) => return Err(other),
+            };
+            pages += 1;
             for conversation in page.channels {
                 channels.push(conversation.into_external()?);
             }

@@ -10,6 +10,10 @@ pub const SCOPE_TABLE: &[(&str, &str)] = &[
         "conversations.list, conversations.info (public channels)",
     ),
     (
+        "channels:join",
+        "conversations.join (linking a public channel the bot is not in)",
+    ),
+    (
         "groups:read",
         "conversations.list, conversations.info (private channels)",
     ),
@@ -40,6 +44,7 @@ pub const SCOPE_TABLE: &[(&str, &str)] = &[
 /// the scopes of [`SCOPE_TABLE`], in its order.
 pub const REQUIRED_SCOPES: &[&str] = &[
     "channels:read",
+    "channels:join",
     "groups:read",
     "channels:history",
     "groups:history",
@@ -113,7 +118,7 @@ mod tests {
         let granted = vec!["chat:write".to_owned(), "channels:read".to_owned()];
         let missing = missing_scopes(&granted);
         assert_eq!(missing.len(), REQUIRED_SCOPES.len() - 2);
-        assert_eq!(missing[0], "groups:read");
+        assert_eq!(missing[0], "channels:join");
         assert_eq!(parse_scope_list(" a, b ,,c"), ["a", "b", "c"]);
     }
 }

@@ -72,7 +72,7 @@ async fn discovery_reports_provider_errors(app: TestApp) {
     app.slack.fail_next(
         "conversations.list",
         SlackFailure::RateLimited {
-            retry_after_seconds: 9,
+            retry_after_seconds: 90,
         },
     );
     let resp = t
@@ -81,7 +81,7 @@ async fn discovery_reports_provider_errors(app: TestApp) {
         .await
         .expect_status(429);
     assert_eq!(resp.error_code(), "RATE_LIMITED");
-    assert_eq!(resp.body["error"]["retryAfterSeconds"], 9);
+    assert_eq!(resp.body["error"]["retryAfterSeconds"], 90);
     app.slack
         .fail_next("conversations.list", SlackFailure::ServerError);
     let resp = t

@@ -19,6 +19,7 @@ mod notifications;
 mod operations;
 mod organizations;
 mod pagination;
+mod slack_channels;
 mod slack_e2e;
 mod store_effects;
 mod sync_engine;

@@ -817,6 +817,9 @@ pub struct ExternalChannel {
     pub is_private: bool,
     /// Member count, when the provider tells.
     pub member_count: Option<u64>,
+    /// Whether the bot is in the channel. A public Slack channel it has not joined is listed
+    /// with `false`: it sends no events until the bot joins (which linking does).
+    pub bot_is_member: bool,
 }
 
 /// Who the connection's bot is on the platform, learnt while validating its credentials;

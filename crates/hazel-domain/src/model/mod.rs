@@ -9,6 +9,7 @@ pub mod mentions;
 pub mod message;
 pub mod notification;
 pub mod page;
+pub mod session;
 pub mod split;
 pub mod sync;
 pub mod text;

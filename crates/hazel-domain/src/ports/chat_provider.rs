@@ -65,6 +65,31 @@ pub trait ChatDirectory: Send + Sync {
         credentials: &Credentials,
         channel: &ExternalChannelId,
     ) -> Result<ChannelEligibility, ProviderError>;
+
+    /// Makes the bot a member of `channel`, one that [`ChatDirectory::check_channel`] answered
+    /// [`ChannelEligibility::Joinable`] for (Slack `conversations.join`). Joining a channel the
+    /// bot is already in succeeds.
+    ///
+    /// Platforms whose channels are never `Joinable` keep this default, which refuses.
+    ///
+    /// # Errors
+    /// Any [`ProviderError`], as for [`ChatDirectory::validate`];
+    /// `InsufficientPermissions` when the bot may not join.
+    async fn join_channel(
+        &self,
+        workspace: &ExternalWorkspaceId,
+        credentials: &Credentials,
+        channel: &ExternalChannelId,
+    ) -> Result<(), ProviderError> {
+        let _ = (workspace, credentials);
+        Err(ProviderError::InsufficientPermissions {
+            message: format!(
+                "{} bots cannot join channel {channel} by themselves; add the bot to it",
+                self.provider()
+            ),
+            required_scopes: Vec::new(),
+        })
+    }
 }
 
 /// The chat provider adapters this build has, by platform and role. An adapter may fill some

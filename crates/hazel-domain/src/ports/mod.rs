@@ -6,6 +6,7 @@ pub mod chat_provider;
 pub mod chat_reader;
 pub mod clock;
 pub mod repositories;
+pub mod session;
 pub mod store;
 pub mod sync;
 pub mod vault;
@@ -20,6 +21,7 @@ pub use repositories::{
     MemberRepository, MessageRepository, NotificationFilter, NotificationRepository,
     OrganizationRepository, RepoError, UserRepository,
 };
+pub use session::{SessionLeaseError, SessionLeases};
 pub use store::{
     Change, ChangeOutcome, Changeset, Committed, ConnectionColumns, Expectation, Guarded,
     LinkColumns, PreconditionFailure, Store, StoreError, SyncChange, UniqueRule,
@@ -46,6 +48,8 @@ pub use repositories::{
     MockMemberRepository, MockMessageRepository, MockNotificationRepository,
     MockOrganizationRepository, MockUserRepository,
 };
+#[cfg(any(test, feature = "mocks"))]
+pub use session::MockSessionLeases;
 #[cfg(any(test, feature = "mocks"))]
 pub use store::MockStore;
 #[cfg(any(test, feature = "mocks"))]

@@ -12,6 +12,7 @@ mod identity;
 mod messages;
 mod notifications;
 mod pagination;
+mod session_leases;
 mod store;
 mod support;
 mod sync_engine;

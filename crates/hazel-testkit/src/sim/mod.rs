@@ -361,6 +361,8 @@ pub(crate) trait Protocol: Sized + Send + Sync + 'static {
 pub(crate) struct Shared<P: Protocol> {
     pub(crate) journal: Journal,
     failures: HashMap<String, VecDeque<P::Failure>>,
+    /// Calls under a key still to answer normally before its queued failures fire.
+    passes: HashMap<String, usize>,
     pub(crate) state: P::State,
 }
 
@@ -369,6 +371,7 @@ impl<P: Protocol> Default for Shared<P> {
         Self {
             journal: Journal::default(),
             failures: HashMap::new(),
+            passes: HashMap::new(),
             state: P::State::default(),
         }
     }
@@ -462,7 +465,19 @@ impl<P: Protocol> Shared<P> {
         };
         let failure = P::failure_keys(&verb, &route.template)
             .iter()
-            .find_map(|key| self.failures.get_mut(key).and_then(VecDeque::pop_front));
+            .find_map(|key| {
+                let queue = self
+                    .failures
+                    .get_mut(key)
+                    .filter(|queue| !queue.is_empty())?;
+                match self.passes.get_mut(key) {
+                    Some(passes) if *passes > 0 => {
+                        *passes -= 1;
+                        None
+                    }
+                    _ => queue.pop_front(),
+                }
+            });
         if let Some(failure) = failure {
             return P::fail(&self.state, &principal, operation, failure);
         }
@@ -568,6 +583,14 @@ impl<P: Protocol> Core<P> {
             .entry(key)
             .or_default()
             .push_back(failure);
+    }
+
+    /// Queues a failure under `key` that fires after `passes` more calls under it were
+    /// answered normally (a listing refused on its third page).
+    pub(crate) fn fail_after(&self, key: String, passes: usize, failure: P::Failure) {
+        let mut shared = self.lock();
+        shared.passes.insert(key.clone(), passes);
+        shared.failures.entry(key).or_default().push_back(failure);
     }
 
     pub(crate) fn requests(&self) -> Vec<RecordedRequest> {

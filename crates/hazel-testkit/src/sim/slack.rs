@@ -1,6 +1,7 @@
 //! A Slack Web API simulator: scripted workspaces, bot tokens and channels, answers shaped as
 //! Slack's spec says, and every request checked against that spec.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine as _;
@@ -103,8 +104,9 @@ struct Channel {
     is_private: bool,
     num_members: u64,
     is_archived: bool,
-    /// Whether the workspace's bot has joined it.
-    bot_is_member: bool,
+    /// Whether the workspace's bot has joined it. A `Cell`: the answer pipeline lends the
+    /// state immutably, and `conversations.join` is the one call that changes it.
+    bot_is_member: Cell<bool>,
     created: u64,
 }
 
@@ -214,7 +216,7 @@ impl SlackSimulator {
             is_private,
             num_members,
             is_archived: false,
-            bot_is_member: true,
+            bot_is_member: Cell::new(true),
             created,
         });
     }
@@ -249,7 +251,7 @@ impl SlackSimulator {
             .get_mut(team_id)
             .and_then(|workspace| workspace.channels.iter_mut().find(|c| c.id == id))
         {
-            channel.bot_is_member = is_member;
+            channel.bot_is_member.set(is_member);
         }
     }
 
@@ -278,6 +280,19 @@ impl SlackSimulator {
             "fail_next: Slack's spec has no method {method:?}"
         );
         self.core.fail_next(method.to_owned(), failure);
+    }
+
+    /// Like [`SlackSimulator::fail_next`], after `passes` more valid calls of `method` were
+    /// answered normally (to refuse a listing on a later page).
+    ///
+    /// # Panics
+    /// When Slack's spec has no such method.
+    pub fn fail_after(&self, method: &str, passes: usize, failure: Failure) {
+        assert!(
+            spec::slack().route(method).is_some(),
+            "fail_after: Slack's spec has no method {method:?}"
+        );
+        self.core.fail_after(method.to_owned(), passes, failure);
     }
 
     /// Every request received so far, secrets redacted.
@@ -340,6 +355,7 @@ impl Protocol for Slack {
             "auth.test" => Some(State::auth_test),
             "bots.info" => Some(State::bots_info),
             "conversations.info" => Some(State::conversations_info),
+            "conversations.join" => Some(State::conversations_join),
             "conversations.list" => Some(State::conversations_list),
             "conversations.history" => Some(State::conversations_history),
             "conversations.replies" => Some(State::conversations_replies),
@@ -523,7 +539,7 @@ impl State {
             .flat_map(|workspace| &workspace.channels)
             .find(|channel| channel.id == asked);
         // Slack hides private channels from bots that are not in them.
-        let Some(channel) = found.filter(|c| !c.is_private || c.bot_is_member) else {
+        let Some(channel) = found.filter(|c| !c.is_private || c.bot_is_member.get()) else {
             return json!({"ok": false, "error": "channel_not_found"});
         };
         let scope = if channel.is_private {
@@ -538,6 +554,52 @@ impl State {
             });
         }
         json!({"ok": true, "channel": conversation(channel, &bot.team_id)})
+    }
+
+    /// Joins a public channel: the bot becomes a member. Slack refuses private channels
+    /// (`method_not_supported_for_channel_type`; one the bot is not in is `channel_not_found`)
+    /// and archived ones (`is_archived`), and needs `channels:join` for bot tokens.
+    fn conversations_join(
+        &self,
+        bot: &BotToken,
+        exchange: &Exchange,
+        _: &mut Vec<String>,
+    ) -> Value {
+        let asked = exchange
+            .json
+            .as_ref()
+            .and_then(|body| body.get("channel"))
+            .and_then(Value::as_str)
+            .or_else(|| form_param(exchange, "channel"))
+            .unwrap_or_default();
+        let found = self
+            .workspaces
+            .get(&bot.team_id)
+            .into_iter()
+            .flat_map(|workspace| &workspace.channels)
+            .find(|channel| channel.id == asked);
+        let Some(channel) = found.filter(|c| !c.is_private || c.bot_is_member.get()) else {
+            return json!({"ok": false, "error": "channel_not_found"});
+        };
+        if !bot.scopes.iter().any(|granted| granted == "channels:join") {
+            return json!({
+                "ok": false, "error": "missing_scope",
+                "needed": "channels:join", "provided": bot.scopes.join(","),
+            });
+        }
+        if channel.is_archived {
+            return json!({"ok": false, "error": "is_archived"});
+        }
+        if channel.is_private {
+            return json!({"ok": false, "error": "method_not_supported_for_channel_type"});
+        }
+        let already = channel.bot_is_member.replace(true);
+        let mut answer = json!({"ok": true, "channel": conversation(channel, &bot.team_id)});
+        if already {
+            answer["warning"] = json!("already_in_channel");
+            answer["response_metadata"] = json!({"warnings": ["already_in_channel"]});
+        }
+        answer
     }
 
     fn conversations_list(
@@ -603,7 +665,7 @@ impl State {
             .flat_map(|workspace| &workspace.channels)
             .filter(|channel| !(exclude_archived && channel.is_archived))
             // Slack lists only the private channels the bot is in.
-            .filter(|channel| !channel.is_private || channel.bot_is_member)
+            .filter(|channel| !channel.is_private || channel.bot_is_member.get())
             .filter(|channel| {
                 let kind = if channel.is_private {
                     "private_channel"
@@ -641,6 +703,15 @@ fn query_param<'a>(exchange: &'a Exchange, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value.as_str())
 }
 
+/// The value of a form field.
+fn form_param<'a>(exchange: &'a Exchange, name: &str) -> Option<&'a str> {
+    exchange
+        .form
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+}
+
 fn decode_cursor(cursor: &str) -> Option<usize> {
     let text = String::from_utf8(BASE64.decode(cursor).ok()?).ok()?;
     text.strip_prefix("offset:")?.parse().ok()
@@ -666,7 +737,7 @@ fn conversation(channel: &Channel, team_id: &str) -> Value {
         "is_org_shared": false,
         "is_ext_shared": false,
         "is_pending_ext_shared": false,
-        "is_member": channel.bot_is_member,
+        "is_member": channel.bot_is_member.get(),
         "num_members": channel.num_members,
         "shared_team_ids": [team_id],
         "topic": topic,

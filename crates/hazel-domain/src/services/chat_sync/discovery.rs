@@ -32,6 +32,33 @@ impl ChatSyncService {
             .collect()
     }
 
+    /// Joins every channel of `selected` whose listing says the bot is not a member.
+    async fn join_unjoined(
+        &self,
+        connection: &SyncConnection,
+        channels: &[ExternalChannel],
+        selected: &BTreeSet<&str>,
+    ) -> Result<HashSet<ExternalChannelId>, DiscoveryError> {
+        let unjoined: Vec<&ExternalChannel> = channels
+            .iter()
+            .filter(|c| !c.bot_is_member && selected.contains(c.id.as_str()))
+            .collect();
+        let mut joined = HashSet::new();
+        if unjoined.is_empty() {
+            return Ok(joined);
+        }
+        let adapter = self.adapter(connection.provider)?;
+        let credentials = self.credentials_of(connection)?;
+        for channel in unjoined {
+            adapter
+                .join_channel(&connection.external_workspace_id, &credentials, &channel.id)
+                .await
+                .map_err(DiscoveryError::Provider)?;
+            joined.insert(channel.id.clone());
+        }
+        Ok(joined)
+    }
+
     /// The provider's channels, live, marked with whether they are synced.
     ///
     /// # Errors
@@ -86,6 +113,12 @@ impl ChatSyncService {
         } else {
             channel_ids.iter().map(ExternalChannelId::as_str).collect()
         };
+        // A public channel the bot has not joined sends no events: join each selected one
+        // now, before anything is stored, so a refusal leaves the selection unchanged. The
+        // listing already says who is a member, so the workspace is not listed again.
+        let joined = self
+            .join_unjoined(&connection, &channels, &selected)
+            .await?;
         let now = self.clock.now();
         let mut changes = Vec::new();
         for link in &links {
@@ -149,6 +182,9 @@ impl ChatSyncService {
                 LINK_RULES,
                 SelectChannelsError::ChannelLinkExists,
             ))?;
+        for channel in &mut channels {
+            channel.bot_is_member |= joined.contains(&channel.id);
+        }
         let links = self.links.list_all(connection.id).await?;
         Ok(Mutation {
             data: Self::mark(channels, &links),

@@ -198,6 +198,17 @@ pub enum CreateLinkError {
     /// The Hazel channel or the external channel is already linked in this connection.
     #[error("the Hazel channel or the external channel is already linked in this connection")]
     ChannelLinkExists,
+    /// The provider is not supported by this build (on `provider`).
+    #[error("invalid input: {0}")]
+    Validation(#[from] ValidationError),
+    /// The connection's credentials cannot be used to ask the provider about the channel.
+    #[error("{0}")]
+    IntegrationNotConnected(String),
+    /// The provider refused or failed, or the external channel cannot be synced: it does not
+    /// exist, the bot cannot see it, or is not allowed there (`InsufficientPermissions`
+    /// naming the fix).
+    #[error("provider error: {0}")]
+    Provider(ProviderError),
     /// Anything else: a bug or an infrastructure failure.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -246,7 +257,7 @@ from_variants!(AdminError => [CreateConnectionError] {
     Forbidden(reason),
     Unexpected(e),
 });
-from_variants!(CredentialsError => [DiscoveryError, CreateConnectionError, UpdateConnectionError, ValidateConnectionError] {
+from_variants!(CredentialsError => [DiscoveryError, CreateConnectionError, UpdateConnectionError, ValidateConnectionError, CreateLinkError] {
     IntegrationNotConnected(reason),
     Unexpected(e),
 });

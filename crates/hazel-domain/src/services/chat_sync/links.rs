@@ -8,7 +8,12 @@ impl ChatSyncService {
     /// # Errors
     /// [`CreateLinkError::ConnectionNotFound`] for an unknown connection;
     /// [`CreateLinkError::ChannelNotFound`] for a Hazel channel of another organization;
-    /// [`CreateLinkError::ChannelLinkExists`]; [`CreateLinkError::Forbidden`].
+    /// [`CreateLinkError::ChannelLinkExists`]; [`CreateLinkError::Forbidden`];
+    /// [`CreateLinkError::Provider`] when the provider cannot be asked, or answers that the
+    /// external channel cannot be synced (`InsufficientPermissions` naming the fix: a channel
+    /// the bot cannot see, an archived one, one of another kind, missing permissions);
+    /// [`CreateLinkError::IntegrationNotConnected`] when the connection's credentials cannot be
+    /// used to ask.
     pub async fn create_link(
         &self,
         caller: &Caller,
@@ -28,6 +33,8 @@ impl ChatSyncService {
         }) {
             return Err(CreateLinkError::ChannelLinkExists);
         }
+        self.make_linkable(&connection, &new.external_channel_id)
+            .await?;
         let now = self.clock.now();
         let link = ChannelLink {
             id: ChannelLinkId::new(),
@@ -50,6 +57,33 @@ impl ChatSyncService {
             data: link,
             transaction_id: committed.transaction_id,
         })
+    }
+
+    /// Checks with the provider that the bot can read and post in `channel`, joining it when
+    /// it is a public channel the bot is not in yet: a link that stored any id would sync
+    /// nothing and fail at the first delivery.
+    async fn make_linkable(
+        &self,
+        connection: &SyncConnection,
+        channel: &ExternalChannelId,
+    ) -> Result<(), CreateLinkError> {
+        let adapter = self.adapter(connection.provider)?;
+        let credentials = self.credentials_of(connection)?;
+        let workspace = &connection.external_workspace_id;
+        match adapter
+            .check_channel(workspace, &credentials, channel)
+            .await
+            .map_err(CreateLinkError::Provider)?
+        {
+            ChannelEligibility::Eligible => Ok(()),
+            ChannelEligibility::Joinable => adapter
+                .join_channel(workspace, &credentials, channel)
+                .await
+                .map_err(CreateLinkError::Provider),
+            ChannelEligibility::Ineligible(reason) => {
+                Err(CreateLinkError::Provider(reason.into_error(channel)))
+            }
+        }
     }
 
     /// Live links of a connection.

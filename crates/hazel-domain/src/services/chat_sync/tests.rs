@@ -412,6 +412,7 @@ async fn selecting_channels_creates_links_and_deactivates_unselected_ones() {
         name: format!("chan-{id}"),
         is_private: private,
         member_count: Some(3),
+        bot_is_member: true,
     };
     let listed = vec![ext("C1", false), ext("C2", true)];
     mocks
@@ -468,6 +469,7 @@ fn external(id: &str) -> ExternalChannel {
         name: format!("chan-{id}"),
         is_private: false,
         member_count: None,
+        bot_is_member: true,
     }
 }
 
@@ -1018,4 +1020,135 @@ async fn a_selection_maps_only_link_conflicts_to_link_exists() {
             );
         }
     }
+}
+
+/// Mocks for `create_link` of `C9` in a connection of `org` the caller owns, with a Hazel
+/// channel of that organization and no links yet; the provider answers `eligibility`.
+fn link_mocks(
+    ada: &crate::model::identity::User,
+    conn: &SyncConnection,
+    eligibility: ChannelEligibility,
+) -> (Mocks, ChannelId) {
+    let mut mocks = Mocks::new();
+    let m = member_of(ada, conn.organization_id, Role::Owner);
+    mocks
+        .members
+        .expect_find_for_user()
+        .returning(move |_, _| Ok(Some(m.clone())));
+    let view = conn.clone();
+    mocks.connections.expect_find().returning(move |_| {
+        Ok(Some(ConnectionView {
+            connection: view.clone(),
+            channel_count: 0,
+        }))
+    });
+    let channel = Channel {
+        id: ChannelId::new(),
+        organization_id: conn.organization_id,
+        name: Name::parse("name", "general").unwrap(),
+        kind: ChannelKind::Public,
+        created_at: at(),
+    };
+    let channel_id = channel.id;
+    mocks
+        .channels
+        .expect_find()
+        .returning(move |_| Ok(Some(channel.clone())));
+    mocks.links.expect_list_all().returning(|_| Ok(Vec::new()));
+    mocks
+        .slack
+        .expect_check_channel()
+        .withf(|_, _, c| c.as_str() == "C9")
+        .times(1)
+        .returning(move |_, _, _| Ok(eligibility.clone()));
+    (mocks, channel_id)
+}
+
+fn new_link(channel: ChannelId) -> NewLink {
+    NewLink {
+        hazel_channel_id: channel,
+        external_channel_id: ExternalChannelId::parse("id", "C9").unwrap(),
+        external_channel_name: None,
+        direction: None,
+        settings: LinkSettingsPatch::default(),
+    }
+}
+
+#[tokio::test]
+async fn linking_a_joinable_channel_joins_it_before_storing_the_link() {
+    let ada = user("ada");
+    let conn = connection(OrganizationId::new());
+    let (mut mocks, channel) = link_mocks(&ada, &conn, ChannelEligibility::Joinable);
+    let mut order = mockall::Sequence::new();
+    mocks
+        .slack
+        .expect_join_channel()
+        .withf(|_, _, c| c.as_str() == "C9")
+        .times(1)
+        .in_sequence(&mut order)
+        .returning(|_, _, _| Ok(()));
+    mocks
+        .store
+        .expect_commit()
+        .withf(|c| matches!(c.as_slice(), [Change::InsertChannelLink(l)] if l.external_channel_id.as_str() == "C9"))
+        .times(1)
+        .in_sequence(&mut order)
+        .returning(|c| Ok(committed(c.len())));
+    let link = mocks
+        .service()
+        .create_link(&caller(&ada), conn.id, new_link(channel))
+        .await
+        .unwrap();
+    assert_eq!(link.data.external_channel_id.as_str(), "C9");
+}
+
+#[tokio::test]
+async fn linking_an_ineligible_channel_is_refused_naming_the_fix_and_stores_nothing() {
+    let ada = user("ada");
+    let conn = connection(OrganizationId::new());
+    let (mut mocks, channel) = link_mocks(
+        &ada,
+        &conn,
+        ChannelEligibility::Ineligible(crate::model::chat_sync::IneligibleReason::NotFound),
+    );
+    mocks.slack.expect_join_channel().never();
+    mocks.store.expect_commit().never();
+    let err = mocks
+        .service()
+        .create_link(&caller(&ada), conn.id, new_link(channel))
+        .await
+        .unwrap_err();
+    match err {
+        CreateLinkError::Provider(ProviderError::InsufficientPermissions { message, .. }) => {
+            assert!(
+                message.contains("C9") && message.contains("invite"),
+                "{message}"
+            );
+        }
+        other => panic!("expected INSUFFICIENT_PERMISSIONS, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_failed_join_stores_no_link() {
+    let ada = user("ada");
+    let conn = connection(OrganizationId::new());
+    let (mut mocks, channel) = link_mocks(&ada, &conn, ChannelEligibility::Joinable);
+    mocks.slack.expect_join_channel().returning(|_, _, _| {
+        Err(ProviderError::RateLimited {
+            retry_after_seconds: 3,
+        })
+    });
+    mocks.store.expect_commit().never();
+    let err = mocks
+        .service()
+        .create_link(&caller(&ada), conn.id, new_link(channel))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        CreateLinkError::Provider(ProviderError::RateLimited {
+            retry_after_seconds: 3
+        })
+    ));
 }

@@ -317,10 +317,10 @@ impl State {
         let id = param(exchange, "channel").unwrap_or_default();
         match self.bot_channel(bot, &id) {
             // Slack hides private channels from bots that are not in them.
-            Some(channel) if channel.is_private && !channel.bot_is_member => {
+            Some(channel) if channel.is_private && !channel.bot_is_member.get() => {
                 Err(error("channel_not_found"))
             }
-            Some(channel) if !channel.bot_is_member => Err(error("not_in_channel")),
+            Some(channel) if !channel.bot_is_member.get() => Err(error("not_in_channel")),
             Some(channel) if channel.is_archived => Err(error("is_archived")),
             Some(channel) => Ok(channel),
             None => Err(error("channel_not_found")),
@@ -586,7 +586,7 @@ impl State {
         let id = param(exchange, "channel").unwrap_or_default();
         let channel = self
             .bot_channel(bot, &id)
-            .filter(|c| !c.is_private || c.bot_is_member)
+            .filter(|c| !c.is_private || c.bot_is_member.get())
             .ok_or_else(|| error("channel_not_found"))?;
         let scope = if channel.is_private {
             "groups:history"
@@ -596,7 +596,7 @@ impl State {
         if let Some(refusal) = missing_scope(bot, scope) {
             return Err(refusal);
         }
-        if !channel.bot_is_member {
+        if !channel.bot_is_member.get() {
             return Err(error("not_in_channel"));
         }
         Ok(channel)

@@ -30,6 +30,13 @@ pub const SEND_MESSAGES: Permission = Permission {
     bit: 1 << 11,
 };
 
+/// `READ_MESSAGE_HISTORY` (`1 << 16`): read the messages that edits, replies, reactions and
+/// catch-up after an outage point to.
+pub const READ_MESSAGE_HISTORY: Permission = Permission {
+    name: "READ_MESSAGE_HISTORY",
+    bit: 1 << 16,
+};
+
 /// `MANAGE_WEBHOOKS` (`1 << 29`): create the link's webhook, through which synced messages
 /// appear under their Hazel author's name and avatar.
 pub const MANAGE_WEBHOOKS: Permission = Permission {
@@ -37,8 +44,14 @@ pub const MANAGE_WEBHOOKS: Permission = Permission {
     bit: 1 << 29,
 };
 
-/// What the bot needs in a channel to sync it: see it, post in it, and post through a webhook.
-pub const CHANNEL_PERMISSIONS: &[Permission] = &[VIEW_CHANNEL, SEND_MESSAGES, MANAGE_WEBHOOKS];
+/// What the bot needs in a channel to sync it: see it, post in it, read its history, and post
+/// through a webhook.
+pub const CHANNEL_PERMISSIONS: &[Permission] = &[
+    VIEW_CHANNEL,
+    SEND_MESSAGES,
+    READ_MESSAGE_HISTORY,
+    MANAGE_WEBHOOKS,
+];
 
 /// Guild permissions Hazel Sync needs, checked when a connection's credentials are validated.
 /// Bits are those of Discord's permission reference.
@@ -62,10 +75,7 @@ pub const REQUIRED_PERMISSIONS: &[Permission] = &[
         name: "MANAGE_MESSAGES",
         bit: 1 << 13,
     },
-    Permission {
-        name: "READ_MESSAGE_HISTORY",
-        bit: 1 << 16,
-    },
+    READ_MESSAGE_HISTORY,
     MANAGE_WEBHOOKS,
 ];
 
@@ -234,7 +244,8 @@ mod tests {
         let guild = "1";
         let bot = "9";
         let roles = ["2".to_owned(), "3".to_owned()];
-        let base = VIEW_CHANNEL.bit | SEND_MESSAGES.bit | MANAGE_WEBHOOKS.bit;
+        let base =
+            VIEW_CHANNEL.bit | SEND_MESSAGES.bit | READ_MESSAGE_HISTORY.bit | MANAGE_WEBHOOKS.bit;
         let all = |overwrites: &[ChannelOverwrite]| {
             missing_in_channel(channel_permissions(guild, base, bot, &roles, overwrites))
         };
@@ -266,7 +277,12 @@ mod tests {
         // Without VIEW_CHANNEL nothing else counts.
         assert_eq!(
             all(&[overwrite(guild, 0, VIEW_CHANNEL.bit)]),
-            ["VIEW_CHANNEL", "SEND_MESSAGES", "MANAGE_WEBHOOKS"]
+            [
+                "VIEW_CHANNEL",
+                "SEND_MESSAGES",
+                "READ_MESSAGE_HISTORY",
+                "MANAGE_WEBHOOKS"
+            ]
         );
         // Administrators ignore overwrites.
         assert!(

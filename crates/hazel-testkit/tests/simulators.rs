@@ -1011,6 +1011,9 @@ async fn discord_provider_validates_and_lists_syncable_channels() {
     sim.add_channel(GUILD, "102", "news", ChannelKind::Announcement, false);
     sim.add_channel(GUILD, "103", "staff", ChannelKind::Text, true);
     sim.add_channel(GUILD, "104", "Topics", ChannelKind::Category, false);
+    sim.add_channel(GUILD, "105", "hidden", ChannelKind::Text, true);
+    // The bot is let into one private channel; it cannot sync the other.
+    sim.add_channel_overwrite(GUILD, "103", BOT, true, 1 << 10, 0);
     let provider = discord_provider(&sim);
 
     let validated = provider

@@ -3,7 +3,7 @@
 use hazel_domain::ValidationError;
 use hazel_domain::ids::{ChannelId, ChannelLinkId, SyncConnectionId};
 use hazel_domain::model::chat_sync::{
-    ConnectionSettingsPatch, ExternalChannelId, LinkSettingsPatch,
+    ConnectionSettingsPatch, ExternalChannelId, LinkSettingsPatch, ProviderError,
 };
 use hazel_domain::model::text::Name;
 use hazel_domain::services::chat_sync::{
@@ -121,13 +121,21 @@ api_response! {
         Created(Json<Mutation<ChannelLink>>),
     }
     errors [
-        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType, Internal,
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, UnsupportedMediaType,
+        Unprocessable, TooManyRequests, Internal, BadGateway,
     ]
     from CreateLinkError {
         CreateLinkError::ConnectionNotFound => NotFound(ApiError::not_found(Resource::Connection)),
         CreateLinkError::Forbidden(reason) => Forbidden(ApiError::forbidden(reason)),
         CreateLinkError::ChannelNotFound => NotFound(ApiError::not_found(Resource::Channel)),
         CreateLinkError::ChannelLinkExists => Conflict(ApiError::channel_link_exists()),
+        CreateLinkError::Validation(invalid) => BadRequest(invalid.into()),
+        CreateLinkError::IntegrationNotConnected(reason) => Conflict(ApiError::integration_not_connected(reason)),
+        CreateLinkError::Provider(e @ (ProviderError::InvalidCredentials { .. }
+            | ProviderError::AuthExpired { .. }
+            | ProviderError::InsufficientPermissions { .. })) => Unprocessable(ApiError::provider(&e)),
+        CreateLinkError::Provider(e @ ProviderError::RateLimited { .. }) => TooManyRequests(ApiError::provider(&e)),
+        CreateLinkError::Provider(e @ (ProviderError::Network { .. } | ProviderError::Platform { .. })) => BadGateway(ApiError::provider(&e)),
         CreateLinkError::Unexpected(cause) => Internal(ApiError::unexpected(&cause)),
     }
 }

@@ -287,6 +287,11 @@ mod tests {
             Link: CreateLinkError::Forbidden("no".into()) => 403 "UnauthorizedError";
             Link: CreateLinkError::ChannelNotFound => 404 "NotFoundError";
             Link: CreateLinkError::ChannelLinkExists => 409 "ChatSyncChannelLinkExistsError";
+            Link: CreateLinkError::Validation(invalid()) => 400 "ValidationError";
+            Link: CreateLinkError::IntegrationNotConnected("no".into()) => 409 "ChatSyncIntegrationNotConnectedError";
+            Link: CreateLinkError::Provider(refused()) => 422 "INVALID_CREDENTIALS";
+            Link: CreateLinkError::Provider(slowed()) => 429 "RATE_LIMITED";
+            Link: CreateLinkError::Provider(down()) => 502 "NETWORK_ERROR";
             Link: CreateLinkError::Unexpected(cause()) => 500 "InternalServerError";
             Links: ConnectionAccessError::ConnectionNotFound => 404 "ChatSyncConnectionNotFoundError";
             Relink: LinkAdminError::ChannelLinkNotFound => 404 "ChatSyncChannelLinkNotFoundError";

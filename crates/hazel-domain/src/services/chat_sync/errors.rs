@@ -198,6 +198,16 @@ pub enum CreateLinkError {
     /// The Hazel channel or the external channel is already linked in this connection.
     #[error("the Hazel channel or the external channel is already linked in this connection")]
     ChannelLinkExists,
+    /// The connection's provider is not supported by this build (on `provider`).
+    #[error("invalid input: {0}")]
+    Validation(#[from] ValidationError),
+    /// The connection's credentials cannot be used to check the external channel.
+    #[error("{0}")]
+    IntegrationNotConnected(String),
+    /// The provider refused or failed, or the bot cannot sync the external channel
+    /// (`InsufficientPermissions` naming what is missing, or why the channel cannot be synced).
+    #[error("provider error: {0}")]
+    Provider(ProviderError),
     /// Anything else: a bug or an infrastructure failure.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -246,7 +256,7 @@ from_variants!(AdminError => [CreateConnectionError] {
     Forbidden(reason),
     Unexpected(e),
 });
-from_variants!(CredentialsError => [DiscoveryError, CreateConnectionError, UpdateConnectionError, ValidateConnectionError] {
+from_variants!(CredentialsError => [DiscoveryError, CreateConnectionError, UpdateConnectionError, ValidateConnectionError, CreateLinkError] {
     IntegrationNotConnected(reason),
     Unexpected(e),
 });

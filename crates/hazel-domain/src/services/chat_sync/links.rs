@@ -8,7 +8,12 @@ impl ChatSyncService {
     /// # Errors
     /// [`CreateLinkError::ConnectionNotFound`] for an unknown connection;
     /// [`CreateLinkError::ChannelNotFound`] for a Hazel channel of another organization;
-    /// [`CreateLinkError::ChannelLinkExists`]; [`CreateLinkError::Forbidden`].
+    /// [`CreateLinkError::ChannelLinkExists`]; [`CreateLinkError::Forbidden`];
+    /// [`CreateLinkError::Provider`] with `InsufficientPermissions` when the bot cannot sync
+    /// the external channel (unknown to it, of a kind that holds no messages, or lacking
+    /// permissions there, which the error names), or when the provider cannot be asked;
+    /// [`CreateLinkError::IntegrationNotConnected`] when the connection's credentials cannot
+    /// be used.
     pub async fn create_link(
         &self,
         caller: &Caller,
@@ -27,6 +32,27 @@ impl ChatSyncService {
                 || l.external_channel_id == new.external_channel_id
         }) {
             return Err(CreateLinkError::ChannelLinkExists);
+        }
+        // Only channels the bot can read and post in may be linked; the provider decides.
+        let credentials = self.credentials_of(&connection)?;
+        let eligibility = self
+            .adapter(connection.provider)?
+            .check_channel(
+                &connection.external_workspace_id,
+                &credentials,
+                &new.external_channel_id,
+            )
+            .await
+            .map_err(CreateLinkError::Provider)?;
+        match eligibility {
+            // A public channel the bot has not joined yet may be linked (SYNC.md: joined on
+            // link); joining it (Slack `conversations.join`) is the provider adapter's part.
+            ChannelEligibility::Eligible | ChannelEligibility::Joinable => {}
+            ChannelEligibility::Ineligible(reason) => {
+                return Err(CreateLinkError::Provider(
+                    reason.into_error(&new.external_channel_id),
+                ));
+            }
         }
         let now = self.clock.now();
         let link = ChannelLink {

@@ -30,10 +30,10 @@ use crate::ids::{ChannelId, ChannelLinkId, SyncConnectionId, TransactionId};
 use crate::model::Timestamp;
 use crate::model::channel::{Channel, ChannelKind};
 use crate::model::chat_sync::{
-    ChannelLink, ConnectionSettings, ConnectionSettingsPatch, ConnectionStatus, Credentials,
-    Direction, ExternalChannel, ExternalChannelId, ExternalWorkspaceId, JsonObject, LinkSettings,
-    LinkSettingsPatch, PendingCredentials, Provider, ProviderError, SealedCredentials,
-    SyncConnection, ValidatedWorkspace,
+    ChannelEligibility, ChannelLink, ConnectionSettings, ConnectionSettingsPatch, ConnectionStatus,
+    Credentials, Direction, ExternalChannel, ExternalChannelId, ExternalWorkspaceId, JsonObject,
+    LinkSettings, LinkSettingsPatch, PendingCredentials, Provider, ProviderError,
+    SealedCredentials, SyncConnection, ValidatedWorkspace,
 };
 use crate::model::identity::Member;
 use crate::model::page::{Page, PageRequest};

@@ -3,6 +3,7 @@
 mod api;
 mod delivery;
 mod errors;
+pub mod markdown;
 mod permissions;
 mod provider;
 mod settings;

@@ -4,11 +4,17 @@ mod api;
 mod delivery;
 mod errors;
 pub mod markdown;
+mod outbound;
 mod permissions;
 mod provider;
+mod ratelimit;
 mod settings;
 
 pub use delivery::{DiscordFailure, classify_delivery};
+pub use outbound::{
+    DiscordOutbound, MAX_MESSAGE_CHARS, MAX_THREAD_NAME_CHARS, MAX_USERNAME_CHARS, MessageRef,
+    WEBHOOK_NAME, message_parts, webhook_username,
+};
 pub use permissions::{
     ADMINISTRATOR, CHANNEL_PERMISSIONS, MANAGE_WEBHOOKS, Permission, READ_MESSAGE_HISTORY,
     REQUIRED_PERMISSION_BITS, REQUIRED_PERMISSIONS, SEND_MESSAGES, VIEW_CHANNEL,

@@ -64,6 +64,7 @@ pub const CHANNEL_PERMISSIONS: &[Permission] = &[
 /// | `MANAGE_MESSAGES` | `1 << 13` | pin, and remove reactions and messages being synced |
 /// | `READ_MESSAGE_HISTORY` | `1 << 16` | read messages that replies and reactions point to |
 /// | `MANAGE_WEBHOOKS` | `1 << 29` | post through a webhook under the Hazel author's name and avatar |
+/// | `CREATE_PUBLIC_THREADS` | `1 << 35` | start a thread from a message, for a Hazel thread |
 pub const REQUIRED_PERMISSIONS: &[Permission] = &[
     Permission {
         name: "ADD_REACTIONS",
@@ -77,6 +78,10 @@ pub const REQUIRED_PERMISSIONS: &[Permission] = &[
     },
     READ_MESSAGE_HISTORY,
     MANAGE_WEBHOOKS,
+    Permission {
+        name: "CREATE_PUBLIC_THREADS",
+        bit: 1 << 35,
+    },
 ];
 
 /// All of [`REQUIRED_PERMISSIONS`] as one permission set (for a bot invite link).
@@ -216,7 +221,8 @@ mod tests {
                 "ADD_REACTIONS",
                 "MANAGE_MESSAGES",
                 "READ_MESSAGE_HISTORY",
-                "MANAGE_WEBHOOKS"
+                "MANAGE_WEBHOOKS",
+                "CREATE_PUBLIC_THREADS"
             ]
         );
     }
@@ -299,8 +305,9 @@ mod tests {
 
     #[test]
     fn the_required_set_has_the_documented_bits() {
-        // 64 + 1024 + 2048 + 8192 + 65536 + 536870912, as in Discord's permission reference.
-        assert_eq!(REQUIRED_PERMISSION_BITS, 536_947_776);
+        // 64 + 1024 + 2048 + 8192 + 65536 + 536870912 + 34359738368, as in Discord's
+        // permission reference.
+        assert_eq!(REQUIRED_PERMISSION_BITS, 34_896_686_144);
     }
 
     #[test]

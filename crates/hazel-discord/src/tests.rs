@@ -17,7 +17,8 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::{
-    ADMINISTRATOR, DiscordProvider, DiscordSettings, REQUIRED_PERMISSION_BITS, VIEW_CHANNEL,
+    ADMINISTRATOR, DiscordProvider, DiscordSettings, REQUIRED_PERMISSION_BITS,
+    REQUIRED_PERMISSIONS, VIEW_CHANNEL,
 };
 
 const TOKEN: &str = "MTIzNDU2Nzg5.TOPSECRET.value";
@@ -447,7 +448,7 @@ async fn a_guild_the_bot_cannot_see_is_insufficient_permissions() {
             panic!("{route}: expected InsufficientPermissions, got {err:?}");
         };
         assert!(message.contains("not in Discord guild"), "{message}");
-        assert_eq!(required_scopes.len(), 6, "{route}");
+        assert_eq!(required_scopes.len(), REQUIRED_PERMISSIONS.len(), "{route}");
     }
 }
 

@@ -1059,7 +1059,7 @@ async fn discord_provider_combines_everyone_and_role_permissions() {
     sim.add_bot(DISCORD_TOKEN, BOT, "hazel");
     let everyone = (1 << 10) | (1 << 11) | (1 << 16);
     sim.set_everyone_permissions(GUILD, everyone);
-    sim.add_bot_to_guild(GUILD, BOT, (1 << 6) | (1 << 13));
+    sim.add_bot_to_guild(GUILD, BOT, (1 << 6) | (1 << 13) | (1 << 35));
     let provider = discord_provider(&sim);
 
     let err = provider

@@ -3,6 +3,8 @@
 mod api;
 mod delivery;
 mod errors;
+pub mod gateway;
+pub mod intake;
 pub mod markdown;
 mod outbound;
 mod permissions;

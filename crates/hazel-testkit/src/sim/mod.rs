@@ -1,6 +1,7 @@
 #![doc = include_str!("README.md")]
 
 pub mod discord;
+pub mod discord_gateway;
 pub mod slack;
 pub mod spec;
 

@@ -161,6 +161,16 @@ pub fn close_action(code: u16) -> CloseAction {
     }
 }
 
+/// The URL to connect to: `base` with `?v=10&encoding=json`, unless it names its query
+/// already (`HAZEL_DISCORD_GATEWAY_URL` may).
+fn gateway_url(base: &str) -> String {
+    if base.contains('?') {
+        base.to_owned()
+    } else {
+        format!("{}/?v=10&encoding=json", base.trim_end_matches('/'))
+    }
+}
+
 /// A session Discord can resume.
 #[derive(Clone, Debug)]
 struct Resumable {
@@ -200,7 +210,7 @@ pub async fn run_session(
         let base = resumable
             .as_ref()
             .map_or(settings.url.as_str(), |r| r.url.as_str());
-        let url = format!("{}/?v=10&encoding=json", base.trim_end_matches('/'));
+        let url = gateway_url(base);
         let connected = timeout(
             Duration::from_secs(30),
             tokio_tungstenite::connect_async(url.as_str()),
@@ -475,6 +485,18 @@ mod tests {
         };
         assert!(intent.message.contains("Message Content Intent"));
         assert!(intent.message.contains("Developer Portal"));
+    }
+
+    #[test]
+    fn the_version_and_encoding_are_asked_for_once() {
+        assert_eq!(
+            gateway_url("wss://gateway.discord.gg"),
+            "wss://gateway.discord.gg/?v=10&encoding=json"
+        );
+        assert_eq!(
+            gateway_url("wss://gateway.discord.gg/?v=10&encoding=json"),
+            "wss://gateway.discord.gg/?v=10&encoding=json"
+        );
     }
 
     #[test]

@@ -137,6 +137,12 @@ impl Decoder {
         }
     }
 
+    /// The guild's id.
+    #[must_use]
+    pub fn guild(&self) -> &str {
+        self.guild.as_str()
+    }
+
     fn ours(&self, guild_id: Option<&str>) -> bool {
         guild_id == Some(self.guild.as_str())
     }

@@ -4,6 +4,7 @@ mod api;
 mod delivery;
 mod errors;
 pub mod gateway;
+mod history;
 pub mod intake;
 pub mod markdown;
 mod outbound;
@@ -13,6 +14,7 @@ mod ratelimit;
 mod settings;
 
 pub use delivery::{DiscordFailure, classify_delivery};
+pub use history::DiscordHistory;
 pub use outbound::{
     DiscordOutbound, MAX_MESSAGE_CHARS, MAX_THREAD_NAME_CHARS, MAX_USERNAME_CHARS, MessageRef,
     WEBHOOK_NAME, message_parts, webhook_username,

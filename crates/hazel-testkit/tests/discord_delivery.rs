@@ -610,3 +610,74 @@ async fn the_simulator_refuses_what_discord_refuses() {
     assert_eq!(ok.status(), 200);
     assert_eq!(s.sim.take_violations().len(), 4);
 }
+
+#[tokio::test]
+async fn catch_up_reads_a_channel_after_the_last_synced_message_in_order_across_pages() {
+    let s = setup().await;
+    let target = s.target(GENERAL);
+    let ours = s
+        .outbound
+        .post(&target, &message("from Hazel", "Olive"))
+        .await
+        .unwrap();
+    let first = s
+        .sim
+        .post_as_user(GENERAL, "7", "olive", "before the outage");
+    let missed: Vec<String> = (0..105)
+        .map(|n| {
+            s.sim
+                .post_as_user(GENERAL, "7", "olive", &format!("missed {n}"))
+        })
+        .collect();
+    let history = hazel_discord::DiscordHistory::new(
+        &DiscordSettings {
+            api_url: s.sim.url(),
+        },
+        reqwest::Client::new(),
+    );
+    let bot = target.bot.clone().unwrap();
+    let mut decoder = hazel_discord::intake::Decoder::new(target.workspace.clone(), bot);
+
+    let since_first = history
+        .since(
+            &mut decoder,
+            &SecretString::from(TOKEN),
+            &target.channel,
+            &first,
+            10,
+        )
+        .await
+        .unwrap();
+    let everything = history
+        .since(
+            &mut decoder,
+            &SecretString::from(TOKEN),
+            &target.channel,
+            "0",
+            10,
+        )
+        .await
+        .unwrap();
+
+    let keys: Vec<String> = since_first
+        .iter()
+        .map(|e| e.dedupe_key.as_str().to_owned())
+        .collect();
+    let expected: Vec<String> = missed.iter().map(|id| format!("create:{id}")).collect();
+    assert_eq!(keys, expected);
+    // Our own webhook's message is left out, as it is live.
+    assert_eq!(everything.len(), 106);
+    assert!(
+        everything
+            .iter()
+            .all(|e| e.dedupe_key.as_str() != format!("create:{}", ours.root().as_str()))
+    );
+    let pages = s
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.route == "/channels/{channel_id}/messages")
+        .count();
+    assert_eq!(pages, 4, "two pages each");
+    s.sim.assert_no_violations();
+}

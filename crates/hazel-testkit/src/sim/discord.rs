@@ -184,6 +184,8 @@ struct Live {
     buckets: HashMap<String, (u32, f64)>,
     /// Route templates whose next call is carried out and then left unanswered.
     drop_after_applying: Vec<String>,
+    /// Authors of messages posted as people: message id → user id.
+    authors: HashMap<String, String>,
     next_id: u64,
 }
 
@@ -502,6 +504,37 @@ impl DiscordSimulator {
             .filter(|message| message.channel_id == channel_id)
             .cloned()
             .collect()
+    }
+
+    /// Posts a message as a person (`user_id`, `username`) in a channel or thread, as if
+    /// typed in Discord; answers its id (a snowflake of now).
+    pub fn post_as_user(
+        &self,
+        channel_id: &str,
+        user_id: &str,
+        username: &str,
+        content: &str,
+    ) -> String {
+        let shared = self.core.lock();
+        let mut live = shared.state.live();
+        let id = live.snowflake();
+        live.messages.insert(
+            snowflake_number(&id),
+            SimMessage {
+                id: id.clone(),
+                channel_id: channel_id.to_owned(),
+                content: content.to_owned(),
+                username: username.to_owned(),
+                avatar_url: None,
+                webhook_id: None,
+                allowed_mentions: None,
+                edited: false,
+                reactions: Vec::new(),
+                pinned: false,
+            },
+        );
+        live.authors.insert(id.clone(), user_id.to_owned());
+        id
     }
 
     /// The webhooks of a channel: (id, name).
@@ -1243,7 +1276,14 @@ impl State {
                     .and_then(|id| live.webhooks.iter().find(|w| &w.id == id));
                 match webhook {
                     Some(webhook) => message_object(message, webhook),
-                    None => plain_message_object(message),
+                    None => {
+                        let mut object = plain_message_object(message);
+                        if let Some(author) = live.authors.get(&message.id) {
+                            object["author"]["id"] = json!(author);
+                            object["author"]["bot"] = json!(false);
+                        }
+                        object
+                    }
                 }
             })
             .collect();

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use hazel_domain::model::chat_sync::ProviderError;
 use hazel_provider_http::{
-    authorization, body_too_large, read_body, retry_after_header, retry_after_seconds,
+    TransportFailure, authorization, body_too_large, read_body, retry_after_header,
+    retry_after_seconds,
 };
 use reqwest::header::AUTHORIZATION;
 use reqwest::{RequestBuilder, Response, StatusCode, Url};
@@ -21,6 +22,25 @@ use crate::errors::{ApiError, PLATFORM, from_transport};
 
 /// The largest answer body read from Discord; a larger one is refused rather than buffered.
 pub(crate) const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// One delivery call: its verb, route template (for logs and rate-limit buckets), path
+/// segments (each percent-encoded), query, JSON body and bot token.
+pub(crate) struct RawCall<'a> {
+    pub(crate) method: reqwest::Method,
+    pub(crate) route: &'static str,
+    pub(crate) segments: &'a [&'a str],
+    pub(crate) query: &'a [(&'a str, String)],
+    pub(crate) body: Option<&'a Value>,
+    pub(crate) token: Option<&'a SecretString>,
+}
+
+/// What a delivery call answered.
+#[derive(Debug)]
+pub(crate) struct RawAnswer {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: Vec<u8>,
+}
 
 /// A client of one Discord REST API base URL.
 #[derive(Clone, Debug)]
@@ -57,6 +77,57 @@ impl RestApi {
     ) -> Result<T, ApiError> {
         let url = self.url(route, segments)?;
         self.send(route, token, self.http.get(url)).await
+    }
+
+    /// Sends one call for delivery and answers what came back, however it ended: the status,
+    /// the headers the rate limits and failures are read from, and the body (capped).
+    /// `token` authenticates as the bot; webhook routes carry their own token in the path
+    /// and send none. Only the route template is ever logged.
+    pub(crate) async fn exchange(&self, call: RawCall<'_>) -> Result<RawAnswer, TransportFailure> {
+        let url = self
+            .url(call.route, call.segments)
+            .map_err(|_| TransportFailure::Unbuildable)?;
+        let mut request = self
+            .http
+            .request(call.method, url)
+            .query(call.query)
+            .timeout(self.timeout);
+        if let Some(token) = call.token {
+            let value = authorization(PLATFORM, "Bot", token.expose_secret())
+                .map_err(|_| TransportFailure::Unbuildable)?;
+            request = request.header(AUTHORIZATION, value);
+        }
+        if let Some(body) = call.body {
+            request = request.json(body);
+        }
+        let outcome = async {
+            let mut response = request.send().await?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = read_body(&mut response, MAX_BODY_BYTES).await?;
+            Ok::<_, reqwest::Error>(RawAnswer {
+                status,
+                headers,
+                body: body.unwrap_or_default(),
+            })
+        }
+        .await;
+        match outcome {
+            Ok(answer) => {
+                tracing::debug!(
+                    discord.route = call.route,
+                    status = answer.status,
+                    "Discord delivery call"
+                );
+                Ok(answer)
+            }
+            Err(error) => {
+                let failure = TransportFailure::of(&error);
+                let error = error.without_url();
+                tracing::debug!(discord.route = call.route, %error, "Discord transport failure");
+                Err(failure)
+            }
+        }
     }
 
     fn url(&self, route: &str, segments: &[&str]) -> Result<Url, ProviderError> {

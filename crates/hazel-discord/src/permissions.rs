@@ -30,6 +30,13 @@ pub const SEND_MESSAGES: Permission = Permission {
     bit: 1 << 11,
 };
 
+/// `READ_MESSAGE_HISTORY` (`1 << 16`): read the messages that edits, replies, reactions and
+/// catch-up after an outage point to.
+pub const READ_MESSAGE_HISTORY: Permission = Permission {
+    name: "READ_MESSAGE_HISTORY",
+    bit: 1 << 16,
+};
+
 /// `MANAGE_WEBHOOKS` (`1 << 29`): create the link's webhook, through which synced messages
 /// appear under their Hazel author's name and avatar.
 pub const MANAGE_WEBHOOKS: Permission = Permission {
@@ -37,8 +44,14 @@ pub const MANAGE_WEBHOOKS: Permission = Permission {
     bit: 1 << 29,
 };
 
-/// What the bot needs in a channel to sync it: see it, post in it, and post through a webhook.
-pub const CHANNEL_PERMISSIONS: &[Permission] = &[VIEW_CHANNEL, SEND_MESSAGES, MANAGE_WEBHOOKS];
+/// What the bot needs in a channel to sync it: see it, post in it, read its history, and post
+/// through a webhook.
+pub const CHANNEL_PERMISSIONS: &[Permission] = &[
+    VIEW_CHANNEL,
+    SEND_MESSAGES,
+    READ_MESSAGE_HISTORY,
+    MANAGE_WEBHOOKS,
+];
 
 /// Guild permissions Hazel Sync needs, checked when a connection's credentials are validated.
 /// Bits are those of Discord's permission reference.
@@ -51,6 +64,7 @@ pub const CHANNEL_PERMISSIONS: &[Permission] = &[VIEW_CHANNEL, SEND_MESSAGES, MA
 /// | `MANAGE_MESSAGES` | `1 << 13` | pin, and remove reactions and messages being synced |
 /// | `READ_MESSAGE_HISTORY` | `1 << 16` | read messages that replies and reactions point to |
 /// | `MANAGE_WEBHOOKS` | `1 << 29` | post through a webhook under the Hazel author's name and avatar |
+/// | `CREATE_PUBLIC_THREADS` | `1 << 35` | start a thread from a message, for a Hazel thread |
 pub const REQUIRED_PERMISSIONS: &[Permission] = &[
     Permission {
         name: "ADD_REACTIONS",
@@ -62,11 +76,12 @@ pub const REQUIRED_PERMISSIONS: &[Permission] = &[
         name: "MANAGE_MESSAGES",
         bit: 1 << 13,
     },
-    Permission {
-        name: "READ_MESSAGE_HISTORY",
-        bit: 1 << 16,
-    },
+    READ_MESSAGE_HISTORY,
     MANAGE_WEBHOOKS,
+    Permission {
+        name: "CREATE_PUBLIC_THREADS",
+        bit: 1 << 35,
+    },
 ];
 
 /// All of [`REQUIRED_PERMISSIONS`] as one permission set (for a bot invite link).
@@ -206,7 +221,8 @@ mod tests {
                 "ADD_REACTIONS",
                 "MANAGE_MESSAGES",
                 "READ_MESSAGE_HISTORY",
-                "MANAGE_WEBHOOKS"
+                "MANAGE_WEBHOOKS",
+                "CREATE_PUBLIC_THREADS"
             ]
         );
     }
@@ -234,7 +250,8 @@ mod tests {
         let guild = "1";
         let bot = "9";
         let roles = ["2".to_owned(), "3".to_owned()];
-        let base = VIEW_CHANNEL.bit | SEND_MESSAGES.bit | MANAGE_WEBHOOKS.bit;
+        let base =
+            VIEW_CHANNEL.bit | SEND_MESSAGES.bit | READ_MESSAGE_HISTORY.bit | MANAGE_WEBHOOKS.bit;
         let all = |overwrites: &[ChannelOverwrite]| {
             missing_in_channel(channel_permissions(guild, base, bot, &roles, overwrites))
         };
@@ -266,7 +283,12 @@ mod tests {
         // Without VIEW_CHANNEL nothing else counts.
         assert_eq!(
             all(&[overwrite(guild, 0, VIEW_CHANNEL.bit)]),
-            ["VIEW_CHANNEL", "SEND_MESSAGES", "MANAGE_WEBHOOKS"]
+            [
+                "VIEW_CHANNEL",
+                "SEND_MESSAGES",
+                "READ_MESSAGE_HISTORY",
+                "MANAGE_WEBHOOKS"
+            ]
         );
         // Administrators ignore overwrites.
         assert!(
@@ -283,8 +305,9 @@ mod tests {
 
     #[test]
     fn the_required_set_has_the_documented_bits() {
-        // 64 + 1024 + 2048 + 8192 + 65536 + 536870912, as in Discord's permission reference.
-        assert_eq!(REQUIRED_PERMISSION_BITS, 536_947_776);
+        // 64 + 1024 + 2048 + 8192 + 65536 + 536870912 + 34359738368, as in Discord's
+        // permission reference.
+        assert_eq!(REQUIRED_PERMISSION_BITS, 34_896_686_144);
     }
 
     #[test]

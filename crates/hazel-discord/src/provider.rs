@@ -212,10 +212,6 @@ fn no_bits() -> String {
 }
 
 impl Channel {
-    fn is_syncable(&self) -> bool {
-        matches!(self.kind, GUILD_TEXT | GUILD_ANNOUNCEMENT)
-    }
-
     /// Private when `@everyone` cannot see the channel: its guild-level permissions
     /// (`everyone`) with the channel's `@everyone` overwrite applied
     /// (`(everyone & !deny) | allow`) lack `VIEW_CHANNEL`. `ADMINISTRATOR` on `@everyone`
@@ -375,6 +371,21 @@ impl DiscordProvider {
         token: &SecretString,
     ) -> Result<(String, u64, Vec<String>), ProviderError> {
         let (guild, roles) = self.guild_with_roles(guild_id, token).await?;
+        let (bits, member_roles) = self
+            .member_bits(guild_id, &guild, &roles, me, token)
+            .await?;
+        Ok((guild.name, bits, member_roles))
+    }
+
+    /// The bot's guild-level permissions in `guild` (whose roles are `roles`) and its roles.
+    async fn member_bits(
+        &self,
+        guild_id: &str,
+        guild: &Guild,
+        roles: &[Role],
+        me: &User,
+        token: &SecretString,
+    ) -> Result<(u64, Vec<String>), ProviderError> {
         let member: Member = self
             .api
             .get(
@@ -385,8 +396,8 @@ impl DiscordProvider {
             .await
             .map_err(|error| error.in_guild(guild_id))?;
         let is_owner = guild.owner_id.as_deref() == Some(me.id.as_str());
-        let bits = guild_permissions(guild_id, is_owner, &roles, &member.roles)?;
-        Ok((guild.name, bits, member.roles))
+        let bits = guild_permissions(guild_id, is_owner, roles, &member.roles)?;
+        Ok((bits, member.roles))
     }
 
     /// The bot's application: its id must be the one the credentials name, when they do.
@@ -510,8 +521,12 @@ impl DiscordProvider {
         guild_id: &str,
         token: &SecretString,
     ) -> Result<Vec<ExternalChannel>, ProviderError> {
+        let me = self.me(token).await?;
         // Whether a channel is private depends on what `@everyone` may do guild-wide.
-        let (_, roles) = self.guild_with_roles(guild_id, token).await?;
+        let (guild, roles) = self.guild_with_roles(guild_id, token).await?;
+        let (guild_bits, member_roles) = self
+            .member_bits(guild_id, &guild, &roles, &me, token)
+            .await?;
         let everyone = match roles.iter().find(|role| role.id == guild_id) {
             Some(role) => parse_bits(&role.permissions)?,
             // Every guild has `@everyone`; without it, nothing is known to be public.
@@ -527,11 +542,35 @@ impl DiscordProvider {
             )
             .await
             .map_err(|error| error.in_guild(guild_id))?;
-        let mut channels: Vec<Channel> = channels
-            .unwrap_or_default()
-            .into_iter()
-            .filter(Channel::is_syncable)
-            .collect();
+        let mut usable = Vec::new();
+        for channel in channels.unwrap_or_default() {
+            if let Some(kind) = unsupported_kind(channel.kind) {
+                tracing::debug!(
+                    discord.channel = %channel.id,
+                    kind,
+                    "Discord channel left out: its kind holds no plain messages"
+                );
+                continue;
+            }
+            let bits = channel_permissions(
+                guild_id,
+                guild_bits,
+                &me.id,
+                &member_roles,
+                &channel.overwrites()?,
+            );
+            let missing = missing_in_channel(bits);
+            if missing.is_empty() {
+                usable.push(channel);
+            } else {
+                tracing::debug!(
+                    discord.channel = %channel.id,
+                    missing = %missing.join(", "),
+                    "Discord channel left out: the bot lacks permissions there"
+                );
+            }
+        }
+        let mut channels = usable;
         // Discord does not order the list; its client shows channels by position.
         channels.sort_by(|a, b| a.position.cmp(&b.position).then_with(|| a.id.cmp(&b.id)));
         channels

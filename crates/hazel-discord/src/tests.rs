@@ -17,7 +17,8 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::{
-    ADMINISTRATOR, DiscordProvider, DiscordSettings, REQUIRED_PERMISSION_BITS, VIEW_CHANNEL,
+    ADMINISTRATOR, DiscordProvider, DiscordSettings, REQUIRED_PERMISSION_BITS,
+    REQUIRED_PERMISSIONS, VIEW_CHANNEL,
 };
 
 const TOKEN: &str = "MTIzNDU2Nzg5.TOPSECRET.value";
@@ -447,7 +448,7 @@ async fn a_guild_the_bot_cannot_see_is_insufficient_permissions() {
             panic!("{route}: expected InsufficientPermissions, got {err:?}");
         };
         assert!(message.contains("not in Discord guild"), "{message}");
-        assert_eq!(required_scopes.len(), 6, "{route}");
+        assert_eq!(required_scopes.len(), REQUIRED_PERMISSIONS.len(), "{route}");
     }
 }
 
@@ -552,7 +553,9 @@ fn channel(id: &str, kind: u8, name: &str, position: i64, overwrites: Value) -> 
 #[tokio::test]
 async fn list_channels_keeps_text_and_announcement_channels_and_spots_private_ones() {
     let scripted = Scripted::start().await;
-    scripted.guild(DEFAULT_EVERYONE, 0, "1").await;
+    scripted
+        .healthy(DEFAULT_EVERYONE, REQUIRED_PERMISSION_BITS, "1")
+        .await;
     let view_channel = (1u64 << 10).to_string();
     scripted
         .route(
@@ -578,10 +581,33 @@ async fn list_channels_keeps_text_and_announcement_channels_and_spots_private_on
                     2,
                     json!([
                         {"id": GUILD, "type": 0, "allow": "0", "deny": "2048"},
-                        {"id": BOT, "type": 1, "allow": "0", "deny": view_channel},
+                        {"id": BOT_ROLE, "type": 0, "allow": "2048", "deny": "0"},
                     ])
                 ),
                 channel("400", 15, "forum", 4, json!([])),
+                // The bot's own overwrite takes away what its role gives.
+                channel(
+                    "500",
+                    0,
+                    "read-only",
+                    5,
+                    json!([{"id": BOT, "type": 1, "allow": "0", "deny": "2048"}])
+                ),
+                // Denied to @everyone and not given back to the bot.
+                channel(
+                    "600",
+                    0,
+                    "hidden",
+                    6,
+                    json!([{"id": GUILD, "type": 0, "allow": "0", "deny": view_channel}])
+                ),
+                channel(
+                    "700",
+                    0,
+                    "no-webhooks",
+                    7,
+                    json!([{"id": BOT_ROLE, "type": 0, "allow": "0", "deny": (1u64 << 29).to_string()}])
+                ),
             ])),
         )
         .await;
@@ -609,7 +635,9 @@ async fn list_channels_keeps_text_and_announcement_channels_and_spots_private_on
 #[tokio::test]
 async fn a_null_channel_list_is_empty() {
     let scripted = Scripted::start().await;
-    scripted.guild(DEFAULT_EVERYONE, 0, "1").await;
+    scripted
+        .healthy(DEFAULT_EVERYONE, REQUIRED_PERMISSION_BITS, "1")
+        .await;
     scripted
         .route(&format!("/guilds/{GUILD}/channels"), ok(Value::Null))
         .await;
@@ -626,7 +654,9 @@ async fn a_null_channel_list_is_empty() {
 #[tokio::test]
 async fn listing_channels_of_an_unseen_guild_is_insufficient_permissions() {
     let scripted = Scripted::start().await;
-    scripted.guild(DEFAULT_EVERYONE, 0, "1").await;
+    scripted
+        .healthy(DEFAULT_EVERYONE, REQUIRED_PERMISSION_BITS, "1")
+        .await;
     scripted
         .route(
             &format!("/guilds/{GUILD}/channels"),
@@ -646,7 +676,9 @@ async fn listing_channels_of_an_unseen_guild_is_insufficient_permissions() {
 /// The privacy of channels under `@everyone` permissions `everyone`, in position order.
 async fn privacy_with(everyone: u64, channels: Value) -> Vec<(String, bool)> {
     let scripted = Scripted::start().await;
-    scripted.guild(everyone, 0, "1").await;
+    scripted
+        .healthy(everyone, REQUIRED_PERMISSION_BITS, "1")
+        .await;
     scripted
         .route(&format!("/guilds/{GUILD}/channels"), ok(channels))
         .await;
@@ -670,7 +702,11 @@ async fn privacy_follows_everyones_guild_permissions_and_overwrites() {
             0,
             "denied",
             2,
-            json!([{"id": GUILD, "type": 0, "allow": "0", "deny": view}])
+            // The bot's role is let in where @everyone is kept out.
+            json!([
+                {"id": GUILD, "type": 0, "allow": "0", "deny": view},
+                {"id": BOT_ROLE, "type": 0, "allow": view, "deny": "0"},
+            ])
         ),
         channel(
             "300",
@@ -869,7 +905,9 @@ async fn only_canonical_u64_snowflakes_are_guild_ids() {
 #[tokio::test]
 async fn an_answer_of_the_wrong_shape_logs_where_but_never_the_value() {
     let scripted = Scripted::start().await;
-    scripted.guild(DEFAULT_EVERYONE, 0, "1").await;
+    scripted
+        .healthy(DEFAULT_EVERYONE, REQUIRED_PERMISSION_BITS, "1")
+        .await;
     // The token echoed into a typed field: serde's own error would quote it.
     scripted
         .route(

@@ -303,31 +303,47 @@ fn literal(c: char) -> String {
     }
 }
 
-/// A pattern (without anchors) of the non-empty strings of characters outside `excluded` (a
-/// class body) that do not start with any of `prefixes`: each prefix's proper beginnings on
-/// their own, or followed by a character that leaves every prefix.
-fn not_starting_with(prefixes: &[&str], excluded: &str) -> String {
+/// The characters of one part of a Discord bot token (base64url without padding).
+const BASE64URL: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// A class of the base64url characters other than `except`.
+fn base64url_class(except: &[char]) -> String {
+    let chars: String = BASE64URL
+        .chars()
+        .filter(|c| !except.contains(c))
+        .map(literal)
+        .collect();
+    format!("[{chars}]")
+}
+
+/// A pattern (without anchors) of a Discord bot token's first part — a non-empty run of
+/// base64url characters, always followed by `.` — such that the token starts with none of
+/// `prefixes`: each prefix's proper beginnings on their own (unless the beginning and a `.`
+/// are a prefix), or followed by a character that leaves every prefix.
+fn first_token_part(prefixes: &[&str]) -> String {
     let mut stems: Vec<String> = prefixes
         .iter()
         .flat_map(|prefix| prefix.char_indices().map(|(i, _)| prefix[..i].to_owned()))
+        .filter(|stem| stem.chars().all(|c| BASE64URL.contains(c)))
         .collect();
     stems.sort();
     stems.dedup();
     let mut branches = Vec::new();
     for stem in stems {
-        let mut next: Vec<char> = prefixes
+        let next: Vec<char> = prefixes
             .iter()
             .filter_map(|p| p.strip_prefix(stem.as_str()))
             .filter_map(|rest| rest.chars().next())
             .collect();
-        next.sort_unstable();
-        next.dedup();
         let stem_pattern: String = stem.chars().map(literal).collect();
-        let next: String = next.into_iter().map(literal).collect();
-        if !stem.is_empty() {
+        if !stem.is_empty() && !next.contains(&'.') {
             branches.push(stem_pattern.clone());
         }
-        branches.push(format!("{stem_pattern}[^{next}{excluded}][^{excluded}]*"));
+        branches.push(format!(
+            "{stem_pattern}{}{}*",
+            base64url_class(&next),
+            base64url_class(&[])
+        ));
     }
     format!("(?:{})", branches.join("|"))
 }
@@ -441,8 +457,9 @@ impl TextRule for SlackAppTokenRule {
     }
 }
 
-/// A Discord bot token as pasted: a secret, optionally after the `Bot ` scheme (any case),
-/// that is not a Slack token (none of [`SLACK_TOKEN_PREFIXES`]).
+/// A Discord bot token as pasted, optionally after the `Bot ` scheme (any case): three
+/// dot-separated parts of base64url characters, not a Slack token (none of
+/// [`SLACK_TOKEN_PREFIXES`]).
 pub(crate) struct DiscordBotTokenRule;
 
 impl TextRule for DiscordBotTokenRule {
@@ -450,11 +467,13 @@ impl TextRule for DiscordBotTokenRule {
 
     fn schema() -> MetaSchema {
         let prefixes: Vec<&str> = SLACK_TOKEN_PREFIXES.iter().map(|(p, _)| *p).collect();
-        let token = not_starting_with(&prefixes, &format!("{CONTROL}{BLANK}"));
+        let first = first_token_part(&prefixes);
+        let part = format!("{}+", base64url_class(&[]));
+        let dot = literal('.');
         MetaSchema {
-            min_length: Some(1),
+            min_length: Some(5),
             pattern: Some(format!(
-                "^[{SPACE}]*(?:[Bb][Oo][Tt][{SPACE}]+)?{token}[{SPACE}]*$"
+                "^[{SPACE}]*(?:[Bb][Oo][Tt][{SPACE}]+)?{first}{dot}{part}{dot}{part}[{SPACE}]*$"
             )),
             ..string(None)
         }
@@ -769,6 +788,21 @@ mod tests {
         "Bot ",
         "Botabc",
         "Bot xoxb-1",
+        "MTIz.abc.d-_e",
+        " Bot MTIz.abc.def ",
+        "bot\tMTIz.abc.def",
+        "MTIz.abc",
+        "MTIz..def",
+        "MTIz.abc.def.ghi",
+        "MTIz.a+c.def",
+        ".abc.def",
+        "xoxe.abc.def",
+        "xoxe-abc.d.e",
+        "xoxeZ.abc.def",
+        "xox.abc.def",
+        "xapp.abc.def",
+        "xoxb.abc.def",
+        "Bot xoxp-1.a.b",
         "Bot Bot abc",
         "Bot a b",
         "Bot \u{0}a",
@@ -821,6 +855,10 @@ mod tests {
                     format!("{stem}-"),
                     format!("{stem}."),
                     format!("Bot {stem}z"),
+                    format!("{stem}.a.b"),
+                    format!("{stem}z.a.b"),
+                    format!("{stem}-.a.b"),
+                    format!("Bot {stem}.a.b"),
                 ] {
                     agree::<DiscordBotTokenRule>(&[&raw]);
                     agree::<SlackBotTokenRule>(&[&raw]);

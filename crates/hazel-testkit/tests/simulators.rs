@@ -1015,6 +1015,9 @@ async fn discord_provider_validates_and_lists_syncable_channels() {
     sim.add_channel(GUILD, "102", "news", ChannelKind::Announcement, false);
     sim.add_channel(GUILD, "103", "staff", ChannelKind::Text, true);
     sim.add_channel(GUILD, "104", "Topics", ChannelKind::Category, false);
+    sim.add_channel(GUILD, "105", "hidden", ChannelKind::Text, true);
+    // The bot is let into one private channel; it cannot sync the other.
+    sim.add_channel_overwrite(GUILD, "103", BOT, true, 1 << 10, 0);
     let provider = discord_provider(&sim);
 
     let validated = provider
@@ -1060,7 +1063,7 @@ async fn discord_provider_combines_everyone_and_role_permissions() {
     sim.add_bot(DISCORD_TOKEN, BOT, "hazel");
     let everyone = (1 << 10) | (1 << 11) | (1 << 16);
     sim.set_everyone_permissions(GUILD, everyone);
-    sim.add_bot_to_guild(GUILD, BOT, (1 << 6) | (1 << 13));
+    sim.add_bot_to_guild(GUILD, BOT, (1 << 6) | (1 << 13) | (1 << 35));
     let provider = discord_provider(&sim);
 
     let err = provider

@@ -51,7 +51,7 @@ pub(crate) fn slack_workspace(app: &TestApp) {
 pub(crate) fn discord_guild(app: &TestApp) {
     app.discord.add_guild(DISCORD_GUILD, "Acme Discord");
     app.discord.add_bot(DISCORD_TOKEN, DISCORD_BOT, "hazel-bot");
-    app.discord.add_bot_to_guild(
+    let bot_role = app.discord.add_bot_to_guild(
         DISCORD_GUILD,
         DISCORD_BOT,
         hazel_discord::REQUIRED_PERMISSION_BITS,
@@ -69,6 +69,15 @@ pub(crate) fn discord_guild(app: &TestApp) {
         "mods",
         ChannelKind::Text,
         true,
+    );
+    // The private channel keeps `@everyone` out and lets the bot's role in.
+    app.discord.add_channel_overwrite(
+        DISCORD_GUILD,
+        "1300000000000000002",
+        &bot_role,
+        false,
+        hazel_discord::VIEW_CHANNEL.bit,
+        0,
     );
 }
 

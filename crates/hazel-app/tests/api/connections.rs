@@ -724,6 +724,19 @@ async fn pasted_credentials_are_trimmed_and_wrong_kinds_are_named(app: TestApp) 
     let bearer = t.owner.post("/connections", discord).await;
     assert_eq!(bearer.status, 400, "{}", bearer.text);
     assert_eq!(bearer.error_field(), "credentials.botToken");
+    // A value that is not shaped as a bot token is told so, before Discord is asked.
+    for malformed in ["Bot just-some-text", "MTIz.abc", "MTIz.a/c.def"] {
+        let mut discord = discord_body(&t.org);
+        discord["credentials"] = json!({"botToken": malformed});
+        let refused = t.owner.post("/connections", discord).await;
+        assert_eq!(refused.status, 400, "{malformed}: {}", refused.text);
+        assert_eq!(refused.error_field(), "credentials.botToken");
+        assert_eq!(refused.error_code(), "ValidationError");
+    }
+    assert!(
+        app.discord.requests().is_empty(),
+        "a malformed Discord token is refused before Discord is asked"
+    );
 
     // Pasted with surrounding whitespace (and an app token for Socket Mode): accepted.
     let trimmed = t

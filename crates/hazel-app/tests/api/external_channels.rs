@@ -264,6 +264,141 @@ async fn discord_discovery_lists_text_channels(app: TestApp) {
     );
 }
 
+/// Channels the bot cannot sync — of a kind that holds no messages, or where its roles and
+/// overwrites take away a permission it needs — are not offered, and linking one straight
+/// away is refused naming why, storing nothing.
+async fn discord_channels_the_bot_cannot_sync_are_neither_offered_nor_linked(app: TestApp) {
+    use hazel_testkit::sim::discord::ChannelKind;
+    let t = team(&app).await;
+    discord_guild(&app);
+    let forum = "1300000000000000010";
+    let muted = "1300000000000000011";
+    let no_history = "1300000000000000012";
+    app.discord
+        .add_channel(DISCORD_GUILD, forum, "ideas", ChannelKind::Forum, false);
+    app.discord.add_channel(
+        DISCORD_GUILD,
+        muted,
+        "announcements-only",
+        ChannelKind::Text,
+        false,
+    );
+    app.discord.add_channel(
+        DISCORD_GUILD,
+        no_history,
+        "ephemeral",
+        ChannelKind::Text,
+        false,
+    );
+    // The bot itself may not send in one channel; @everyone may not read history in the other
+    // (and the bot's role does not give it back).
+    app.discord.add_channel_overwrite(
+        DISCORD_GUILD,
+        muted,
+        DISCORD_BOT,
+        true,
+        0,
+        hazel_discord::SEND_MESSAGES.bit,
+    );
+    app.discord.add_channel_overwrite(
+        DISCORD_GUILD,
+        no_history,
+        DISCORD_GUILD,
+        false,
+        0,
+        hazel_discord::READ_MESSAGE_HISTORY.bit,
+    );
+    let id = t
+        .owner
+        .post("/connections", discord_body(&t.org))
+        .await
+        .expect_status(201)
+        .id();
+
+    let listed = t
+        .owner
+        .get(&format!("/connections/{id}/channels"))
+        .await
+        .expect_status(200);
+    let mut ids: Vec<&str> = listed
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        ["1300000000000000001", "1300000000000000002"],
+        "{}",
+        listed.text
+    );
+
+    let hazel = t.owner.create_channel(&t.org, "target").await;
+    let path = format!("/connections/{id}/channel-links");
+    for (external, scopes, says) in [
+        (forum, json!([]), "forum"),
+        (muted, json!(["SEND_MESSAGES"]), "SEND_MESSAGES"),
+        (
+            no_history,
+            json!(["READ_MESSAGE_HISTORY"]),
+            "READ_MESSAGE_HISTORY",
+        ),
+        ("1300000000000000099", json!([]), "cannot see"),
+    ] {
+        let refused = t
+            .owner
+            .post(
+                &path,
+                json!({"hazelChannelId": hazel, "externalChannelId": external}),
+            )
+            .await
+            .expect_status(422);
+        assert_eq!(
+            refused.error_code(),
+            "INSUFFICIENT_PERMISSIONS",
+            "{}",
+            refused.text
+        );
+        assert_eq!(
+            refused.body["error"]["requiredScopes"], scopes,
+            "{}",
+            refused.text
+        );
+        assert!(
+            refused.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(says),
+            "{}",
+            refused.text
+        );
+        assert_no_secrets(&refused.text);
+    }
+    let links = t.owner.get(&path).await.expect_status(200);
+    assert_eq!(links.data().as_array().unwrap().len(), 0, "{}", links.text);
+    // Selecting one of them is refused as a channel the bot cannot use, linking nothing.
+    let selected = t
+        .owner
+        .put(
+            &format!("/connections/{id}/channels"),
+            json!({"channelIds": [muted], "syncAll": false}),
+        )
+        .await
+        .expect_status(400);
+    assert_eq!(selected.error_field(), "channelIds");
+    assert_eq!(t.owner.get(&path).await.data().as_array().unwrap().len(), 0);
+    // A channel the bot can use is linked.
+    t.owner
+        .post(
+            &path,
+            json!({"hazelChannelId": hazel, "externalChannelId": "1300000000000000002"}),
+        )
+        .await
+        .expect_status(201);
+}
+
 /// Hazel channel names are not unique: external channels named like an existing Hazel channel,
 /// or like each other, are linked, not refused as a link conflict.
 async fn selecting_channels_whose_names_clash_links_them_all(app: TestApp) {
@@ -331,5 +466,6 @@ hazel_testkit::on_every_backend!(
     selecting_channels_round_trips,
     selecting_an_unknown_channel_changes_nothing,
     discord_discovery_lists_text_channels,
+    discord_channels_the_bot_cannot_sync_are_neither_offered_nor_linked,
     selecting_channels_whose_names_clash_links_them_all
 );

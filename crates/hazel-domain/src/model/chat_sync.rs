@@ -416,6 +416,31 @@ pub const SLACK_TOKEN_PREFIXES: [(&str, &str); 9] = [
     ("xoxs-", "a session token (xoxs-)"),
 ];
 
+/// What is wrong with the shape of a Discord bot token, if anything. A bot token is three
+/// parts joined by `.` (the bot's user id, a timestamp and an HMAC), each base64url without
+/// padding; the message never quotes the value.
+fn discord_token_shape_problem(token: &str) -> Option<String> {
+    let parts: Vec<&str> = token.split('.').collect();
+    if parts.len() != 3 {
+        return Some(format!(
+            "it has {} dot-separated part{}",
+            parts.len(),
+            if parts.len() == 1 { "" } else { "s" }
+        ));
+    }
+    if let Some(position) = parts.iter().position(|part| part.is_empty()) {
+        return Some(format!("its part {} is empty", position + 1));
+    }
+    let base64url = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if let Some(position) = parts.iter().position(|part| !part.chars().all(base64url)) {
+        return Some(format!(
+            "its part {} holds a character that is not a letter, digit, '-' or '_'",
+            position + 1
+        ));
+    }
+    None
+}
+
 /// The kind of Slack token a value is, by its documented prefix.
 fn slack_token_kind(token: &str) -> Option<&'static str> {
     SLACK_TOKEN_PREFIXES
@@ -526,6 +551,16 @@ impl Credentials {
                 format!(
                     "is a Slack token ({kind}); give the bot token from the Discord \
                      application's Bot page"
+                ),
+            ));
+        }
+        if let Some(problem) = discord_token_shape_problem(token.expose_secret()) {
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "is not a Discord bot token: {problem}; a bot token is three dot-separated \
+                     parts of letters, digits, '-' and '_' (copy it with Reset Token on the \
+                     application's Bot page)"
                 ),
             ));
         }
@@ -1052,14 +1087,26 @@ mod tests {
         assert!(bearer.message().contains("OAuth bearer"));
         let slack = Credentials::discord(&secret("xoxb-1"), None).unwrap_err();
         assert!(slack.message().contains("Slack token"), "{slack:?}");
+        for (malformed, problem) in [
+            ("abcdef", "1 dot-separated part"),
+            ("a.b", "2 dot-separated parts"),
+            ("a.b.c.d", "4 dot-separated parts"),
+            ("a..c", "part 2 is empty"),
+            ("a.b+/.c", "part 2 holds a character"),
+        ] {
+            let err = Credentials::discord(&secret(malformed), None).unwrap_err();
+            assert_eq!(err.field(), "credentials.botToken", "{malformed}");
+            assert!(err.message().contains(problem), "{malformed}: {err:?}");
+            assert!(err.message().contains("not a Discord bot token"), "{err:?}");
+        }
         assert_eq!(
-            Credentials::discord(&secret("t"), Some("12ab"))
+            Credentials::discord(&secret("a.b.c"), Some("12ab"))
                 .unwrap_err()
                 .field(),
             "credentials.applicationId"
         );
         let Credentials::Discord { application_id, .. } =
-            Credentials::discord(&secret("t"), Some(" 123 ")).unwrap()
+            Credentials::discord(&secret("a.b.c"), Some(" 123 ")).unwrap()
         else {
             panic!("not Discord credentials");
         };

@@ -29,7 +29,7 @@ const DISCORD_GUILD: &str = "1100000000000000001";
 /// Demo Discord bot.
 const DISCORD_BOT: &str = "1200000000000000002";
 /// Demo Discord bot token (simulator only).
-const DISCORD_TOKEN: &str = "demo-discord-bot-token";
+const DISCORD_TOKEN: &str = "ZGVtbw.discord-bot.demo-token";
 
 #[tokio::main]
 async fn main() {

@@ -24,21 +24,67 @@ const VIEW_CHANNEL: u64 = 1 << 10;
 /// `USE_EXTERNAL_EMOJIS`, `CONNECT`, `SPEAK`, `USE_VAD` and `CHANGE_NICKNAME`.
 pub const DEFAULT_EVERYONE_PERMISSIONS: u64 = 104_324_673;
 
-/// A route the simulator implements, answering for a known bot with the path parameters the
-/// spec's template bound.
-type RouteFn = fn(&State, &Bot, &PathParams) -> Result<Value, Refusal>;
+/// A route the simulator implements, answering a call of a known bot (for webhook routes,
+/// the bot that created the webhook); refusals Discord would answer for a request that
+/// breaks its rules (a webhook username containing "discord", content over 2,000
+/// characters) are also pushed to the violations.
+type RouteFn = fn(&State, &Bot, &Call<'_, Discord>, &mut Vec<String>) -> Result<Answer, Refusal>;
+
+/// A successful answer: a JSON body (HTTP 200) or none (HTTP 204).
+#[derive(Debug)]
+pub(crate) enum Answer {
+    Json(Value),
+    NoContent,
+}
 
 /// The implementation of a verb and route template of Discord's spec, if the simulator has
 /// one.
 fn implementation(verb: &str, template: &str) -> Option<RouteFn> {
     match (verb, template) {
-        ("GET", "/users/@me") => Some(State::get_me),
-        ("GET", "/guilds/{guild_id}") => Some(State::get_guild),
-        ("GET", "/guilds/{guild_id}/roles") => Some(State::get_roles),
-        ("GET", "/guilds/{guild_id}/members/{user_id}") => Some(State::get_member),
-        ("GET", "/guilds/{guild_id}/channels") => Some(State::get_channels),
-        ("GET", "/applications/@me") => Some(State::get_my_application),
-        ("GET", "/channels/{channel_id}") => Some(State::get_channel),
+        ("GET", "/users/@me") => Some(|s, b, c, _| s.get_me(b, &c.params).map(Answer::Json)),
+        ("GET", "/guilds/{guild_id}") => {
+            Some(|s, b, c, _| s.get_guild(b, &c.params).map(Answer::Json))
+        }
+        ("GET", "/guilds/{guild_id}/roles") => {
+            Some(|s, b, c, _| s.get_roles(b, &c.params).map(Answer::Json))
+        }
+        ("GET", "/guilds/{guild_id}/members/{user_id}") => {
+            Some(|s, b, c, _| s.get_member(b, &c.params).map(Answer::Json))
+        }
+        ("GET", "/guilds/{guild_id}/channels") => {
+            Some(|s, b, c, _| s.get_channels(b, &c.params).map(Answer::Json))
+        }
+        ("GET", "/applications/@me") => {
+            Some(|s, b, c, _| s.get_my_application(b, &c.params).map(Answer::Json))
+        }
+        ("GET", "/channels/{channel_id}") => {
+            Some(|s, b, c, _| s.get_channel(b, &c.params).map(Answer::Json))
+        }
+        ("GET", "/channels/{channel_id}/webhooks") => Some(State::list_webhooks),
+        ("POST", "/channels/{channel_id}/webhooks") => Some(State::create_webhook),
+        ("POST", "/webhooks/{webhook_id}/{webhook_token}") => Some(State::execute_webhook),
+        ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}") => {
+            Some(State::edit_webhook_message)
+        }
+        ("DELETE", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}") => {
+            Some(State::delete_webhook_message)
+        }
+        ("PUT", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji_name}/@me") => {
+            Some(|s, b, c, r| s.react(b, c, r, true))
+        }
+        ("DELETE", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji_name}/@me") => {
+            Some(|s, b, c, r| s.react(b, c, r, false))
+        }
+        ("PUT", "/channels/{channel_id}/pins/{message_id}") => {
+            Some(|s, b, c, r| s.pin(b, c, r, true))
+        }
+        ("DELETE", "/channels/{channel_id}/pins/{message_id}") => {
+            Some(|s, b, c, r| s.pin(b, c, r, false))
+        }
+        ("POST", "/channels/{channel_id}/messages/{message_id}/threads") => {
+            Some(State::start_thread)
+        }
+        ("GET", "/channels/{channel_id}/messages") => Some(State::list_messages),
         _ => None,
     }
 }
@@ -60,6 +106,11 @@ pub enum Failure {
     /// HTTP 429 with `retry_after` in the body and `Retry-After` (rounded up) in the headers.
     RateLimited {
         /// Seconds, possibly fractional, as Discord sends them.
+        retry_after_seconds: f64,
+    },
+    /// HTTP 429 of the global limit: `"global": true` and `X-RateLimit-Global`.
+    GlobalRateLimited {
+        /// Seconds, possibly fractional.
         retry_after_seconds: f64,
     },
     /// HTTP 500.
@@ -116,7 +167,76 @@ pub(crate) struct State {
     /// Bot tokens (secrets) → bot users.
     bots: HashMap<String, Bot>,
     next_id: u64,
+    /// What calls change: webhooks, messages, threads, rate-limit buckets. Behind its own
+    /// lock because routes answer with a shared borrow of the state.
+    live: std::sync::Mutex<Live>,
 }
+
+/// The state calls change.
+#[derive(Default)]
+struct Live {
+    webhooks: Vec<Webhook>,
+    /// Messages by id.
+    messages: BTreeMap<u64, Message>,
+    /// Threads (id = their starter message's id) → their parent channel.
+    threads: BTreeMap<String, (String, String)>,
+    /// Scripted bucket states by route template: (remaining, reset after seconds).
+    buckets: HashMap<String, (u32, f64)>,
+    /// Route templates whose next call is carried out and then left unanswered.
+    drop_after_applying: Vec<String>,
+    /// Authors of messages posted as people: message id → user id.
+    authors: HashMap<String, String>,
+    next_id: u64,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("webhooks", &self.webhooks.len())
+            .field("messages", &self.messages.len())
+            .field("threads", &self.threads)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A channel webhook (its token is a secret, never shown in `Debug`).
+#[derive(Clone)]
+struct Webhook {
+    id: String,
+    token: String,
+    channel_id: String,
+    guild_id: String,
+    name: String,
+    application_id: String,
+    creator: Bot,
+}
+
+/// A message posted through the simulator.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimMessage {
+    /// Its id.
+    pub id: String,
+    /// The channel (or thread) it is in.
+    pub channel_id: String,
+    /// Its content.
+    pub content: String,
+    /// The author's username (a webhook message's `username`).
+    pub username: String,
+    /// The avatar URL it was posted with.
+    pub avatar_url: Option<String>,
+    /// The webhook that posted it.
+    pub webhook_id: Option<String>,
+    /// Its `allowed_mentions`, as sent.
+    pub allowed_mentions: Option<Value>,
+    /// Whether it was edited.
+    pub edited: bool,
+    /// Emoji the bot reacted with.
+    pub reactions: Vec<String>,
+    /// Whether it is pinned.
+    pub pinned: bool,
+}
+
+type Message = SimMessage;
 
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -374,6 +494,105 @@ impl DiscordSimulator {
         self.core.fail_next(key, failure);
     }
 
+    /// The messages of a channel or thread, oldest first.
+    #[must_use]
+    pub fn messages(&self, channel_id: &str) -> Vec<SimMessage> {
+        let shared = self.core.lock();
+        let live = shared.state.live();
+        live.messages
+            .values()
+            .filter(|message| message.channel_id == channel_id)
+            .cloned()
+            .collect()
+    }
+
+    /// Posts a message as a person (`user_id`, `username`) in a channel or thread, as if
+    /// typed in Discord; answers its id (a snowflake of now).
+    pub fn post_as_user(
+        &self,
+        channel_id: &str,
+        user_id: &str,
+        username: &str,
+        content: &str,
+    ) -> String {
+        let shared = self.core.lock();
+        let mut live = shared.state.live();
+        let id = live.snowflake();
+        live.messages.insert(
+            snowflake_number(&id),
+            SimMessage {
+                id: id.clone(),
+                channel_id: channel_id.to_owned(),
+                content: content.to_owned(),
+                username: username.to_owned(),
+                avatar_url: None,
+                webhook_id: None,
+                allowed_mentions: None,
+                edited: false,
+                reactions: Vec::new(),
+                pinned: false,
+            },
+        );
+        live.authors.insert(id.clone(), user_id.to_owned());
+        id
+    }
+
+    /// The webhooks of a channel: (id, name).
+    #[must_use]
+    pub fn webhooks(&self, channel_id: &str) -> Vec<(String, String)> {
+        let shared = self.core.lock();
+        let live = shared.state.live();
+        live.webhooks
+            .iter()
+            .filter(|webhook| webhook.channel_id == channel_id)
+            .map(|webhook| (webhook.id.clone(), webhook.name.clone()))
+            .collect()
+    }
+
+    /// The thread started from a message, if any: its name.
+    #[must_use]
+    pub fn thread(&self, message_id: &str) -> Option<String> {
+        let shared = self.core.lock();
+        let live = shared.state.live();
+        live.threads.get(message_id).map(|(_, name)| name.clone())
+    }
+
+    /// Answers calls of `route_template` with a bucket that has `remaining` requests left,
+    /// resetting after `reset_after_seconds` (`X-RateLimit-Remaining`, `…-Reset-After`).
+    ///
+    /// # Panics
+    /// When Discord's spec has no such route.
+    pub fn set_bucket(&self, route_template: &str, remaining: u32, reset_after_seconds: f64) {
+        assert!(
+            spec::discord().route_by_template(route_template).is_some(),
+            "set_bucket: Discord's spec has no route {route_template:?}"
+        );
+        let shared = self.core.lock();
+        shared
+            .state
+            .live()
+            .buckets
+            .insert(route_template.to_owned(), (remaining, reset_after_seconds));
+    }
+
+    /// Carries out the next call of `route_template`, then closes the connection without
+    /// answering: the caller cannot know that it took effect.
+    ///
+    /// # Panics
+    /// When Discord's spec has no such route.
+    pub fn apply_then_drop(&self, route_template: &str) {
+        assert!(
+            spec::discord().route_by_template(route_template).is_some(),
+            "apply_then_drop: Discord's spec has no route {route_template:?}"
+        );
+        let shared = self.core.lock();
+        shared
+            .state
+            .live()
+            .drop_after_applying
+            .push(route_template.to_owned());
+    }
+
     /// Every request received so far, secrets redacted.
     #[must_use]
     pub fn requests(&self) -> Vec<RecordedRequest> {
@@ -406,6 +625,21 @@ impl Refusal {
     const UNKNOWN_MEMBER: Self = Self(StatusCode::NOT_FOUND, "Unknown Member", 10_007);
     const MISSING_ACCESS: Self = Self(StatusCode::FORBIDDEN, "Missing Access", 50_001);
     const UNKNOWN_CHANNEL: Self = Self(StatusCode::NOT_FOUND, "Unknown Channel", 10_003);
+    const UNKNOWN_MESSAGE: Self = Self(StatusCode::NOT_FOUND, "Unknown Message", 10_008);
+    const UNKNOWN_WEBHOOK: Self = Self(StatusCode::NOT_FOUND, "Unknown Webhook", 10_015);
+    const UNKNOWN_EMOJI: Self = Self(StatusCode::BAD_REQUEST, "Unknown Emoji", 10_014);
+    const MISSING_PERMISSIONS: Self = Self(StatusCode::FORBIDDEN, "Missing Permissions", 50_013);
+    const INVALID_FORM_BODY: Self = Self(StatusCode::BAD_REQUEST, "Invalid Form Body", 50_035);
+    const EMPTY_MESSAGE: Self = Self(
+        StatusCode::BAD_REQUEST,
+        "Cannot send an empty message",
+        50_006,
+    );
+    const THREAD_EXISTS: Self = Self(
+        StatusCode::BAD_REQUEST,
+        "A thread has already been created for this message",
+        160_004,
+    );
 
     fn outcome(self) -> Outcome {
         discord_error(self.0, self.1, self.2)
@@ -467,6 +701,22 @@ impl Protocol for Discord {
     }
 
     fn authenticate(state: &State, exchange: &Exchange) -> Result<Bot, Rejection> {
+        // A webhook route is authenticated by the webhook's token in its path.
+        let segments: Vec<&str> = exchange
+            .path
+            .strip_prefix(API_PREFIX)
+            .unwrap_or_default()
+            .split('/')
+            .collect();
+        if let ["", "webhooks", id, token, ..] = segments.as_slice() {
+            return state
+                .live()
+                .webhooks
+                .iter()
+                .find(|webhook| webhook.id == *id && webhook.token == *token)
+                .map(|webhook| webhook.creator.clone())
+                .ok_or(Rejection::UnknownCredential);
+        }
         exchange
             .credential("Bot")
             .and_then(|token| state.bots.get(token))
@@ -482,12 +732,34 @@ impl Protocol for Discord {
         failure_outcome(failure)
     }
 
-    fn answer(state: &State, bot: &Bot, call: &Call<'_, Self>, _: &mut Vec<String>) -> Reply {
-        match (call.implementation)(state, bot, &call.params) {
-            Ok(body) => Reply::Success {
-                body,
-                headers: Vec::new(),
-            },
+    fn answer(state: &State, bot: &Bot, call: &Call<'_, Self>, refused: &mut Vec<String>) -> Reply {
+        let template = call.template;
+        let answer = (call.implementation)(state, bot, call, refused);
+        let (headers, drop) = {
+            let mut live = state.live();
+            let drop = match live.drop_after_applying.iter().position(|t| t == template) {
+                Some(at) => {
+                    live.drop_after_applying.remove(at);
+                    true
+                }
+                None => false,
+            };
+            (live.rate_limit_headers(template, call), drop)
+        };
+        if drop {
+            return Reply::Other(Outcome::Drop);
+        }
+        match answer {
+            Ok(Answer::Json(body)) => Reply::Success { body, headers },
+            Ok(Answer::NoContent) => {
+                let mut response =
+                    hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::new()));
+                *response.status_mut() = StatusCode::NO_CONTENT;
+                for (name, value) in headers {
+                    response = with_header(response, name, &value);
+                }
+                Reply::Other(Outcome::Respond(response))
+            }
             Err(refusal) => Reply::Other(refusal.outcome()),
         }
     }
@@ -510,6 +782,21 @@ fn failure_outcome(failure: Failure) -> Outcome {
             let response = json_response(StatusCode::TOO_MANY_REQUESTS, &body);
             let response = with_header(response, "retry-after", &header);
             Outcome::Respond(with_header(response, "x-ratelimit-scope", "user"))
+        }
+        Failure::GlobalRateLimited {
+            retry_after_seconds,
+        } => {
+            let body = json!({
+                "message": "You are being rate limited.",
+                "retry_after": retry_after_seconds,
+                "global": true,
+                "code": 0,
+            });
+            let header = format!("{}", retry_after_seconds.ceil());
+            let response = json_response(StatusCode::TOO_MANY_REQUESTS, &body);
+            let response = with_header(response, "retry-after", &header);
+            let response = with_header(response, "x-ratelimit-global", "true");
+            Outcome::Respond(with_header(response, "x-ratelimit-scope", "global"))
         }
         Failure::ServerError => discord_error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -606,6 +893,401 @@ impl State {
             return Err(Refusal::MISSING_ACCESS);
         }
         Ok(channel_object(guild_id, position, channel))
+    }
+
+    fn live(&self) -> std::sync::MutexGuard<'_, Live> {
+        super::lock(&self.live)
+    }
+
+    /// A channel of any guild: its guild's id, the guild, its position and itself.
+    fn find_channel(&self, channel_id: &str) -> Option<(&str, &Guild, usize, &Channel)> {
+        self.guilds.iter().find_map(|(guild_id, guild)| {
+            guild
+                .channels
+                .iter()
+                .enumerate()
+                .find(|(_, channel)| channel.id == channel_id)
+                .map(|(position, channel)| (guild_id.as_str(), guild, position, channel))
+        })
+    }
+
+    /// The channel `channel_id` names (a thread stands for its parent) and the bot's
+    /// permissions there; 10003 for an unknown channel, 50001 where the bot may not view it.
+    fn bot_channel(&self, bot: &Bot, channel_id: &str) -> Result<(String, u64), Refusal> {
+        let parent = self
+            .live()
+            .threads
+            .get(channel_id)
+            .map_or_else(|| channel_id.to_owned(), |(parent, _)| parent.clone());
+        let (guild_id, guild, _, channel) =
+            self.find_channel(&parent).ok_or(Refusal::UNKNOWN_CHANNEL)?;
+        let roles = guild
+            .members
+            .get(&bot.user_id)
+            .ok_or(Refusal::MISSING_ACCESS)?;
+        let bits = channel_bits(guild_id, guild, &bot.user_id, roles, channel);
+        if bits & VIEW_CHANNEL == 0 {
+            return Err(Refusal::MISSING_ACCESS);
+        }
+        Ok((parent, bits))
+    }
+
+    /// Refuses with 50013 unless the bot holds `permission` in the channel.
+    fn require(&self, bot: &Bot, channel_id: &str, permission: u64) -> Result<String, Refusal> {
+        let (parent, bits) = self.bot_channel(bot, channel_id)?;
+        if bits & permission == permission {
+            Ok(parent)
+        } else {
+            Err(Refusal::MISSING_PERMISSIONS)
+        }
+    }
+
+    fn list_webhooks(
+        &self,
+        bot: &Bot,
+        call: &Call<'_, Discord>,
+        _: &mut Vec<String>,
+    ) -> Result<Answer, Refusal> {
+        let channel_id = path_param(&call.params, "channel_id");
+        self.require(bot, channel_id, MANAGE_WEBHOOKS)?;
+        let live = self.live();
+        let hooks: Vec<Value> = live
+            .webhooks
+            .iter()
+            .filter(|webhook| webhook.channel_id == channel_id)
+            .map(webhook_object)
+            .collect();
+        Ok(Answer::Json(Value::from(hooks)))
+    }
+
+    fn create_webhook(
+        &self,
+        bot: &Bot,
+        call: &Call<'_, Discord>,
+        refused: &mut Vec<String>,
+    ) -> Result<Answer, Refusal> {
+        let channel_id = path_param(&call.params, "channel_id");
+        let (guild_id, ..) = self
+            .find_channel(channel_id)
+            .ok_or(Refusal::UNKNOWN_CHANNEL)?;
+        let guild_id = guild_id.to_owned();
+        self.require(bot, channel_id, MANAGE_WEBHOOKS)?;
+        let name = body_str(call, "name").unwrap_or_default();
+        if let Some(problem) = username_problem(&name) {
+            refused.push(format!("webhook name {problem}"));
+            return Err(Refusal::INVALID_FORM_BODY);
+        }
+        let mut live = self.live();
+        let id = live.snowflake();
+        let token = format!("simulated-webhook-token-{id}");
+        let webhook = Webhook {
+            id,
+            token,
+            channel_id: channel_id.to_owned(),
+            guild_id,
+            name,
+            application_id: bot.application_id.clone(),
+            creator: bot.clone(),
+        };
+        let object = webhook_object(&webhook);
+        live.webhooks.push(webhook);
+        Ok(Answer::Json(object))
+    }
+
+    /// The webhook a webhook route names (authenticated already).
+    fn webhook_of(&self, call: &Call<'_, Discord>) -> Result<Webhook, Refusal> {
+        let id = path_param(&call.params, "webhook_id");
+        self.live()
+            .webhooks
+            .iter()
+            .find(|webhook| webhook.id == id)
+            .cloned()
+            .ok_or(Refusal::UNKNOWN_WEBHOOK)
+    }
+
+    /// Where a webhook call posts: its channel, or the thread `thread_id` of that channel.
+    fn webhook_target(
+        &self,
+        webhook: &Webhook,
+        call: &Call<'_, Discord>,
+    ) -> Result<String, Refusal> {
+        match call.exchange.param("thread_id") {
+            None => Ok(webhook.channel_id.clone()),
+            Some(thread) => match self.live().threads.get(thread) {
+                Some((parent, _)) if *parent == webhook.channel_id => Ok(thread.to_owned()),
+                _ => Err(Refusal::UNKNOWN_CHANNEL),
+            },
+        }
+    }
+
+    fn execute_webhook(
+        &self,
+        _: &Bot,
+        call: &Call<'_, Discord>,
+        refused: &mut Vec<String>,
+    ) -> Result<Answer, Refusal> {
+        let webhook = self.webhook_of(call)?;
+        let channel_id = self.webhook_target(&webhook, call)?;
+        let username = body_str(call, "username").unwrap_or_else(|| webhook.name.clone());
+        if let Some(problem) = username_problem(&username) {
+            refused.push(format!("webhook username {problem}"));
+            return Err(Refusal::INVALID_FORM_BODY);
+        }
+        let content = body_str(call, "content").unwrap_or_default();
+        check_content(&content, refused)?;
+        let mut live = self.live();
+        let id = live.snowflake();
+        let message = Message {
+            id: id.clone(),
+            channel_id,
+            content,
+            username,
+            avatar_url: body_str(call, "avatar_url"),
+            webhook_id: Some(webhook.id.clone()),
+            allowed_mentions: call
+                .exchange
+                .json
+                .as_ref()
+                .and_then(|body| body.get("allowed_mentions"))
+                .cloned(),
+            edited: false,
+            reactions: Vec::new(),
+            pinned: false,
+        };
+        let object = message_object(&message, &webhook);
+        live.messages.insert(snowflake_number(&id), message);
+        Ok(if call.exchange.param("wait") == Some("true") {
+            Answer::Json(object)
+        } else {
+            Answer::NoContent
+        })
+    }
+
+    /// A message of the webhook in the call's channel or thread.
+    fn webhook_message(
+        live: &mut Live,
+        webhook: &Webhook,
+        target: &str,
+        call: &Call<'_, Discord>,
+    ) -> Result<u64, Refusal> {
+        let id = snowflake_number(path_param(&call.params, "message_id"));
+        match live.messages.get(&id) {
+            Some(message)
+                if message.webhook_id.as_deref() == Some(webhook.id.as_str())
+                    && message.channel_id == target =>
+            {
+                Ok(id)
+            }
+            _ => Err(Refusal::UNKNOWN_MESSAGE),
+        }
+    }
+
+    fn edit_webhook_message(
+        &self,
+        _: &Bot,
+        call: &Call<'_, Discord>,
+        refused: &mut Vec<String>,
+    ) -> Result<Answer, Refusal> {
+        let webhook = self.webhook_of(call)?;
+        let target = self.webhook_target(&webhook, call)?;
+        let content = body_str(call, "content");
+        if let Some(content) = &content {
+            check_content(content, refused)?;
+        }
+        let mut live = self.live();
+        let id = Self::webhook_message(&mut live, &webhook, &target, call)?;
+        let Some(message) = live.messages.get_mut(&id) else {
+            return Err(Refusal::UNKNOWN_MESSAGE);
+        };
+        if let Some(content) = content {
+            message.content = content;
+        }
+        message.edited = true;
+        Ok(Answer::Json(message_object(message, &webhook)))
+    }
+
+    fn delete_webhook_message(
+        &self,
+        _: &Bot,
+        call: &Call<'_, Discord>,
+        _: &mut Vec<String>,
+    ) -> Result<Answer, Refusal> {
+        let webhook = self.webhook_of(call)?;
+        let target = self.webhook_target(&webhook, call)?;
+        let mut live = self.live();
+        let id = Self::webhook_message(&mut live, &webhook, &target, call)?;
+        live.messages.remove(&id);
+        Ok(Answer::NoContent)
+    }
+
+    /// A message in a channel (or thread) the bot may read.
+    fn channel_message<'a>(
+        live: &'a mut Live,
+        channel_id: &str,
+        message_id: &str,
+    ) -> Result<&'a mut Message, Refusal> {
+        live.messages
+            .get_mut(&snowflake_number(message_id))
+            .filter(|message| message.channel_id == channel_id)
+            .ok_or(Refusal::UNKNOWN_MESSAGE)
+    }
+
+    fn react(
+        &self,
+        bot: &Bot,
+        call: &Call<'_, Discord>,
+        _: &mut Vec<String>,
+        add: bool,
+    ) -> Result<Answer, Refusal> {
+        let channel_id = path_param(&call.params, "channel_id");
+        let needed = if add {
+            ADD_REACTIONS | READ_MESSAGE_HISTORY
+        } else {
+            READ_MESSAGE_HISTORY
+        };
+        self.require(bot, channel_id, needed)?;
+        let emoji = super::percent_decode(path_param(&call.params, "emoji_name"));
+        // A custom emoji is `name:id`; one the guild lacks is unknown.
+        if emoji.contains(':') || emoji.is_empty() {
+            return Err(Refusal::UNKNOWN_EMOJI);
+        }
+        let mut live = self.live();
+        let message = Self::channel_message(
+            &mut live,
+            channel_id,
+            path_param(&call.params, "message_id"),
+        )?;
+        message.reactions.retain(|held| *held != emoji);
+        if add {
+            message.reactions.push(emoji);
+        }
+        Ok(Answer::NoContent)
+    }
+
+    fn pin(
+        &self,
+        bot: &Bot,
+        call: &Call<'_, Discord>,
+        _: &mut Vec<String>,
+        pinned: bool,
+    ) -> Result<Answer, Refusal> {
+        let channel_id = path_param(&call.params, "channel_id");
+        self.require(bot, channel_id, MANAGE_MESSAGES)?;
+        let mut live = self.live();
+        let message = Self::channel_message(
+            &mut live,
+            channel_id,
+            path_param(&call.params, "message_id"),
+        )?;
+        message.pinned = pinned;
+        Ok(Answer::NoContent)
+    }
+
+    fn start_thread(
+        &self,
+        bot: &Bot,
+        call: &Call<'_, Discord>,
+        refused: &mut Vec<String>,
+    ) -> Result<Answer, Refusal> {
+        let channel_id = path_param(&call.params, "channel_id");
+        let message_id = path_param(&call.params, "message_id");
+        let (guild_id, ..) = self
+            .find_channel(channel_id)
+            .ok_or(Refusal::UNKNOWN_CHANNEL)?;
+        let guild_id = guild_id.to_owned();
+        self.require(bot, channel_id, CREATE_PUBLIC_THREADS)?;
+        let name = body_str(call, "name").unwrap_or_default();
+        let length = name.chars().count();
+        if !(1..=100).contains(&length) {
+            refused.push(format!("thread name of {length} characters (1 to 100)"));
+            return Err(Refusal::INVALID_FORM_BODY);
+        }
+        let mut live = self.live();
+        Self::channel_message(&mut live, channel_id, message_id)?;
+        if live.threads.contains_key(message_id) {
+            return Err(Refusal::THREAD_EXISTS);
+        }
+        live.threads
+            .insert(message_id.to_owned(), (channel_id.to_owned(), name.clone()));
+        Ok(Answer::Json(json!({
+            "id": message_id,
+            "type": 11,
+            "flags": 0,
+            "guild_id": guild_id,
+            "parent_id": channel_id,
+            "name": name,
+            "owner_id": bot.user_id,
+            "last_message_id": null,
+            "thread_metadata": {
+                "archived": false,
+                "archive_timestamp": "2024-01-01T00:00:00.000000+00:00",
+                "auto_archive_duration": 1440,
+                "locked": false,
+                "create_timestamp": "2024-01-01T00:00:00.000000+00:00",
+            },
+            "message_count": 0,
+            "member_count": 1,
+            "total_message_sent": 0,
+            "rate_limit_per_user": 0,
+        })))
+    }
+
+    /// `GET /channels/{channel_id}/messages`: newest first, `after`/`before` and `limit`
+    /// (default 50) as Discord applies them.
+    fn list_messages(
+        &self,
+        bot: &Bot,
+        call: &Call<'_, Discord>,
+        _: &mut Vec<String>,
+    ) -> Result<Answer, Refusal> {
+        let channel_id = path_param(&call.params, "channel_id");
+        self.require(bot, channel_id, READ_MESSAGE_HISTORY)?;
+        let after = call.exchange.param("after").map(snowflake_number);
+        let before = call.exchange.param("before").map(snowflake_number);
+        let limit = call
+            .exchange
+            .param("limit")
+            .and_then(|limit| limit.parse::<usize>().ok())
+            .unwrap_or(50);
+        let live = self.live();
+        let mut found: Vec<(&u64, &Message)> = live
+            .messages
+            .iter()
+            .filter(|(id, message)| {
+                message.channel_id == channel_id
+                    && after.is_none_or(|after| **id > after)
+                    && before.is_none_or(|before| **id < before)
+            })
+            .collect();
+        // With `after`, Discord answers the oldest messages after it (newest first).
+        if after.is_some() {
+            found.truncate(limit);
+        } else {
+            let skip = found.len().saturating_sub(limit);
+            found.drain(..skip);
+        }
+        let objects: Vec<Value> = found
+            .into_iter()
+            .rev()
+            .map(|(_, message)| {
+                let webhook = message
+                    .webhook_id
+                    .as_ref()
+                    .and_then(|id| live.webhooks.iter().find(|w| &w.id == id));
+                match webhook {
+                    Some(webhook) => message_object(message, webhook),
+                    None => {
+                        let mut object = plain_message_object(message);
+                        if let Some(author) = live.authors.get(&message.id) {
+                            object["author"]["id"] = json!(author);
+                            object["author"]["bot"] = json!(false);
+                        }
+                        object
+                    }
+                }
+            })
+            .collect();
+        Ok(Answer::Json(Value::from(objects)))
     }
 
     fn snowflake(&mut self) -> String {
@@ -753,8 +1435,7 @@ fn guild_object(id: &str, guild: &Guild) -> Value {
 /// `ADMINISTRATOR`, which overrides every overwrite.
 const ADMINISTRATOR: u64 = 1 << 3;
 
-/// Whether a member may view a channel: guild-level permissions (the owner and administrators
-/// see everything), then the `@everyone`, role and member overwrites, in Discord's order.
+/// Whether a member may view a channel (see [`channel_bits`]).
 fn can_view(
     guild_id: &str,
     guild: &Guild,
@@ -762,8 +1443,21 @@ fn can_view(
     roles: &[String],
     channel: &Channel,
 ) -> bool {
+    channel_bits(guild_id, guild, user_id, roles, channel) & VIEW_CHANNEL != 0
+}
+
+/// A member's permissions in a channel: guild-level permissions (the owner and
+/// administrators hold everything), then the `@everyone`, role and member overwrites, in
+/// Discord's order; nothing without `VIEW_CHANNEL`.
+fn channel_bits(
+    guild_id: &str,
+    guild: &Guild,
+    user_id: &str,
+    roles: &[String],
+    channel: &Channel,
+) -> u64 {
     if guild.owner_id == user_id {
-        return true;
+        return u64::MAX;
     }
     let mut bits = guild
         .roles
@@ -771,7 +1465,7 @@ fn can_view(
         .filter(|role| role.id == guild_id || roles.contains(&role.id))
         .fold(0, |bits, role| bits | role.permissions);
     if bits & ADMINISTRATOR != 0 {
-        return true;
+        return u64::MAX;
     }
     if channel.private {
         bits &= !VIEW_CHANNEL;
@@ -794,7 +1488,10 @@ fn can_view(
             bits = (bits & !member_deny) | member_allow;
         }
     }
-    bits & VIEW_CHANNEL != 0
+    if bits & VIEW_CHANNEL == 0 {
+        return 0;
+    }
+    bits
 }
 
 fn channel_object(guild_id: &str, position: usize, channel: &Channel) -> Value {
@@ -821,4 +1518,193 @@ fn channel_object(guild_id: &str, position: usize, channel: &Channel) -> Value {
         "permission_overwrites": overwrites,
         "nsfw": false,
     })
+}
+
+/// `ADD_REACTIONS`.
+const ADD_REACTIONS: u64 = 1 << 6;
+/// `MANAGE_MESSAGES`: pins.
+const MANAGE_MESSAGES: u64 = 1 << 13;
+/// `READ_MESSAGE_HISTORY`.
+const READ_MESSAGE_HISTORY: u64 = 1 << 16;
+/// `MANAGE_WEBHOOKS`.
+const MANAGE_WEBHOOKS: u64 = 1 << 29;
+/// `CREATE_PUBLIC_THREADS`: start a thread from a message.
+const CREATE_PUBLIC_THREADS: u64 = 1 << 35;
+
+/// Discord's epoch (2015-01-01T00:00:00Z), in Unix milliseconds.
+const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
+
+/// The most characters a message's content may hold.
+pub const MAX_CONTENT_CHARS: usize = 2_000;
+
+/// Why Discord refuses a webhook name or username, if it does: 1 to 80 characters, never
+/// containing "discord" or "clyde" (in any case).
+fn username_problem(name: &str) -> Option<String> {
+    let length = name.chars().count();
+    if !(1..=80).contains(&length) {
+        return Some(format!("of {length} characters (1 to 80)"));
+    }
+    let lower = name.to_lowercase();
+    ["discord", "clyde"]
+        .into_iter()
+        .find(|word| lower.contains(word))
+        .map(|word| format!("contains \"{word}\""))
+}
+
+/// Refuses content Discord refuses: empty, or over [`MAX_CONTENT_CHARS`].
+fn check_content(content: &str, refused: &mut Vec<String>) -> Result<(), Refusal> {
+    let length = content.chars().count();
+    if length == 0 {
+        refused.push("an empty message".to_owned());
+        return Err(Refusal::EMPTY_MESSAGE);
+    }
+    if length > MAX_CONTENT_CHARS {
+        refused.push(format!(
+            "content of {length} characters (at most {MAX_CONTENT_CHARS})"
+        ));
+        return Err(Refusal::INVALID_FORM_BODY);
+    }
+    Ok(())
+}
+
+/// A string field of the call's JSON body.
+fn body_str(call: &Call<'_, Discord>, field: &str) -> Option<String> {
+    call.exchange
+        .json
+        .as_ref()
+        .and_then(|body| body.get(field))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// A snowflake as a number (0 when it is none: the spec checks made sure it is).
+fn snowflake_number(id: &str) -> u64 {
+    id.parse().unwrap_or_default()
+}
+
+impl Live {
+    /// A new snowflake from the clock, always above the last one.
+    fn snowflake(&mut self) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| {
+                u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+            });
+        let from_clock = now.saturating_sub(DISCORD_EPOCH_MS) << 22;
+        self.next_id = from_clock.max(self.next_id + 1);
+        self.next_id.to_string()
+    }
+
+    /// The `X-RateLimit-*` headers of an answer of `template`: a scripted bucket state, or a
+    /// bucket of 5 with 4 left.
+    fn rate_limit_headers(
+        &mut self,
+        template: &str,
+        call: &Call<'_, Discord>,
+    ) -> Vec<(&'static str, String)> {
+        let (remaining, reset_after) = self.buckets.get(template).copied().unwrap_or((4, 1.0));
+        // Discord's buckets are per route and major parameter; the hash names the route.
+        let major = ["channel_id", "webhook_id", "guild_id"]
+            .iter()
+            .map(|name| path_param(&call.params, name))
+            .find(|value| !value.is_empty())
+            .unwrap_or_default();
+        vec![
+            ("x-ratelimit-limit", "5".to_owned()),
+            ("x-ratelimit-remaining", remaining.to_string()),
+            ("x-ratelimit-reset-after", format!("{reset_after:.3}")),
+            ("x-ratelimit-bucket", format!("{:x}", fnv(template))),
+            ("x-ratelimit-major", major.to_owned()),
+        ]
+    }
+}
+
+/// A small stable hash (FNV-1a) for bucket names.
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn webhook_object(webhook: &Webhook) -> Value {
+    json!({
+        "id": webhook.id,
+        "type": 1,
+        "name": webhook.name,
+        "avatar": null,
+        "channel_id": webhook.channel_id,
+        "guild_id": webhook.guild_id,
+        "application_id": webhook.application_id,
+        "token": webhook.token,
+        "user": user(&webhook.creator, false),
+    })
+}
+
+/// A message object as Discord answers one a webhook posted.
+fn message_object(message: &Message, webhook: &Webhook) -> Value {
+    let mut object = plain_message_object(message);
+    object["webhook_id"] = json!(webhook.id);
+    object["application_id"] = json!(webhook.application_id);
+    object["author"] = json!({
+        "id": webhook.id,
+        "username": message.username,
+        "avatar": null,
+        "discriminator": "0000",
+        "public_flags": 0,
+        "flags": 0,
+        "bot": true,
+        "global_name": null,
+        "primary_guild": null,
+    });
+    object
+}
+
+fn plain_message_object(message: &Message) -> Value {
+    let id = snowflake_number(&message.id);
+    let timestamp = iso_timestamp((id >> 22) + DISCORD_EPOCH_MS);
+    json!({
+        "type": 0,
+        "content": message.content,
+        "mentions": [],
+        "mention_roles": [],
+        "attachments": [],
+        "embeds": [],
+        "timestamp": timestamp,
+        "edited_timestamp": if message.edited { Value::from(timestamp.clone()) } else { Value::Null },
+        "flags": 0,
+        "components": [],
+        "id": message.id,
+        "channel_id": message.channel_id,
+        "author": {
+            "id": "0", "username": message.username, "avatar": null, "discriminator": "0",
+            "public_flags": 0, "flags": 0, "bot": true, "global_name": null,
+            "primary_guild": null,
+        },
+        "pinned": message.pinned,
+        "mention_everyone": false,
+        "tts": false,
+    })
+}
+
+/// Unix milliseconds as Discord writes timestamps (`2024-01-01T00:00:00.000000+00:00`).
+fn iso_timestamp(unix_ms: u64) -> String {
+    let seconds = unix_ms / 1000;
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = i64::try_from(days).unwrap_or_default() + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}000+00:00",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        unix_ms % 1000
+    )
 }

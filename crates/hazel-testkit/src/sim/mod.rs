@@ -1,6 +1,7 @@
 #![doc = include_str!("README.md")]
 
 pub mod discord;
+pub mod discord_gateway;
 pub mod slack;
 pub mod slack_events;
 pub mod spec;
@@ -172,7 +173,28 @@ impl std::fmt::Debug for Exchange {
     }
 }
 
+/// `path` with the token of a Discord webhook route (`…/webhooks/{id}/{token}…`) redacted:
+/// a webhook's token is its credential, and travels in the path.
+fn shown_path(path: &str) -> String {
+    let mut segments: Vec<&str> = path.split('/').collect();
+    if let Some(at) = segments.iter().position(|segment| *segment == "webhooks")
+        && let Some(token) = segments.get_mut(at + 2)
+        && !token.is_empty()
+    {
+        *token = REDACTED;
+    }
+    segments.join("/")
+}
+
 impl Exchange {
+    /// The first value of a query parameter.
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
     /// The credential after `scheme ` in the `Authorization` header; schemes are compared
     /// case-insensitively, as HTTP defines them.
     pub(crate) fn credential(&self, scheme: &str) -> Option<&str> {
@@ -193,7 +215,7 @@ impl Exchange {
         };
         RecordedRequest {
             http_method: self.verb.clone(),
-            path: self.path.clone(),
+            path: shown_path(&self.path),
             route: route.to_owned(),
             headers: self.headers.iter().map(redact_header).collect(),
             params: self.query.iter().chain(&self.form).map(redact).collect(),
@@ -286,6 +308,8 @@ pub(crate) enum Reply {
 /// A request that passed the spec checks, with the route that answers it.
 pub(crate) struct Call<'a, P: Protocol> {
     pub(crate) exchange: &'a Exchange,
+    /// The spec route's template (`/channels/{channel_id}`).
+    pub(crate) template: &'static str,
     pub(crate) operation: &'static Operation,
     pub(crate) params: PathParams,
     pub(crate) implementation: P::Implementation,
@@ -483,6 +507,7 @@ impl<P: Protocol> Shared<P> {
         }
         let call = Call {
             exchange,
+            template: &route.template,
             operation,
             params,
             implementation,
@@ -639,8 +664,11 @@ pub(crate) struct Journal {
 impl Journal {
     /// Records a violation of the spec by a request, or by an answer of the simulator itself.
     pub(crate) fn violation(&mut self, request: &Exchange, problem: &str) {
-        self.violations
-            .push(format!("{} {}: {problem}", request.verb, request.path));
+        self.violations.push(format!(
+            "{} {}: {problem}",
+            request.verb,
+            shown_path(&request.path)
+        ));
     }
 }
 
@@ -809,7 +837,7 @@ fn parse_pairs(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

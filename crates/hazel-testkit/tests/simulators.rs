@@ -1277,8 +1277,8 @@ async fn slack_call(sim: &SlackSimulator, method: &str, body: Value) -> Value {
         .json(&body)
         .send()
         .await
-        .unwrap();
-    answer.json().await.unwrap()
+        .expect("the simulator answers");
+    answer.json().await.expect("the simulator answers")
 }
 
 async fn slack_get(sim: &SlackSimulator, method: &str, query: &[(&str, &str)]) -> Value {
@@ -1288,8 +1288,8 @@ async fn slack_get(sim: &SlackSimulator, method: &str, query: &[(&str, &str)]) -
         .query(query)
         .send()
         .await
-        .unwrap();
-    answer.json().await.unwrap()
+        .expect("the simulator answers");
+    answer.json().await.expect("the simulator answers")
 }
 
 #[tokio::test]
@@ -1307,7 +1307,12 @@ async fn slack_history_pages_newest_first_and_shows_metadata_only_when_asked() {
         )
         .await;
         assert_eq!(answer["ok"], true, "{answer}");
-        posted.push(answer["ts"].as_str().unwrap().to_owned());
+        posted.push(
+            answer["ts"]
+                .as_str()
+                .expect("the simulator answers")
+                .to_owned(),
+        );
     }
     let first = slack_get(
         &sim,
@@ -1317,14 +1322,16 @@ async fn slack_history_pages_newest_first_and_shows_metadata_only_when_asked() {
     .await;
     let texts: Vec<&str> = first["messages"]
         .as_array()
-        .unwrap()
+        .expect("the simulator answers")
         .iter()
-        .map(|m| m["text"].as_str().unwrap())
+        .map(|m| m["text"].as_str().expect("the simulator answers"))
         .collect();
     assert_eq!(texts, ["m2", "m1"]);
     assert_eq!(first["has_more"], true);
     assert!(first["messages"][0].get("metadata").is_none());
-    let cursor = first["response_metadata"]["next_cursor"].as_str().unwrap();
+    let cursor = first["response_metadata"]["next_cursor"]
+        .as_str()
+        .expect("the simulator answers");
     let second = slack_get(
         &sim,
         "conversations.history",
@@ -1349,7 +1356,13 @@ async fn slack_history_pages_newest_first_and_shows_metadata_only_when_asked() {
         &[("channel", "C0HISTORY1"), ("oldest", &posted[1])],
     )
     .await;
-    assert_eq!(after["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        after["messages"]
+            .as_array()
+            .expect("the simulator answers")
+            .len(),
+        1
+    );
     sim.assert_no_violations();
 }
 
@@ -1379,7 +1392,7 @@ async fn slack_reactions_pins_and_edits_refuse_what_slack_refuses() {
     );
     let pin = json!({"channel": "C0ACTIONS1", "timestamp": ts});
     assert_eq!(slack_call(&sim, "pins.add", pin.clone()).await["ok"], true);
-    assert_eq!(sim.pins("C0ACTIONS1"), [ts.clone()]);
+    assert_eq!(sim.pins("C0ACTIONS1"), std::slice::from_ref(&ts));
     assert_eq!(
         slack_call(&sim, "pins.add", pin.clone()).await["error"],
         "already_pinned"
@@ -1432,7 +1445,7 @@ async fn the_slack_reader_reads_a_gap_with_thread_replies_in_order_and_caches_pr
             since,
         })
         .await
-        .unwrap();
+        .expect("the simulator answers");
     let texts: Vec<(String, bool)> = events
         .iter()
         .map(|event| match &event.kind {
@@ -1453,13 +1466,14 @@ async fn the_slack_reader_reads_a_gap_with_thread_replies_in_order_and_caches_pr
         events[0].dedupe_key.as_str(),
         format!("{TEAM}:C0GAP00001:{parent}:create")
     );
-    let user = hazel_domain::model::external::ExternalUserId::parse("u", "U0PERSON01").unwrap();
+    let user = hazel_domain::model::external::ExternalUserId::parse("u", "U0PERSON01")
+        .expect("the simulator answers");
     for _ in 0..2 {
         let profile = provider
             .user_profile(&workspace(TEAM), &slack_credentials(SLACK_TOKEN), &user)
             .await
-            .unwrap()
-            .unwrap();
+            .expect("the simulator answers")
+            .expect("the simulator answers");
         assert_eq!(profile.name, "Pat");
         assert_eq!(
             profile.avatar_url.map(|u| u.as_str().to_owned()).as_deref(),

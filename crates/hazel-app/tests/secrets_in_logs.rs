@@ -1,4 +1,5 @@
-//! Proves that a full create / validate / fail / rotate cycle of a connection logs no secret, at
+//! Proves that a full create / validate / fail / rotate cycle of a connection, and Slack end to
+//! end (signed and forged events in, deliveries out, a refused delivery), log no secret, at
 //! TRACE level for every crate. A test binary of its own: it installs the process's subscriber.
 
 use hazel_testkit::TestApp;
@@ -9,6 +10,11 @@ const TOKEN: &str = "xoxb-999-888-neverlogthistoken";
 const SIGNING: &str = "signing-neverlogthissecret";
 const ROTATED: &str = "xoxb-999-888-rotatedsecrettoken";
 const BAD: &str = "xoxb-bad-wrongsecrettoken";
+
+fn body_for(org: &str, token: &str) -> serde_json::Value {
+    json!({"organizationId": org, "provider": "slack", "externalWorkspaceId": "T0LOGS",
+           "credentials": {"botToken": token, "signingSecret": SIGNING}})
+}
 
 #[tokio::test]
 async fn no_secret_reaches_the_logs() {
@@ -21,10 +27,7 @@ async fn no_secret_reaches_the_logs() {
         .add_bot_token("T0LOGS", ROTATED, hazel_slack::REQUIRED_SCOPES);
     let ada = app.user("Ada").await;
     let org = ada.create_org("Acme").await;
-    let body = |token: &str| {
-        json!({"organizationId": org, "provider": "slack", "externalWorkspaceId": "T0LOGS",
-               "credentials": {"botToken": token, "signingSecret": SIGNING}})
-    };
+    let body = |token: &str| body_for(&org, token);
     // Refused: an unknown token.
     ada.post("/connections", body(BAD)).await.expect_status(422);
     // Created and validated.
@@ -61,8 +64,58 @@ async fn no_secret_reaches_the_logs() {
         .await
         .expect_status(200);
     app.stop().await;
+    let first_bearer = ada.token().unwrap().to_owned();
+
+    // Slack end to end: signed events in (one forged), deliveries out, a refused delivery.
+    let app = TestApp::spawn_slack_simulated(hazel_testkit::Backend::Sqlite)
+        .await
+        .unwrap();
+    app.slack.add_workspace("T0LOGS", "Logs Inc");
+    app.slack
+        .add_bot_token("T0LOGS", TOKEN, hazel_slack::REQUIRED_SCOPES);
+    app.slack
+        .add_channel("T0LOGS", "C0LOGS001", "general", false, 2);
+    app.slack.add_user("T0LOGS", "U0LOGS001", "Lou", None);
+    app.slack
+        .deliver_events_api(&app.slack_events_url(), SIGNING);
+    let ada = app.user("Ada").await;
+    let org = ada.create_org("Acme").await;
+    let channel = ada.create_channel(&org, "logs").await;
+    let id = ada
+        .post("/connections", body_for(&org, TOKEN))
+        .await
+        .expect_status(201)
+        .id();
+    ada.post(
+        &format!("/connections/{id}/channel-links"),
+        json!({"hazelChannelId": channel, "externalChannelId": "C0LOGS001"}),
+    )
+    .await
+    .expect_status(201);
+    app.slack.post_as_user("C0LOGS001", "U0LOGS001", "in").await;
+    let forged = hazel_testkit::sim::slack::Delivery {
+        secret: Some(secrecy::SecretString::from(BAD.to_owned())),
+        ..Default::default()
+    };
+    let payload = app.slack.sent_events()[0].payload.clone();
+    assert_eq!(app.slack.send_payload(payload, forged).await, Some(401));
+    app.slack.fail_next(
+        "chat.postMessage",
+        Failure::SlackError("invalid_auth".into()),
+    );
+    ada.post_message(&channel, "out").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while ada.get(&format!("/connections/{id}")).await.data()["status"] != "error" {
+        assert!(std::time::Instant::now() < deadline, "no delivery failed");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    app.stop().await;
 
     let logs = hazel_testkit::logs::captured();
+    assert!(
+        logs.contains("slackEventsReceive"),
+        "the webhook's logs were captured:\n{logs}"
+    );
     assert!(
         logs.lines().count() > 10,
         "the capture saw the activity:\n{logs}"
@@ -80,6 +133,7 @@ async fn no_secret_reaches_the_logs() {
         "neverlogthis",
         "secrettoken",
         bearer,
+        first_bearer.as_str(),
     ] {
         assert!(
             !logs.contains(secret),

@@ -1272,3 +1272,222 @@ async fn discord_provider_checks_effective_channel_permissions_against_the_simul
     );
     sim.assert_no_violations();
 }
+
+async fn slack_call(sim: &SlackSimulator, method: &str, body: Value) -> Value {
+    let answer = http()
+        .post(format!("{}/{method}", sim.url()))
+        .bearer_auth(SLACK_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("the simulator answers");
+    answer.json().await.expect("the simulator answers")
+}
+
+async fn slack_get(sim: &SlackSimulator, method: &str, query: &[(&str, &str)]) -> Value {
+    let answer = http()
+        .get(format!("{}/{method}", sim.url()))
+        .bearer_auth(SLACK_TOKEN)
+        .query(query)
+        .send()
+        .await
+        .expect("the simulator answers");
+    answer.json().await.expect("the simulator answers")
+}
+
+#[tokio::test]
+async fn slack_history_pages_newest_first_and_shows_metadata_only_when_asked() {
+    let sim = slack_sim().await;
+    sim.add_channel(TEAM, "C0HISTORY1", "history", false, 3);
+    let mut posted = Vec::new();
+    for n in 0..3 {
+        let answer = slack_call(
+            &sim,
+            "chat.postMessage",
+            json!({"channel": "C0HISTORY1", "text": format!("m{n}"), "username": "Ada",
+                   "metadata": {"event_type": "hazel_message",
+                                "event_payload": {"hazel_message_id": format!("id{n}")}}}),
+        )
+        .await;
+        assert_eq!(answer["ok"], true, "{answer}");
+        posted.push(
+            answer["ts"]
+                .as_str()
+                .expect("the simulator answers")
+                .to_owned(),
+        );
+    }
+    let first = slack_get(
+        &sim,
+        "conversations.history",
+        &[("channel", "C0HISTORY1"), ("limit", "2")],
+    )
+    .await;
+    let texts: Vec<&str> = first["messages"]
+        .as_array()
+        .expect("the simulator answers")
+        .iter()
+        .map(|m| m["text"].as_str().expect("the simulator answers"))
+        .collect();
+    assert_eq!(texts, ["m2", "m1"]);
+    assert_eq!(first["has_more"], true);
+    assert!(first["messages"][0].get("metadata").is_none());
+    let cursor = first["response_metadata"]["next_cursor"]
+        .as_str()
+        .expect("the simulator answers");
+    let second = slack_get(
+        &sim,
+        "conversations.history",
+        &[
+            ("channel", "C0HISTORY1"),
+            ("limit", "2"),
+            ("cursor", cursor),
+            ("include_all_metadata", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(second["messages"][0]["text"], "m0");
+    assert_eq!(second["has_more"], false);
+    assert_eq!(
+        second["messages"][0]["metadata"]["event_payload"]["hazel_message_id"],
+        "id0"
+    );
+    // `oldest` is exclusive unless `inclusive` says otherwise.
+    let after = slack_get(
+        &sim,
+        "conversations.history",
+        &[("channel", "C0HISTORY1"), ("oldest", &posted[1])],
+    )
+    .await;
+    assert_eq!(
+        after["messages"]
+            .as_array()
+            .expect("the simulator answers")
+            .len(),
+        1
+    );
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn slack_reactions_pins_and_edits_refuse_what_slack_refuses() {
+    let sim = slack_sim().await;
+    sim.add_channel(TEAM, "C0ACTIONS1", "actions", false, 3);
+    sim.add_channel(TEAM, "C0OUTSIDE1", "outside", false, 3);
+    sim.set_bot_membership(TEAM, "C0OUTSIDE1", false);
+    let ts = sim.post_as_user("C0ACTIONS1", "U0PERSON01", "hi").await;
+    let target = json!({"channel": "C0ACTIONS1", "timestamp": ts, "name": "tada"});
+    assert_eq!(
+        slack_call(&sim, "reactions.add", target.clone()).await["ok"],
+        true
+    );
+    assert_eq!(
+        slack_call(&sim, "reactions.add", target.clone()).await["error"],
+        "already_reacted"
+    );
+    assert_eq!(
+        slack_call(&sim, "reactions.remove", target.clone()).await["ok"],
+        true
+    );
+    assert_eq!(
+        slack_call(&sim, "reactions.remove", target).await["error"],
+        "no_reaction"
+    );
+    let pin = json!({"channel": "C0ACTIONS1", "timestamp": ts});
+    assert_eq!(slack_call(&sim, "pins.add", pin.clone()).await["ok"], true);
+    assert_eq!(sim.pins("C0ACTIONS1"), std::slice::from_ref(&ts));
+    assert_eq!(
+        slack_call(&sim, "pins.add", pin.clone()).await["error"],
+        "already_pinned"
+    );
+    assert_eq!(
+        slack_call(&sim, "pins.remove", pin.clone()).await["ok"],
+        true
+    );
+    assert_eq!(
+        slack_call(&sim, "pins.remove", pin).await["error"],
+        "no_pin"
+    );
+    let edit = json!({"channel": "C0ACTIONS1", "ts": ts, "text": "mine now"});
+    assert_eq!(
+        slack_call(&sim, "chat.update", edit).await["error"],
+        "cant_update_message"
+    );
+    let outside = json!({"channel": "C0OUTSIDE1", "text": "hello"});
+    assert_eq!(
+        slack_call(&sim, "chat.postMessage", outside).await["error"],
+        "not_in_channel"
+    );
+    sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn the_slack_reader_reads_a_gap_with_thread_replies_in_order_and_caches_profiles() {
+    use hazel_domain::model::sync::InboundEventKind;
+    use hazel_domain::ports::{ChatReader, HistoryRequest};
+    let sim = slack_sim().await;
+    sim.add_channel(TEAM, "C0GAP00001", "gap", false, 3);
+    sim.add_user(
+        TEAM,
+        "U0PERSON01",
+        "Pat",
+        Some("https://example.com/pat.png"),
+    );
+    let since = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    let parent = sim.post_as_user("C0GAP00001", "U0PERSON01", "parent").await;
+    sim.reply_as_user("C0GAP00001", &parent, "U0PERSON01", "reply")
+        .await;
+    sim.post_as_user("C0GAP00001", "U0PERSON01", "later").await;
+    let provider = slack_provider(&sim);
+    let events = provider
+        .history_since(&HistoryRequest {
+            workspace: workspace(TEAM),
+            channel: channel_id("C0GAP00001"),
+            credentials: slack_credentials(SLACK_TOKEN),
+            after: None,
+            since,
+        })
+        .await
+        .expect("the simulator answers");
+    let texts: Vec<(String, bool)> = events
+        .iter()
+        .map(|event| match &event.kind {
+            InboundEventKind::MessageCreated(m) => (m.text.clone(), m.thread.is_some()),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            ("parent".to_owned(), false),
+            ("reply".to_owned(), true),
+            ("later".to_owned(), false)
+        ]
+    );
+    // The keys are those of the live events, so both sources dedupe as one.
+    assert_eq!(
+        events[0].dedupe_key.as_str(),
+        format!("{TEAM}:C0GAP00001:{parent}:create")
+    );
+    let user = hazel_domain::model::external::ExternalUserId::parse("u", "U0PERSON01")
+        .expect("the simulator answers");
+    for _ in 0..2 {
+        let profile = provider
+            .user_profile(&workspace(TEAM), &slack_credentials(SLACK_TOKEN), &user)
+            .await
+            .expect("the simulator answers")
+            .expect("the simulator answers");
+        assert_eq!(profile.name, "Pat");
+        assert_eq!(
+            profile.avatar_url.map(|u| u.as_str().to_owned()).as_deref(),
+            Some("https://example.com/pat.png")
+        );
+    }
+    let reads = sim
+        .requests()
+        .iter()
+        .filter(|r| r.route == "users.info")
+        .count();
+    assert_eq!(reads, 1, "the second answer came from the cache");
+    sim.assert_no_violations();
+}

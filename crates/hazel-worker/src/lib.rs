@@ -6,7 +6,7 @@ use std::time::Duration;
 use hazel_domain::ids::WorkerId;
 use std::collections::BTreeMap;
 
-use hazel_domain::model::delivery::{LinkClaim, ReceiptLease};
+use hazel_domain::model::delivery::{LinkClaim, ReceiptLease, ReceiptSource};
 use hazel_domain::model::sync::InboundEventKind;
 use hazel_domain::ports::Clock;
 use hazel_domain::services::SyncServices;
@@ -92,9 +92,13 @@ impl Engine {
 }
 
 /// What a receipt must be processed in order with: the events of one external message, and
-/// a thread's replies with their parent.
+/// a thread's replies with their parent; a catch-up's whole gap of one channel, so the gap is
+/// written in the order it was read.
 fn order_key(lease: &ReceiptLease) -> String {
     let event = &lease.receipt.event;
+    if lease.receipt.source == ReceiptSource::Backfill {
+        return format!("{}/{}/backfill", lease.receipt.connection_id, event.channel);
+    }
     let message = match &event.kind {
         InboundEventKind::MessageCreated(m) | InboundEventKind::MessageEdited(m) => m
             .thread
@@ -388,6 +392,23 @@ mod tests {
             worker: WorkerId::new(),
             expires_at: Timestamp::UNIX_EPOCH,
         }
+    }
+
+    #[test]
+    fn a_catch_ups_gap_of_one_channel_shares_one_order_key() {
+        let conn = SyncConnectionId::new();
+        let backfill = |channel: &str, raw: &str| {
+            let mut lease = lease(conn, channel, message(raw, None));
+            lease.receipt.source = ReceiptSource::Backfill;
+            order_key(&lease)
+        };
+        assert_eq!(backfill("C1", "1.1"), backfill("C1", "1.2"));
+        assert_ne!(backfill("C1", "1.1"), backfill("C2", "1.1"));
+        // Live events of different messages still run side by side.
+        assert_ne!(
+            order_key(&lease(conn, "C1", message("1.1", None))),
+            order_key(&lease(conn, "C1", message("1.2", None)))
+        );
     }
 
     #[test]

@@ -252,7 +252,12 @@ fn message_json(message: &SlackMessage, with_metadata: bool, replies: &[&SlackMe
 }
 
 /// The message event of a new message, as the Events API delivers it.
-fn message_event(message: &SlackMessage, channel: &Channel, app_id: Option<&str>) -> Value {
+fn message_event(
+    message: &SlackMessage,
+    channel: &Channel,
+    app_id: Option<&str>,
+    parent_user: Option<&str>,
+) -> Value {
     let mut event = json!({
         "type": "message",
         "channel": message.channel,
@@ -273,7 +278,7 @@ fn message_event(message: &SlackMessage, channel: &Channel, app_id: Option<&str>
     }
     if let Some(thread) = &message.thread_ts {
         event["thread_ts"] = json!(thread);
-        if let Some(parent_user) = Some(&message.user) {
+        if let Some(parent_user) = parent_user {
             event["parent_user_id"] = json!(parent_user);
         }
     }
@@ -281,6 +286,13 @@ fn message_event(message: &SlackMessage, channel: &Channel, app_id: Option<&str>
         event["metadata"] = metadata.clone();
     }
     event
+}
+
+/// The author of the thread a reply is posted in (`parent_user_id`).
+fn parent_user(chat: &Chat, message: &SlackMessage) -> Option<String> {
+    let parent = message.thread_ts.as_deref()?;
+    chat.message(&message.channel, parent)
+        .map(|p| p.user.clone())
 }
 
 /// The inner message of a `message_changed` or `previous_message`.
@@ -409,6 +421,7 @@ impl State {
             edited: None,
             reactions: BTreeMap::new(),
         };
+        let parent_user = parent_user(&chat, &message);
         chat.messages
             .entry(channel.id.clone())
             .or_default()
@@ -416,7 +429,7 @@ impl State {
         drop(chat);
         self.emit_now(
             &bot.team_id,
-            message_event(&message, channel, Some(&bot.app_id)),
+            message_event(&message, channel, Some(&bot.app_id), parent_user.as_deref()),
         );
         let mut answer = json!({"type": "message", "ts": message.ts, "text": message.text,
                                 "user": message.user, "bot_id": message.bot_id});
@@ -1079,11 +1092,12 @@ impl SlackSimulator {
                 edited: None,
                 reactions: BTreeMap::new(),
             };
+            let parent_user = parent_user(chat, &message);
             chat.messages
                 .entry(found.id.clone())
                 .or_default()
                 .push(message.clone());
-            let event = message_event(&message, found, None);
+            let event = message_event(&message, found, None, parent_user.as_deref());
             (message.ts, Some(event))
         })
         .await

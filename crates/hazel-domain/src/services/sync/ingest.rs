@@ -150,8 +150,9 @@ impl IngestService {
     ///
     /// # Errors
     /// [`IntakeError::UnsupportedProvider`], [`IntakeError::UnknownWorkspace`],
-    /// [`IntakeError::Unauthenticated`] (answer 401), [`IntakeError::Malformed`] (answer 400);
-    /// nothing is stored then.
+    /// [`IntakeError::Unauthenticated`] (answer 401; also for input naming no usable
+    /// workspace, which cannot be verified), [`IntakeError::Malformed`] (authentic input that
+    /// cannot be read: answer 400); nothing is stored then.
     pub async fn intake(
         &self,
         provider: Provider,
@@ -176,8 +177,9 @@ impl IngestService {
             Err(_) if adapter.names_no_workspace(input) => {
                 self.ports.sync.connections_for_provider(provider).await?
             }
-            Err(InboundError::Malformed { reason }) => return Err(IntakeError::Malformed(reason)),
-            Err(InboundError::Unauthenticated { reason }) => {
+            // Input whose workspace cannot be read cannot be verified either: it is refused
+            // as unauthenticated, never read further.
+            Err(InboundError::Malformed { reason } | InboundError::Unauthenticated { reason }) => {
                 return Err(IntakeError::Unauthenticated(reason));
             }
             Err(InboundError::Stale) => {

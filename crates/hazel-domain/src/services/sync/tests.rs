@@ -1048,3 +1048,74 @@ async fn a_link_whose_history_cannot_be_read_is_reported_and_the_others_are_read
         report.failed
     );
 }
+
+#[tokio::test]
+async fn a_new_author_without_a_profile_gets_the_platforms_name_and_avatar() {
+    use crate::ports::{ExternalProfile, MockChatReader};
+    let channel = ChannelId::new();
+    let source = route(channel, "CA", Direction::Both);
+    let routes = vec![source.clone()];
+    let mut mocks = Mocks::new();
+    let found = source.clone();
+    mocks
+        .sync
+        .expect_route_for_external()
+        .returning(move |_, _| Ok(Some(found.clone())));
+    mocks
+        .sync
+        .expect_routes_for_channel()
+        .returning(move |_| Ok(routes.clone()));
+    mocks
+        .sync
+        .expect_message_link_by_external()
+        .returning(|_, _| Ok(None));
+    mocks
+        .sync
+        .expect_shadow_member()
+        .returning(|_, _, _| Ok(None));
+    let org = source.connection.organization_id;
+    mocks
+        .channels
+        .expect_find()
+        .returning(move |id| Ok(Some(hazel_channel(id, org))));
+    mocks
+        .store
+        .expect_commit()
+        .withf(|changes| {
+            changes.iter().any(|change| {
+                matches!(change, Change::InsertMember(member)
+                    if member.name.as_str() == "Sam Slack"
+                        && member.avatar_url.as_ref().map(|u| u.as_str())
+                            == Some("https://example.com/sam.png"))
+            })
+        })
+        .times(1)
+        .returning(|c| Ok(committed(c.len())));
+    let mut reader = MockChatReader::new();
+    reader.expect_provider().return_const(Provider::Slack);
+    reader
+        .expect_user_profile()
+        .withf(|_, _, user| user.as_str() == "U1")
+        .times(1)
+        .returning(|_, _, _| {
+            Ok(Some(ExternalProfile {
+                name: "Sam Slack".to_owned(),
+                avatar_url: Some(
+                    crate::model::text::Url::parse("u", "https://example.com/sam.png").unwrap(),
+                ),
+            }))
+        });
+    let providers = ChatProviders::new().with_reader(Arc::new(reader));
+    let service = IngestService::new(mocks.ports_with(providers, opening_vault()));
+    let lease = lease(
+        source.connection.id,
+        event(
+            "CA",
+            InboundEventKind::MessageCreated(ext_message("1.1", "U1")),
+        ),
+    );
+    assert_eq!(
+        service.process(&lease).await.unwrap(),
+        ReceiptReport::Processed
+    );
+}

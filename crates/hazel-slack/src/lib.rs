@@ -12,6 +12,7 @@ mod provider;
 mod scopes;
 mod settings;
 pub mod signature;
+mod socket;
 pub mod split;
 
 pub use delivery::{SlackFailure, classify_delivery};
@@ -20,6 +21,7 @@ pub use outbound::{MAX_USERNAME_CHARS, message_parts, post_body};
 pub use provider::SlackProvider;
 pub use scopes::{REQUIRED_SCOPES, SCOPE_TABLE};
 pub use settings::SlackSettings;
+pub use socket::{SlackSocketMode, SocketSettings};
 
 #[cfg(test)]
 mod tests;

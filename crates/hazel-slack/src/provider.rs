@@ -386,7 +386,7 @@ impl SlackProvider {
             .post_answering::<serde_json::Value>(
                 "conversations.join",
                 token,
-                &body,
+                Some(&body),
                 &[
                     "channel_not_found",
                     "is_archived",

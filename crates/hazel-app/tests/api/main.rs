@@ -20,6 +20,7 @@ mod operations;
 mod organizations;
 mod pagination;
 mod slack_channels;
+mod slack_socket_mode;
 mod store_effects;
 mod sync_engine;
 mod sync_tenancy;

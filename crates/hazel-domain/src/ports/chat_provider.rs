@@ -15,6 +15,7 @@ use async_trait::async_trait;
 
 use super::chat_inbound::ChatInbound;
 use super::chat_outbound::ChatOutbound;
+use super::session::ChatSession;
 use crate::model::chat_sync::{
     ChannelEligibility, Credentials, ExternalChannel, ExternalChannelId, ExternalWorkspaceId,
     Provider, ProviderError, ValidatedWorkspace,
@@ -97,6 +98,7 @@ pub struct ChatProviders {
     directories: HashMap<Provider, Arc<dyn ChatDirectory>>,
     outbound: HashMap<Provider, Arc<dyn ChatOutbound>>,
     inbound: HashMap<Provider, Arc<dyn ChatInbound>>,
+    sessions: HashMap<Provider, Arc<dyn ChatSession>>,
 }
 
 impl ChatProviders {
@@ -125,6 +127,24 @@ impl ChatProviders {
     pub fn with_inbound(mut self, adapter: Arc<dyn ChatInbound>) -> Self {
         self.inbound.insert(adapter.provider(), adapter);
         self
+    }
+
+    /// Registers a session adapter (Socket Mode, a gateway) under its platform.
+    #[must_use]
+    pub fn with_session(mut self, adapter: Arc<dyn ChatSession>) -> Self {
+        self.sessions.insert(adapter.provider(), adapter);
+        self
+    }
+
+    /// The session adapter of `provider`, if this build has one.
+    #[must_use]
+    pub fn session(&self, provider: Provider) -> Option<&Arc<dyn ChatSession>> {
+        self.sessions.get(&provider)
+    }
+
+    /// Every session adapter of this build.
+    pub fn sessions(&self) -> impl Iterator<Item = &Arc<dyn ChatSession>> {
+        self.sessions.values()
     }
 
     /// The directory of `provider`, if this build has one.
@@ -157,6 +177,7 @@ impl std::fmt::Debug for ChatProviders {
             .field("directories", &keys(self.directories.keys().collect()))
             .field("outbound", &keys(self.outbound.keys().collect()))
             .field("inbound", &keys(self.inbound.keys().collect()))
+            .field("sessions", &keys(self.sessions.keys().collect()))
             .finish()
     }
 }
@@ -196,7 +217,7 @@ mod tests {
         assert_eq!(
             format!("{providers:?}"),
             "ChatProviders { directories: [\"discord\", \"slack\"], outbound: [\"discord\"], \
-             inbound: [\"slack\"] }"
+             inbound: [\"slack\"], sessions: [] }"
         );
     }
 }

@@ -283,6 +283,41 @@ async fn a_second_process_opens_no_second_socket_until_the_first_is_gone(mut app
     second.stop().await;
 }
 
+/// Another holder takes the lease over (its fencing token replaced in the row, as a process
+/// that found the lease expired would): the holder's next heartbeat finds it lost and closes
+/// its socket; once that lease expires in turn, a socket opens again.
+async fn a_lost_lease_stops_the_holders_socket(app: TestApp) {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let s = socketed(&app).await;
+    let db = crate::raw_db(&app).await;
+    let stolen = db
+        .execute_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "UPDATE chat_sync_session_leases SET token = '{}' WHERE connection_id = '{}'",
+                hazel_domain::ids::LeaseToken::new(),
+                s.connection
+            ),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        stolen.rows_affected(),
+        1,
+        "the connection's lease row exists"
+    );
+    eventually("the holder to close its socket", || async {
+        (app.slack.open_sockets() == 0).then_some(())
+    })
+    .await;
+    assert_eq!(app.slack.sockets_opened(), 1);
+    // The stolen lease was never renewed: after its 2 s it is free, and taken again.
+    eventually("a socket under a new lease", || async {
+        (app.slack.sockets_opened() == 2 && app.slack.open_sockets() == 1).then_some(())
+    })
+    .await;
+}
+
 async fn a_connection_without_an_app_token_opens_no_socket(app: TestApp) {
     let t = team(&app).await;
     connect_slack(&app, &t.owner, &t.org).await;
@@ -333,6 +368,7 @@ hazel_testkit::on_every_backend!(
     a_disconnect_request_is_followed_by_a_new_socket,
     a_dropped_socket_is_replaced_with_backoff,
     a_second_process_opens_no_second_socket_until_the_first_is_gone,
+    a_lost_lease_stops_the_holders_socket,
     a_connection_without_an_app_token_opens_no_socket,
     disconnecting_the_connection_closes_its_socket,
     the_app_token_is_never_answered

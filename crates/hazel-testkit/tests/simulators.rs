@@ -1343,6 +1343,7 @@ mod socket_mode {
                 signing_secret: SecretString::from("signing"),
                 app_token: Some(SecretString::from(APP_TOKEN)),
             },
+            revision: time::OffsetDateTime::UNIX_EPOCH,
         };
         let recorded: Arc<dyn SessionSink> = sink.clone();
         let running = tokio::spawn(async move { socket.run(target, recorded).await });
@@ -1407,6 +1408,7 @@ mod socket_mode {
                 signing_secret: SecretString::from("signing"),
                 app_token: Some(SecretString::from("xapp-1-A0SIM-1-unknowntoken")),
             },
+            revision: time::OffsetDateTime::UNIX_EPOCH,
         };
         let end = tokio::time::timeout(
             Duration::from_secs(10),

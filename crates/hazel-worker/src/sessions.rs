@@ -6,12 +6,14 @@
 //! A running session renews its lease every heartbeat; when a renewal says the lease is
 //! lost (this process stalled past its expiry and another took over), the session is
 //! dropped at once, closing its socket. A session whose connection is no longer wanted
-//! (disconnected, deleted, the app token removed) is stopped and its lease released.
+//! (disconnected, deleted, the app token removed) is stopped and its lease released; one
+//! whose connection changed since it started (new credentials) is restarted.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use hazel_domain::ids::{SyncConnectionId, WorkerId};
+use hazel_domain::model::Timestamp;
 use hazel_domain::model::session::SessionLease;
 use hazel_domain::services::sessions::{SessionService, WantedSession};
 use tokio::sync::watch;
@@ -88,11 +90,14 @@ async fn supervise(
     mut stopped: watch::Receiver<bool>,
 ) {
     let holder = WorkerId::new();
-    // The stop signal of each session running here; the tasks themselves live in `tasks`,
-    // which aborts them all when the supervisor is aborted (a killed process).
-    let mut running: HashMap<SyncConnectionId, watch::Sender<bool>> = HashMap::new();
+    // The stop signal and connection revision of each session running here; the tasks
+    // themselves live in `tasks`, which aborts them all when the supervisor is aborted (a
+    // killed process).
+    let mut running: HashMap<SyncConnectionId, (watch::Sender<bool>, Timestamp)> = HashMap::new();
     let mut tasks: JoinSet<(SyncConnectionId, Ended)> = JoinSet::new();
-    let mut refused: HashMap<SyncConnectionId, tokio::time::Instant> = HashMap::new();
+    // Sessions whose credentials were refused: not retried before the instant, unless the
+    // connection changed since (new credentials).
+    let mut refused: HashMap<SyncConnectionId, (tokio::time::Instant, Timestamp)> = HashMap::new();
     loop {
         while let Some(joined) = tasks.try_join_next() {
             reap(joined, &mut running, &mut refused, settings);
@@ -105,27 +110,33 @@ async fn supervise(
                         "a connection's credentials cannot be opened with the configured key; its session cannot run"
                     );
                 }
-                let ids: HashSet<SyncConnectionId> = wanted
+                let revisions: HashMap<SyncConnectionId, Timestamp> = wanted
                     .sessions
                     .iter()
-                    .map(|s| s.target.connection_id)
+                    .map(|s| (s.target.connection_id, s.target.revision))
                     .collect();
-                for (id, stop) in &running {
-                    if !ids.contains(id) {
+                // Not wanted any more, or started from an older revision of the connection
+                // (its credentials may have changed): stopped; a changed one starts again
+                // at the next scan, once its task has ended.
+                for (id, (stop, revision)) in &running {
+                    if revisions.get(id) != Some(revision) {
                         let _ = stop.send(true);
                     }
                 }
                 let now = tokio::time::Instant::now();
-                refused.retain(|_, until| *until > now);
+                refused.retain(|id, (until, revision)| {
+                    *until > now && revisions.get(id) == Some(revision)
+                });
                 for wanted in wanted.sessions {
                     let id = wanted.target.connection_id;
                     if running.contains_key(&id) || refused.contains_key(&id) {
                         continue;
                     }
+                    let revision = wanted.target.revision;
                     match service.acquire(id, holder).await {
                         Ok(Some(lease)) => {
                             let (stop, stop_rx) = watch::channel(false);
-                            running.insert(id, stop);
+                            running.insert(id, (stop, revision));
                             let service = service.clone();
                             tasks.spawn(async move {
                                 (id, run_session(service, wanted, lease, stop_rx).await)
@@ -153,7 +164,7 @@ async fn supervise(
             break;
         }
     }
-    for stop in running.values() {
+    for (stop, _) in running.values() {
         let _ = stop.send(true);
     }
     while tasks.join_next().await.is_some() {}
@@ -162,21 +173,24 @@ async fn supervise(
 /// Forgets a finished session, noting it when its credentials were refused.
 fn reap(
     joined: Result<(SyncConnectionId, Ended), tokio::task::JoinError>,
-    running: &mut HashMap<SyncConnectionId, watch::Sender<bool>>,
-    refused: &mut HashMap<SyncConnectionId, tokio::time::Instant>,
+    running: &mut HashMap<SyncConnectionId, (watch::Sender<bool>, Timestamp)>,
+    refused: &mut HashMap<SyncConnectionId, (tokio::time::Instant, Timestamp)>,
     settings: SessionSettings,
 ) {
     match joined {
         Ok((id, ended)) => {
-            running.remove(&id);
-            if ended == Ended::Refused {
-                refused.insert(id, tokio::time::Instant::now() + settings.refused_cooldown);
+            if let Some((_, revision)) = running.remove(&id)
+                && ended == Ended::Refused
+            {
+                let until = tokio::time::Instant::now() + settings.refused_cooldown;
+                refused.insert(id, (until, revision));
             }
         }
         Err(error) => {
             tracing::error!(error = %error, "a session task failed");
-            // Its id is unknown: forget every session whose task is gone at the next scan.
-            running.retain(|_, stop| !stop.is_closed());
+            // Its id is unknown: forget every session whose task is gone (its receiver
+            // dropped with it).
+            running.retain(|_, (stop, _)| !stop.is_closed());
         }
     }
 }

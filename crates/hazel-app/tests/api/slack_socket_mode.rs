@@ -318,6 +318,38 @@ async fn a_lost_lease_stops_the_holders_socket(app: TestApp) {
     .await;
 }
 
+/// New credentials (a rotated app token) restart the session on them: the old socket closes
+/// and a new one opens, through a fresh `apps.connections.open`.
+async fn new_credentials_restart_the_socket(app: TestApp) {
+    const ROTATED: &str = "xapp-1-A0APP-222-rotatedsecretapptoken";
+    let s = socketed(&app).await;
+    app.slack.add_app_token(SLACK_TEAM, ROTATED);
+    s.team
+        .owner
+        .patch(
+            &format!("/connections/{}", s.connection),
+            json!({"credentials": {
+                "botToken": SLACK_TOKEN,
+                "signingSecret": SLACK_SIGNING_SECRET,
+                "appToken": ROTATED,
+            }}),
+        )
+        .await
+        .expect_status(200);
+    eventually("the socket on the new token", || async {
+        (app.slack.sockets_opened() == 2 && app.slack.open_sockets() == 1).then_some(())
+    })
+    .await;
+    let id = app
+        .slack
+        .push_event(SLACK_TEAM, said("Ev0S5", "1700000005.000100", "rotated"))
+        .unwrap();
+    eventually("the ack on the new socket", || async {
+        app.slack.socket_acks().contains(&id).then_some(())
+    })
+    .await;
+}
+
 async fn a_connection_without_an_app_token_opens_no_socket(app: TestApp) {
     let t = team(&app).await;
     connect_slack(&app, &t.owner, &t.org).await;
@@ -369,6 +401,7 @@ hazel_testkit::on_every_backend!(
     a_dropped_socket_is_replaced_with_backoff,
     a_second_process_opens_no_second_socket_until_the_first_is_gone,
     a_lost_lease_stops_the_holders_socket,
+    new_credentials_restart_the_socket,
     a_connection_without_an_app_token_opens_no_socket,
     disconnecting_the_connection_closes_its_socket,
     the_app_token_is_never_answered

@@ -103,6 +103,9 @@ pub struct SessionTarget {
     pub workspace: ExternalWorkspaceId,
     /// Its credentials, in memory only.
     pub credentials: Credentials,
+    /// When the connection last changed (its `updated_at`): a session started from an older
+    /// revision runs on credentials or settings that may be stale, and is restarted.
+    pub revision: Timestamp,
 }
 
 /// Why a session stopped by itself (it otherwise runs until it is dropped).

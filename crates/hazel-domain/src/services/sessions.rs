@@ -117,6 +117,7 @@ impl SessionService {
                             connection_id: connection.id,
                             workspace: connection.external_workspace_id.clone(),
                             credentials,
+                            revision: connection.updated_at,
                         },
                         adapter: Arc::clone(adapter),
                     });

@@ -175,8 +175,13 @@ async fn envelopes_are_acked_and_their_events_recorded_once(app: TestApp) {
         .into_iter()
         .filter(|r| r.route == "apps.connections.open")
         .collect::<Vec<_>>();
-    assert_eq!(opens.len(), 1);
-    assert_eq!(opens[0].header("authorization"), Some("Bearer [redacted]"));
+    // One when the credentials were validated, one for the socket.
+    assert_eq!(opens.len(), 2);
+    assert!(
+        opens
+            .iter()
+            .all(|r| r.header("authorization") == Some("Bearer [redacted]") && r.body.is_none())
+    );
 }
 
 async fn a_disconnect_request_is_followed_by_a_new_socket(app: TestApp) {
@@ -203,14 +208,14 @@ async fn a_disconnect_request_is_followed_by_a_new_socket(app: TestApp) {
         (messages(&s).await.len() == 1).then_some(())
     })
     .await;
-    // Each socket had a ticket of its own.
+    // Each socket had a ticket of its own (beside the validation's).
     let opens = app
         .slack
         .requests()
         .iter()
         .filter(|r| r.route == "apps.connections.open")
         .count();
-    assert_eq!(opens, 2);
+    assert_eq!(opens, 3);
     assert_eq!(app.slack.socket_handshakes_refused(), 0);
 }
 
@@ -233,8 +238,8 @@ async fn a_dropped_socket_is_replaced_with_backoff(app: TestApp) {
         .filter(|r| r.route == "apps.connections.open")
         .count();
     assert_eq!(
-        opens, 3,
-        "the first open, the failed one, the one that worked"
+        opens, 4,
+        "the validation's, the first socket's, the failed one, the one that worked"
     );
     let id = app
         .slack
@@ -350,6 +355,42 @@ async fn new_credentials_restart_the_socket(app: TestApp) {
     .await;
 }
 
+/// An app token Slack does not know is refused when it is given, naming the field and the
+/// fix, and nothing is stored; a wrong kind of token never reaches Slack.
+async fn a_wrong_app_token_is_refused_when_given(app: TestApp) {
+    let t = team(&app).await;
+    slack_workspace(&app);
+    let mut body = slack_body(&t.org);
+    body["credentials"]["appToken"] = json!("xapp-1-A0APP-9-notknowntoslack");
+    let refused = t
+        .owner
+        .post("/connections", body.clone())
+        .await
+        .expect_status(422);
+    assert_eq!(refused.error_code(), "INVALID_CREDENTIALS");
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("credentials.appToken") && message.contains("connections:write"),
+        "{message}"
+    );
+    assert!(
+        !refused.text.contains("notknowntoslack"),
+        "{}",
+        refused.text
+    );
+    body["credentials"]["appToken"] = json!(SLACK_TOKEN);
+    let wrong_kind = t.owner.post("/connections", body).await.expect_status(400);
+    assert_eq!(wrong_kind.error_field(), "credentials.appToken");
+    assert_no_secrets(&wrong_kind.text);
+    let listed = t
+        .owner
+        .get(&format!("/connections?organizationId={}", t.org))
+        .await
+        .expect_status(200);
+    assert!(listed.data().as_array().unwrap().is_empty());
+    assert_eq!(app.slack.sockets_opened(), 0);
+}
+
 async fn a_connection_without_an_app_token_opens_no_socket(app: TestApp) {
     let t = team(&app).await;
     connect_slack(&app, &t.owner, &t.org).await;
@@ -402,6 +443,7 @@ hazel_testkit::on_every_backend!(
     a_second_process_opens_no_second_socket_until_the_first_is_gone,
     a_lost_lease_stops_the_holders_socket,
     new_credentials_restart_the_socket,
+    a_wrong_app_token_is_refused_when_given,
     a_connection_without_an_app_token_opens_no_socket,
     disconnecting_the_connection_closes_its_socket,
     the_app_token_is_never_answered

@@ -59,6 +59,20 @@ pub struct Config {
     pub sync_workers: Option<hazel_worker::WorkerSettings>,
     /// How failed deliveries and receipts are retried.
     pub sync_retry: hazel_domain::services::sync::RetryPolicy,
+    /// How long-lived provider sessions (Slack Socket Mode) run; they run in processes that
+    /// run sync workers.
+    pub sync_sessions: SessionConfig,
+}
+
+/// How long-lived provider sessions (Slack Socket Mode, later the Discord gateway) run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// How often the supervisor looks for sessions to start.
+    pub supervisor: hazel_worker::SessionSettings,
+    /// How long a session lease lasts and how often it is renewed.
+    pub lease: hazel_domain::model::session::LeaseTiming,
+    /// How Socket Mode reconnects.
+    pub slack_socket: hazel_slack::SocketSettings,
 }
 
 impl Default for Config {
@@ -76,6 +90,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             sync_workers: Some(hazel_worker::WorkerSettings::default()),
             sync_retry: hazel_domain::services::sync::RetryPolicy::default(),
+            sync_sessions: SessionConfig::default(),
         }
     }
 }
@@ -165,6 +180,7 @@ impl Config {
         Ok(Self {
             sync_workers: defaults.sync_workers,
             sync_retry: defaults.sync_retry,
+            sync_sessions: defaults.sync_sessions,
             database_url,
             database_max_connections,
             listen,

@@ -21,13 +21,14 @@ use hazel_domain::services::chat_sync::{ChatSyncPorts, ChatSyncService};
 use hazel_domain::services::identity::IdentityService;
 use hazel_domain::services::messages::MessageService;
 use hazel_domain::services::notifications::NotificationService;
+use hazel_domain::services::sessions::{SessionPorts, SessionService};
 use hazel_domain::services::sync::SyncPorts;
 use hazel_http::{ApiState, Readiness, SyncMetrics};
 use hazel_persistence::{Database, PoolSettings};
-use hazel_slack::{SlackInbound, SlackProvider, SlackSettings};
+use hazel_slack::{SlackInbound, SlackProvider, SlackSettings, SlackSocketMode};
 use poem::listener::{Acceptor as _, TcpAcceptor};
 
-pub use config::Config;
+pub use config::{Config, SessionConfig};
 use hazel_vault::{AesGcmVault, SecretKey};
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -46,6 +47,7 @@ pub struct App {
     services: Services,
     database: Database,
     workers: Option<hazel_worker::WorkerSettings>,
+    sessions: Option<(SessionService, hazel_worker::SessionSettings)>,
     sync_metrics: SyncMetrics,
 }
 
@@ -122,7 +124,7 @@ fn wire(
     database: &Database,
     extend: impl FnOnce(ChatProviders) -> ChatProviders,
     sync_metrics: SyncMetrics,
-) -> anyhow::Result<(Services, SyncMetrics)> {
+) -> anyhow::Result<(Services, SyncMetrics, SessionService)> {
     let observed = sync_metrics.clone();
     let db = Arc::new(database.clone());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -144,8 +146,17 @@ fn wire(
             DiscordSettings {
                 api_url: config.discord_api_url.clone(),
             },
-            http,
-        )));
+            http.clone(),
+        )))
+        .with_session(Arc::new(
+            SlackSocketMode::new(
+                SlackSettings {
+                    api_url: config.slack_api_url.clone(),
+                },
+                http,
+            )
+            .with_socket_settings(config.sync_sessions.slack_socket),
+        ));
     let vault = Arc::new(AesGcmVault::new(&secret_key(config)?));
     let providers = extend(providers);
     let chat_sync = ChatSyncService::new(ChatSyncPorts {
@@ -166,11 +177,20 @@ fn wire(
         queue: db.clone(),
         store: db.clone(),
         clock: clock.clone(),
-        vault,
-        providers,
+        vault: vault.clone(),
+        providers: providers.clone(),
         chat_sync: chat_sync.clone(),
         retry: config.sync_retry,
         observer: Arc::new(sync_metrics),
+    });
+    let sessions = SessionService::new(SessionPorts {
+        connections: db.clone(),
+        leases: db.clone(),
+        vault,
+        providers,
+        ingest: sync.ingest.clone(),
+        clock: clock.clone(),
+        timing: config.sync_sessions.lease,
     });
     Ok((
         Services {
@@ -201,6 +221,7 @@ fn wire(
             sync,
         },
         observed,
+        sessions,
     ))
 }
 
@@ -222,7 +243,7 @@ pub async fn build_with(
 ) -> anyhow::Result<App> {
     install_crypto_provider();
     let database = open_database(&config).await?;
-    let (services, sync_metrics) = wire(&config, &database, extend, SyncMetrics::new()?)?;
+    let (services, sync_metrics, sessions) = wire(&config, &database, extend, SyncMetrics::new()?)?;
     let acceptor = TcpAcceptor::from_tokio(
         tokio::net::TcpListener::bind(config.listen)
             .await
@@ -241,6 +262,10 @@ pub async fn build_with(
         services,
         database,
         workers: config.sync_workers,
+        // Sessions run where the sync workers do; an API-only process runs none.
+        sessions: config
+            .sync_workers
+            .map(|_| (sessions, config.sync_sessions.supervisor)),
         sync_metrics,
     })
 }
@@ -276,6 +301,9 @@ impl App {
         let engine = self.workers.map(|settings| {
             hazel_worker::Engine::start(self.services.sync.clone(), Arc::new(SystemClock), settings)
         });
+        let sessions = self
+            .sessions
+            .map(|(service, settings)| hazel_worker::SessionSupervisor::start(service, settings));
         let state = ApiState::new(
             self.services,
             Arc::new(DatabaseReadiness(self.database.clone())),
@@ -285,6 +313,9 @@ impl App {
             .run_with_graceful_shutdown(hazel_http::app(state), shutdown, Some(SHUTDOWN_GRACE))
             .await
             .context("serving HTTP");
+        if let Some(sessions) = sessions {
+            sessions.shutdown().await;
+        }
         if let Some(engine) = engine {
             engine.shutdown().await;
         }

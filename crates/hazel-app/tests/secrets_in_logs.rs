@@ -141,3 +141,61 @@ async fn no_secret_reaches_the_logs() {
         );
     }
 }
+
+/// Socket Mode: the app token travels only in `apps.connections.open`'s `Authorization`
+/// header, and the socket URL's ticket (which attaches anyone to the app's events) is never
+/// logged, through opens, a refresh and a dropped socket.
+#[tokio::test]
+async fn no_app_token_or_socket_ticket_reaches_the_logs() {
+    const APP_TOKEN: &str = "xapp-1-A0LOGS-1-neverlogthisapptoken";
+    hazel_testkit::logs::capture();
+    let app = TestApp::spawn().await;
+    app.slack.add_workspace("T0SOCK", "Sockets Inc");
+    app.slack.add_bot_token(
+        "T0SOCK",
+        "xoxb-1-2-sockbottoken",
+        hazel_slack::REQUIRED_SCOPES,
+    );
+    app.slack.add_app_token("T0SOCK", APP_TOKEN);
+    let ada = app.user("Ada").await;
+    let org = ada.create_org("Acme").await;
+    ada.post(
+        "/connections",
+        json!({"organizationId": org, "provider": "slack", "externalWorkspaceId": "T0SOCK",
+               "credentials": {"botToken": "xoxb-1-2-sockbottoken", "signingSecret": SIGNING,
+                               "appToken": APP_TOKEN}}),
+    )
+    .await
+    .expect_status(201);
+    let opened = |n: u64| {
+        let slack = &app.slack;
+        async move {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+            while slack.sockets_opened() < n {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "socket {n} never opened"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    };
+    opened(1).await;
+    app.slack.disconnect_sockets("refresh_requested");
+    opened(2).await;
+    app.slack.drop_sockets();
+    opened(3).await;
+    let logs = hazel_testkit::logs::captured();
+    assert!(
+        logs.contains("Slack Socket Mode connected"),
+        "the sessions logged nothing"
+    );
+    assert!(
+        !logs.contains("neverlogthisapptoken"),
+        "the app token leaked into the logs"
+    );
+    assert!(
+        !logs.contains("sim-ticket-"),
+        "a socket ticket leaked into the logs"
+    );
+}

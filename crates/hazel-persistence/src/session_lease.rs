@@ -19,13 +19,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hazel_domain::ids::{LeaseToken, SyncConnectionId, WorkerId};
 use hazel_domain::model::Timestamp;
+use hazel_domain::model::chat_sync::{Provider, SyncConnection};
 use hazel_domain::model::session::SessionLease;
-use hazel_domain::ports::{SessionLeaseError, SessionLeases};
-use sea_orm::{ConnectionTrait as _, QueryResult, Value};
+use hazel_domain::ports::{RepoError, SessionConnections, SessionLeaseError, SessionLeases};
+use sea_orm::{
+    ColumnTrait as _, ConnectionTrait as _, EntityTrait as _, QueryFilter as _, QueryResult, Value,
+};
 
 use crate::Database;
-use crate::entity::parse_id;
-use crate::error::db_error;
+use crate::entity::{connections, parse_id};
+use crate::error::{ReadResultExt as _, db_error};
 use crate::sync_engine::{from_micros, micros, statement};
 
 /// The columns a lease is read back from.
@@ -174,5 +177,22 @@ impl SessionLeases for Database {
         )
         .await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionConnections for Database {
+    async fn connected(&self, provider: Provider) -> Result<Vec<SyncConnection>, RepoError> {
+        connections::Entity::find()
+            .filter(connections::Column::DeletedAt.is_null())
+            .filter(connections::Column::Provider.eq(provider.as_str()))
+            .filter(connections::Column::Status.eq("connected"))
+            .all(self.connection())
+            .await
+            .read("listing connected connections")?
+            .into_iter()
+            .map(connections::Model::into_domain)
+            .collect::<anyhow::Result<_>>()
+            .map_err(RepoError::Unexpected)
     }
 }

@@ -93,15 +93,20 @@ impl WebApi {
     }
 
     /// Calls `method` with `POST` and a JSON body (a directory write such as
-    /// `conversations.join`); refusals as for [`WebApi::get_answering`].
+    /// `conversations.join`), or none for a method that takes no arguments
+    /// (`apps.connections.open`); refusals as for [`WebApi::get_answering`].
     pub(crate) async fn post_answering<T: DeserializeOwned>(
         &self,
         method: &'static str,
         token: &SecretString,
-        body: &Value,
+        body: Option<&Value>,
         answered: &[&'static str],
     ) -> Result<Result<Reply<T>, &'static str>, ProviderError> {
-        let request = self.http.post(format!("{}/{method}", self.base)).json(body);
+        let request = self.http.post(format!("{}/{method}", self.base));
+        let request = match body {
+            Some(body) => request.json(body),
+            None => request,
+        };
         self.send(method, token, request, answered).await
     }
 

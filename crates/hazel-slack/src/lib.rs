@@ -13,6 +13,7 @@ mod reader;
 mod scopes;
 mod settings;
 pub mod signature;
+mod socket;
 pub mod split;
 
 pub use delivery::{SlackFailure, classify_delivery};
@@ -22,6 +23,7 @@ pub use provider::SlackProvider;
 pub use reader::{PROFILE_CAPACITY, PROFILE_TTL};
 pub use scopes::{REQUIRED_SCOPES, SCOPE_TABLE};
 pub use settings::SlackSettings;
+pub use socket::{SlackSocketMode, SocketSettings};
 
 #[cfg(test)]
 mod tests;

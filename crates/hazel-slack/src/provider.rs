@@ -265,8 +265,18 @@ impl ChatDirectory for SlackProvider {
     ) -> Result<ValidatedWorkspace, ProviderError> {
         let token = bot_token(credentials)?;
         refuse_user_token(token)?;
-        self.within_deadline("validate", self.validate_token(workspace, token))
-            .await
+        let app_token = match credentials {
+            Credentials::Slack { app_token, .. } => app_token.as_ref(),
+            _ => None,
+        };
+        self.within_deadline("validate", async {
+            let validated = self.validate_token(workspace, token).await?;
+            if let Some(app_token) = app_token {
+                self.check_app_token(app_token).await?;
+            }
+            Ok(validated)
+        })
+        .await
     }
 
     async fn list_channels(
@@ -362,6 +372,43 @@ impl SlackProvider {
         })
     }
 
+    /// Asks for a Socket Mode URL with the app-level token, so a wrong one is refused when
+    /// the credentials are given, not found later as a socket that never opens. The URL (a
+    /// one-use ticket) is dropped unused; it expires by itself.
+    async fn check_app_token(&self, app_token: &SecretString) -> Result<(), ProviderError> {
+        let answer = self
+            .api
+            .post_answering::<serde_json::Value>(
+                "apps.connections.open",
+                app_token,
+                None,
+                &[
+                    "invalid_auth",
+                    "not_authed",
+                    "account_inactive",
+                    "not_allowed_token_type",
+                    "token_revoked",
+                    "token_expired",
+                ],
+            )
+            .await?;
+        let fix = "generate an app-level token with the connections:write scope under Basic \
+                   Information → App-Level Tokens and give it as credentials.appToken";
+        match answer {
+            Ok(_) => Ok(()),
+            Err(code @ ("token_revoked" | "token_expired")) => Err(ProviderError::AuthExpired {
+                message: format!(
+                    "Slack refused the app-level token (credentials.appToken): {code}; {fix}"
+                ),
+            }),
+            Err(code) => Err(ProviderError::InvalidCredentials {
+                message: format!(
+                    "Slack refused the app-level token (credentials.appToken): {code}; {fix}"
+                ),
+            }),
+        }
+    }
+
     async fn conversation(
         &self,
         token: &SecretString,
@@ -393,7 +440,7 @@ impl SlackProvider {
             .post_answering::<serde_json::Value>(
                 "conversations.join",
                 token,
-                &body,
+                Some(&body),
                 &[
                     "channel_not_found",
                     "is_archived",

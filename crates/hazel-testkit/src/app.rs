@@ -124,6 +124,7 @@ impl TestApp {
             discord_api_url: discord.url(),
             sync_workers: Some(test_workers()),
             sync_retry: test_retry(),
+            sync_sessions: test_sessions(),
             ..Config::default()
         };
         adjust(&mut config);
@@ -347,6 +348,28 @@ pub fn test_workers() -> hazel_worker::WorkerSettings {
         receipt_batch: 16,
         steps_per_claim: 16,
         stats_interval: Duration::from_millis(200),
+    }
+}
+
+/// Sessions tuned for tests: a scan every 250 ms, 2 s leases renewed every 500 ms, and
+/// Socket Mode reconnecting after 20 ms (doubling to 400 ms), so takeovers and reconnects
+/// happen within a test's deadline.
+#[must_use]
+pub fn test_sessions() -> hazel_app::SessionConfig {
+    hazel_app::SessionConfig {
+        supervisor: hazel_worker::SessionSettings {
+            scan_interval: Duration::from_millis(250),
+            refused_cooldown: Duration::from_secs(2),
+        },
+        lease: hazel_domain::model::session::LeaseTiming {
+            ttl: Duration::from_secs(2),
+            heartbeat: Duration::from_millis(500),
+        },
+        slack_socket: hazel_slack::SocketSettings {
+            min_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(400),
+            idle_timeout: Duration::from_secs(30),
+        },
     }
 }
 

@@ -35,15 +35,20 @@ impl<'a> MakeWriter<'a> for Buffer {
 
 static BUFFER: OnceLock<Buffer> = OnceLock::new();
 
-/// Starts capturing (idempotent) at TRACE level for every target.
+/// Starts capturing (idempotent) at TRACE level for every target, but for the targets the
+/// service's own subscriber always caps (`hazel_app::telemetry::SECRET_BEARING_TARGETS`:
+/// tungstenite's handshake trace, which writes out socket URLs).
 ///
 /// # Panics
 /// When another global subscriber was installed first.
 pub fn capture() {
     BUFFER.get_or_init(|| {
         let buffer = Buffer::default();
+        let filter = hazel_app::telemetry::without_secret_bearing_targets(
+            tracing_subscriber::EnvFilter::new("trace"),
+        );
         tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
+            .with_env_filter(filter)
             .with_ansi(false)
             .with_writer(buffer.clone())
             .try_init()

@@ -1491,3 +1491,161 @@ async fn the_slack_reader_reads_a_gap_with_thread_replies_in_order_and_caches_pr
     assert_eq!(reads, 1, "the second answer came from the cache");
     sim.assert_no_violations();
 }
+
+mod socket_mode {
+    //! The Socket Mode adapter against the simulator's websocket: acks follow recording.
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use hazel_domain::ids::SyncConnectionId;
+    use hazel_domain::model::chat_sync::Credentials;
+    use hazel_domain::model::sync::InboundEvent;
+    use hazel_domain::ports::{ChatSession as _, SessionSink, SessionSinkError, SessionTarget};
+    use hazel_slack::{SlackSettings, SlackSocketMode, SocketSettings};
+    use hazel_testkit::sim::slack_socket::{event_callback, message_event};
+    use secrecy::SecretString;
+
+    use super::{SLACK_TOKEN, TEAM, http, slack_sim, workspace};
+
+    const APP_TOKEN: &str = "xapp-1-A0SIM-1-simulatedappsecret";
+
+    /// Refuses the first `refusals` batches, then keeps every event.
+    #[derive(Default)]
+    struct Sink {
+        refusals: AtomicUsize,
+        calls: AtomicUsize,
+        kept: Mutex<Vec<InboundEvent>>,
+    }
+
+    #[async_trait]
+    impl SessionSink for Sink {
+        async fn record(&self, events: Vec<InboundEvent>) -> Result<(), SessionSinkError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if self
+                .refusals
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(SessionSinkError("the database is down".to_owned()));
+            }
+            self.kept.lock().expect("the sink lock").extend(events);
+            Ok(())
+        }
+    }
+
+    async fn until(what: &str, check: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn envelopes_are_acknowledged_only_once_their_events_are_recorded() {
+        let sim = slack_sim().await;
+        sim.add_app_token(TEAM, APP_TOKEN);
+        let socket = SlackSocketMode::new(SlackSettings { api_url: sim.url() }, http())
+            .with_socket_settings(SocketSettings {
+                min_backoff: Duration::from_millis(10),
+                max_backoff: Duration::from_millis(100),
+                idle_timeout: Duration::from_secs(30),
+            });
+        let sink = Arc::new(Sink {
+            refusals: AtomicUsize::new(1),
+            ..Sink::default()
+        });
+        let target = SessionTarget {
+            connection_id: SyncConnectionId::new(),
+            workspace: workspace(TEAM),
+            credentials: Credentials::Slack {
+                bot_token: SecretString::from(SLACK_TOKEN),
+                signing_secret: SecretString::from("signing"),
+                app_token: Some(SecretString::from(APP_TOKEN)),
+            },
+            revision: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        let recorded: Arc<dyn SessionSink> = sink.clone();
+        let running = tokio::spawn(async move { socket.run(target, recorded).await });
+        until("the socket", || sim.open_sockets() == 1).await;
+        let payload = |id: &str, ts: &str| {
+            event_callback(
+                TEAM,
+                "A0SIM",
+                id,
+                message_event(TEAM, "C0GENERAL", "U0SAM", "hi", ts),
+            )
+        };
+        // Not recorded (the sink refuses): not acknowledged, left to Slack's redelivery.
+        let refused = sim
+            .push_event(TEAM, payload("Ev1", "1700000001.000100"))
+            .unwrap();
+        until("the refused record", || {
+            sink.calls.load(Ordering::SeqCst) == 1
+        })
+        .await;
+        // Recorded: acknowledged.
+        let kept = sim
+            .push_event(TEAM, payload("Ev1", "1700000001.000100"))
+            .unwrap();
+        until("the ack", || sim.socket_acks().contains(&kept)).await;
+        // Another workspace's event on the same socket: acknowledged, not recorded.
+        let foreign = sim
+            .push_event(
+                TEAM,
+                event_callback(
+                    "T0OTHER",
+                    "A0SIM",
+                    "Ev2",
+                    message_event("T0OTHER", "C0X", "U0X", "elsewhere", "1700000002.000100"),
+                ),
+            )
+            .expect("a socket");
+        until("the foreign ack", || sim.socket_acks().contains(&foreign)).await;
+        assert!(!sim.socket_acks().contains(&refused));
+        assert_eq!(sim.socket_acks(), [kept, foreign]);
+        assert_eq!(sink.kept.lock().expect("the sink lock").len(), 1);
+        assert_eq!(sink.calls.load(Ordering::SeqCst), 2);
+        // A refresh request: a new socket, on a new ticket.
+        sim.disconnect_sockets("refresh_requested");
+        until("the new socket", || {
+            sim.sockets_opened() == 2 && sim.open_sockets() == 1
+        })
+        .await;
+        running.abort();
+        sim.assert_no_violations();
+    }
+
+    #[tokio::test]
+    async fn a_refused_app_token_ends_the_session() {
+        let sim = slack_sim().await;
+        let socket = SlackSocketMode::new(SlackSettings { api_url: sim.url() }, http());
+        let target = SessionTarget {
+            connection_id: SyncConnectionId::new(),
+            workspace: workspace(TEAM),
+            credentials: Credentials::Slack {
+                bot_token: SecretString::from(SLACK_TOKEN),
+                signing_secret: SecretString::from("signing"),
+                app_token: Some(SecretString::from("xapp-1-A0SIM-1-unknowntoken")),
+            },
+            revision: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        let end = tokio::time::timeout(
+            Duration::from_secs(10),
+            socket.run(target, Arc::new(Sink::default())),
+        )
+        .await
+        .expect("the session ends by itself");
+        let Err(error) = end else {
+            panic!("a refused app token ends the session with an error");
+        };
+        assert!(!error.to_string().contains("unknowntoken"), "{error}");
+        assert_eq!(sim.sockets_opened(), 0);
+    }
+}

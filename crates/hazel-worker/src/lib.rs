@@ -1,5 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+mod sessions;
+
+pub use sessions::{SessionSettings, SessionSupervisor};
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -739,6 +739,8 @@ async fn pasted_credentials_are_trimmed_and_wrong_kinds_are_named(app: TestApp) 
     );
 
     // Pasted with surrounding whitespace (and an app token for Socket Mode): accepted.
+    app.slack
+        .add_app_token(SLACK_TEAM, "xapp-1-A0APP-123-socketmodesecret");
     let trimmed = t
         .owner
         .post(

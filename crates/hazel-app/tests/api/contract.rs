@@ -340,6 +340,8 @@ async fn credentials_the_document_allows_are_accepted_and_the_rest_refused_by_na
     slack_workspace(&app);
     discord_guild(&app);
     let slack = connect_slack(&app, &t.owner, &t.org).await;
+    app.slack
+        .add_app_token(crate::chat_sync::SLACK_TEAM, "xapp-1-A0APP-123");
     let discord = t
         .owner
         .post("/connections", discord_body(&t.org))

@@ -21,6 +21,7 @@ mod organizations;
 mod pagination;
 mod slack_channels;
 mod slack_e2e;
+mod slack_socket_mode;
 mod store_effects;
 mod sync_engine;
 mod sync_tenancy;

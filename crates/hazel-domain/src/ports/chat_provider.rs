@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use super::chat_inbound::ChatInbound;
 use super::chat_outbound::ChatOutbound;
 use super::chat_reader::ChatReader;
+use super::session::ChatSession;
 use crate::model::chat_sync::{
     ChannelEligibility, Credentials, ExternalChannel, ExternalChannelId, ExternalWorkspaceId,
     Provider, ProviderError, ValidatedWorkspace,
@@ -100,6 +101,7 @@ pub struct ChatProviders {
     outbound: HashMap<Provider, Arc<dyn ChatOutbound>>,
     inbound: HashMap<Provider, Arc<dyn ChatInbound>>,
     readers: HashMap<Provider, Arc<dyn ChatReader>>,
+    sessions: HashMap<Provider, Arc<dyn ChatSession>>,
 }
 
 impl ChatProviders {
@@ -142,6 +144,24 @@ impl ChatProviders {
     pub fn without_reader(mut self, provider: Provider) -> Self {
         self.readers.remove(&provider);
         self
+    }
+
+    /// Registers a session adapter (Socket Mode, a gateway) under its platform.
+    #[must_use]
+    pub fn with_session(mut self, adapter: Arc<dyn ChatSession>) -> Self {
+        self.sessions.insert(adapter.provider(), adapter);
+        self
+    }
+
+    /// The session adapter of `provider`, if this build has one.
+    #[must_use]
+    pub fn session(&self, provider: Provider) -> Option<&Arc<dyn ChatSession>> {
+        self.sessions.get(&provider)
+    }
+
+    /// Every session adapter of this build.
+    pub fn sessions(&self) -> impl Iterator<Item = &Arc<dyn ChatSession>> {
+        self.sessions.values()
     }
 
     /// The directory of `provider`, if this build has one.
@@ -189,6 +209,7 @@ impl std::fmt::Debug for ChatProviders {
             .field("outbound", &keys(self.outbound.keys().collect()))
             .field("inbound", &keys(self.inbound.keys().collect()))
             .field("readers", &keys(self.readers.keys().collect()))
+            .field("sessions", &keys(self.sessions.keys().collect()))
             .finish()
     }
 }
@@ -228,7 +249,7 @@ mod tests {
         assert_eq!(
             format!("{providers:?}"),
             "ChatProviders { directories: [\"discord\", \"slack\"], outbound: [\"discord\"], \
-             inbound: [\"slack\"], readers: [] }"
+             inbound: [\"slack\"], readers: [], sessions: [] }"
         );
     }
 }

@@ -21,7 +21,10 @@ pub use repositories::{
     MemberRepository, MessageRepository, NotificationFilter, NotificationRepository,
     OrganizationRepository, RepoError, UserRepository,
 };
-pub use session::{SessionLeaseError, SessionLeases};
+pub use session::{
+    ChatSession, SessionConnections, SessionEnd, SessionLeaseError, SessionLeases, SessionSink,
+    SessionSinkError, SessionTarget,
+};
 pub use store::{
     Change, ChangeOutcome, Changeset, Committed, ConnectionColumns, Expectation, Guarded,
     LinkColumns, PreconditionFailure, Store, StoreError, SyncChange, UniqueRule,
@@ -49,7 +52,7 @@ pub use repositories::{
     MockOrganizationRepository, MockUserRepository,
 };
 #[cfg(any(test, feature = "mocks"))]
-pub use session::MockSessionLeases;
+pub use session::{MockChatSession, MockSessionConnections, MockSessionLeases, MockSessionSink};
 #[cfg(any(test, feature = "mocks"))]
 pub use store::MockStore;
 #[cfg(any(test, feature = "mocks"))]

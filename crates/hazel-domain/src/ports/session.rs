@@ -1,13 +1,21 @@
-//! [`SessionLeases`]: the port that keeps each connection's provider session (Slack Socket
-//! Mode, the Discord gateway) in exactly one process.
+//! Long-lived provider sessions (Slack Socket Mode, the Discord gateway): [`SessionLeases`]
+//! keeps each connection's session in exactly one process, [`ChatSession`] is the adapter
+//! that runs one, [`SessionSink`] where it hands its events, and [`SessionConnections`]
+//! the connections that may run one.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::RepoError;
 use crate::ids::{SyncConnectionId, WorkerId};
 use crate::model::Timestamp;
+use crate::model::chat_sync::{
+    Credentials, ExternalWorkspaceId, Provider, ProviderError, SyncConnection,
+};
 use crate::model::session::SessionLease;
+use crate::model::sync::InboundEvent;
 
 /// A failed lease operation.
 #[derive(Debug, thiserror::Error)]
@@ -56,4 +64,80 @@ pub trait SessionLeases: Send + Sync {
     /// # Errors
     /// [`SessionLeaseError::Unexpected`] when the database fails.
     async fn release(&self, lease: &SessionLease) -> Result<(), SessionLeaseError>;
+}
+
+/// The connections whose provider sessions may run: live and `connected`.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SessionConnections: Send + Sync {
+    /// The live, `connected` connections of `provider`.
+    ///
+    /// # Errors
+    /// [`RepoError::Unexpected`] when the database fails.
+    async fn connected(&self, provider: Provider) -> Result<Vec<SyncConnection>, RepoError>;
+}
+
+/// Where a session hands the events it receives.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SessionSink: Send + Sync {
+    /// Records `events` durably (as receipts); the session acknowledges them to the provider
+    /// only once this succeeded, so a failure leaves them to the provider's redelivery.
+    ///
+    /// # Errors
+    /// [`SessionSinkError`] when they could not be recorded.
+    async fn record(&self, events: Vec<InboundEvent>) -> Result<(), SessionSinkError>;
+}
+
+/// Events a session received could not be recorded.
+#[derive(Debug, thiserror::Error)]
+#[error("the events could not be recorded: {0}")]
+pub struct SessionSinkError(pub String);
+
+/// One connection's session, as its adapter runs it.
+#[derive(Clone, Debug)]
+pub struct SessionTarget {
+    /// The connection.
+    pub connection_id: SyncConnectionId,
+    /// Its workspace on the platform: events of other workspaces are not its own.
+    pub workspace: ExternalWorkspaceId,
+    /// Its credentials, in memory only.
+    pub credentials: Credentials,
+    /// When the connection last changed (its `updated_at`): a session started from an older
+    /// revision runs on credentials or settings that may be stale, and is restarted.
+    pub revision: Timestamp,
+}
+
+/// Why a session stopped by itself (it otherwise runs until it is dropped).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SessionEnd {
+    /// The platform refused the credentials: retrying cannot help until they change.
+    #[error("the session's credentials were refused: {0}")]
+    CredentialsRefused(ProviderError),
+}
+
+/// A platform's long-lived intake session (Slack Socket Mode; the Discord gateway): opens
+/// it with the connection's credentials, hands every event to the sink before it
+/// acknowledges it, and reconnects with backoff by itself.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ChatSession: Send + Sync {
+    /// Which platform this is.
+    fn provider(&self) -> Provider;
+
+    /// Whether a connection with `credentials` takes its intake over a session (Slack: an
+    /// `appToken` is set).
+    fn wants_session(&self, credentials: &Credentials) -> bool;
+
+    /// Runs the session of `target` until the returned future is dropped (the holder lost its
+    /// lease, or stops), reconnecting on drops and refresh requests.
+    ///
+    /// # Errors
+    /// [`SessionEnd::CredentialsRefused`] when the platform refuses the credentials; every
+    /// other failure is retried inside.
+    async fn run(
+        &self,
+        target: SessionTarget,
+        sink: Arc<dyn SessionSink>,
+    ) -> Result<(), SessionEnd>;
 }

@@ -6,6 +6,7 @@ pub mod chat_sync;
 pub mod identity;
 pub mod messages;
 pub mod notifications;
+pub mod sessions;
 pub mod sync;
 
 use std::sync::Arc;

@@ -146,3 +146,59 @@ async fn a_released_lease_is_free_at_once_and_an_expired_one_cannot_be_renewed()
     })
     .await;
 }
+
+#[tokio::test]
+async fn only_live_connected_connections_of_the_provider_may_run_sessions() {
+    use hazel_domain::model::chat_sync::{ConnectionStatus, Provider};
+    use hazel_domain::ports::{Change, SessionConnections as _};
+
+    use crate::support::{World, commit, connection};
+
+    each_backend(|db| async move {
+        let world = World::create(&db).await;
+        let org = world.organization.id;
+        let user = world.user.id;
+        let live = connection(org, user, "T0LIVE");
+        let mut paused = connection(org, user, "T0PAUSED");
+        paused.status = ConnectionStatus::Disconnected;
+        let mut discord = connection(org, user, "1100000000000000001");
+        discord.provider = Provider::Discord;
+        let deleted = connection(org, user, "T0GONE");
+        let deleted_id = deleted.id;
+        commit(
+            &db,
+            vec![
+                Change::InsertConnection(live.clone()),
+                Change::InsertConnection(paused),
+                Change::InsertConnection(discord.clone()),
+                Change::InsertConnection(deleted),
+            ],
+        )
+        .await;
+        commit(
+            &db,
+            vec![Change::DeleteConnection {
+                id: deleted_id,
+                at: now(),
+            }],
+        )
+        .await;
+        let slack: Vec<_> = db
+            .connected(Provider::Slack)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(slack, [live.id]);
+        let discords: Vec<_> = db
+            .connected(Provider::Discord)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(discords, [discord.id]);
+    })
+    .await;
+}

@@ -4,6 +4,7 @@ pub mod discord;
 pub mod discord_gateway;
 pub mod slack;
 pub mod slack_events;
+pub mod slack_socket;
 pub mod spec;
 
 use std::collections::{HashMap, VecDeque};

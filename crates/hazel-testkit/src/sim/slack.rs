@@ -17,6 +17,7 @@ mod chat;
 pub use super::slack_events::{Delivery, EventsApiSink, SentEvent, SlackEventSink};
 pub use chat::{SlackMessage, SlackUser};
 
+use super::slack_socket::{SocketHub, SocketServer};
 use super::spec::{self, Operation, PathParams, Route, Spec};
 use super::{
     Call, Core, Exchange, Outcome, Protocol, RecordedRequest, RedactedKeys, Rejection, Reply,
@@ -63,6 +64,8 @@ pub struct SlackBot {
 #[derive(Debug)]
 pub struct SlackSimulator {
     core: Core<Slack>,
+    /// The Socket Mode listener (see `slack_socket`).
+    _socket: SocketServer,
 }
 
 /// Slack's protocol, as the shared simulator core runs it.
@@ -78,6 +81,8 @@ pub(crate) struct State {
     /// Users, messages, threads, reactions and pins (changed by Web API calls, which see
     /// the state immutably).
     chat: std::sync::Mutex<chat::Chat>,
+    /// App-level tokens, socket tickets and open sockets (Socket Mode).
+    socket: SocketHub,
 }
 
 impl std::fmt::Debug for State {
@@ -87,6 +92,7 @@ impl std::fmt::Debug for State {
             .field("tokens", &RedactedKeys(&self.tokens))
             .field("next_id", &self.next_id)
             .field("chat", &self.chat)
+            .field("socket", &self.socket)
             .finish()
     }
 }
@@ -132,9 +138,29 @@ impl SlackSimulator {
     /// # Panics
     /// When the address cannot be bound.
     pub async fn start_on(address: std::net::SocketAddr) -> Self {
+        let core: Core<Slack> = Core::start(address).await;
+        let hub = core.lock().state.socket.clone();
+        let socket = hub.listen().await;
         Self {
-            core: Core::start(address).await,
+            core,
+            _socket: socket,
         }
+    }
+
+    /// The Socket Mode side of the state.
+    pub(super) fn socket_hub(&self) -> SocketHub {
+        self.core.lock().state.socket.clone()
+    }
+
+    /// The app id of the workspace's first bot, if it has one.
+    pub(super) fn app_of_team(&self, team_id: &str) -> Option<String> {
+        self.core
+            .lock()
+            .state
+            .tokens
+            .values()
+            .find(|bot| bot.team_id == team_id)
+            .map(|bot| bot.app_id.clone())
     }
 
     /// The Web API base URL (`http://127.0.0.1:PORT/api`), as `HAZEL_SLACK_API_URL` takes it.
@@ -352,6 +378,7 @@ impl Protocol for Slack {
 
     fn implementation(_verb: &str, method: &str) -> Option<Method> {
         match method {
+            "apps.connections.open" => Some(State::apps_connections_open),
             "auth.test" => Some(State::auth_test),
             "bots.info" => Some(State::bots_info),
             "conversations.info" => Some(State::conversations_info),
@@ -382,6 +409,7 @@ impl Protocol for Slack {
     fn authenticate(state: &State, exchange: &Exchange) -> Result<String, Rejection> {
         let token = exchange.credential("Bearer").unwrap_or_default();
         match state.tokens.get(token) {
+            None if state.socket.knows(token) => Ok(token.to_owned()),
             None => Err(Rejection::UnknownCredential),
             Some(bot) if bot.revoked => Err(Rejection::RevokedCredential),
             Some(_) => Ok(token.to_owned()),
@@ -402,6 +430,17 @@ impl Protocol for Slack {
         call: &Call<'_, Self>,
         refused: &mut Vec<String>,
     ) -> Reply {
+        if call.operation.id == "apps_connections_open" && state.socket.knows(token) {
+            let body = state.socket.open(token);
+            return if body.get("ok") == Some(&Value::Bool(true)) {
+                Reply::Success {
+                    body,
+                    headers: vec![("x-oauth-scopes", "connections:write".to_owned())],
+                }
+            } else {
+                Reply::Other(Outcome::Respond(json_response(StatusCode::OK, &body)))
+            };
+        }
         let Some(bot) = state.tokens.get(token) else {
             return Reply::Other(slack_error(StatusCode::OK, "invalid_auth"));
         };
@@ -474,6 +513,12 @@ impl State {
             Failure::DropConnection => return Outcome::Drop,
         };
         Outcome::Respond(self.with_scopes(token, response))
+    }
+
+    /// `apps.connections.open` takes app-level tokens only (those are answered in
+    /// `answer`); a bot token is refused, as Slack refuses it.
+    fn apps_connections_open(&self, _: &BotToken, _: &Exchange, _: &mut Vec<String>) -> Value {
+        json!({"ok": false, "error": "not_allowed_token_type"})
     }
 
     fn auth_test(&self, bot: &BotToken, _: &Exchange, _: &mut Vec<String>) -> Value {

@@ -16,7 +16,12 @@ static SLACK_SPEC: &str =
 /// Discord's REST API spec (OpenAPI 3.1), as published by Discord.
 static DISCORD_SPEC: &str = include_str!("../../specs/discord/openapi.json");
 
-static SLACK: LazyLock<Spec> = LazyLock::new(|| Spec::parse(Flavor::Slack, SLACK_SPEC));
+/// Slack methods the vendored spec predates (`apps.connections.open`, Socket Mode), written
+/// down from Slack's method documentation in the same Swagger 2.0 form and merged into it.
+static SLACK_SUPPLEMENT: &str = include_str!("../../specs/slack/socket_mode.json");
+
+static SLACK: LazyLock<Spec> =
+    LazyLock::new(|| Spec::parse_with(Flavor::Slack, SLACK_SPEC, Some(SLACK_SUPPLEMENT)));
 static DISCORD: LazyLock<Spec> = LazyLock::new(|| Spec::parse(Flavor::Discord, DISCORD_SPEC));
 
 /// Slack's Events API spec (AsyncAPI 1.x), as published by Slack.
@@ -169,8 +174,26 @@ pub(crate) struct Incoming<'a> {
 
 impl Spec {
     fn parse(flavor: Flavor, text: &str) -> Self {
-        let root: Value = serde_json::from_str(text)
+        Self::parse_with(flavor, text, None)
+    }
+
+    /// Parses `text`, with the paths of `supplement` (a spec of the same form) added.
+    fn parse_with(flavor: Flavor, text: &str, supplement: Option<&str>) -> Self {
+        let mut root: Value = serde_json::from_str(text)
             .unwrap_or_else(|error| panic!("the vendored {flavor:?} spec is not JSON: {error}"));
+        if let Some(supplement) = supplement {
+            let extra: Value = serde_json::from_str(supplement).unwrap_or_else(|error| {
+                panic!("the {flavor:?} spec supplement is not JSON: {error}")
+            });
+            if let (Some(paths), Some(added)) = (
+                root.get_mut("paths").and_then(Value::as_object_mut),
+                extra.get("paths").and_then(Value::as_object),
+            ) {
+                for (path, item) in added {
+                    paths.entry(path.clone()).or_insert_with(|| item.clone());
+                }
+            }
+        }
         let mut routes = Vec::new();
         if let Some(paths) = root.get("paths").and_then(Value::as_object) {
             for (path, item) in paths {

@@ -498,6 +498,30 @@ async fn an_ambiguous_send_is_found_before_it_is_sent_again() {
         found.map(|refs| refs.root().clone()),
         Some(id(&messages[1].id))
     );
+    // A reply lost the same way is found in its thread.
+    s.outbound
+        .start_thread(&target, &id(&messages[1].id), "topic")
+        .await
+        .unwrap();
+    let mut reply = message("in the thread", "Mia");
+    reply.thread = ThreadTarget::Reply(ThreadRef {
+        parent: id(&messages[1].id),
+        channel: None,
+    });
+    s.sim
+        .apply_then_drop("/webhooks/{webhook_id}/{webhook_token}");
+    let lost_reply = s.outbound.post(&target, &reply).await.unwrap_err();
+    let found_reply = s
+        .outbound
+        .find_by_origin(&target, &reply.origin, sent_at)
+        .await
+        .unwrap();
+    let in_thread = s.sim.messages(&messages[1].id);
+    assert_eq!(lost_reply.class(), "AMBIGUOUS");
+    assert_eq!(
+        found_reply.map(|refs| refs.root().as_str().to_owned()),
+        Some(format!("{}/{}", messages[1].id, in_thread[0].id))
+    );
     // A send that never left is not found, so it may be sent again.
     let never = message("never sent", "Olive");
     assert_eq!(

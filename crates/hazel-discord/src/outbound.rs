@@ -850,9 +850,9 @@ impl ChatOutbound for DiscordOutbound {
         self.on_message(
             target,
             Method::PUT,
-            "/channels/{channel_id}/pins/{message_id}",
+            "/channels/{channel_id}/messages/pins/{message_id}",
             reference,
-            &["pins", reference.message],
+            &["messages", "pins", reference.message],
         )
         .await
     }
@@ -866,9 +866,9 @@ impl ChatOutbound for DiscordOutbound {
         self.on_message(
             target,
             Method::DELETE,
-            "/channels/{channel_id}/pins/{message_id}",
+            "/channels/{channel_id}/messages/pins/{message_id}",
             reference,
-            &["pins", reference.message],
+            &["messages", "pins", reference.message],
         )
         .await
     }

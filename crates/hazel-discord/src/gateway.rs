@@ -95,6 +95,18 @@ pub trait GatewaySink: Send + Sync {
     /// otherwise a new session, after which the caller catches up from each linked channel's
     /// history.
     async fn connected(&self, resumed: bool);
+
+    /// Discord says the pins of `channel` (a linked channel, or a thread: then `thread` is
+    /// its id) changed, at `last_pin_timestamp`; the caller reads them
+    /// ([`DiscordHistory::pinned`](crate::DiscordHistory::pinned)) and records
+    /// [`pin_changes`](crate::intake::pin_changes). Ignored unless the sink cares.
+    async fn pins_changed(
+        &self,
+        _channel: hazel_domain::model::chat_sync::ExternalChannelId,
+        _thread: Option<String>,
+        _last_pin_timestamp: Option<String>,
+    ) {
+    }
 }
 
 /// Discord refused the session for good: the connection's status becomes `error`.
@@ -433,6 +445,18 @@ impl Session<'_> {
             "RESUMED" => {
                 self.established = true;
                 self.sink.connected(true).await;
+            }
+            "CHANNEL_PINS_UPDATE"
+                if data["guild_id"].as_str() == Some(self.connection.guild.as_str()) =>
+            {
+                let raw = data["channel_id"].as_str().unwrap_or_default();
+                let (parent, thread) = self.decoder.place_of(raw);
+                if let Ok(channel) =
+                    hazel_domain::model::chat_sync::ExternalChannelId::parse("channel_id", &parent)
+                {
+                    let at = data["last_pin_timestamp"].as_str().map(str::to_owned);
+                    self.sink.pins_changed(channel, thread, at).await;
+                }
             }
             _ => match self.decoder.decode(name, data) {
                 Ok(events) if events.is_empty() => {}

@@ -27,7 +27,61 @@ pub struct DiscordHistory {
 
 const ROUTE: &str = "/channels/{channel_id}/messages";
 
+/// The route of a channel's pinned messages.
+const PINS_ROUTE: &str = "/channels/{channel_id}/messages/pins";
+
 impl DiscordHistory {
+    /// The messages pinned in `channel` now (a channel, or a thread: its messages are then
+    /// named `<thread>/<message>`), newest pin first; for the caller to compare with the pins
+    /// it knew when the Gateway reports `CHANNEL_PINS_UPDATE`
+    /// ([`intake::pin_changes`](crate::intake::pin_changes)).
+    ///
+    /// # Errors
+    /// The [`DeliveryError`] of a failed read.
+    pub async fn pinned(
+        &self,
+        token: &SecretString,
+        channel: &str,
+        thread: bool,
+    ) -> Result<Vec<hazel_domain::model::chat_sync::ExternalMessageId>, DeliveryError> {
+        let answer = self
+            .api
+            .exchange(RawCall {
+                method: Method::GET,
+                route: PINS_ROUTE,
+                segments: &["channels", channel, "messages", "pins"],
+                query: &[("limit", "50".to_owned())],
+                body: None,
+                token: Some(token),
+            })
+            .await
+            .map_err(|failure| classify_delivery(PINS_ROUTE, DiscordFailure::Transport(failure)))?;
+        if !(200..300).contains(&answer.status) {
+            return Err(failure(PINS_ROUTE, &answer));
+        }
+        let body: Value =
+            serde_json::from_slice(&answer.body).map_err(|_| DeliveryError::Transient {
+                reason: format!("Discord answered {PINS_ROUTE} with a body that is not JSON"),
+            })?;
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        items
+            .iter()
+            .filter_map(|item| item["message"]["id"].as_str())
+            .map(|id| {
+                let raw = if thread {
+                    format!("{channel}/{id}")
+                } else {
+                    id.to_owned()
+                };
+                hazel_domain::model::chat_sync::ExternalMessageId::parse("id", &raw).map_err(|_| {
+                    DeliveryError::Transient {
+                        reason: format!("Discord answered {PINS_ROUTE} with an unusable id"),
+                    }
+                })
+            })
+            .collect()
+    }
+
     /// A reader of the REST API at `settings.api_url`; each call times out after 15 s.
     #[must_use]
     pub fn new(settings: &DiscordSettings, http: reqwest::Client) -> Self {
@@ -68,25 +122,7 @@ impl DiscordHistory {
                 .await
                 .map_err(|failure| classify_delivery(ROUTE, DiscordFailure::Transport(failure)))?;
             if !(200..300).contains(&answer.status) {
-                let body: Option<Value> = serde_json::from_slice(&answer.body).ok();
-                let field = |name: &str| body.as_ref().and_then(|b| b.get(name));
-                return Err(classify_delivery(
-                    ROUTE,
-                    DiscordFailure::Answer {
-                        status: answer.status,
-                        code: field("code").and_then(Value::as_u64),
-                        retry_after: field("retry_after").and_then(Value::as_f64),
-                        global: field("global").and_then(Value::as_bool).unwrap_or(false),
-                        retry_after_header: answer
-                            .headers
-                            .get("retry-after")
-                            .and_then(|v| v.to_str().ok()),
-                        scope: answer
-                            .headers
-                            .get("x-ratelimit-scope")
-                            .and_then(|v| v.to_str().ok()),
-                    },
-                ));
+                return Err(failure(ROUTE, &answer));
             }
             let mut page: Vec<Value> =
                 serde_json::from_slice(&answer.body).map_err(|_| DeliveryError::Transient {
@@ -123,4 +159,22 @@ impl DiscordHistory {
         }
         Ok(events)
     }
+}
+
+/// The delivery error of a failed read.
+fn failure(route: &str, answer: &crate::api::RawAnswer) -> DeliveryError {
+    let body: Option<Value> = serde_json::from_slice(&answer.body).ok();
+    let field = |name: &str| body.as_ref().and_then(|b| b.get(name));
+    let header = |name: &str| answer.headers.get(name).and_then(|v| v.to_str().ok());
+    classify_delivery(
+        route,
+        DiscordFailure::Answer {
+            status: answer.status,
+            code: field("code").and_then(Value::as_u64),
+            retry_after: field("retry_after").and_then(Value::as_f64),
+            global: field("global").and_then(Value::as_bool).unwrap_or(false),
+            retry_after_header: header("retry-after"),
+            scope: header("x-ratelimit-scope"),
+        },
+    )
 }

@@ -7,6 +7,7 @@
 //! | `MESSAGE_DELETE`, each id of `MESSAGE_DELETE_BULK` | `MessageDeleted` | `delete:<id>` |
 //! | `MESSAGE_REACTION_ADD` / `_REMOVE` | `ReactionAdded` / `ReactionRemoved` | `reaction:<add\|remove>:<channel>:<message>:<user>:<emoji>` |
 //! | `THREAD_CREATE` | `ThreadStarted` (also for a thread without a starter message) | `thread:<id>` |
+//! | `CHANNEL_PINS_UPDATE` | `PinAdded` / `PinRemoved` by [`pin_changes`], after the caller reads the pins | `pin:<add\|remove>:<channel>:<message>:<last_pin_timestamp>` |
 //!
 //! Dispatches of other guilds, our own bot user's messages and reactions, and messages of our
 //! own webhooks (made by the bot's application) are left out; other bots' messages are
@@ -241,6 +242,12 @@ impl Decoder {
     }
 
     /// The channel an event in `channel` belongs to, and the thread when `channel` is one.
+    #[must_use]
+    pub fn place_of(&self, channel: &str) -> (String, Option<String>) {
+        self.place(channel)
+    }
+
+    /// The channel an event in `channel` belongs to, and the thread when `channel` is one.
     fn place(&self, channel: &str) -> (String, Option<String>) {
         match self.threads.get(channel) {
             Some(parent) => (parent.clone(), Some(channel.to_owned())),
@@ -384,6 +391,52 @@ fn read<T: serde::de::DeserializeOwned>(event: &str, data: &Value) -> Result<T, 
         event: event.to_owned(),
         reason: "its payload has an unexpected shape".to_owned(),
     })
+}
+
+/// The pin events of a `CHANNEL_PINS_UPDATE` in `channel` (the channel the link names): the
+/// messages pinned `now` that were not `before`, then those no longer pinned. Their dedupe
+/// keys name the update's `last_pin_timestamp` (`at`), so a replayed update is one receipt:
+/// `pin:add:<channel>:<message>:<at>`, `pin:remove:<channel>:<message>:<at>`.
+#[must_use]
+pub fn pin_changes(
+    workspace: &ExternalWorkspaceId,
+    channel: &ExternalChannelId,
+    before: &[ExternalMessageId],
+    now: &[ExternalMessageId],
+    at: &str,
+) -> Vec<InboundEvent> {
+    let event = |verb: &str, message: &ExternalMessageId, kind: InboundEventKind| InboundEvent {
+        dedupe_key: DedupeKey::new(format!(
+            "pin:{verb}:{}:{}:{at}",
+            channel.as_str(),
+            message.as_str()
+        )),
+        workspace: workspace.clone(),
+        channel: channel.clone(),
+        occurred_at: parse_time(at).unwrap_or_else(time::OffsetDateTime::now_utc),
+        kind,
+    };
+    let added = now.iter().filter(|m| !before.contains(m)).map(|message| {
+        event(
+            "add",
+            message,
+            InboundEventKind::PinAdded {
+                message: message.clone(),
+                by: None,
+            },
+        )
+    });
+    let removed = before.iter().filter(|m| !now.contains(m)).map(|message| {
+        event(
+            "remove",
+            message,
+            InboundEventKind::PinRemoved {
+                message: message.clone(),
+                by: None,
+            },
+        )
+    });
+    added.chain(removed).collect()
 }
 
 fn message_id(thread: Option<&str>, id: &str) -> Result<ExternalMessageId, String> {
@@ -602,6 +655,32 @@ mod tests {
             InboundEventKind::ReactionRemoved { emoji: ReactionEmoji::Custom(n), .. } if n == "PartyParrot"
         ));
         assert!(own.is_empty());
+    }
+
+    #[test]
+    fn pin_changes_name_what_was_pinned_and_unpinned() {
+        let id = |raw: &str| ExternalMessageId::parse("i", raw).unwrap();
+        let events = pin_changes(
+            &ExternalWorkspaceId::parse("g", GUILD).unwrap(),
+            &ExternalChannelId::parse("c", "50").unwrap(),
+            &[id("1"), id("2")],
+            &[id("2"), id("3")],
+            "2024-05-01T10:00:00+00:00",
+        );
+        let keys: Vec<&str> = events.iter().map(|e| e.dedupe_key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "pin:add:50:3:2024-05-01T10:00:00+00:00",
+                "pin:remove:50:1:2024-05-01T10:00:00+00:00"
+            ]
+        );
+        assert!(
+            matches!(&events[0].kind, InboundEventKind::PinAdded { message, .. } if message.as_str() == "3")
+        );
+        assert!(
+            matches!(&events[1].kind, InboundEventKind::PinRemoved { message, .. } if message.as_str() == "1")
+        );
     }
 
     #[test]

@@ -182,6 +182,10 @@ struct Webhook {
 /// A send whose outcome is not known yet: what to look for in the channel's history.
 #[derive(Clone, Debug)]
 struct PendingSend {
+    /// Where it was posted: the channel, or the thread of a reply.
+    posted_in: String,
+    /// The thread, for a reply.
+    thread: Option<String>,
     webhook_id: String,
     username: String,
     first_part: String,
@@ -667,6 +671,10 @@ impl ChatOutbound for DiscordOutbound {
         self.remember(
             &message.origin,
             PendingSend {
+                posted_in: thread
+                    .clone()
+                    .unwrap_or_else(|| target.channel.as_str().to_owned()),
+                thread: thread.clone(),
                 webhook_id: webhook.id.clone(),
                 username: webhook_username(message.persona.name.as_str()),
                 first_part: parts.first().cloned().unwrap_or_default(),
@@ -842,9 +850,9 @@ impl ChatOutbound for DiscordOutbound {
         self.on_message(
             target,
             Method::PUT,
-            "/channels/{channel_id}/pins/{message_id}",
+            "/channels/{channel_id}/messages/pins/{message_id}",
             reference,
-            &["pins", reference.message],
+            &["messages", "pins", reference.message],
         )
         .await
     }
@@ -858,9 +866,9 @@ impl ChatOutbound for DiscordOutbound {
         self.on_message(
             target,
             Method::DELETE,
-            "/channels/{channel_id}/pins/{message_id}",
+            "/channels/{channel_id}/messages/pins/{message_id}",
             reference,
-            &["pins", reference.message],
+            &["messages", "pins", reference.message],
         )
         .await
     }
@@ -925,7 +933,7 @@ impl ChatOutbound for DiscordOutbound {
             return Ok(None);
         };
         let token = token(target)?;
-        let channel = target.channel.as_str();
+        let channel = pending.posted_in.as_str();
         let after = snowflake_at(sent_at - LOOK_BEFORE);
         let query = [("after", after), ("limit", "100".to_owned())];
         let listed = self
@@ -956,7 +964,7 @@ impl ChatOutbound for DiscordOutbound {
             Some(message) => {
                 self.memory().pending.remove(&origin.hazel_message_id);
                 Ok(Some(ExternalRefs::single(MessageRef::external(
-                    None,
+                    pending.thread.as_deref(),
                     &message.id,
                 )?)))
             }

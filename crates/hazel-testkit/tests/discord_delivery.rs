@@ -498,6 +498,30 @@ async fn an_ambiguous_send_is_found_before_it_is_sent_again() {
         found.map(|refs| refs.root().clone()),
         Some(id(&messages[1].id))
     );
+    // A reply lost the same way is found in its thread.
+    s.outbound
+        .start_thread(&target, &id(&messages[1].id), "topic")
+        .await
+        .unwrap();
+    let mut reply = message("in the thread", "Mia");
+    reply.thread = ThreadTarget::Reply(ThreadRef {
+        parent: id(&messages[1].id),
+        channel: None,
+    });
+    s.sim
+        .apply_then_drop("/webhooks/{webhook_id}/{webhook_token}");
+    let lost_reply = s.outbound.post(&target, &reply).await.unwrap_err();
+    let found_reply = s
+        .outbound
+        .find_by_origin(&target, &reply.origin, sent_at)
+        .await
+        .unwrap();
+    let in_thread = s.sim.messages(&messages[1].id);
+    assert_eq!(lost_reply.class(), "AMBIGUOUS");
+    assert_eq!(
+        found_reply.map(|refs| refs.root().as_str().to_owned()),
+        Some(format!("{}/{}", messages[1].id, in_thread[0].id))
+    );
     // A send that never left is not found, so it may be sent again.
     let never = message("never sent", "Olive");
     assert_eq!(
@@ -530,12 +554,12 @@ async fn failures_are_classified_for_the_delivery_workers() {
         .await
         .unwrap_err();
     s.sim.fail_next(
-        "/channels/{channel_id}/pins/{message_id}",
+        "/channels/{channel_id}/messages/pins/{message_id}",
         Failure::Unauthorized,
     );
     let unauthorized = s.outbound.pin(&target, posted.root()).await.unwrap_err();
     s.sim.fail_next(
-        "/channels/{channel_id}/pins/{message_id}",
+        "/channels/{channel_id}/messages/pins/{message_id}",
         Failure::Forbidden,
     );
     let forbidden = s.outbound.pin(&target, posted.root()).await.unwrap_err();
@@ -679,5 +703,59 @@ async fn catch_up_reads_a_channel_after_the_last_synced_message_in_order_across_
         .filter(|r| r.route == "/channels/{channel_id}/messages")
         .count();
     assert_eq!(pages, 4, "two pages each");
+    s.sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn pins_are_read_back_and_compared_into_pin_events() {
+    let s = setup().await;
+    let target = s.target(GENERAL);
+    let first = s
+        .outbound
+        .post(&target, &message("one", "Olive"))
+        .await
+        .unwrap();
+    let second = s
+        .outbound
+        .post(&target, &message("two", "Olive"))
+        .await
+        .unwrap();
+    s.outbound.pin(&target, first.root()).await.unwrap();
+    let history = hazel_discord::DiscordHistory::new(
+        &DiscordSettings {
+            api_url: s.sim.url(),
+        },
+        reqwest::Client::new(),
+    );
+    let token = SecretString::from(TOKEN);
+    let before = history.pinned(&token, GENERAL, false).await.unwrap();
+
+    s.outbound.unpin(&target, first.root()).await.unwrap();
+    s.outbound.pin(&target, second.root()).await.unwrap();
+    let now = history.pinned(&token, GENERAL, false).await.unwrap();
+    let events = hazel_discord::intake::pin_changes(
+        &target.workspace,
+        &target.channel,
+        &before,
+        &now,
+        "2024-05-01T10:00:00+00:00",
+    );
+
+    assert_eq!(before, [first.root().clone()]);
+    assert_eq!(now, [second.root().clone()]);
+    let keys: Vec<&str> = events.iter().map(|e| e.dedupe_key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            format!(
+                "pin:add:{GENERAL}:{}:2024-05-01T10:00:00+00:00",
+                second.root().as_str()
+            ),
+            format!(
+                "pin:remove:{GENERAL}:{}:2024-05-01T10:00:00+00:00",
+                first.root().as_str()
+            ),
+        ]
+    );
     s.sim.assert_no_violations();
 }

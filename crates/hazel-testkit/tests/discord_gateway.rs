@@ -33,6 +33,7 @@ struct Sink {
     connected: Mutex<Vec<bool>>,
     /// How many of the next `record` calls fail.
     failures: AtomicUsize,
+    pins: Mutex<Vec<(String, Option<String>)>>,
 }
 
 #[async_trait]
@@ -51,6 +52,18 @@ impl GatewaySink for Sink {
 
     async fn connected(&self, resumed: bool) {
         self.connected.lock().expect("not poisoned").push(resumed);
+    }
+
+    async fn pins_changed(
+        &self,
+        channel: hazel_domain::model::chat_sync::ExternalChannelId,
+        thread: Option<String>,
+        _last_pin_timestamp: Option<String>,
+    ) {
+        self.pins
+            .lock()
+            .expect("not poisoned")
+            .push((channel.as_str().to_owned(), thread));
     }
 }
 
@@ -154,12 +167,32 @@ async fn a_session_identifies_heartbeats_and_turns_dispatches_into_events() {
         json!({"user_id": "7", "channel_id": CHANNEL, "message_id": "10", "guild_id": GUILD,
                "emoji": {"id": null, "name": "👍"}}),
     );
-    eventually("two events", || run.sink.keys().len() == 2).await;
+    run.gateway.dispatch(
+        "THREAD_CREATE",
+        json!({"id": "60", "parent_id": CHANNEL, "guild_id": GUILD, "name": "topic", "type": 11}),
+    );
+    run.gateway.dispatch(
+        "CHANNEL_PINS_UPDATE",
+        json!({"guild_id": GUILD, "channel_id": "60", "last_pin_timestamp": "2024-05-01T10:00:00+00:00"}),
+    );
+    eventually("the pins update", || {
+        !run.sink.pins.lock().expect("not poisoned").is_empty()
+    })
+    .await;
+    assert_eq!(
+        *run.sink.pins.lock().expect("not poisoned"),
+        [(CHANNEL.to_owned(), Some("60".to_owned()))]
+    );
+    eventually("three events", || run.sink.keys().len() == 3).await;
     eventually("heartbeats", || run.gateway.stats().heartbeats >= 2).await;
 
     assert_eq!(
         run.sink.keys(),
-        ["create:10", &format!("reaction:add:{CHANNEL}:10:7:👍")]
+        [
+            "create:10",
+            &format!("reaction:add:{CHANNEL}:10:7:👍"),
+            "thread:60"
+        ]
     );
     assert_eq!(run.gateway.stats().identifies, [INTENTS]);
     assert_eq!(run.stop().await, Ok(()));

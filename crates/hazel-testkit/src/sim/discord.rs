@@ -75,12 +75,13 @@ fn implementation(verb: &str, template: &str) -> Option<RouteFn> {
         ("DELETE", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji_name}/@me") => {
             Some(|s, b, c, r| s.react(b, c, r, false))
         }
-        ("PUT", "/channels/{channel_id}/pins/{message_id}") => {
+        ("PUT", "/channels/{channel_id}/messages/pins/{message_id}") => {
             Some(|s, b, c, r| s.pin(b, c, r, true))
         }
-        ("DELETE", "/channels/{channel_id}/pins/{message_id}") => {
+        ("DELETE", "/channels/{channel_id}/messages/pins/{message_id}") => {
             Some(|s, b, c, r| s.pin(b, c, r, false))
         }
+        ("GET", "/channels/{channel_id}/messages/pins") => Some(State::list_pins),
         ("POST", "/channels/{channel_id}/messages/{message_id}/threads") => {
             Some(State::start_thread)
         }
@@ -1181,6 +1182,36 @@ impl State {
         )?;
         message.pinned = pinned;
         Ok(Answer::NoContent)
+    }
+
+    /// `GET /channels/{channel_id}/messages/pins`: the pinned messages, all on one page.
+    fn list_pins(
+        &self,
+        bot: &Bot,
+        call: &Call<'_, Discord>,
+        _: &mut Vec<String>,
+    ) -> Result<Answer, Refusal> {
+        let channel_id = path_param(&call.params, "channel_id");
+        self.require(bot, channel_id, READ_MESSAGE_HISTORY)?;
+        let live = self.live();
+        let items: Vec<Value> = live
+            .messages
+            .values()
+            .rev()
+            .filter(|message| message.channel_id == channel_id && message.pinned)
+            .map(|message| {
+                let object = match message
+                    .webhook_id
+                    .as_ref()
+                    .and_then(|id| live.webhooks.iter().find(|w| &w.id == id))
+                {
+                    Some(webhook) => message_object(message, webhook),
+                    None => plain_message_object(message),
+                };
+                json!({"pinned_at": object["timestamp"], "message": object})
+            })
+            .collect();
+        Ok(Answer::Json(json!({"items": items, "has_more": false})))
     }
 
     fn start_thread(

@@ -15,7 +15,7 @@ use hazel_domain::model::Timestamp;
 use hazel_domain::model::chat_sync::{ConnectionSettingsPatch, ConnectionStatus};
 use hazel_domain::ports::{
     Change, ChangeOutcome, Changeset, Committed, ConnectionColumns, LinkColumns,
-    PreconditionFailure, Store, StoreError,
+    PreconditionFailure, Store, StoreError, SyncChange,
 };
 use sea_orm::sea_query::{Expr, ExprTrait as _, Func, OnConflict, SimpleExpr};
 use sea_orm::{
@@ -139,6 +139,20 @@ impl Database {
             })?;
             return self.insert_alone(insert, kind_of(single)).await;
         }
+        // Webhook intake records one receipt per call: one statement too.
+        if let [Change::Sync(SyncChange::InsertReceipt(receipt))] = changeset.as_slice()
+            && changeset.expectation(0).is_none()
+        {
+            let insert = crate::sync_engine::receipt_insert(DbBackend::Postgres, receipt).map_err(
+                |err| {
+                    Refusal::Answer(StoreError::Unexpected(db_error(
+                        err,
+                        "encoding change 0 (Sync::InsertReceipt)",
+                    )))
+                },
+            )?;
+            return self.receipt_alone(insert).await;
+        }
         let txn = self
             .begin_write()
             .await
@@ -195,6 +209,49 @@ impl Database {
         Ok(Committed {
             transaction_id: TransactionId::new(value),
             outcomes: vec![ChangeOutcome::Applied],
+        })
+    }
+
+    /// PostgreSQL: a changeset of one receipt insert (which skips a known dedupe key), as one
+    /// statement that answers the transaction's id and whether the row was written.
+    async fn receipt_alone(&self, insert: Statement) -> Result<Committed, Refusal> {
+        let kind = "Sync::InsertReceipt";
+        let Statement { sql, values, .. } = insert;
+        let sql = format!(
+            "WITH inserted AS ({sql} RETURNING 1) \
+             SELECT pg_current_xact_id()::xid::text AS value, \
+               (SELECT COUNT(*) FROM inserted) AS inserted"
+        );
+        let statement = match values {
+            Some(values) => Statement::from_sql_and_values(DbBackend::Postgres, sql, values),
+            None => Statement::from_string(DbBackend::Postgres, sql),
+        };
+        let row = self
+            .connection()
+            .query_one_raw(statement)
+            .await
+            .map_err(|err| refused_change(err, 0, kind))?
+            .context("the insert answered no row")
+            .map_err(|err| Refusal::Answer(err.into()))?;
+        let read = || -> anyhow::Result<(u64, i64)> {
+            let value = row
+                .try_get::<String>("", "value")
+                .map_err(|err| db_error(err, "reading the transaction id"))?
+                .parse::<u64>()
+                .context("parsing the transaction id")?;
+            let inserted = row
+                .try_get::<i64>("", "inserted")
+                .map_err(|err| db_error(err, "reading whether the receipt was new"))?;
+            Ok((value, inserted))
+        };
+        let (value, inserted) = read().map_err(|err| Refusal::Answer(err.into()))?;
+        Ok(Committed {
+            transaction_id: TransactionId::new(value),
+            outcomes: vec![if inserted > 0 {
+                ChangeOutcome::Applied
+            } else {
+                ChangeOutcome::Skipped
+            }],
         })
     }
 

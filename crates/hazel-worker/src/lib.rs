@@ -10,7 +10,7 @@ use hazel_domain::model::delivery::{LinkClaim, ReceiptLease};
 use hazel_domain::model::sync::InboundEventKind;
 use hazel_domain::ports::Clock;
 use hazel_domain::services::SyncServices;
-use hazel_domain::services::sync::DeliveryStep;
+use hazel_domain::services::sync::{DeliveryStep, IngestService};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -188,13 +188,41 @@ impl Worker {
     }
 
     /// Processes a batch of leased receipts: the receipts about one message (or one thread)
-    /// in order, one after another; different messages side by side.
+    /// in order, one after another; different messages side by side. New top-level messages
+    /// that are alone in the batch with their message are processed together, in one
+    /// changeset per channel ([`IngestService::process_together`]).
+    ///
+    /// [`IngestService::process_together`]: hazel_domain::services::sync::IngestService::process_together
     async fn process_batch(&self, leases: Vec<ReceiptLease>) {
         let mut groups: BTreeMap<String, Vec<ReceiptLease>> = BTreeMap::new();
         for lease in leases {
             groups.entry(order_key(&lease)).or_default().push(lease);
         }
+        let mut together = Vec::new();
+        groups.retain(|_, group| match group.as_slice() {
+            [lease] if IngestService::joins_batches(lease) => {
+                together.append(group);
+                false
+            }
+            _ => true,
+        });
         let mut running = JoinSet::new();
+        if !together.is_empty() {
+            let worker = self.clone();
+            running.spawn(async move {
+                let reports = worker.services.ingest.process_together(&together).await;
+                for (lease, report) in together.iter().zip(reports) {
+                    match report {
+                        Ok(report) => {
+                            tracing::debug!(receipt = %lease.receipt.id, ?report, "receipt");
+                        }
+                        Err(err) => {
+                            tracing::warn!(receipt = %lease.receipt.id, error = %err, "processing a receipt failed");
+                        }
+                    }
+                }
+            });
+        }
         for group in groups.into_values() {
             let worker = self.clone();
             running.spawn(async move {

@@ -336,6 +336,40 @@ fn encode_error(err: anyhow::Error) -> DbErr {
     DbErr::Custom(format!("{err:#}"))
 }
 
+/// The `INSERT` of a receipt, which writes nothing when its dedupe key is known already.
+pub(crate) fn receipt_insert(
+    backend: DbBackend,
+    receipt: &EventReceipt,
+) -> Result<Statement, DbErr> {
+    let json = event::encode(&receipt.event).map_err(encode_error)?;
+    let s = state_columns(&receipt.state);
+    let kind = receipt.kind().map(DeliveryKind::as_str);
+    Ok(statement(
+        backend,
+        "INSERT INTO chat_sync_event_receipts (id, connection_id, source, dedupe_key, \
+         kind, event, status, reason, attempts, next_attempt_at, created_at, \
+         last_error_code, last_error_message, completed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         ON CONFLICT (connection_id, source, dedupe_key) DO NOTHING",
+        vec![
+            receipt.id.to_string().into(),
+            receipt.connection_id.to_string().into(),
+            receipt.source.as_str().into(),
+            receipt.dedupe_key.as_str().into(),
+            kind.map(str::to_owned).into(),
+            json.into(),
+            s.status.into(),
+            s.reason.into(),
+            s.attempts.into(),
+            s.next_attempt_at.into(),
+            micros(receipt.created_at).into(),
+            s.error_code.into(),
+            s.error_message.into(),
+            s.completed_at.into(),
+        ],
+    ))
+}
+
 /// Applies one sync change inside the store's transaction.
 pub(crate) async fn apply(
     txn: &DatabaseTransaction,
@@ -346,33 +380,8 @@ pub(crate) async fn apply(
     let affected = |rows: u64| ChangeOutcome::Affected(rows);
     Ok(match change {
         SyncChange::InsertReceipt(receipt) => {
-            let json = event::encode(&receipt.event).map_err(encode_error)?;
-            let s = state_columns(&receipt.state);
-            let kind = receipt.kind().map(DeliveryKind::as_str);
             let rows = txn
-                .execute_raw(run(
-                    "INSERT INTO chat_sync_event_receipts (id, connection_id, source, dedupe_key, \
-                     kind, event, status, reason, attempts, next_attempt_at, created_at, \
-                     last_error_code, last_error_message, completed_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                     ON CONFLICT (connection_id, source, dedupe_key) DO NOTHING",
-                    vec![
-                        receipt.id.to_string().into(),
-                        receipt.connection_id.to_string().into(),
-                        receipt.source.as_str().into(),
-                        receipt.dedupe_key.as_str().into(),
-                        kind.map(str::to_owned).into(),
-                        json.into(),
-                        s.status.into(),
-                        s.reason.into(),
-                        s.attempts.into(),
-                        s.next_attempt_at.into(),
-                        micros(receipt.created_at).into(),
-                        s.error_code.into(),
-                        s.error_message.into(),
-                        s.completed_at.into(),
-                    ],
-                ))
+                .execute_raw(receipt_insert(backend, &receipt)?)
                 .await?
                 .rows_affected();
             if rows == 0 {

@@ -14,6 +14,12 @@ use hazel_domain::services::sync::{DeliveryStep, IngestService};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+/// Into how many changesets, committed side by side, a batch's receipts processed together
+/// are split.
+const TOGETHER_CHANGESETS: usize = 4;
+/// The fewest receipts of one such changeset (smaller batches are not split).
+const MIN_TOGETHER: usize = 8;
+
 /// How the workers run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WorkerSettings {
@@ -207,7 +213,20 @@ impl Worker {
             _ => true,
         });
         let mut running = JoinSet::new();
-        if !together.is_empty() {
+        // In a few changesets committed side by side rather than one: on PostgreSQL each is a
+        // chain of round trips, and writers commit in parallel. They are independent (each
+        // receipt is about a message of its own).
+        let chunk = together
+            .len()
+            .div_ceil(TOGETHER_CHANGESETS)
+            .max(MIN_TOGETHER);
+        let mut chunks = Vec::new();
+        while together.len() > chunk {
+            let rest = together.split_off(chunk);
+            chunks.push(std::mem::replace(&mut together, rest));
+        }
+        chunks.push(together);
+        for together in chunks.into_iter().filter(|c| !c.is_empty()) {
             let worker = self.clone();
             running.spawn(async move {
                 let reports = worker.services.ingest.process_together(&together).await;

@@ -534,6 +534,27 @@ pub(crate) async fn apply(
                 .rows_affected();
             affected(rows)
         }
+        SyncChange::MarkUnresolved { ids, at } => {
+            if ids.is_empty() {
+                return Ok(affected(0));
+            }
+            let placeholders: Vec<String> = (2..ids.len() + 2).map(|n| format!("${n}")).collect();
+            let mut values: Vec<Value> = Vec::with_capacity(ids.len() + 1);
+            values.push(micros(at).into());
+            values.extend(ids.iter().map(|id| Value::from(id.to_string())));
+            let rows = txn
+                .execute_raw(run(
+                    &format!(
+                        "UPDATE chat_sync_outbox SET unresolved_since = $1 \
+                         WHERE status = 'pending' AND id IN ({})",
+                        placeholders.join(", ")
+                    ),
+                    values,
+                ))
+                .await?
+                .rows_affected();
+            affected(rows)
+        }
         SyncChange::RequeueDelivery { id, at } => {
             let rows = txn
                 .execute_raw(run(

@@ -355,13 +355,12 @@ impl DeliveryService {
             return Ok(Some(marked));
         }
         let now = self.ports.clock.now();
-        let mut changes = Changeset::new().with(self.guard(claim));
+        let mut ids = Vec::new();
         for item in head {
             let DeliveryState::Pending {
-                attempts,
                 next_attempt_at,
-                last_error,
                 unresolved_since,
+                ..
             } = &item.delivery.state
             else {
                 continue;
@@ -372,21 +371,16 @@ impl DeliveryService {
             if item.delivery.kind != DeliveryKind::MessageCreate || unresolved_since.is_some() {
                 continue;
             }
-            changes.push(SyncChange::SetDeliveryState {
-                id: item.delivery.id,
-                state: DeliveryState::Pending {
-                    attempts: *attempts,
-                    next_attempt_at: *next_attempt_at,
-                    last_error: last_error.clone(),
-                    unresolved_since: Some(now),
-                },
-                external_message_id: None,
-            });
+            ids.push(item.delivery.id);
             marked.insert(item.delivery.id);
         }
         if marked.is_empty() {
             return Ok(Some(marked));
         }
+        // One statement for all of them; the claim guard keeps any other worker off them.
+        let changes = Changeset::new()
+            .with(self.guard(claim))
+            .with(SyncChange::MarkUnresolved { ids, at: now });
         match self.ports.store.commit(changes).await {
             Ok(_) => Ok(Some(marked)),
             Err(err) if err.is_precondition_of(0) => Ok(None),

@@ -1039,6 +1039,13 @@ fn delivering(
     (DeliveryService::new(ports), claim)
 }
 
+/// Whether the changeset marks deliveries "sent, outcome unknown" before their call.
+fn marks(changes: &crate::ports::Changeset) -> bool {
+    changes.iter().any(|c| {
+        matches!(c, Change::Sync(SyncChange::MarkUnresolved { ids, at: when }) if !ids.is_empty() && *when == at())
+    })
+}
+
 fn first_state(changes: &crate::ports::Changeset) -> Option<&DeliveryState> {
     changes.iter().find_map(|c| match c {
         Change::Sync(SyncChange::SetDeliveryState { state, .. }) => Some(state),
@@ -1059,18 +1066,15 @@ async fn a_delivered_create_records_its_parts_in_a_message_link_behind_the_claim
             matches!(
                 changes.first(),
                 Some(Change::Sync(SyncChange::HoldsLinkClaim { .. }))
-            ) && match first_state(changes) {
-                // The mark before the call, then the outcome with every part linked.
-                Some(DeliveryState::Pending {
-                    unresolved_since: Some(_),
-                    ..
-                }) => true,
-                Some(DeliveryState::Delivered { attempts: 1, .. }) => changes.iter().any(|c| {
-                    matches!(c, Change::Sync(SyncChange::InsertMessageLink(l))
+            ) && (marks(changes)
+                || match first_state(changes) {
+                    // The mark before the call, then the outcome with every part linked.
+                    Some(DeliveryState::Delivered { attempts: 1, .. }) => changes.iter().any(|c| {
+                        matches!(c, Change::Sync(SyncChange::InsertMessageLink(l))
                         if l.external.parts().len() == 2 && l.source == LinkSource::Hazel)
-                }),
-                _ => false,
-            }
+                    }),
+                    _ => false,
+                })
         },
         2,
     );
@@ -1090,11 +1094,7 @@ async fn a_rate_limited_create_waits_the_retry_after_and_holds_the_queue() {
             scope: RateLimitScope::Route,
         }),
         |changes| match first_state(changes) {
-            Some(DeliveryState::Pending {
-                unresolved_since: Some(_),
-                attempts: 0,
-                ..
-            }) => true,
+            None => marks(changes),
             Some(DeliveryState::Pending {
                 attempts: 1,
                 next_attempt_at,
@@ -1135,13 +1135,7 @@ async fn refused_credentials_set_the_connection_to_error_and_hold_the_delivery()
                     first_state(changes),
                     Some(DeliveryState::Pending { last_error: Some(e), .. }) if e.code == "AUTH"
                 )
-                || matches!(
-                    first_state(changes),
-                    Some(DeliveryState::Pending {
-                        unresolved_since: Some(_),
-                        ..
-                    })
-                )
+                || marks(changes)
         },
         3,
     );

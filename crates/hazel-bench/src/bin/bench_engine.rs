@@ -113,6 +113,10 @@ async fn run(backend: Backend, name: &'static str, events: usize) -> anyhow::Res
     while let Some(joined) = feeders.join_next().await {
         joined??;
     }
+    eprintln!(
+        "{name}: every event recorded after {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     loop {
         // Counted in place: copying every message at each poll would load the machine the
         // engine runs on.

@@ -330,8 +330,16 @@ impl DeliveryService {
         if deferred.is_empty() {
             return Ok(true);
         }
+        let mut changes: Vec<SyncChange> = deferred.drain(..).collect();
+        // The outcomes of different deliveries are independent: grouped by kind, the store
+        // writes each group with one statement (stable, so each group keeps its order).
+        changes.sort_by_key(|change| match change {
+            SyncChange::SetDeliveryState { .. } => 0,
+            SyncChange::InsertMessageLink(_) => 1,
+            _ => 2,
+        });
         let mut changeset = Changeset::new().with(self.guard(claim));
-        changeset.extend(deferred.drain(..));
+        changeset.extend(changes);
         match self.ports.store.commit(changeset).await {
             Ok(_) => Ok(true),
             Err(err) if err.is_precondition_of(0) => Ok(false),

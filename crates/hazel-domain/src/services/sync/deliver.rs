@@ -330,7 +330,7 @@ impl DeliveryService {
         if deferred.is_empty() {
             return Ok(true);
         }
-        let mut changes: Vec<SyncChange> = deferred.drain(..).collect();
+        let mut changes: Vec<SyncChange> = std::mem::take(deferred);
         // The outcomes of different deliveries are independent: grouped by kind, the store
         // writes each group with one statement (stable, so each group keeps its order).
         changes.sort_by_key(|change| match change {
@@ -625,6 +625,10 @@ impl DeliveryService {
     /// A create: resolved first when an earlier try's outcome is unknown; marked unresolved
     /// (durably) before the call, unless `marked` says this run did so already. `None` when
     /// the claim was lost.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one delivery's context: its claim, row, route, adapter, target and reads"
+    )]
     async fn create(
         &self,
         claim: &LinkClaim,

@@ -312,19 +312,17 @@ impl IngestService {
                 continue;
             }
             let batch: Vec<&ReceiptLease> = group.iter().map(|&i| &leases[i]).collect();
-            match self.created_together(&batch).await {
-                Ok(Some((provider, written))) => {
-                    for (position, index) in group.into_iter().enumerate() {
-                        if written.contains(&position) {
-                            self.ports
-                                .observer
-                                .receipt_finished(provider, SyncOutcome::Delivered);
-                            reports[index] = Some(Ok(ReceiptReport::Processed));
-                        }
+            // Nothing written (or a failed read, which the one-by-one path meets again and
+            // records per receipt): each receipt is processed on its own below.
+            if let Ok(Some((provider, written))) = self.created_together(&batch).await {
+                for (position, index) in group.into_iter().enumerate() {
+                    if written.contains(&position) {
+                        self.ports
+                            .observer
+                            .receipt_finished(provider, SyncOutcome::Delivered);
+                        reports[index] = Some(Ok(ReceiptReport::Processed));
                     }
                 }
-                // A failed read: the one-by-one path meets it again and records it per receipt.
-                Ok(None) | Err(_) => {}
             }
         }
         for (index, lease) in leases.iter().enumerate() {

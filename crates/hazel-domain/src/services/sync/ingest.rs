@@ -419,6 +419,7 @@ impl IngestService {
             now,
         };
         let mut changeset = Changeset::new();
+        let mut writes: Vec<Change> = Vec::new();
         let mut written = HashSet::new();
         for (position, external) in messages {
             let receipt = &batch[position].receipt;
@@ -448,8 +449,8 @@ impl IngestService {
                 }
                 .expect_one(),
             );
-            changeset.extend(changes);
-            changeset.push(SyncChange::SetReceiptState {
+            writes.extend(changes);
+            writes.push(Change::Sync(SyncChange::SetReceiptState {
                 id: receipt.id,
                 state: DeliveryState::Delivered {
                     attempts: receipt.state.attempts() + 1,
@@ -457,9 +458,22 @@ impl IngestService {
                 },
                 hazel_message_id: message,
                 channel_link_id: Some(route.link.id),
-            });
+            }));
             written.insert(position);
         }
+        // Every lease guard first, then the writes grouped by kind (stable, so each kind keeps
+        // the receipts' order; authors before their messages, messages before what refers to
+        // them): the receipts' rows are independent, and a run of one kind is written with
+        // one statement where the store can.
+        writes.sort_by_key(|change| match change {
+            Change::InsertMember(_) => 0,
+            Change::InsertMessage(_) => 1,
+            Change::Sync(SyncChange::InsertMessageLink(_)) => 2,
+            Change::Sync(SyncChange::EnqueueDelivery(_)) => 3,
+            Change::Sync(SyncChange::SetReceiptState { .. }) => 4,
+            _ => 5,
+        });
+        changeset.extend(writes);
         changeset.push(SyncChange::TouchLastSync {
             connection: connection.id,
             at: now,

@@ -14,8 +14,8 @@ use hazel_domain::ids::{ChannelLinkId, MemberId, MessageId, SyncConnectionId, Tr
 use hazel_domain::model::Timestamp;
 use hazel_domain::model::chat_sync::{ConnectionSettingsPatch, ConnectionStatus};
 use hazel_domain::ports::{
-    Change, ChangeOutcome, Changeset, Committed, ConnectionColumns, LinkColumns,
-    PreconditionFailure, Store, StoreError,
+    Change, ChangeOutcome, Changeset, Committed, ConnectionColumns, Guarded, LinkColumns,
+    PreconditionFailure, Store, StoreError, SyncChange,
 };
 use sea_orm::sea_query::{Expr, ExprTrait as _, Func, OnConflict, SimpleExpr};
 use sea_orm::{
@@ -139,6 +139,20 @@ impl Database {
             })?;
             return self.insert_alone(insert, kind_of(single)).await;
         }
+        // Webhook intake records one receipt per call: one statement too.
+        if let [Change::Sync(SyncChange::InsertReceipt(receipt))] = changeset.as_slice()
+            && changeset.expectation(0).is_none()
+        {
+            let insert = crate::sync_engine::receipt_insert(DbBackend::Postgres, receipt).map_err(
+                |err| {
+                    Refusal::Answer(StoreError::Unexpected(db_error(
+                        err,
+                        "encoding change 0 (Sync::InsertReceipt)",
+                    )))
+                },
+            )?;
+            return self.receipt_alone(insert).await;
+        }
         let txn = self
             .begin_write()
             .await
@@ -195,6 +209,49 @@ impl Database {
         Ok(Committed {
             transaction_id: TransactionId::new(value),
             outcomes: vec![ChangeOutcome::Applied],
+        })
+    }
+
+    /// PostgreSQL: a changeset of one receipt insert (which skips a known dedupe key), as one
+    /// statement that answers the transaction's id and whether the row was written.
+    async fn receipt_alone(&self, insert: Statement) -> Result<Committed, Refusal> {
+        let kind = "Sync::InsertReceipt";
+        let Statement { sql, values, .. } = insert;
+        let sql = format!(
+            "WITH inserted AS ({sql} RETURNING 1) \
+             SELECT pg_current_xact_id()::xid::text AS value, \
+               (SELECT COUNT(*) FROM inserted) AS inserted"
+        );
+        let statement = match values {
+            Some(values) => Statement::from_sql_and_values(DbBackend::Postgres, sql, values),
+            None => Statement::from_string(DbBackend::Postgres, sql),
+        };
+        let row = self
+            .connection()
+            .query_one_raw(statement)
+            .await
+            .map_err(|err| refused_change(err, 0, kind))?
+            .context("the insert answered no row")
+            .map_err(|err| Refusal::Answer(err.into()))?;
+        let read = || -> anyhow::Result<(u64, i64)> {
+            let value = row
+                .try_get::<String>("", "value")
+                .map_err(|err| db_error(err, "reading the transaction id"))?
+                .parse::<u64>()
+                .context("parsing the transaction id")?;
+            let inserted = row
+                .try_get::<i64>("", "inserted")
+                .map_err(|err| db_error(err, "reading whether the receipt was new"))?;
+            Ok((value, inserted))
+        };
+        let (value, inserted) = read().map_err(|err| Refusal::Answer(err.into()))?;
+        Ok(Committed {
+            transaction_id: TransactionId::new(value),
+            outcomes: vec![if inserted > 0 {
+                ChangeOutcome::Applied
+            } else {
+                ChangeOutcome::Skipped
+            }],
         })
     }
 
@@ -484,7 +541,55 @@ async fn apply_changeset(
     changeset: Changeset,
 ) -> Result<Vec<ChangeOutcome>, Refusal> {
     let mut outcomes = Vec::with_capacity(changeset.len());
-    for (change_index, guarded) in changeset.into_guarded().enumerate() {
+    let guarded: Vec<Guarded> = changeset.into_guarded().collect();
+    // Runs of unguarded changes of one kind (a batch of delivery outcomes) are written with
+    // one statement each; a run that fails is undone and applied change by change, so the
+    // failure names its change as it would otherwise.
+    let mut runs: Vec<Option<Vec<ChangeOutcome>>> = guarded.iter().map(|_| None).collect();
+    let mut start = 0;
+    while start < guarded.len() {
+        let kind = run_of(&guarded[start]);
+        let mut end = start + 1;
+        while kind.is_some() && end < guarded.len() && run_of(&guarded[end]) == kind {
+            end += 1;
+        }
+        if kind.is_some() && end - start >= 2 {
+            let changes: Vec<&SyncChange> = guarded[start..end]
+                .iter()
+                .filter_map(|g| match &g.change {
+                    Change::Sync(change) => Some(change),
+                    _ => None,
+                })
+                .collect();
+            let savepoint = format!("run{start}");
+            txn.execute_unprepared(&format!("SAVEPOINT {savepoint}"))
+                .await
+                .map_err(|err| Refusal::from_db(err, "opening a savepoint"))?;
+            match crate::sync_engine::apply_run(txn, &changes).await {
+                Ok(Some(answers)) => {
+                    for (offset, answer) in answers.into_iter().enumerate() {
+                        runs[start + offset] = Some(vec![answer]);
+                    }
+                }
+                Ok(None) => {}
+                Err(err) if classify(&err) == Refused::Retryable => {
+                    return Err(Refusal::from_db(err, "writing a run of changes"));
+                }
+                Err(err) => {
+                    tracing::debug!(start, error = %err, "a run of changes failed; applying one by one");
+                    txn.execute_unprepared(&format!("ROLLBACK TO SAVEPOINT {savepoint}"))
+                        .await
+                        .map_err(|err| Refusal::from_db(err, "rolling back to a savepoint"))?;
+                }
+            }
+        }
+        start = end;
+    }
+    for (change_index, (guarded, run)) in guarded.into_iter().zip(runs).enumerate() {
+        if let Some(mut answer) = run {
+            outcomes.append(&mut answer);
+            continue;
+        }
         let kind = kind_of(&guarded.change);
         let outcome = match apply(txn, guarded.change).await {
             Ok(outcome) => outcome,
@@ -506,6 +611,16 @@ async fn apply_changeset(
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// The run of one-statement writes an unguarded change may join.
+fn run_of(guarded: &Guarded) -> Option<crate::sync_engine::RunKind> {
+    match &guarded.change {
+        Change::Sync(change) if guarded.expectation.is_none() => {
+            crate::sync_engine::run_kind(change)
+        }
+        _ => None,
+    }
 }
 
 /// Runs `sql`, which answers one row with a `value` column, as the transaction id.

@@ -160,6 +160,16 @@ impl FakeProvider {
             .collect()
     }
 
+    /// How many live messages `channel` holds, without copying them (for polling).
+    #[must_use]
+    pub fn message_count(&self, channel: &str) -> usize {
+        self.state()
+            .messages
+            .iter()
+            .filter(|m| m.channel == channel)
+            .count()
+    }
+
     /// Queues inbound events for the next [`ChatInbound::verify_and_decode`].
     pub fn queue_inbound(&self, events: Vec<InboundEvent>) {
         self.state().inbound.extend(events);

@@ -14,9 +14,15 @@ use hazel_domain::model::delivery::{LinkClaim, ReceiptLease, ReceiptSource};
 use hazel_domain::model::sync::InboundEventKind;
 use hazel_domain::ports::Clock;
 use hazel_domain::services::SyncServices;
-use hazel_domain::services::sync::DeliveryStep;
+use hazel_domain::services::sync::{DeliveryStep, IngestService};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+
+/// Into how many changesets, committed side by side, a batch's receipts processed together
+/// are split.
+const TOGETHER_CHANGESETS: usize = 4;
+/// The fewest receipts of one such changeset (smaller batches are not split).
+const MIN_TOGETHER: usize = 8;
 
 /// How the workers run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,13 +225,54 @@ impl Worker {
     }
 
     /// Processes a batch of leased receipts: the receipts about one message (or one thread)
-    /// in order, one after another; different messages side by side.
+    /// in order, one after another; different messages side by side. New top-level messages
+    /// that are alone in the batch with their message are processed together, in one
+    /// changeset per channel ([`IngestService::process_together`]).
+    ///
+    /// [`IngestService::process_together`]: hazel_domain::services::sync::IngestService::process_together
     async fn process_batch(&self, leases: Vec<ReceiptLease>) {
         let mut groups: BTreeMap<String, Vec<ReceiptLease>> = BTreeMap::new();
         for lease in leases {
             groups.entry(order_key(&lease)).or_default().push(lease);
         }
+        let mut together = Vec::new();
+        groups.retain(|_, group| match group.as_slice() {
+            [lease] if IngestService::joins_batches(lease) => {
+                together.append(group);
+                false
+            }
+            _ => true,
+        });
         let mut running = JoinSet::new();
+        // In a few changesets committed side by side rather than one: on PostgreSQL each is a
+        // chain of round trips, and writers commit in parallel. They are independent (each
+        // receipt is about a message of its own).
+        let chunk = together
+            .len()
+            .div_ceil(TOGETHER_CHANGESETS)
+            .max(MIN_TOGETHER);
+        let mut chunks = Vec::new();
+        while together.len() > chunk {
+            let rest = together.split_off(chunk);
+            chunks.push(std::mem::replace(&mut together, rest));
+        }
+        chunks.push(together);
+        for together in chunks.into_iter().filter(|c| !c.is_empty()) {
+            let worker = self.clone();
+            running.spawn(async move {
+                let reports = worker.services.ingest.process_together(&together).await;
+                for (lease, report) in together.iter().zip(reports) {
+                    match report {
+                        Ok(report) => {
+                            tracing::debug!(receipt = %lease.receipt.id, ?report, "receipt");
+                        }
+                        Err(err) => {
+                            tracing::warn!(receipt = %lease.receipt.id, error = %err, "processing a receipt failed");
+                        }
+                    }
+                }
+            });
+        }
         for group in groups.into_values() {
             let worker = self.clone();
             running.spawn(async move {

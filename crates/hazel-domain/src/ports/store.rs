@@ -248,6 +248,15 @@ pub enum SyncChange {
         /// The external message, once known.
         external_message_id: Option<ExternalMessageId>,
     },
+    /// Mark pending deliveries "sent, outcome unknown" since `at`, leaving the rest of their
+    /// state as it is (one statement for a queue's head). Answers [`ChangeOutcome::Affected`]
+    /// with how many pending rows it marked.
+    MarkUnresolved {
+        /// The deliveries.
+        ids: Vec<DeliveryId>,
+        /// Sent then.
+        at: Timestamp,
+    },
     /// Re-queue a dead-lettered delivery (only while it is failed), due at `at`, attempts
     /// reset. Answers [`ChangeOutcome::Affected`].
     RequeueDelivery {
@@ -298,6 +307,7 @@ impl SyncChange {
             Self::EnqueueDelivery(_) => "Sync::EnqueueDelivery",
             Self::HoldsLinkClaim { .. } => "Sync::HoldsLinkClaim",
             Self::SetDeliveryState { .. } => "Sync::SetDeliveryState",
+            Self::MarkUnresolved { .. } => "Sync::MarkUnresolved",
             Self::RequeueDelivery { .. } => "Sync::RequeueDelivery",
             Self::InsertMessageLink(_) => "Sync::InsertMessageLink",
             Self::UpdateMessageLink { .. } => "Sync::UpdateMessageLink",

@@ -22,6 +22,7 @@ use crate::model::delivery::{
 };
 use crate::model::external::{ExternalMessageId, ExternalUserId, ExternalWorkspaceId};
 use crate::model::identity::Member;
+use crate::model::message::MessageView;
 use crate::model::page::{Page, PageRequest};
 use crate::services::sync::Route;
 
@@ -166,6 +167,48 @@ pub trait SyncRepository: Send + Sync {
         link: ChannelLinkId,
         external: &ExternalMessageId,
     ) -> Result<Option<MessageLink>, RepoError>;
+
+    /// The message links of `link` for any of `messages` (one read for a queue's head; ids
+    /// without a link are absent from the answer, which is in no particular order).
+    ///
+    /// # Errors
+    /// [`RepoError::Unexpected`].
+    async fn message_links(
+        &self,
+        link: ChannelLinkId,
+        messages: &[MessageId],
+    ) -> Result<Vec<MessageLink>, RepoError>;
+
+    /// The message links of `link` whose external root (first part) is any of `externals`
+    /// (one read for a batch of receipts; in no particular order).
+    ///
+    /// # Errors
+    /// [`RepoError::Unexpected`].
+    async fn message_links_by_external(
+        &self,
+        link: ChannelLinkId,
+        externals: &[ExternalMessageId],
+    ) -> Result<Vec<MessageLink>, RepoError>;
+
+    /// The messages among `messages` (deleted ones included) with their authors and
+    /// reactions, read together whatever their number; ids that name no message are absent,
+    /// and the answer is in no particular order.
+    ///
+    /// # Errors
+    /// [`RepoError::Unexpected`].
+    async fn message_views(&self, messages: &[MessageId]) -> Result<Vec<MessageView>, RepoError>;
+
+    /// The shadow members of any of `users` in an organization (one read for a batch of
+    /// receipts; users without one are absent, in no particular order).
+    ///
+    /// # Errors
+    /// [`RepoError::Unexpected`].
+    async fn shadow_members(
+        &self,
+        organization: crate::ids::OrganizationId,
+        provider: Provider,
+        users: &[ExternalUserId],
+    ) -> Result<Vec<Member>, RepoError>;
 
     /// The shadow member of an external author in an organization.
     ///

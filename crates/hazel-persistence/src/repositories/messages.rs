@@ -73,6 +73,24 @@ impl MessageRepository for Database {
 }
 
 impl Database {
+    /// The messages among `ids` (deleted ones included) with their authors and reactions:
+    /// three queries whatever their number.
+    pub(crate) async fn views_by_ids(
+        &self,
+        ids: &[MessageId],
+    ) -> Result<Vec<MessageView>, RepoError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = messages::Entity::find()
+            .filter(messages::Column::Id.is_in(ids.iter().map(ToString::to_string)))
+            .all(self.connection())
+            .await
+            .read("finding messages")?;
+        self.views_of(convert(rows, messages::Model::into_domain)?)
+            .await
+    }
+
     /// Attaches authors and reactions to `messages`: two queries whatever their number.
     async fn views_of(&self, messages: Vec<Message>) -> Result<Vec<MessageView>, RepoError> {
         if messages.is_empty() {

@@ -336,6 +336,198 @@ fn encode_error(err: anyhow::Error) -> DbErr {
     DbErr::Custom(format!("{err:#}"))
 }
 
+/// The `INSERT` of a receipt, which writes nothing when its dedupe key is known already.
+pub(crate) fn receipt_insert(
+    backend: DbBackend,
+    receipt: &EventReceipt,
+) -> Result<Statement, DbErr> {
+    let json = event::encode(&receipt.event).map_err(encode_error)?;
+    let s = state_columns(&receipt.state);
+    let kind = receipt.kind().map(DeliveryKind::as_str);
+    Ok(statement(
+        backend,
+        "INSERT INTO chat_sync_event_receipts (id, connection_id, source, dedupe_key, \
+         kind, event, status, reason, attempts, next_attempt_at, created_at, \
+         last_error_code, last_error_message, completed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         ON CONFLICT (connection_id, source, dedupe_key) DO NOTHING",
+        vec![
+            receipt.id.to_string().into(),
+            receipt.connection_id.to_string().into(),
+            receipt.source.as_str().into(),
+            receipt.dedupe_key.as_str().into(),
+            kind.map(str::to_owned).into(),
+            json.into(),
+            s.status.into(),
+            s.reason.into(),
+            s.attempts.into(),
+            s.next_attempt_at.into(),
+            micros(receipt.created_at).into(),
+            s.error_code.into(),
+            s.error_message.into(),
+            s.completed_at.into(),
+        ],
+    ))
+}
+
+/// Which changes [`apply_run`] writes with one statement when several come in a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RunKind {
+    /// [`SyncChange::InsertMessageLink`]: one multi-row `INSERT`.
+    MessageLinks,
+    /// [`SyncChange::SetDeliveryState`]: one `UPDATE … FROM (VALUES …)`.
+    DeliveryStates,
+}
+
+/// The run `change` may join, if any.
+pub(crate) fn run_kind(change: &SyncChange) -> Option<RunKind> {
+    match change {
+        SyncChange::InsertMessageLink(_) => Some(RunKind::MessageLinks),
+        SyncChange::SetDeliveryState { .. } => Some(RunKind::DeliveryStates),
+        _ => None,
+    }
+}
+
+/// Writes a run of changes of one [`RunKind`] with one statement, answering each change's
+/// outcome as [`apply`] would. A failing statement writes nothing (the caller rolls back to a
+/// savepoint and applies them one by one to find which failed). `None` when the run cannot
+/// be written as one (the same delivery twice).
+pub(crate) async fn apply_run(
+    txn: &DatabaseTransaction,
+    changes: &[&SyncChange],
+) -> Result<Option<Vec<ChangeOutcome>>, DbErr> {
+    let backend = txn.get_database_backend();
+    let postgres = backend == DbBackend::Postgres;
+    let mut values: Vec<Value> = Vec::new();
+    let mut rows: Vec<String> = Vec::new();
+    let mut row = |values: &mut Vec<Value>, row: Vec<Value>, casts: &[&str]| {
+        let first = rows.is_empty() && postgres;
+        let cells: Vec<String> = row
+            .into_iter()
+            .zip(casts)
+            .map(|(value, cast)| {
+                values.push(value);
+                // PostgreSQL types a VALUES list by its first row.
+                if first {
+                    format!("${}::{cast}", values.len())
+                } else {
+                    format!("${}", values.len())
+                }
+            })
+            .collect();
+        rows.push(format!("({})", cells.join(", ")));
+    };
+    match changes.first().and_then(|c| run_kind(c)) {
+        Some(RunKind::MessageLinks) => {
+            for change in changes {
+                let SyncChange::InsertMessageLink(link) = change else {
+                    return Ok(None);
+                };
+                row(
+                    &mut values,
+                    vec![
+                        link.id.to_string().into(),
+                        link.channel_link_id.to_string().into(),
+                        link.hazel_message_id.to_string().into(),
+                        link.external.root().as_str().into(),
+                        parts_json(&link.external).into(),
+                        link.source.as_str().into(),
+                        link.thread.as_ref().map(|t| t.parent.to_string()).into(),
+                        link.thread
+                            .as_ref()
+                            .and_then(|t| t.channel.as_ref())
+                            .map(ToString::to_string)
+                            .into(),
+                        link.content_hash.as_str().into(),
+                        reactions_json(&link.reactions).into(),
+                        micros(link.created_at).into(),
+                        micros(link.updated_at).into(),
+                    ],
+                    &[
+                        "text", "text", "text", "text", "text", "text", "text", "text", "text",
+                        "text", "bigint", "bigint",
+                    ],
+                );
+            }
+            txn.execute_raw(statement(
+                backend,
+                &format!(
+                    "INSERT INTO chat_sync_message_links ({MESSAGE_LINK_COLUMNS}) VALUES {}",
+                    rows.join(", ")
+                ),
+                values,
+            ))
+            .await?;
+            Ok(Some(vec![ChangeOutcome::Applied; changes.len()]))
+        }
+        Some(RunKind::DeliveryStates) => {
+            let mut ids = Vec::with_capacity(changes.len());
+            for change in changes {
+                let SyncChange::SetDeliveryState {
+                    id,
+                    state,
+                    external_message_id,
+                } = change
+                else {
+                    return Ok(None);
+                };
+                let s = state_columns(state);
+                ids.push(id.to_string());
+                row(
+                    &mut values,
+                    vec![
+                        id.to_string().into(),
+                        s.status.into(),
+                        s.reason.into(),
+                        s.attempts.into(),
+                        s.next_attempt_at.into(),
+                        s.unresolved_since.into(),
+                        s.error_code.into(),
+                        s.error_message.into(),
+                        s.completed_at.into(),
+                        external_message_id
+                            .as_ref()
+                            .map(|e| e.as_str().to_owned())
+                            .into(),
+                    ],
+                    &[
+                        "text", "text", "text", "bigint", "bigint", "bigint", "text", "text",
+                        "bigint", "text",
+                    ],
+                );
+            }
+            let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+            if distinct.len() != ids.len() {
+                return Ok(None);
+            }
+            let updated: std::collections::HashSet<String> = txn
+                .query_all_raw(statement(
+                    backend,
+                    &format!(
+                        "UPDATE chat_sync_outbox AS o SET status = v.column2, reason = v.column3, \
+                         attempts = v.column4, next_attempt_at = v.column5, \
+                         unresolved_since = v.column6, last_error_code = v.column7, \
+                         last_error_message = v.column8, completed_at = v.column9, \
+                         external_message_id = COALESCE(v.column10, o.external_message_id) \
+                         FROM (VALUES {}) AS v WHERE o.id = v.column1 RETURNING id",
+                        rows.join(", ")
+                    ),
+                    values,
+                ))
+                .await?
+                .iter()
+                .map(|row| row.try_get::<String>("", "id"))
+                .collect::<Result<_, _>>()?;
+            Ok(Some(
+                ids.iter()
+                    .map(|id| ChangeOutcome::Affected(u64::from(updated.contains(id))))
+                    .collect(),
+            ))
+        }
+        None => Ok(None),
+    }
+}
+
 /// Applies one sync change inside the store's transaction.
 pub(crate) async fn apply(
     txn: &DatabaseTransaction,
@@ -346,33 +538,8 @@ pub(crate) async fn apply(
     let affected = |rows: u64| ChangeOutcome::Affected(rows);
     Ok(match change {
         SyncChange::InsertReceipt(receipt) => {
-            let json = event::encode(&receipt.event).map_err(encode_error)?;
-            let s = state_columns(&receipt.state);
-            let kind = receipt.kind().map(DeliveryKind::as_str);
             let rows = txn
-                .execute_raw(run(
-                    "INSERT INTO chat_sync_event_receipts (id, connection_id, source, dedupe_key, \
-                     kind, event, status, reason, attempts, next_attempt_at, created_at, \
-                     last_error_code, last_error_message, completed_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                     ON CONFLICT (connection_id, source, dedupe_key) DO NOTHING",
-                    vec![
-                        receipt.id.to_string().into(),
-                        receipt.connection_id.to_string().into(),
-                        receipt.source.as_str().into(),
-                        receipt.dedupe_key.as_str().into(),
-                        kind.map(str::to_owned).into(),
-                        json.into(),
-                        s.status.into(),
-                        s.reason.into(),
-                        s.attempts.into(),
-                        s.next_attempt_at.into(),
-                        micros(receipt.created_at).into(),
-                        s.error_code.into(),
-                        s.error_message.into(),
-                        s.completed_at.into(),
-                    ],
-                ))
+                .execute_raw(receipt_insert(backend, &receipt)?)
                 .await?
                 .rows_affected();
             if rows == 0 {
@@ -520,6 +687,27 @@ pub(crate) async fn apply(
                         s.completed_at.into(),
                         external_message_id.map(|e| e.as_str().to_owned()).into(),
                     ],
+                ))
+                .await?
+                .rows_affected();
+            affected(rows)
+        }
+        SyncChange::MarkUnresolved { ids, at } => {
+            if ids.is_empty() {
+                return Ok(affected(0));
+            }
+            let placeholders: Vec<String> = (2..ids.len() + 2).map(|n| format!("${n}")).collect();
+            let mut values: Vec<Value> = Vec::with_capacity(ids.len() + 1);
+            values.push(micros(at).into());
+            values.extend(ids.iter().map(|id| Value::from(id.to_string())));
+            let rows = txn
+                .execute_raw(run(
+                    &format!(
+                        "UPDATE chat_sync_outbox SET unresolved_since = $1 \
+                         WHERE status = 'pending' AND id IN ({})",
+                        placeholders.join(", ")
+                    ),
+                    values,
                 ))
                 .await?
                 .rows_affected();

@@ -10,7 +10,7 @@ use hazel_domain::model::chat_sync::{ExternalChannelId, Provider, SyncConnection
 use hazel_domain::model::delivery::MessageLink;
 use hazel_domain::model::external::{ExternalMessageId, ExternalUserId, ExternalWorkspaceId};
 use hazel_domain::model::identity::Member;
-use hazel_domain::model::message::Emoji;
+use hazel_domain::model::message::{Emoji, MessageView};
 use hazel_domain::model::page::{Page, PageRequest};
 use hazel_domain::ports::{DeliveryFilter, DeliveryRecord, DeliveryRef, RepoError, SyncRepository};
 use hazel_domain::services::sync::Route;
@@ -84,6 +84,38 @@ impl Database {
         }
         routes.sort_by_key(|r| r.link.id);
         Ok(routes)
+    }
+
+    /// The message links of `link` whose `column` is any of `values`, in one query.
+    async fn message_links_where(
+        &self,
+        link: ChannelLinkId,
+        column: &str,
+        values: Vec<String>,
+        doing: &str,
+    ) -> Result<Vec<MessageLink>, RepoError> {
+        if values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (2..values.len() + 2).map(|n| format!("${n}")).collect();
+        let mut bound: Vec<Value> = Vec::with_capacity(values.len() + 1);
+        bound.push(link.to_string().into());
+        bound.extend(values.into_iter().map(Value::from));
+        let rows = self
+            .read_rows(
+                &format!(
+                    "SELECT {MESSAGE_LINK_COLUMNS} FROM chat_sync_message_links \
+                     WHERE channel_link_id = $1 AND {column} IN ({})",
+                    placeholders.join(", ")
+                ),
+                bound,
+                doing,
+            )
+            .await?;
+        rows.iter()
+            .map(message_link_of)
+            .collect::<anyhow::Result<_>>()
+            .map_err(unexpected)
     }
 
     fn outbox_record(row: &QueryResult) -> anyhow::Result<DeliveryRecord> {
@@ -304,6 +336,59 @@ impl SyncRepository for Database {
         rows.first()
             .map(message_link_of)
             .transpose()
+            .map_err(unexpected)
+    }
+
+    async fn message_links(
+        &self,
+        link: ChannelLinkId,
+        messages: &[MessageId],
+    ) -> Result<Vec<MessageLink>, RepoError> {
+        let ids: Vec<String> = messages.iter().map(ToString::to_string).collect();
+        self.message_links_where(link, "hazel_message_id", ids, "finding message links")
+            .await
+    }
+
+    async fn message_links_by_external(
+        &self,
+        link: ChannelLinkId,
+        externals: &[ExternalMessageId],
+    ) -> Result<Vec<MessageLink>, RepoError> {
+        let ids: Vec<String> = externals.iter().map(|e| e.as_str().to_owned()).collect();
+        self.message_links_where(
+            link,
+            "external_root_id",
+            ids,
+            "finding message links by their external messages",
+        )
+        .await
+    }
+
+    async fn message_views(&self, messages: &[MessageId]) -> Result<Vec<MessageView>, RepoError> {
+        self.views_by_ids(messages).await
+    }
+
+    async fn shadow_members(
+        &self,
+        organization: OrganizationId,
+        provider: Provider,
+        users: &[ExternalUserId],
+    ) -> Result<Vec<Member>, RepoError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        members::Entity::find()
+            .filter(members::Column::OrganizationId.eq(organization.to_string()))
+            .filter(members::Column::ExternalProvider.eq(provider.as_str()))
+            .filter(
+                members::Column::ExternalUserId.is_in(users.iter().map(|u| u.as_str().to_owned())),
+            )
+            .all(self.connection())
+            .await
+            .read("finding shadow members")?
+            .into_iter()
+            .map(members::Model::into_domain)
+            .collect::<anyhow::Result<_>>()
             .map_err(unexpected)
     }
 

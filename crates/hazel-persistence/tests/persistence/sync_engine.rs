@@ -487,3 +487,147 @@ async fn a_channels_routes_follow_link_changes_at_once_here_and_within_a_second_
     })
     .await;
 }
+
+/// A batch of delivery outcomes (states in a row, message links in a row) is written with one
+/// statement per kind, answers each change's outcome, and reads back through the batched
+/// reads; a run with a conflicting row fails naming that change and writes nothing.
+#[tokio::test]
+async fn a_batch_of_outcomes_is_written_together_and_a_conflict_names_its_change() {
+    each_backend(|db| async move {
+        let world = World::create(&db).await;
+        let conn = connection(world.organization.id, world.user.id, "T1");
+        let l = link(conn.id, world.channel.id, "C1");
+        let messages: Vec<_> = (0..3)
+            .map(|i| {
+                let mut m = message(world.channel.id, world.owner.id, &format!("hi {i}"));
+                m.id = hazel_domain::ids::MessageId::new();
+                m
+            })
+            .collect();
+        let deliveries: Vec<_> = messages
+            .iter()
+            .map(|m| delivery(conn.id, l.id, m.id, DeliveryKind::MessageCreate))
+            .collect();
+        let mut setup = vec![
+            Change::InsertConnection(conn.clone()),
+            Change::InsertChannelLink(l.clone()),
+        ];
+        setup.extend(messages.iter().cloned().map(Change::InsertMessage));
+        setup.extend(
+            deliveries
+                .iter()
+                .cloned()
+                .map(|d| Change::Sync(SyncChange::EnqueueDelivery(Box::new(d)))),
+        );
+        commit(&db, setup).await;
+        let linked = |i: usize| MessageLink {
+            id: MessageLinkId::new(),
+            channel_link_id: l.id,
+            hazel_message_id: messages[i].id,
+            external: ExternalRefs::single(external(&format!("1.{i}"))),
+            source: LinkSource::Hazel,
+            thread: None,
+            content_hash: ContentHash::of("hi"),
+            reactions: BTreeSet::new(),
+            created_at: now(),
+            updated_at: now(),
+        };
+        let delivered = |id: DeliveryId, i: usize| SyncChange::SetDeliveryState {
+            id,
+            state: DeliveryState::Delivered {
+                attempts: 1,
+                completed_at: now(),
+            },
+            external_message_id: Some(external(&format!("1.{i}"))),
+        };
+        let mut batch = Changeset::new();
+        for (i, d) in deliveries.iter().enumerate().take(2) {
+            batch.push(delivered(d.id, i));
+        }
+        // A delivery that does not exist matches nothing, alone.
+        batch.push(delivered(DeliveryId::new(), 9));
+        for i in 0..2 {
+            batch.push(SyncChange::InsertMessageLink(Box::new(linked(i))));
+        }
+        let committed = db.commit(batch).await.unwrap();
+        assert_eq!(
+            committed.outcomes,
+            vec![
+                ChangeOutcome::Affected(1),
+                ChangeOutcome::Affected(1),
+                ChangeOutcome::Affected(0),
+                ChangeOutcome::Applied,
+                ChangeOutcome::Applied,
+            ]
+        );
+        let ids: Vec<_> = messages.iter().map(|m| m.id).collect();
+        let mut found: Vec<_> = db
+            .message_links(l.id, &ids)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|link| link.hazel_message_id)
+            .collect();
+        found.sort_unstable();
+        let mut want = ids[..2].to_vec();
+        want.sort_unstable();
+        assert_eq!(found, want);
+        let by_external = db
+            .message_links_by_external(l.id, &[external("1.1"), external("7.7")])
+            .await
+            .unwrap();
+        assert_eq!(by_external.len(), 1);
+        assert_eq!(by_external[0].hazel_message_id, messages[1].id);
+        let views = db
+            .message_views(&[messages[0].id, hazel_domain::ids::MessageId::new()])
+            .await
+            .unwrap();
+        assert_eq!(views.len(), 1);
+        assert_eq!(views[0].message, messages[0]);
+        assert_eq!(views[0].author.id, world.owner.id);
+        let record = db
+            .delivery(hazel_domain::ports::DeliveryRef::Outbound(deliveries[0].id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(record.state, DeliveryState::Delivered { .. }));
+        assert_eq!(record.external_message_id, Some(external("1.0")));
+
+        // The third message's outcome, with a second link for the first message: the run
+        // fails at that change, and nothing of the changeset is written.
+        let mut twin = linked(0);
+        twin.external = ExternalRefs::single(external("8.8"));
+        let conflict = db
+            .commit(
+                Changeset::new()
+                    .with(delivered(deliveries[2].id, 2))
+                    .with(delivered(deliveries[1].id, 1))
+                    .with(SyncChange::InsertMessageLink(Box::new(linked(2))))
+                    .with(SyncChange::InsertMessageLink(Box::new(twin))),
+            )
+            .await;
+        assert!(
+            matches!(
+                conflict,
+                Err(StoreError::Conflict {
+                    change_index: 3,
+                    constraint: UniqueRule::MessageLinkHazel,
+                })
+            ),
+            "{conflict:?}"
+        );
+        assert!(
+            db.message_link(l.id, messages[2].id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let record = db
+            .delivery(hazel_domain::ports::DeliveryRef::Outbound(deliveries[2].id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(record.state, DeliveryState::Pending { .. }));
+    })
+    .await;
+}

@@ -6,7 +6,7 @@
 //! that a process killed mid-send resolves it through [`ChatOutbound::find_by_origin`] on
 //! restart instead of posting it twice.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use super::ingest::LAST_SYNC_COALESCE;
 use super::policy::{RetryDecision, Route, outbound_refusal};
 use super::{SyncPorts, jitter};
-use crate::ids::DeliveryId;
+use crate::ids::{DeliveryId, MessageId};
 use crate::model::Timestamp;
 use crate::model::chat_sync::{ConnectionStatus, Provider};
 use crate::model::delivery::{
@@ -31,7 +31,7 @@ use crate::ports::{Changeset, ChatOutbound, SyncChange, SyncOutcome};
 use crate::services::store_failure;
 
 /// How many queued deliveries one look at a link's queue reads.
-const HEAD_BATCH: u32 = 32;
+const HEAD_BATCH: u32 = 64;
 
 /// What one delivery step did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,6 +98,50 @@ enum Effect {
     Skip(IgnoreReason),
 }
 
+/// What one look at a link's queue read for its marked creates, together: each message
+/// with its author and reactions, and whether the link has a message link for it already.
+/// Two reads for the whole head instead of several per delivery.
+#[derive(Default)]
+struct ReadAhead {
+    entries: HashMap<MessageId, Ahead>,
+}
+
+/// A message of [`ReadAhead`].
+enum Ahead {
+    /// Read with the head and not used yet: the message (`None` when there is none) and
+    /// whether the link had a message link for it.
+    Fresh {
+        view: Option<Box<MessageView>>,
+        linked: bool,
+    },
+    /// Used by an earlier delivery of this look, which may have written its message link
+    /// since: a later delivery reads afresh.
+    Taken,
+}
+
+impl ReadAhead {
+    /// The read-ahead message and whether it was linked, once; `None` when it was not read
+    /// ahead or was used already (read it afresh then).
+    fn take(&mut self, message: MessageId) -> Option<(Option<MessageView>, bool)> {
+        let entry = self.entries.get_mut(&message)?;
+        match std::mem::replace(entry, Ahead::Taken) {
+            Ahead::Fresh { view, linked } => Some((view.map(|v| *v), linked)),
+            Ahead::Taken => None,
+        }
+    }
+
+    /// Whether the read-ahead message replies to another; `None` when it was not read ahead.
+    fn is_reply(&self, message: MessageId) -> Option<bool> {
+        match self.entries.get(&message)? {
+            Ahead::Fresh { view, .. } => Some(
+                view.as_ref()
+                    .is_some_and(|v| v.message.parent_message_id.is_some()),
+            ),
+            Ahead::Taken => None,
+        }
+    }
+}
+
 /// The outbound side of the engine.
 #[derive(Clone)]
 pub struct DeliveryService {
@@ -150,6 +194,9 @@ impl DeliveryService {
                     break;
                 }
             };
+            let mut ahead = self
+                .read_ahead(claim, route.as_ref(), &head, &fresh)
+                .await?;
             for item in head {
                 if let DeliveryState::Pending {
                     next_attempt_at, ..
@@ -162,7 +209,7 @@ impl DeliveryService {
                 // A reply waits for the deferred creates too: its parent may be among them.
                 let batchable = marked
                     && item.delivery.kind == DeliveryKind::MessageCreate
-                    && (deferred.is_empty() || !self.is_reply(&item).await?);
+                    && (deferred.is_empty() || !self.is_reply(&item, &ahead).await?);
                 // Anything else may read what the deferred creates wrote (their message
                 // links): it waits for their commit.
                 if !batchable && !self.flush(claim, &mut deferred).await? {
@@ -175,6 +222,7 @@ impl DeliveryService {
                         &item,
                         route.as_ref(),
                         marked,
+                        &mut ahead,
                         batchable.then_some(&mut deferred),
                     )
                     .await?;
@@ -212,8 +260,58 @@ impl DeliveryService {
         Ok(report)
     }
 
+    /// Reads the messages of the head's marked creates, and the link's message links for
+    /// them, in one go. Only the creates this run marked are read ahead: they are the ones
+    /// delivered back to back (their outcomes committed together), and no other writer
+    /// links their messages to this link meanwhile (the claim is this worker's, and a
+    /// message is never queued back to the link it came in through).
+    async fn read_ahead(
+        &self,
+        claim: &LinkClaim,
+        route: Option<&Route>,
+        head: &[QueuedDelivery],
+        fresh: &HashSet<DeliveryId>,
+    ) -> anyhow::Result<ReadAhead> {
+        let mut ids: Vec<MessageId> = head
+            .iter()
+            .filter(|item| fresh.contains(&item.delivery.id))
+            .map(|item| item.delivery.hazel_message_id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() || route.is_none() {
+            return Ok(ReadAhead::default());
+        }
+        let views = self.ports.sync.message_views(&ids).await?;
+        let linked: HashSet<MessageId> = self
+            .ports
+            .sync
+            .message_links(claim.channel_link_id, &ids)
+            .await?
+            .into_iter()
+            .map(|link| link.hazel_message_id)
+            .collect();
+        let mut views: HashMap<MessageId, MessageView> =
+            views.into_iter().map(|v| (v.message.id, v)).collect();
+        let entries = ids
+            .into_iter()
+            .map(|id| {
+                let view = views
+                    .remove(&id)
+                    .filter(|v| v.message.deleted_at.is_none())
+                    .map(Box::new);
+                let linked = linked.contains(&id);
+                (id, Ahead::Fresh { view, linked })
+            })
+            .collect();
+        Ok(ReadAhead { entries })
+    }
+
     /// Whether the delivery's message replies to another.
-    async fn is_reply(&self, item: &QueuedDelivery) -> anyhow::Result<bool> {
+    async fn is_reply(&self, item: &QueuedDelivery, ahead: &ReadAhead) -> anyhow::Result<bool> {
+        if let Some(reply) = ahead.is_reply(item.delivery.hazel_message_id) {
+            return Ok(reply);
+        }
         Ok(self
             .ports
             .messages
@@ -232,8 +330,16 @@ impl DeliveryService {
         if deferred.is_empty() {
             return Ok(true);
         }
+        let mut changes: Vec<SyncChange> = std::mem::take(deferred);
+        // The outcomes of different deliveries are independent: grouped by kind, the store
+        // writes each group with one statement (stable, so each group keeps its order).
+        changes.sort_by_key(|change| match change {
+            SyncChange::SetDeliveryState { .. } => 0,
+            SyncChange::InsertMessageLink(_) => 1,
+            _ => 2,
+        });
         let mut changeset = Changeset::new().with(self.guard(claim));
-        changeset.extend(deferred.drain(..));
+        changeset.extend(changes);
         match self.ports.store.commit(changeset).await {
             Ok(_) => Ok(true),
             Err(err) if err.is_precondition_of(0) => Ok(false),
@@ -257,13 +363,12 @@ impl DeliveryService {
             return Ok(Some(marked));
         }
         let now = self.ports.clock.now();
-        let mut changes = Changeset::new().with(self.guard(claim));
+        let mut ids = Vec::new();
         for item in head {
             let DeliveryState::Pending {
-                attempts,
                 next_attempt_at,
-                last_error,
                 unresolved_since,
+                ..
             } = &item.delivery.state
             else {
                 continue;
@@ -274,21 +379,16 @@ impl DeliveryService {
             if item.delivery.kind != DeliveryKind::MessageCreate || unresolved_since.is_some() {
                 continue;
             }
-            changes.push(SyncChange::SetDeliveryState {
-                id: item.delivery.id,
-                state: DeliveryState::Pending {
-                    attempts: *attempts,
-                    next_attempt_at: *next_attempt_at,
-                    last_error: last_error.clone(),
-                    unresolved_since: Some(now),
-                },
-                external_message_id: None,
-            });
+            ids.push(item.delivery.id);
             marked.insert(item.delivery.id);
         }
         if marked.is_empty() {
             return Ok(Some(marked));
         }
+        // One statement for all of them; the claim guard keeps any other worker off them.
+        let changes = Changeset::new()
+            .with(self.guard(claim))
+            .with(SyncChange::MarkUnresolved { ids, at: now });
         match self.ports.store.commit(changes).await {
             Ok(_) => Ok(Some(marked)),
             Err(err) if err.is_precondition_of(0) => Ok(None),
@@ -304,6 +404,7 @@ impl DeliveryService {
         item: &QueuedDelivery,
         route: Option<&Route>,
         marked: bool,
+        ahead: &mut ReadAhead,
         deferred: Option<&mut Vec<SyncChange>>,
     ) -> anyhow::Result<(DeliveryStep, Option<Provider>)> {
         let Some(route) = route else {
@@ -311,7 +412,7 @@ impl DeliveryService {
             return Ok((step, None));
         };
         let step = self
-            .deliver_to(claim, item, route, marked, deferred)
+            .deliver_to(claim, item, route, marked, ahead, deferred)
             .await?;
         Ok((step, Some(route.connection.provider)))
     }
@@ -323,6 +424,7 @@ impl DeliveryService {
         item: &QueuedDelivery,
         route: &Route,
         marked: bool,
+        ahead: &mut ReadAhead,
         deferred: Option<&mut Vec<SyncChange>>,
     ) -> anyhow::Result<DeliveryStep> {
         let delivery = &item.delivery;
@@ -378,6 +480,7 @@ impl DeliveryService {
                         adapter.as_ref(),
                         &target,
                         before_sending,
+                        ahead,
                     )
                     .await?
                 {
@@ -522,6 +625,10 @@ impl DeliveryService {
     /// A create: resolved first when an earlier try's outcome is unknown; marked unresolved
     /// (durably) before the call, unless `marked` says this run did so already. `None` when
     /// the claim was lost.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one delivery's context: its claim, row, route, adapter, target and reads"
+    )]
     async fn create(
         &self,
         claim: &LinkClaim,
@@ -530,11 +637,19 @@ impl DeliveryService {
         adapter: &dyn ChatOutbound,
         target: &OutboundTarget,
         before_sending: BeforeSending,
+        ahead: &mut ReadAhead,
     ) -> anyhow::Result<Option<Result<Effect, DeliveryError>>> {
-        let Some(view) = self.live_message(item).await? else {
+        let (view, linked) = match ahead.take(item.delivery.hazel_message_id) {
+            Some(read) => read,
+            None => (
+                self.live_message(item).await?,
+                self.message_link(route, item).await?.is_some(),
+            ),
+        };
+        let Some(view) = view else {
             return Ok(Some(Ok(Effect::Skip(IgnoreReason::MessageGone))));
         };
-        if self.message_link(route, item).await?.is_some() {
+        if linked {
             return Ok(Some(Ok(Effect::Skip(IgnoreReason::AlreadyInSync))));
         }
         let message = self.outbound_message(route, &view).await?;
@@ -854,6 +969,11 @@ impl DeliveryService {
         };
         match deferred {
             Some(deferred) => {
+                // One touch of the connection's `lastSyncAt` per commit is enough: the latest.
+                deferred.retain(|change| {
+                    !matches!(change, SyncChange::TouchLastSync { connection, .. }
+                        if *connection == route.connection.id)
+                });
                 deferred.extend(changes);
                 Ok(DeliveryStep::Delivered(item.delivery.kind))
             }

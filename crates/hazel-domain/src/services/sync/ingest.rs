@@ -2,6 +2,8 @@
 //! (the Hazel write, the shadow member, the message link, the outbox rows for every other
 //! link, the notifications, the receipt's status).
 
+use std::collections::{HashMap, HashSet};
+
 use anyhow::Context as _;
 
 use super::policy::{edit_is_echo, inbound_refusal, own_echo};
@@ -295,6 +297,228 @@ impl IngestService {
         Ok(report)
     }
 
+    /// Whether a receipt may be processed with others in one changeset by
+    /// [`IngestService::process_together`]: a new top-level message, which reads nothing
+    /// another receipt of the batch writes as long as no other receipt of the batch is about
+    /// the same message (the caller's promise).
+    #[must_use]
+    pub fn joins_batches(lease: &ReceiptLease) -> bool {
+        matches!(&lease.receipt.event.kind, InboundEventKind::MessageCreated(m) if m.thread.is_none())
+    }
+
+    /// Processes leased receipts that are each about a message of their own (no two about
+    /// the same message or thread: the caller's promise), answering a report per lease in
+    /// their order. The new top-level messages of one channel are decided together — one read
+    /// of the route, of the message links and of the authors for all of them — and written in
+    /// one changeset, each behind its own lease guard. Anything else, and every receipt of a
+    /// batch that does not commit (a lost lease, a conflict, a failure), is processed on its
+    /// own as [`IngestService::process`] does, so a failing receipt fails alone and a lost
+    /// lease writes nothing.
+    ///
+    /// Each answer is [`ProcessError::Unexpected`] when that receipt, processed on its own,
+    /// could not even record its failure (its lease then expires); the others go on.
+    pub async fn process_together(
+        &self,
+        leases: &[ReceiptLease],
+    ) -> Vec<Result<ReceiptReport, ProcessError>> {
+        let mut reports: Vec<Option<Result<ReceiptReport, ProcessError>>> =
+            leases.iter().map(|_| None).collect();
+        // The batchable receipts of each (connection, channel), in their order.
+        let mut channels: Vec<Vec<usize>> = Vec::new();
+        for (index, lease) in leases.iter().enumerate() {
+            if !Self::joins_batches(lease) {
+                continue;
+            }
+            let receipt = &lease.receipt;
+            match channels.iter_mut().find(|group| {
+                let first = &leases[group[0]].receipt;
+                first.connection_id == receipt.connection_id
+                    && first.event.channel == receipt.event.channel
+            }) {
+                Some(group) => group.push(index),
+                None => channels.push(vec![index]),
+            }
+        }
+        for group in channels {
+            if group.len() < 2 {
+                continue;
+            }
+            let batch: Vec<&ReceiptLease> = group.iter().map(|&i| &leases[i]).collect();
+            // Nothing written (or a failed read, which the one-by-one path meets again and
+            // records per receipt): each receipt is processed on its own below.
+            if let Ok(Some((provider, written))) = self.created_together(&batch).await {
+                for (position, index) in group.into_iter().enumerate() {
+                    if written.contains(&position) {
+                        self.ports
+                            .observer
+                            .receipt_finished(provider, SyncOutcome::Delivered);
+                        reports[index] = Some(Ok(ReceiptReport::Processed));
+                    }
+                }
+            }
+        }
+        for (index, lease) in leases.iter().enumerate() {
+            if reports[index].is_none() {
+                reports[index] = Some(self.process(lease).await);
+            }
+        }
+        reports.into_iter().flatten().collect()
+    }
+
+    /// Decides the new top-level messages of one channel together and commits them in one
+    /// changeset. Answers the provider and the positions in `batch` written, or `None` when
+    /// nothing was written (the link is gone, or the commit failed): those receipts are then
+    /// processed one by one. Receipts that need anything but a plain write (an echo, a refused
+    /// link, a message already linked) are left out for the one-by-one path too.
+    async fn created_together(
+        &self,
+        batch: &[&ReceiptLease],
+    ) -> anyhow::Result<Option<(Provider, HashSet<usize>)>> {
+        let first = &batch[0].receipt;
+        let Some(route) = self
+            .ports
+            .sync
+            .route_for_external(first.connection_id, &first.event.channel)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let connection = &route.connection;
+        if inbound_refusal(DeliveryKind::MessageCreate, &route).is_some() {
+            return Ok(None);
+        }
+        let messages: Vec<(usize, &ExternalMessage)> = batch
+            .iter()
+            .enumerate()
+            .filter_map(|(position, lease)| match &lease.receipt.event.kind {
+                InboundEventKind::MessageCreated(m)
+                    if own_echo(&lease.receipt.event, connection.bot.as_ref()).is_none() =>
+                {
+                    Some((position, m))
+                }
+                _ => None,
+            })
+            .collect();
+        let externals: Vec<_> = messages.iter().map(|(_, m)| m.id.clone()).collect();
+        let linked: HashSet<_> = self
+            .ports
+            .sync
+            .message_links_by_external(route.link.id, &externals)
+            .await?
+            .into_iter()
+            .map(|link| link.external.root().clone())
+            .collect();
+        // A redelivery is left to the one-by-one path, which ignores it with its reason.
+        let messages: Vec<_> = messages
+            .into_iter()
+            .filter(|(_, m)| !linked.contains(&m.id))
+            .collect();
+        if messages.len() < 2 {
+            return Ok(None);
+        }
+        let channel = self
+            .ports
+            .channels
+            .find(route.link.hazel_channel_id)
+            .await?
+            .context("the linked Hazel channel is missing")?;
+        let routes = self
+            .ports
+            .sync
+            .routes_for_channel(route.link.hazel_channel_id)
+            .await?;
+        let mut users: Vec<ExternalUserId> =
+            messages.iter().map(|(_, m)| m.author.id.clone()).collect();
+        users.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        users.dedup();
+        let mut authors: HashMap<ExternalUserId, Member> = self
+            .ports
+            .sync
+            .shadow_members(connection.organization_id, connection.provider, &users)
+            .await?
+            .into_iter()
+            .filter_map(|member| match &member.kind {
+                MemberKind::Shadow {
+                    external_user_id, ..
+                } => Some((external_user_id.clone(), member.clone())),
+                MemberKind::Native { .. } => None,
+            })
+            .collect();
+        let now = self.ports.clock.now();
+        let context = Context {
+            route: &route,
+            channel: &channel,
+            now,
+        };
+        let mut changeset = Changeset::new();
+        let mut writes: Vec<Change> = Vec::new();
+        let mut written = HashSet::new();
+        for (position, external) in messages {
+            let receipt = &batch[position].receipt;
+            let (author, create_author) = match authors.get(&external.author.id) {
+                Some(member) => (member.clone(), None),
+                None => {
+                    let member = shadow_member(
+                        connection,
+                        &external.author.id,
+                        &external.author.name,
+                        external.author.avatar_url.as_ref(),
+                        now,
+                    )?;
+                    authors.insert(external.author.id.clone(), member.clone());
+                    (member.clone(), Some(Change::InsertMember(member)))
+                }
+            };
+            let (changes, message) = self
+                .build_created(&context, external, &author, create_author, None)
+                .await?
+                .fanned_out(&routes, route.link.id, now);
+            changeset.push(
+                SyncChange::HoldsReceiptLease {
+                    id: receipt.id,
+                    worker: batch[position].worker,
+                    now,
+                }
+                .expect_one(),
+            );
+            writes.extend(changes);
+            writes.push(Change::Sync(SyncChange::SetReceiptState {
+                id: receipt.id,
+                state: DeliveryState::Delivered {
+                    attempts: receipt.state.attempts() + 1,
+                    completed_at: now,
+                },
+                hazel_message_id: message,
+                channel_link_id: Some(route.link.id),
+            }));
+            written.insert(position);
+        }
+        // Every lease guard first, then the writes grouped by kind (stable, so each kind keeps
+        // the receipts' order; authors before their messages, messages before what refers to
+        // them): the receipts' rows are independent, and a run of one kind is written with
+        // one statement where the store can.
+        writes.sort_by_key(|change| match change {
+            Change::InsertMember(_) => 0,
+            Change::InsertMessage(_) => 1,
+            Change::Sync(SyncChange::InsertMessageLink(_)) => 2,
+            Change::Sync(SyncChange::EnqueueDelivery(_)) => 3,
+            Change::Sync(SyncChange::SetReceiptState { .. }) => 4,
+            _ => 5,
+        });
+        changeset.extend(writes);
+        changeset.push(SyncChange::TouchLastSync {
+            connection: connection.id,
+            at: now,
+            coalesce: LAST_SYNC_COALESCE,
+        });
+        match self.ports.store.commit(changeset).await {
+            Ok(_) => Ok(Some((connection.provider, written))),
+            // A lost lease, a concurrent receipt creating the same author, anything else:
+            // nothing was written, and each receipt is decided again on its own.
+            Err(_) => Ok(None),
+        }
+    }
+
     async fn process_with(
         &self,
         lease: &ReceiptLease,
@@ -515,25 +739,8 @@ impl IngestService {
         };
         Ok(match written {
             Err(reason) => Decision::Ignore(reason, Some(link)),
-            Ok(Written {
-                mut changes,
-                message,
-                fan_out,
-            }) => {
-                if let Some((kind, message, emoji)) = fan_out {
-                    changes.extend(
-                        outbox_changes(
-                            kind,
-                            &routes,
-                            Some(link),
-                            message,
-                            emoji.as_ref(),
-                            context.now,
-                        )
-                        .into_iter()
-                        .map(Change::Sync),
-                    );
-                }
+            Ok(written) => {
+                let (changes, message) = written.fanned_out(&routes, link, context.now);
                 Decision::Write {
                     changes,
                     message,
@@ -746,13 +953,28 @@ impl IngestService {
                 .find(parent_link.hazel_message_id)
                 .await?;
         }
+        Ok(Ok(self
+            .build_created(context, external, &author, create_author, parent.as_ref())
+            .await?))
+    }
+
+    /// The writes of a new external message by `author` (created by `create_author` when it
+    /// is new), replying to `parent` when it is a synced thread reply.
+    async fn build_created(
+        &self,
+        context: &Context<'_>,
+        external: &ExternalMessage,
+        author: &Member,
+        create_author: Option<Change>,
+        parent: Option<&Message>,
+    ) -> anyhow::Result<Written> {
         let content = self.hazel_text(context, external).await?;
         let message = Message {
             id: MessageId::new(),
             channel_id: context.channel.id,
             author_id: author.id,
             content,
-            parent_message_id: parent.as_ref().map(|p| p.id),
+            parent_message_id: parent.map(|p| p.id),
             attachments: external.attachments.clone(),
             created_at: context.now,
             edited_at: None,
@@ -762,7 +984,7 @@ impl IngestService {
             &self.ports.members,
             context.channel,
             &message.content.mentions(),
-            parent.as_ref(),
+            parent,
         )
         .await?;
         let mut changes: Vec<Change> = create_author.into_iter().collect();
@@ -786,11 +1008,11 @@ impl IngestService {
                 .into_iter()
                 .map(Change::InsertNotification),
         );
-        Ok(Ok(Written {
+        Ok(Written {
             message: Some(message.id),
             changes,
             fan_out: Some((DeliveryKind::MessageCreate, message.id, None)),
-        }))
+        })
     }
 
     async fn edited(
@@ -950,6 +1172,31 @@ struct Written {
         MessageId,
         Option<crate::model::message::Emoji>,
     )>,
+}
+
+impl Written {
+    /// The changes with the outbox rows of the fan-out to every other link of `routes`, and
+    /// the Hazel message they are about.
+    fn fanned_out(
+        self,
+        routes: &[Route],
+        from: ChannelLinkId,
+        now: Timestamp,
+    ) -> (Vec<Change>, Option<MessageId>) {
+        let Self {
+            mut changes,
+            message,
+            fan_out,
+        } = self;
+        if let Some((kind, message, emoji)) = fan_out {
+            changes.extend(
+                outbox_changes(kind, routes, Some(from), message, emoji.as_ref(), now)
+                    .into_iter()
+                    .map(Change::Sync),
+            );
+        }
+        (changes, message)
+    }
 }
 
 /// Synced text as Hazel stores it; text longer than Hazel allows is cut (Hazel's limit is the

@@ -650,6 +650,255 @@ async fn a_receipt_whose_lease_was_taken_over_writes_nothing() {
     );
 }
 
+/// Mocks for receipts of channel `CA` of `source`, with `existing` authors already shadow
+/// members, and every read a batch or a single receipt makes.
+fn ingesting(source: &Route, other: &Route, existing: &[&str]) -> Mocks {
+    let routes = vec![source.clone(), other.clone()];
+    let mut mocks = Mocks::new();
+    let found = source.clone();
+    mocks
+        .sync
+        .expect_route_for_external()
+        .returning(move |_, _| Ok(Some(found.clone())));
+    mocks
+        .sync
+        .expect_routes_for_channel()
+        .returning(move |_| Ok(routes.clone()));
+    mocks
+        .sync
+        .expect_message_link_by_external()
+        .returning(|_, _| Ok(None));
+    mocks
+        .sync
+        .expect_message_links_by_external()
+        .returning(|_, _| Ok(Vec::new()));
+    let org = source.connection.organization_id;
+    let members: Vec<crate::model::identity::Member> = existing
+        .iter()
+        .map(|user| crate::model::identity::Member {
+            id: crate::ids::MemberId::new(),
+            organization_id: org,
+            kind: crate::model::identity::MemberKind::Shadow {
+                provider: Provider::Slack,
+                external_user_id: ExternalUserId::parse("u", user).unwrap(),
+            },
+            name: Name::parse("n", user).unwrap(),
+            avatar_url: None,
+            role: crate::model::identity::Role::Member,
+            created_at: at(),
+        })
+        .collect();
+    let one = members.clone();
+    mocks.sync.expect_shadow_member().returning(move |_, _, user| {
+        Ok(one.iter().find(|m| matches!(&m.kind,
+            crate::model::identity::MemberKind::Shadow { external_user_id, .. } if external_user_id == user)).cloned())
+    });
+    mocks
+        .sync
+        .expect_shadow_members()
+        .returning(move |_, _, _| Ok(members.clone()));
+    mocks
+        .channels
+        .expect_find()
+        .returning(move |id| Ok(Some(hazel_channel(id, org))));
+    mocks
+}
+
+fn created(source: &Route, id: &str, author: &str) -> ReceiptLease {
+    lease(
+        source.connection.id,
+        event(
+            "CA",
+            InboundEventKind::MessageCreated(ext_message(id, author)),
+        ),
+    )
+}
+
+/// The receipts a changeset's lease guards name.
+fn guarded_receipts(changes: &crate::ports::Changeset) -> Vec<ReceiptId> {
+    changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Sync(SyncChange::HoldsReceiptLease { id, .. }) => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn new_messages_of_one_channel_are_one_changeset_each_behind_its_own_lease() {
+    let channel = ChannelId::new();
+    let source = route(channel, "CA", Direction::Both);
+    let other = route(channel, "CB", Direction::Both);
+    let mut mocks = ingesting(&source, &other, &["U2"]);
+    let leases = vec![
+        created(&source, "1.1", "U1"),
+        created(&source, "1.2", "U1"),
+        created(&source, "1.3", "U2"),
+    ];
+    let ids: Vec<ReceiptId> = leases.iter().map(|l| l.receipt.id).collect();
+    let other_link = other.link.id;
+    mocks
+        .store
+        .expect_commit()
+        .withf(move |changes| {
+            let count = |kind: &str| {
+                changes
+                    .iter()
+                    .filter(|c| match c {
+                        Change::Sync(s) => s.kind() == kind,
+                        Change::InsertMember(_) => kind == "InsertMember",
+                        Change::InsertMessage(_) => kind == "InsertMessage",
+                        _ => false,
+                    })
+                    .count()
+            };
+            // Each receipt's writes follow its own guard, and each guard must match.
+            let guards_expect_one = (0..changes.len())
+                .filter(|&i| {
+                    matches!(
+                        changes.as_slice()[i],
+                        Change::Sync(SyncChange::HoldsReceiptLease { .. })
+                    )
+                })
+                .all(|i| changes.expectation(i).is_some());
+            let fanned_out = changes.iter().all(|c| match c {
+                Change::Sync(SyncChange::EnqueueDelivery(d)) => d.channel_link_id == other_link,
+                _ => true,
+            });
+            guarded_receipts(changes) == ids
+                && guards_expect_one
+                && fanned_out
+                // The new author once, the known one never.
+                && count("InsertMember") == 1
+                && count("InsertMessage") == 3
+                && count("Sync::InsertMessageLink") == 3
+                && count("Sync::EnqueueDelivery") == 3
+                && count("Sync::SetReceiptState") == 3
+                && count("Sync::TouchLastSync") == 1
+        })
+        .times(1)
+        .returning(|c| Ok(committed(c.len())));
+    let service = IngestService::new(mocks.ports());
+    let reports: Vec<_> = service
+        .process_together(&leases)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(reports, vec![ReceiptReport::Processed; 3]);
+}
+
+#[tokio::test]
+async fn in_a_batch_a_lost_lease_writes_nothing_and_a_failing_receipt_fails_alone() {
+    let channel = ChannelId::new();
+    let source = route(channel, "CA", Direction::Both);
+    let other = route(channel, "CB", Direction::Both);
+    let mut mocks = ingesting(&source, &other, &[]);
+    let leases = vec![
+        created(&source, "1.1", "U1"),
+        created(&source, "1.2", "U2"),
+        created(&source, "1.3", "U3"),
+        created(&source, "1.4", "U4"),
+    ];
+    let (lost, failing) = (leases[1].receipt.id, leases[2].receipt.id);
+    let commits = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&commits);
+    mocks.store.expect_commit().returning(move |changes| {
+        seen.lock().unwrap().push(changes.clone());
+        let guards = guarded_receipts(&changes);
+        let writes = changes
+            .iter()
+            .any(|c| matches!(c, Change::InsertMessage(_)));
+        if guards.len() > 1 {
+            // The batch: the second receipt's lease was taken over.
+            return Err(crate::services::test_support::matched_nothing(7));
+        }
+        if guards == [lost] {
+            return Err(crate::services::test_support::matched_nothing(0));
+        }
+        if guards == [failing] && writes {
+            return Err(crate::ports::StoreError::Unexpected(anyhow::anyhow!(
+                "the disk is full"
+            )));
+        }
+        Ok(committed(changes.len()))
+    });
+    let service = IngestService::new(mocks.ports());
+    let reports: Vec<_> = service
+        .process_together(&leases)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        reports,
+        vec![
+            ReceiptReport::Processed,
+            ReceiptReport::LeaseLost,
+            ReceiptReport::RetryScheduled,
+            ReceiptReport::Processed,
+        ]
+    );
+    let commits = commits.lock().unwrap();
+    // The batch, then each receipt alone, then the failing one's retry.
+    assert_eq!(commits.len(), 1 + 4 + 1);
+    let retry = commits
+        .iter()
+        .rfind(|c| guarded_receipts(c) == [failing])
+        .unwrap();
+    assert!(retry.iter().any(|c| matches!(
+        c,
+        Change::Sync(SyncChange::SetReceiptState {
+            state: DeliveryState::Pending { attempts: 1, .. },
+            ..
+        })
+    )));
+    assert!(!retry.iter().any(|c| matches!(c, Change::InsertMessage(_))));
+}
+
+#[tokio::test]
+async fn receipts_not_of_new_top_level_messages_are_processed_one_by_one() {
+    let channel = ChannelId::new();
+    let source = route(channel, "CA", Direction::Both);
+    let other = route(channel, "CB", Direction::Both);
+    let mut mocks = ingesting(&source, &other, &[]);
+    let mut reply = ext_message("1.2", "U1");
+    reply.thread = Some(crate::model::sync::ThreadRef {
+        parent: ExternalMessageId::parse("m", "1.1").unwrap(),
+        channel: None,
+    });
+    let leases = vec![
+        lease(
+            source.connection.id,
+            event("CA", InboundEventKind::MessageCreated(reply)),
+        ),
+        created(&source, "1.3", "UBOT"),
+    ];
+    assert!(!IngestService::joins_batches(&leases[0]));
+    assert!(IngestService::joins_batches(&leases[1]));
+    mocks
+        .store
+        .expect_commit()
+        .withf(|changes| guarded_receipts(changes).len() == 1)
+        .times(2)
+        .returning(|c| Ok(committed(c.len())));
+    let service = IngestService::new(mocks.ports());
+    let reports: Vec<_> = service
+        .process_together(&leases)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        reports,
+        vec![
+            ReceiptReport::Processed,
+            ReceiptReport::Ignored(IgnoreReason::OwnBot),
+        ]
+    );
+}
+
 #[test]
 fn native_writes_enqueue_one_row_per_target_link() {
     let channel = ChannelId::new();
@@ -753,6 +1002,15 @@ fn delivering(
         .messages
         .expect_view()
         .returning(move |id| Ok(Some(view(channel, id))));
+    // The head's creates are read ahead together.
+    mocks
+        .sync
+        .expect_message_links()
+        .returning(|_, _| Ok(Vec::new()));
+    mocks
+        .sync
+        .expect_message_views()
+        .returning(move |ids| Ok(ids.iter().map(|id| view(channel, *id)).collect()));
     mocks
         .store
         .expect_commit()
@@ -786,6 +1044,13 @@ fn delivering(
     (DeliveryService::new(ports), claim)
 }
 
+/// Whether the changeset marks deliveries "sent, outcome unknown" before their call.
+fn marks(changes: &crate::ports::Changeset) -> bool {
+    changes.iter().any(|c| {
+        matches!(c, Change::Sync(SyncChange::MarkUnresolved { ids, at: when }) if !ids.is_empty() && *when == at())
+    })
+}
+
 fn first_state(changes: &crate::ports::Changeset) -> Option<&DeliveryState> {
     changes.iter().find_map(|c| match c {
         Change::Sync(SyncChange::SetDeliveryState { state, .. }) => Some(state),
@@ -806,18 +1071,15 @@ async fn a_delivered_create_records_its_parts_in_a_message_link_behind_the_claim
             matches!(
                 changes.first(),
                 Some(Change::Sync(SyncChange::HoldsLinkClaim { .. }))
-            ) && match first_state(changes) {
-                // The mark before the call, then the outcome with every part linked.
-                Some(DeliveryState::Pending {
-                    unresolved_since: Some(_),
-                    ..
-                }) => true,
-                Some(DeliveryState::Delivered { attempts: 1, .. }) => changes.iter().any(|c| {
-                    matches!(c, Change::Sync(SyncChange::InsertMessageLink(l))
+            ) && (marks(changes)
+                || match first_state(changes) {
+                    // The mark before the call, then the outcome with every part linked.
+                    Some(DeliveryState::Delivered { attempts: 1, .. }) => changes.iter().any(|c| {
+                        matches!(c, Change::Sync(SyncChange::InsertMessageLink(l))
                         if l.external.parts().len() == 2 && l.source == LinkSource::Hazel)
-                }),
-                _ => false,
-            }
+                    }),
+                    _ => false,
+                })
         },
         2,
     );
@@ -837,11 +1099,7 @@ async fn a_rate_limited_create_waits_the_retry_after_and_holds_the_queue() {
             scope: RateLimitScope::Route,
         }),
         |changes| match first_state(changes) {
-            Some(DeliveryState::Pending {
-                unresolved_since: Some(_),
-                attempts: 0,
-                ..
-            }) => true,
+            None => marks(changes),
             Some(DeliveryState::Pending {
                 attempts: 1,
                 next_attempt_at,
@@ -882,13 +1140,7 @@ async fn refused_credentials_set_the_connection_to_error_and_hold_the_delivery()
                     first_state(changes),
                     Some(DeliveryState::Pending { last_error: Some(e), .. }) if e.code == "AUTH"
                 )
-                || matches!(
-                    first_state(changes),
-                    Some(DeliveryState::Pending {
-                        unresolved_since: Some(_),
-                        ..
-                    })
-                )
+                || marks(changes)
         },
         3,
     );
@@ -1118,4 +1370,137 @@ async fn a_new_author_without_a_profile_gets_the_platforms_name_and_avatar() {
         service.process(&lease).await.unwrap(),
         ReceiptReport::Processed
     );
+}
+
+#[tokio::test]
+async fn a_heads_creates_are_read_together_and_posted_in_order_with_their_outcomes_together() {
+    let channel = ChannelId::new();
+    let target = route(channel, "C1", Direction::Both);
+    let messages: Vec<crate::ids::MessageId> =
+        (0..3).map(|_| crate::ids::MessageId::new()).collect();
+    let head: Vec<_> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let mut item = queued(&target, *m);
+            item.sequence = i as i64 + 1;
+            item
+        })
+        .collect();
+    let mut mocks = Mocks::new();
+    let mut served = false;
+    let queue = head.clone();
+    mocks.queue.expect_queue_head().returning(move |_, _| {
+        let answer = if served { Vec::new() } else { queue.clone() };
+        served = true;
+        Ok(answer)
+    });
+    let found = target.clone();
+    mocks
+        .sync
+        .expect_route()
+        .returning(move |_| Ok(Some(found.clone())));
+    // The second message is linked already (delivered before a crash, say).
+    let linked = messages[1];
+    let link = target.link.id;
+    mocks
+        .sync
+        .expect_message_links()
+        .times(1)
+        .returning(move |_, ids| {
+            assert_eq!(ids.len(), 3);
+            Ok(vec![MessageLink {
+                id: MessageLinkId::new(),
+                channel_link_id: link,
+                hazel_message_id: linked,
+                external: ExternalRefs::single(ExternalMessageId::parse("m", "9.9").unwrap()),
+                source: LinkSource::Hazel,
+                thread: None,
+                content_hash: ContentHash::of("hello"),
+                reactions: Default::default(),
+                created_at: at(),
+                updated_at: at(),
+            }])
+        });
+    mocks
+        .sync
+        .expect_message_views()
+        .times(1)
+        .returning(move |ids| Ok(ids.iter().map(|id| view(channel, *id)).collect()));
+    // Nothing is read per delivery.
+    mocks.sync.expect_message_link().never();
+    mocks.messages.expect_view().never();
+    mocks.messages.expect_find().never();
+    let commits = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&commits);
+    mocks.store.expect_commit().returning(move |c| {
+        seen.lock().unwrap().push(c.clone());
+        Ok(committed(c.len()))
+    });
+    let posted = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let order = Arc::clone(&posted);
+    let mut outbound = crate::ports::MockChatOutbound::new();
+    outbound.expect_provider().return_const(Provider::Slack);
+    outbound
+        .expect_post()
+        .times(2)
+        .returning(move |_, message| {
+            let mut order = order.lock().unwrap();
+            order.push(message.origin.hazel_message_id);
+            Ok(ExternalRefs::single(
+                ExternalMessageId::parse("m", &format!("1.{}", order.len())).unwrap(),
+            ))
+        });
+    let mut vault = MockCredentialVault::new();
+    vault.expect_open().returning(|_, _| {
+        Ok(crate::model::chat_sync::Credentials::slack(
+            &secrecy::SecretString::from("xoxb-1-2-abc".to_owned()),
+            &secrecy::SecretString::from("0123456789abcdef0123456789abcdef".to_owned()),
+            None,
+        )
+        .unwrap())
+    });
+    let mut ports = mocks.ports();
+    ports.vault = Arc::new(vault);
+    ports.providers = ChatProviders::new().with_outbound(Arc::new(outbound));
+    let claim = crate::model::delivery::LinkClaim {
+        channel_link_id: target.link.id,
+        connection_id: target.connection.id,
+        worker: crate::ids::WorkerId::new(),
+        expires_at: at() + time::Duration::seconds(30),
+    };
+    let report = DeliveryService::new(ports)
+        .run_claim(&claim, 10)
+        .await
+        .unwrap();
+    let steps: Vec<_> = report.steps.into_iter().map(|(s, _)| s).collect();
+    assert_eq!(
+        steps,
+        vec![
+            DeliveryStep::Delivered(DeliveryKind::MessageCreate),
+            DeliveryStep::Ignored(IgnoreReason::AlreadyInSync),
+            DeliveryStep::Delivered(DeliveryKind::MessageCreate),
+        ]
+    );
+    assert_eq!(*posted.lock().unwrap(), vec![messages[0], messages[2]]);
+    let commits = commits.lock().unwrap();
+    // The mark of all three, the ignored one, then both outcomes in one commit.
+    assert_eq!(commits.len(), 3);
+    let outcomes: Vec<_> = commits[2]
+        .iter()
+        .filter_map(|c| match c {
+            Change::Sync(SyncChange::InsertMessageLink(l)) => Some(l.hazel_message_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(outcomes, vec![messages[0], messages[2]]);
+    let touches = commits[2]
+        .iter()
+        .filter(|c| matches!(c, Change::Sync(SyncChange::TouchLastSync { .. })))
+        .count();
+    assert_eq!(touches, 1, "one touch of lastSyncAt per commit");
+    assert!(matches!(
+        commits[2].iter().next(),
+        Some(Change::Sync(SyncChange::HoldsLinkClaim { .. }))
+    ));
 }

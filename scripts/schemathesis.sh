@@ -67,8 +67,9 @@ wait_for() { # <pid> <log> <command...>: polls the command until it succeeds (10
 "$simulators" --slack "127.0.0.1:$(free_port)" --discord "127.0.0.1:$(free_port)" \
   >"$work/simulators.out" 2>"$work/simulators.log" &
 simulators_pid=$!
-wait_for "$simulators_pid" "$work/simulators.log" grep -q HAZEL_DISCORD_API_URL "$work/simulators.out"
-# The simulators print `export HAZEL_SLACK_API_URL=...` and `export HAZEL_DISCORD_API_URL=...`.
+wait_for "$simulators_pid" "$work/simulators.log" grep -q HAZEL_DEMO_DISCORD_BOT_TOKEN "$work/simulators.out"
+# The simulators print `export HAZEL_SLACK_API_URL=...`, `export HAZEL_DISCORD_API_URL=...` and
+# their demo workspaces' ids and bot tokens (`HAZEL_DEMO_*`), which the seed data and the hooks use.
 eval "$(grep '^export HAZEL_' "$work/simulators.out")"
 
 port=$(free_port)
@@ -82,9 +83,14 @@ token=$("$binary" bootstrap --email fuzz@example.com --name Fuzz 2>/dev/null)
 server_pid=$!
 wait_for "$server_pid" "$work/serve.log" curl -fsS "$base/healthz"
 
-api() { # <path> <json>: POSTs as the bootstrap user
-  curl -fsS -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-    -d "$2" "$base/api/v1$1"
+api() { # <path> <json>: POSTs as the bootstrap user; a refusal stops the run, naming the request
+  local answer
+  if ! answer=$(curl -sS --fail-with-body -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' -d "$2" "$base/api/v1$1"); then
+    echo "seeding failed: POST /api/v1$1 answered: $answer" >&2
+    return 1
+  fi
+  printf '%s\n' "$answer"
 }
 org=$(api /organizations '{"name":"Fuzz"}' | jq -r .data.id)
 channel=$(api "/organizations/$org/channels" '{"name":"general","type":"public"}' | jq -r .data.id)
@@ -92,12 +98,12 @@ member=$(api "/organizations/$org/members" '{"email":"member@example.com","name"
 message=$(api "/channels/$channel/messages" '{"content":"hello","attachments":[{"url":"https://example.com/plan.pdf","name":"plan.pdf"}]}' | jq -r .data.id)
 doomed=$(api "/channels/$channel/messages" '{"content":"to be deleted"}' | jq -r .data.id)
 # The simulators' demo workspaces (see hazel-simulators).
-slack_credentials='{"botToken":"xoxb-demo-bot-token","signingSecret":"s3cret"}'
-discord_credentials='{"botToken":"demo-discord-bot-token"}'
+slack_credentials="{\"botToken\":\"$HAZEL_DEMO_SLACK_BOT_TOKEN\",\"signingSecret\":\"s3cret\"}"
+discord_credentials="{\"botToken\":\"$HAZEL_DEMO_DISCORD_BOT_TOKEN\"}"
 connection=$(api /connections "{\"organizationId\":\"$org\",\"provider\":\"slack\",
-  \"externalWorkspaceId\":\"T0DEMO\",\"credentials\":$slack_credentials}" | jq -r .data.id)
+  \"externalWorkspaceId\":\"$HAZEL_DEMO_SLACK_TEAM\",\"credentials\":$slack_credentials}" | jq -r .data.id)
 doomed_connection=$(api /connections "{\"organizationId\":\"$org\",\"provider\":\"discord\",
-  \"externalWorkspaceId\":\"1100000000000000001\",\"credentials\":$discord_credentials}" | jq -r .data.id)
+  \"externalWorkspaceId\":\"$HAZEL_DEMO_DISCORD_GUILD\",\"credentials\":$discord_credentials}" | jq -r .data.id)
 link=$(api "/connections/$connection/channel-links" \
   "{\"hazelChannelId\":\"$channel\",\"externalChannelId\":\"C0GENERAL\"}" | jq -r .data.id)
 other_channel=$(api "/organizations/$org/channels" '{"name":"random","type":"public"}' | jq -r .data.id)

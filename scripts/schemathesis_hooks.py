@@ -97,11 +97,15 @@ def path_parameters(case):
 
 
 # The simulators' demo Slack workspace (see hazel-simulators), which the seeded connection uses.
-SLACK_CREDENTIALS = {"botToken": "xoxb-demo-bot-token", "signingSecret": "s3cret"}
+# Their ids and tokens come from the simulators' own output (HAZEL_DEMO_*), so they cannot drift.
+SLACK_CREDENTIALS = {"botToken": os.environ["HAZEL_DEMO_SLACK_BOT_TOKEN"], "signingSecret": "s3cret"}
 SLACK_CHANNELS = ["C0GENERAL", "C0RANDOM", "G0PRIVATE"]
 DEMO_WORKSPACES = {
-    "slack": ("T0DEMO", SLACK_CREDENTIALS),
-    "discord": ("1100000000000000001", {"botToken": "demo-discord-bot-token"}),
+    "slack": (os.environ["HAZEL_DEMO_SLACK_TEAM"], SLACK_CREDENTIALS),
+    "discord": (
+        os.environ["HAZEL_DEMO_DISCORD_GUILD"],
+        {"botToken": os.environ["HAZEL_DEMO_DISCORD_BOT_TOKEN"]},
+    ),
 }
 
 

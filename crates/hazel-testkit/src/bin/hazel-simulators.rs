@@ -66,6 +66,11 @@ async fn main() {
 
     println!("export HAZEL_SLACK_API_URL={}", slack.url());
     println!("export HAZEL_DISCORD_API_URL={}", discord.url());
+    // The demo workspaces, for scripts that seed connections (scripts/schemathesis.sh).
+    println!("export HAZEL_DEMO_SLACK_TEAM={SLACK_TEAM}");
+    println!("export HAZEL_DEMO_SLACK_BOT_TOKEN={SLACK_TOKEN}");
+    println!("export HAZEL_DEMO_DISCORD_GUILD={DISCORD_GUILD}");
+    println!("export HAZEL_DEMO_DISCORD_BOT_TOKEN={DISCORD_TOKEN}");
     println!("# Slack workspace {SLACK_TEAM}: botToken {SLACK_TOKEN}, any signingSecret");
     println!("# Discord guild {DISCORD_GUILD}: botToken {DISCORD_TOKEN}");
     println!("# Ctrl-C stops the simulators and lists any request that broke the specs.");

@@ -2,12 +2,13 @@
 //! delivery) against the in-process fake provider, beside the raw rate of single-row
 //! committed inserts on the same database. See the crate README.
 
-use std::str::FromStr as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use hazel_bench::load::ms;
+use hazel_bench::raw::RawDatabase;
 use hazel_domain::ids::{MessageId, SyncConnectionId};
 use hazel_domain::model::chat_sync::{ExternalChannelId, ExternalWorkspaceId, Provider};
 use hazel_domain::model::delivery::{DeliveryDirection, DeliveryState, ReceiptSource};
@@ -18,11 +19,6 @@ use hazel_domain::model::sync::{
 };
 use hazel_domain::ports::{DeliveryFilter, DeliveryRecord, SyncRepository as _};
 use hazel_testkit::{Backend, TestApp};
-use sea_orm::sqlx;
-use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sea_orm::sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
 use serde_json::json;
 
 const SOURCE_TEAM: &str = "T0BENCHSRC";
@@ -135,7 +131,13 @@ async fn run(backend: Backend, name: &'static str, events: usize) -> anyhow::Res
     // alone; the database itself stays until `app` is dropped.
     let mut app = app;
     app.kill().await;
-    let raw = raw_rate(&app.config.database_url, Duration::from_secs(3)).await?;
+    let raw_database = RawDatabase::open(&app.config.database_url).await?;
+    let raw = raw_database
+        .measure(1, Duration::from_secs(3))
+        .await?
+        .cell()
+        .rate;
+    raw_database.close().await;
     Ok(Report {
         backend: name,
         events,
@@ -282,55 +284,4 @@ async fn latencies(
             .unwrap_or_default()
     };
     Ok((at(0.5), at(0.99)))
-}
-
-/// Single-row committed inserts per second from one client on the database at `url`.
-async fn raw_rate(url: &str, length: Duration) -> anyhow::Result<f64> {
-    let insert = "INSERT INTO bench_engine_raw (v) VALUES ('a benchmark row')";
-    let count = if url.starts_with("sqlite:") {
-        let options = SqliteConnectOptions::from_str(url)?
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
-        sqlx::query("CREATE TABLE bench_engine_raw (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
-            .execute(&pool)
-            .await?;
-        let count = count_inserts(length, || sqlx::query(insert).execute(&pool)).await?;
-        pool.close().await;
-        count
-    } else {
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .connect_with(PgConnectOptions::from_str(url)?)
-            .await?;
-        sqlx::query("CREATE TABLE bench_engine_raw (id BIGSERIAL PRIMARY KEY, v TEXT NOT NULL)")
-            .execute(&pool)
-            .await?;
-        let count = count_inserts(length, || sqlx::query(insert).execute(&pool)).await?;
-        pool.close().await;
-        count
-    };
-    Ok(count as f64 / length.as_secs_f64())
-}
-
-async fn count_inserts<F, Fut, T>(length: Duration, insert: F) -> anyhow::Result<usize>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
-{
-    let end = Instant::now() + length;
-    let mut count = 0;
-    while Instant::now() < end {
-        insert().await?;
-        count += 1;
-    }
-    Ok(count)
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }

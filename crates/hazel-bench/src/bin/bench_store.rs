@@ -1,22 +1,17 @@
 //! `bench-store`: message creates through the real HTTP stack against the raw durable commit
 //! rate of the same database. See the crate README.
 
-use std::future::Future;
-use std::str::FromStr as _;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use bytes::Bytes;
 use hazel_app::config::Config;
-use http_body_util::{BodyExt as _, Full};
+use hazel_bench::load::{Cell, Connection, Samples, drive_with, ms};
+use hazel_bench::raw::RawDatabase;
+use http_body_util::Full;
 use rand::RngCore as _;
-use sea_orm::sqlx;
-use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sea_orm::sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -24,49 +19,9 @@ use serde_json::{Value, json};
 const MESSAGE_BODY: &[u8] = br#"{"content":"a benchmark message"}"#;
 /// Concurrent clients per cell.
 const CLIENTS: [usize; 3] = [1, 4, 16];
-/// Time to warm up before a slice is measured.
-const WARM_UP: Duration = Duration::from_millis(200);
 /// Slices per cell: the service and the raw commits take turns, so that load from other
 /// processes on the machine weighs on both alike.
 const ROUNDS: u32 = 3;
-
-/// What one cell measured.
-struct Cell {
-    rate: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-/// Latencies of the operations of one or more slices, and the time they were measured over.
-#[derive(Default)]
-struct Samples {
-    latencies: Vec<Duration>,
-    measured: Duration,
-}
-
-impl Samples {
-    fn add(&mut self, other: Samples) {
-        self.latencies.extend(other.latencies);
-        self.measured += other.measured;
-    }
-
-    fn cell(mut self) -> Cell {
-        self.latencies.sort_unstable();
-        let latencies = &self.latencies;
-        let at = |q: f64| -> Duration {
-            if latencies.is_empty() {
-                return Duration::ZERO;
-            }
-            let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
-            latencies[index.min(latencies.len() - 1)]
-        };
-        Cell {
-            rate: latencies.len() as f64 / self.measured.as_secs_f64().max(f64::MIN_POSITIVE),
-            p50: at(0.50),
-            p99: at(0.99),
-        }
-    }
-}
 
 /// One line of the report.
 struct Row {
@@ -245,202 +200,6 @@ fn id_of(answer: &Value) -> anyhow::Result<String> {
         .as_str()
         .map(str::to_owned)
         .with_context(|| format!("no data.id in {answer}"))
-}
-
-/// Runs `op` from `clients` concurrent loops for `WARM_UP + length`; measures the last
-/// `length`.
-async fn drive<F, Fut>(clients: usize, length: Duration, op: F) -> anyhow::Result<Samples>
-where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = anyhow::Result<()>> + Send,
-{
-    drive_with(
-        clients,
-        length,
-        || async { Ok(()) },
-        move |()| {
-            let op = op.clone();
-            async move { op().await }
-        },
-    )
-    .await
-}
-
-/// As [`drive`], with state of each client's own (its connection): `setup` makes it, and `op`
-/// takes it and hands it back for the next operation.
-async fn drive_with<S, Setup, SetupFut, F, Fut>(
-    clients: usize,
-    length: Duration,
-    setup: Setup,
-    op: F,
-) -> anyhow::Result<Samples>
-where
-    S: Send + 'static,
-    Setup: Fn() -> SetupFut,
-    SetupFut: Future<Output = anyhow::Result<S>>,
-    F: Fn(S) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = anyhow::Result<S>> + Send,
-{
-    let mut states = Vec::with_capacity(clients);
-    for _ in 0..clients {
-        states.push(setup().await?);
-    }
-    let begin = Instant::now();
-    let measured_from = begin + WARM_UP;
-    let end = measured_from + length;
-    let mut tasks = tokio::task::JoinSet::new();
-    for state in states {
-        let op = op.clone();
-        tasks.spawn(async move {
-            let mut latencies = Vec::new();
-            let mut state = state;
-            loop {
-                let started = Instant::now();
-                if started >= end {
-                    break;
-                }
-                state = op(state).await?;
-                let finished = Instant::now();
-                if started >= measured_from && finished <= end {
-                    latencies.push(finished - started);
-                }
-            }
-            anyhow::Ok(latencies)
-        });
-    }
-    let mut latencies = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        latencies.extend(joined??);
-    }
-    Ok(Samples {
-        latencies,
-        measured: length,
-    })
-}
-
-/// One client's HTTP/1.1 connection to the service, kept open (keep-alive) for all its
-/// requests. The load generator runs on the same two cores as the service, so it is made as
-/// light as it can be: a bare hyper connection with the request's parts built once, not a
-/// general client that parses the URL and looks up its pool on every request.
-struct Connection {
-    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-}
-
-impl Connection {
-    async fn open(address: std::net::SocketAddr) -> anyhow::Result<Self> {
-        let stream = tokio::net::TcpStream::connect(address)
-            .await
-            .context("connecting to the service")?;
-        stream.set_nodelay(true)?;
-        let (sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                eprintln!("a benchmark connection failed: {err}");
-            }
-        });
-        Ok(Self { sender })
-    }
-
-    /// Sends `request` and reads the whole answer; fails unless it is a success.
-    async fn send(&mut self, request: hyper::Request<Full<Bytes>>) -> anyhow::Result<Bytes> {
-        self.sender.ready().await?;
-        let response = self.sender.send_request(request).await?;
-        let status = response.status();
-        let body = response.into_body().collect().await?.to_bytes();
-        anyhow::ensure!(
-            status.is_success(),
-            "the service answered {status}: {}",
-            String::from_utf8_lossy(&body)
-        );
-        Ok(body)
-    }
-}
-
-/// The same database, written without the service: one single-row `INSERT` per transaction.
-enum RawDatabase {
-    Sqlite(sqlx::SqlitePool),
-    Postgres(String),
-}
-
-impl RawDatabase {
-    async fn open(url: &str) -> anyhow::Result<Self> {
-        if url.starts_with("sqlite:") {
-            // The service's durability settings, and one writer (SQLite has one).
-            let options = SqliteConnectOptions::from_str(url)?
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(5));
-            let pool = SqlitePoolOptions::new()
-                .test_before_acquire(false)
-                .max_connections(1)
-                .connect_with(options)
-                .await?;
-            sqlx::query("CREATE TABLE bench_raw (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
-                .execute(&pool)
-                .await?;
-            Ok(Self::Sqlite(pool))
-        } else {
-            let pool = PgPoolOptions::new()
-                .max_connections(1)
-                .connect_with(PgConnectOptions::from_str(url)?)
-                .await?;
-            sqlx::query("CREATE TABLE bench_raw (id BIGSERIAL PRIMARY KEY, v TEXT NOT NULL)")
-                .execute(&pool)
-                .await?;
-            pool.close().await;
-            Ok(Self::Postgres(url.to_owned()))
-        }
-    }
-
-    async fn measure(&self, clients: usize, length: Duration) -> anyhow::Result<Samples> {
-        let insert = "INSERT INTO bench_raw (v) VALUES ('a benchmark message')";
-        match self {
-            Self::Sqlite(pool) => {
-                let pool = pool.clone();
-                drive(clients, length, move || {
-                    let pool = pool.clone();
-                    async move {
-                        sqlx::query(insert).execute(&pool).await?;
-                        Ok(())
-                    }
-                })
-                .await
-            }
-            Self::Postgres(url) => {
-                // No ping before each insert: the service pings only idle connections.
-                let pool = PgPoolOptions::new()
-                    .test_before_acquire(false)
-                    .max_connections(u32::try_from(clients)?)
-                    .min_connections(u32::try_from(clients)?)
-                    .connect_with(PgConnectOptions::from_str(url)?)
-                    .await?;
-                let cell = drive(clients, length, {
-                    let pool = pool.clone();
-                    move || {
-                        let pool = pool.clone();
-                        async move {
-                            sqlx::query(insert).execute(&pool).await?;
-                            Ok(())
-                        }
-                    }
-                })
-                .await;
-                pool.close().await;
-                cell
-            }
-        }
-    }
-
-    async fn close(self) {
-        if let Self::Sqlite(pool) = self {
-            pool.close().await;
-        }
-    }
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
 fn print_report(rows: &[Row]) {

@@ -187,6 +187,8 @@ struct Live {
     drop_after_applying: Vec<String>,
     /// Authors of messages posted as people: message id → user id.
     authors: HashMap<String, String>,
+    /// Who is told of every webhook message as it is stored ([`DiscordSimulator::watch_posts`]).
+    post_watchers: Vec<tokio::sync::mpsc::UnboundedSender<PostedMessage>>,
     next_id: u64,
 }
 
@@ -210,6 +212,18 @@ struct Webhook {
     name: String,
     application_id: String,
     creator: Bot,
+}
+
+/// A webhook message as it was stored, with when: what [`DiscordSimulator::watch_posts`] hands
+/// out (benchmarks time deliveries with it).
+#[derive(Clone, Debug)]
+pub struct PostedMessage {
+    /// The channel or thread it was posted in.
+    pub channel_id: String,
+    /// Its content.
+    pub content: String,
+    /// When the simulator stored it.
+    pub at: std::time::Instant,
 }
 
 /// A message posted through the simulator.
@@ -493,6 +507,15 @@ impl DiscordSimulator {
             None => template.to_owned(),
         };
         self.core.fail_next(key, failure);
+    }
+
+    /// Every webhook message from now on, as it is stored (the receiver ends with the
+    /// simulator).
+    #[must_use]
+    pub fn watch_posts(&self) -> tokio::sync::mpsc::UnboundedReceiver<PostedMessage> {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        self.core.lock().state.live().post_watchers.push(sender);
+        receiver
     }
 
     /// The messages of a channel or thread, oldest first.
@@ -1056,6 +1079,15 @@ impl State {
             pinned: false,
         };
         let object = message_object(&message, &webhook);
+        if !live.post_watchers.is_empty() {
+            let posted = PostedMessage {
+                channel_id: message.channel_id.clone(),
+                content: message.content.clone(),
+                at: std::time::Instant::now(),
+            };
+            live.post_watchers
+                .retain(|watcher| watcher.send(posted.clone()).is_ok());
+        }
         live.messages.insert(snowflake_number(&id), message);
         Ok(if call.exchange.param("wait") == Some("true") {
             Answer::Json(object)

@@ -54,6 +54,11 @@ bench-store:
 bench-engine:
     cargo run --release --quiet -p hazel-bench --bin bench-engine
 
+# Benchmark Slack → Hazel → Discord end to end through a real `hazel-sync serve` (SQLite; PostgreSQL too when HAZEL_TEST_POSTGRES_URL is set): table and JSON.
+bench:
+    cargo build --release --quiet -p hazel-app --bin hazel-sync -p hazel-bench --bin bench
+    "${CARGO_TARGET_DIR:-target}/release/bench"
+
 # Start the service beside the Slack simulator and show a message crossing each way (Slack → Hazel over the Events API, Hazel → Slack over the Web API).
 demo:
     cargo run --quiet -p hazel-testkit --bin hazel-demo

@@ -148,6 +148,12 @@ fn wire(
             },
             http.clone(),
         )))
+        .with_outbound(Arc::new(hazel_discord::DiscordOutbound::new(
+            &DiscordSettings {
+                api_url: config.discord_api_url.clone(),
+            },
+            http.clone(),
+        )))
         .with_session(Arc::new(
             SlackSocketMode::new(
                 SlackSettings {

@@ -1,0 +1,750 @@
+//! `bench` (`just bench`): Slack → Hazel → Discord end to end, through a real `hazel-sync serve`
+//! process, the Slack and Discord simulators and open-loop load on a fixed schedule. See the
+//! crate README.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use bytes::Bytes;
+use hazel_bench::load::{Connection, Samples, drive_with, ms};
+use hazel_bench::raw::RawDatabase;
+use hazel_testkit::sim::discord::{ChannelKind, DiscordSimulator};
+use hazel_testkit::sim::discord_gateway::DiscordGatewaySimulator;
+use hazel_testkit::sim::slack::SlackSimulator;
+use hazel_testkit::sim::slack_events::{EventSource, event_callback};
+use http_body_util::Full;
+use rand::RngCore as _;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+const SLACK_TEAM: &str = "T0BENCH";
+const SLACK_TOKEN: &str = "xoxb-1-2-bench";
+const SLACK_CHANNEL: &str = "C0BENCH";
+const SIGNING_SECRET: &str = "0123456789abcdef0123456789abcdef";
+const DISCORD_GUILD: &str = "1100000000000000009";
+const DISCORD_BOT: &str = "1200000000000000009";
+const DISCORD_TOKEN: &str = "QmVuY2g.discord-bot.bench-token";
+const DISCORD_CHANNEL: &str = "1300000000000000009";
+/// Rates offered to every database, in messages per second.
+const RATES: [u32; 4] = [100, 200, 500, 1_000];
+/// Above the fixed rates, the search for the highest sustained one goes up by this factor.
+const STEP_UP: f64 = 1.5;
+/// A rate is sustained when every message arrives and p99 stays under this.
+const SUSTAINED_P99: Duration = Duration::from_secs(1);
+/// How long after the last scheduled send a message may still arrive before it counts as lost.
+const DRAIN: Duration = Duration::from_secs(20);
+
+/// One offered rate's outcome.
+#[derive(Clone, Debug)]
+struct RateRun {
+    rate: u32,
+    offered: usize,
+    delivered: usize,
+    duplicates: usize,
+    p50: Duration,
+    p95: Duration,
+    p99: Duration,
+    peak_rss_kib: u64,
+}
+
+impl RateRun {
+    fn sustained(&self) -> bool {
+        self.delivered == self.offered && self.duplicates == 0 && self.p99 < SUSTAINED_P99
+    }
+}
+
+/// Everything measured on one database.
+#[derive(Debug)]
+struct Report {
+    database: &'static str,
+    start_to_ready: Duration,
+    idle_rss_kib: u64,
+    runs: Vec<RateRun>,
+    raw_commits: f64,
+    notifications: f64,
+    healthz: f64,
+    notifications_p99_at_1000: Duration,
+}
+
+impl Report {
+    fn highest_sustained(&self) -> Option<&RateRun> {
+        self.runs
+            .iter()
+            .filter(|r| r.sustained())
+            .max_by_key(|r| r.rate)
+    }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    hazel_app::install_crypto_provider();
+    let seconds: u64 = match std::env::var("BENCH_SECONDS") {
+        Ok(raw) => raw
+            .parse()
+            .context("BENCH_SECONDS must be a whole number")?,
+        Err(_) => 5,
+    };
+    let length = Duration::from_secs(seconds.max(1));
+    let binary = service_binary()?;
+    let mut reports = Vec::new();
+
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let sqlite_url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    reports.push(run_database("SQLite", &binary, &sqlite_url, dir.path(), length).await?);
+
+    if let Some(admin_url) = hazel_persistence::testing::postgres_admin_url() {
+        let url = hazel_persistence::testing::fresh_postgres_url(&admin_url).await?;
+        let report = run_database("PostgreSQL", &binary, &url, dir.path(), length).await;
+        hazel_persistence::testing::drop_postgres_database(&admin_url, &url).await?;
+        reports.push(report?);
+    } else {
+        eprintln!("PostgreSQL skipped: HAZEL_TEST_POSTGRES_URL is not set");
+    }
+
+    print_report(&reports);
+    let json_path = write_json(&reports)?;
+    println!("JSON: {}", json_path.display());
+    Ok(())
+}
+
+/// The `hazel-sync` binary built beside this one (`just bench` builds both).
+fn service_binary() -> anyhow::Result<PathBuf> {
+    let binary = std::env::current_exe()?.with_file_name("hazel-sync");
+    if !binary.exists() {
+        bail!(
+            "{} is missing: build it with `cargo build --release --bin hazel-sync` (just bench does)",
+            binary.display()
+        );
+    }
+    Ok(binary)
+}
+
+async fn run_database(
+    database: &'static str,
+    binary: &Path,
+    url: &str,
+    dir: &Path,
+    length: Duration,
+) -> anyhow::Result<Report> {
+    eprintln!("{database}: starting the simulators and the service");
+    let slack = SlackSimulator::start().await;
+    slack.add_workspace(SLACK_TEAM, "Bench Slack");
+    slack.add_bot_token(SLACK_TEAM, SLACK_TOKEN, hazel_slack::REQUIRED_SCOPES);
+    slack.add_channel(SLACK_TEAM, SLACK_CHANNEL, "bench", false, 2);
+    for user in 0..AUTHORS {
+        slack.add_user(SLACK_TEAM, &author(user), &format!("Author {user}"), None);
+    }
+    let discord = DiscordSimulator::start().await;
+    discord.add_guild(DISCORD_GUILD, "Bench Discord");
+    discord.add_bot(DISCORD_TOKEN, DISCORD_BOT, "hazel-bench");
+    discord.add_bot_to_guild(
+        DISCORD_GUILD,
+        DISCORD_BOT,
+        hazel_discord::REQUIRED_PERMISSION_BITS,
+    );
+    discord.add_channel(
+        DISCORD_GUILD,
+        DISCORD_CHANNEL,
+        "bench",
+        ChannelKind::Text,
+        false,
+    );
+    let gateway = DiscordGatewaySimulator::start().await;
+    gateway.add_bot(DISCORD_TOKEN, DISCORD_BOT);
+
+    let mut key = [0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    let port = free_port()?;
+    let env = vec![
+        ("HAZEL_DATABASE_URL".to_owned(), url.to_owned()),
+        ("HAZEL_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
+        (
+            "HAZEL_SECRET_KEY".to_owned(),
+            base64::engine::general_purpose::STANDARD.encode(key),
+        ),
+        ("HAZEL_SLACK_API_URL".to_owned(), slack.url()),
+        ("HAZEL_DISCORD_API_URL".to_owned(), discord.url()),
+        (
+            "HAZEL_DISCORD_GATEWAY_URL".to_owned(),
+            gateway.url().to_owned(),
+        ),
+        ("RUST_LOG".to_owned(), "warn".to_owned()),
+    ];
+    let token = bootstrap(binary, &env).await?;
+    let log = dir.join(format!("{}.log", database.to_lowercase()));
+    let service = Service::start(binary, &env, port, &log).await?;
+    eprintln!(
+        "{database}: ready {} after the start (log: {})",
+        ms(service.start_to_ready),
+        log.display()
+    );
+    let seeded = seed(&service.base, &token).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle_rss_kib = service.rss_kib().unwrap_or(0);
+
+    let mut posts = discord.watch_posts();
+    let arrivals: Arc<Mutex<HashMap<String, Vec<Instant>>>> = Arc::default();
+    let collector = tokio::spawn({
+        let arrivals = Arc::clone(&arrivals);
+        async move {
+            while let Some(posted) = posts.recv().await {
+                lock(&arrivals)
+                    .entry(posted.content)
+                    .or_default()
+                    .push(posted.at);
+            }
+        }
+    });
+    let sender = EventSender::new(&service.base);
+    let mut runs = Vec::new();
+    let mut rate = RATES[0];
+    let mut next_fixed = 1;
+    loop {
+        eprintln!("{database}: {rate} messages/s for {} s", length.as_secs());
+        let run = offer(&sender, &service, &arrivals, runs.len(), rate, length).await?;
+        eprintln!(
+            "{database}: {rate}/s: {}/{} delivered, p50 {} p99 {}",
+            run.delivered,
+            run.offered,
+            ms(run.p50),
+            ms(run.p99)
+        );
+        let sustained = run.sustained();
+        runs.push(run);
+        if let Some(&fixed) = RATES.get(next_fixed) {
+            rate = fixed;
+            next_fixed += 1;
+        } else if sustained {
+            rate = (f64::from(rate) * STEP_UP) as u32;
+        } else {
+            break;
+        }
+    }
+    collector.abort();
+
+    let notifications_path = format!("/api/v1/notifications?organizationId={}", seeded.org);
+    let auth = format!("Bearer {token}");
+    let notifications = closed_loop(service.address, &notifications_path, &auth, length).await?;
+    let healthz = closed_loop(service.address, "/healthz", &auth, length).await?;
+    let notifications_p99_at_1000 =
+        open_loop_get(service.address, &notifications_path, &auth, 1_000, length).await?;
+
+    let start_to_ready = service.start_to_ready;
+    service.stop().await;
+    let raw = RawDatabase::open(url).await?;
+    let raw_commits = raw.measure(1, Duration::from_secs(3)).await?.cell().rate;
+    raw.close().await;
+    for violation in slack
+        .take_violations()
+        .into_iter()
+        .chain(discord.take_violations())
+    {
+        eprintln!("{database}: a simulator saw a request that breaks the spec: {violation}");
+    }
+    Ok(Report {
+        database,
+        start_to_ready,
+        idle_rss_kib,
+        runs,
+        raw_commits,
+        notifications,
+        healthz,
+        notifications_p99_at_1000,
+    })
+}
+
+/// Distinct Slack authors the events come from.
+const AUTHORS: usize = 20;
+
+fn author(i: usize) -> String {
+    format!("U0BENCH{i:03}")
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+async fn bootstrap(binary: &Path, env: &[(String, String)]) -> anyhow::Result<String> {
+    let output = tokio::process::Command::new(binary)
+        .args([
+            "bootstrap",
+            "--email",
+            "bench@example.com",
+            "--name",
+            "Bench",
+        ])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .await
+        .context("running hazel-sync bootstrap")?;
+    if !output.status.success() {
+        bail!(
+            "hazel-sync bootstrap failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8(output.stdout)?.trim().to_owned())
+}
+
+/// A running `hazel-sync serve`.
+struct Service {
+    child: tokio::process::Child,
+    address: std::net::SocketAddr,
+    base: String,
+    start_to_ready: Duration,
+}
+
+impl Service {
+    async fn start(
+        binary: &Path,
+        env: &[(String, String)],
+        port: u16,
+        log: &Path,
+    ) -> anyhow::Result<Self> {
+        let log_file = std::fs::File::create(log)?;
+        let started = Instant::now();
+        let mut child = tokio::process::Command::new(binary)
+            .arg("serve")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting hazel-sync serve")?;
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let base = format!("http://{address}");
+        let client = reqwest::Client::new();
+        loop {
+            if let Ok(answer) = client.get(format!("{base}/readyz")).send().await
+                && answer.status().is_success()
+            {
+                break;
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "hazel-sync serve exited with {status}; see {}",
+                    log.display()
+                );
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!(
+                    "hazel-sync serve was not ready within 30 s; see {}",
+                    log.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(Self {
+            child,
+            address,
+            base,
+            start_to_ready: started.elapsed(),
+        })
+    }
+
+    /// Resident memory now (`VmRSS`), in KiB.
+    fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Stops it as an operator would (SIGINT) and waits for it.
+    async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = tokio::process::Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status()
+                .await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+    }
+}
+
+struct Seeded {
+    org: String,
+}
+
+/// An organization, a channel linked to the Slack channel and to the Discord channel.
+async fn seed(base: &str, token: &str) -> anyhow::Result<Seeded> {
+    let client = reqwest::Client::new();
+    let auth = format!("Bearer {token}");
+    let post = |path: &str, body: Value| {
+        let request = client
+            .post(format!("{base}/api/v1{path}"))
+            .header("authorization", &auth)
+            .json(&body);
+        let path = path.to_owned();
+        async move {
+            let answer = request
+                .send()
+                .await
+                .with_context(|| format!("POST {path}"))?;
+            let status = answer.status();
+            let body: Value = answer.json().await?;
+            if !status.is_success() {
+                bail!("POST {path} answered {status}: {body}");
+            }
+            body["data"]["id"]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("no data.id in the answer to POST {path}"))
+        }
+    };
+    let org = post("/organizations", json!({"name": "Bench"})).await?;
+    let channel = post(
+        &format!("/organizations/{org}/channels"),
+        json!({"name": "bench", "type": "public"}),
+    )
+    .await?;
+    let slack = post(
+        "/connections",
+        json!({"organizationId": org, "provider": "slack", "externalWorkspaceId": SLACK_TEAM,
+               "credentials": {"botToken": SLACK_TOKEN, "signingSecret": SIGNING_SECRET}}),
+    )
+    .await?;
+    let discord = post(
+        "/connections",
+        json!({"organizationId": org, "provider": "discord", "externalWorkspaceId": DISCORD_GUILD,
+               "credentials": {"botToken": DISCORD_TOKEN}}),
+    )
+    .await?;
+    for (connection, external) in [(slack, SLACK_CHANNEL), (discord, DISCORD_CHANNEL)] {
+        post(
+            &format!("/connections/{connection}/channel-links"),
+            json!({"hazelChannelId": channel, "externalChannelId": external}),
+        )
+        .await?;
+    }
+    Ok(Seeded { org })
+}
+
+/// Signed Events API requests to the service.
+struct EventSender {
+    client: reqwest::Client,
+    url: String,
+    secret: SecretString,
+    source: EventSource,
+}
+
+impl EventSender {
+    fn new(base: &str) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .build()
+                .unwrap_or_default(),
+            url: format!("{base}/webhooks/slack/events"),
+            secret: SecretString::from(SIGNING_SECRET.to_owned()),
+            source: EventSource {
+                team_id: SLACK_TEAM.to_owned(),
+                api_app_id: "A0BENCH".to_owned(),
+                bot_user_id: "U0BENCHBOT".to_owned(),
+            },
+        }
+    }
+
+    /// The request of message `i` of run `run`, whose text is `text`.
+    fn request(&self, run: usize, i: usize, text: &str) -> reqwest::RequestBuilder {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let ts = format!("{}.{:06}", 1_700_000_000 + run, i);
+        let payload = event_callback(
+            &self.source,
+            &format!("Ev0BENCH{run}x{i}"),
+            u64::try_from(now).unwrap_or_default(),
+            json!({"type": "message", "channel": SLACK_CHANNEL, "user": author(i % AUTHORS),
+                   "text": text, "ts": ts, "event_ts": ts, "channel_type": "channel"}),
+        );
+        let body = payload.to_string();
+        let signature = hazel_slack::signature::sign(&self.secret, now, body.as_bytes());
+        self.client
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header(hazel_slack::signature::TIMESTAMP_HEADER, now.to_string())
+            .header(hazel_slack::signature::SIGNATURE_HEADER, signature)
+            .body(body)
+    }
+}
+
+/// Offers `rate` messages per second for `length` on a fixed schedule (each send starts at its
+/// time whatever the earlier ones are doing, so slow answers cannot hold the load back), then
+/// waits for them on Discord. Latency runs from a message's scheduled send to its arrival.
+async fn offer(
+    sender: &EventSender,
+    service: &Service,
+    arrivals: &Arc<Mutex<HashMap<String, Vec<Instant>>>>,
+    run: usize,
+    rate: u32,
+    length: Duration,
+) -> anyhow::Result<RateRun> {
+    let offered = (u64::from(rate) * length.as_secs()) as usize;
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let start = Instant::now() + Duration::from_millis(100);
+    let texts: Vec<String> = (0..offered).map(|i| format!("bench {run}-{i}")).collect();
+    let mut sends = tokio::task::JoinSet::new();
+    let mut peak_rss_kib = 0;
+    let mut next_sample = start;
+    for (i, text) in texts.iter().enumerate() {
+        let at = start + interval * u32::try_from(i)?;
+        tokio::time::sleep_until(at.into()).await;
+        if at >= next_sample {
+            peak_rss_kib = peak_rss_kib.max(service.rss_kib().unwrap_or(0));
+            next_sample = at + Duration::from_millis(200);
+        }
+        let request = sender.request(run, i, text);
+        sends.spawn(async move {
+            match request.send().await {
+                Ok(answer) if answer.status().is_success() => Ok(()),
+                Ok(answer) => Err(format!("the service answered {}", answer.status())),
+                Err(error) => Err(error.to_string()),
+            }
+        });
+        while let Some(done) = sends.try_join_next() {
+            if let Err(error) = done? {
+                eprintln!("an event was not accepted: {error}");
+            }
+        }
+    }
+    while let Some(done) = sends.join_next().await {
+        if let Err(error) = done? {
+            eprintln!("an event was not accepted: {error}");
+        }
+    }
+    let deadline = start + interval * u32::try_from(offered)? + DRAIN;
+    loop {
+        peak_rss_kib = peak_rss_kib.max(service.rss_kib().unwrap_or(0));
+        let arrived = {
+            let arrivals = lock(arrivals);
+            texts.iter().filter(|t| arrivals.contains_key(*t)).count()
+        };
+        if arrived == offered || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let arrivals = lock(arrivals);
+    let mut latencies = Vec::with_capacity(offered);
+    let (mut delivered, mut duplicates) = (0, 0);
+    for (i, text) in texts.iter().enumerate() {
+        let scheduled = start + interval * u32::try_from(i)?;
+        match arrivals.get(text) {
+            Some(times) => {
+                delivered += 1;
+                duplicates += times.len() - 1;
+                latencies.push(times[0].saturating_duration_since(scheduled));
+            }
+            // Lost (or later than the drain): counted as the longest wait.
+            None => latencies.push(Duration::MAX),
+        }
+    }
+    latencies.sort_unstable();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    Ok(RateRun {
+        rate,
+        offered,
+        delivered,
+        duplicates,
+        p50: at(0.50),
+        p95: at(0.95),
+        p99: at(0.99),
+        peak_rss_kib,
+    })
+}
+
+/// GETs of `path` from 20 keep-alive clients, one after another each: requests per second.
+async fn closed_loop(
+    address: std::net::SocketAddr,
+    path: &str,
+    auth: &str,
+    length: Duration,
+) -> anyhow::Result<f64> {
+    let path = Arc::new(path.to_owned());
+    let auth = Arc::new(auth.to_owned());
+    let samples: Samples = drive_with(
+        20,
+        length,
+        || Connection::open(address),
+        move |mut connection: Connection| {
+            let request = get(&path, &auth);
+            async move {
+                connection.send(request?).await?;
+                Ok(connection)
+            }
+        },
+    )
+    .await?;
+    Ok(samples.cell().rate)
+}
+
+fn get(path: &str, auth: &str) -> anyhow::Result<hyper::Request<Full<Bytes>>> {
+    Ok(hyper::Request::get(path)
+        .header("host", "bench")
+        .header("authorization", auth)
+        .body(Full::new(Bytes::new()))?)
+}
+
+/// GETs of `path` offered at `rate` per second on a fixed schedule for `length`: p99 latency
+/// from each request's scheduled time.
+async fn open_loop_get(
+    address: std::net::SocketAddr,
+    path: &str,
+    auth: &str,
+    rate: u32,
+    length: Duration,
+) -> anyhow::Result<Duration> {
+    // Idle keep-alive connections: a request takes one (or opens another when all are busy)
+    // and gives it back.
+    let (free, idle) = tokio::sync::mpsc::unbounded_channel::<Connection>();
+    for _ in 0..32 {
+        free.send(Connection::open(address).await?)?;
+    }
+    let idle = Arc::new(tokio::sync::Mutex::new(idle));
+    let count = (u64::from(rate) * length.as_secs()) as usize;
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let start = Instant::now() + Duration::from_millis(100);
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..count {
+        let scheduled = start + interval * u32::try_from(i)?;
+        tokio::time::sleep_until(scheduled.into()).await;
+        let request = get(path, auth)?;
+        let (free, idle) = (free.clone(), Arc::clone(&idle));
+        requests.spawn(async move {
+            let connection = idle.lock().await.try_recv().ok();
+            let mut connection = match connection {
+                Some(connection) => connection,
+                None => Connection::open(address).await?,
+            };
+            connection.send(request).await?;
+            let latency = scheduled.elapsed();
+            let _ = free.send(connection);
+            anyhow::Ok(latency)
+        });
+    }
+    let mut latencies = Vec::with_capacity(count);
+    while let Some(done) = requests.join_next().await {
+        latencies.push(done??);
+    }
+    latencies.sort_unstable();
+    Ok(latencies[((latencies.len() - 1) as f64 * 0.99).round() as usize])
+}
+
+fn latency(d: Duration) -> String {
+    if d == Duration::MAX {
+        "lost".to_owned()
+    } else {
+        ms(d)
+    }
+}
+
+fn print_report(reports: &[Report]) {
+    println!("| database | offered/s | delivered | p50 | p95 | p99 | peak RSS |");
+    println!("|---|---|---|---|---|---|---|");
+    for report in reports {
+        for run in &report.runs {
+            println!(
+                "| {} | {} | {}/{}{} | {} | {} | {} | {:.1} MB |",
+                report.database,
+                run.rate,
+                run.delivered,
+                run.offered,
+                if run.duplicates > 0 {
+                    format!(" ({} twice)", run.duplicates)
+                } else {
+                    String::new()
+                },
+                latency(run.p50),
+                latency(run.p95),
+                latency(run.p99),
+                run.peak_rss_kib as f64 / 1024.0
+            );
+        }
+    }
+    println!();
+    println!(
+        "| database | highest sustained (p99 < 1 s) | raw commits/s (1 client) | ratio | idle RSS | RSS at highest | start to ready | notifications/s | /healthz/s | ratio | notifications p99 at 1,000/s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for report in reports {
+        let best = report.highest_sustained();
+        let rate = best.map_or(0, |r| r.rate);
+        println!(
+            "| {} | {}/s | {:.0} | {:.2}x | {:.1} MB | {} | {} | {:.0} | {:.0} | {:.2}x | {} |",
+            report.database,
+            rate,
+            report.raw_commits,
+            f64::from(rate) / report.raw_commits.max(f64::MIN_POSITIVE),
+            report.idle_rss_kib as f64 / 1024.0,
+            best.map_or("-".to_owned(), |r| format!(
+                "{:.1} MB",
+                r.peak_rss_kib as f64 / 1024.0
+            )),
+            ms(report.start_to_ready),
+            report.notifications,
+            report.healthz,
+            report.notifications / report.healthz.max(f64::MIN_POSITIVE),
+            ms(report.notifications_p99_at_1000),
+        );
+    }
+}
+
+fn write_json(reports: &[Report]) -> anyhow::Result<PathBuf> {
+    let path = std::env::var_os("BENCH_JSON").map_or_else(
+        || {
+            std::env::current_exe()
+                .unwrap_or_default()
+                .with_file_name("bench-e2e.json")
+        },
+        PathBuf::from,
+    );
+    let seconds = |d: Duration| {
+        if d == Duration::MAX {
+            Value::Null
+        } else {
+            json!(d.as_secs_f64())
+        }
+    };
+    let value: Vec<Value> = reports
+        .iter()
+        .map(|r| {
+            json!({
+                "database": r.database,
+                "startToReadySeconds": r.start_to_ready.as_secs_f64(),
+                "idleRssKib": r.idle_rss_kib,
+                "rawCommitsPerSecond": r.raw_commits,
+                "highestSustainedPerSecond": r.highest_sustained().map(|b| b.rate),
+                "notificationsPerSecond": r.notifications,
+                "healthzPerSecond": r.healthz,
+                "notificationsP99At1000Seconds": seconds(r.notifications_p99_at_1000),
+                "rates": r.runs.iter().map(|run| json!({
+                    "offeredPerSecond": run.rate,
+                    "offered": run.offered,
+                    "delivered": run.delivered,
+                    "duplicates": run.duplicates,
+                    "p50Seconds": seconds(run.p50),
+                    "p95Seconds": seconds(run.p95),
+                    "p99Seconds": seconds(run.p99),
+                    "peakRssKib": run.peak_rss_kib,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    std::fs::write(&path, serde_json::to_string_pretty(&value)?)?;
+    Ok(path)
+}

@@ -205,6 +205,103 @@ async fn discord_and_slack_meet_in_hazel_once_each(app: TestApp) {
     app.slack.assert_no_violations();
 }
 
+async fn edits_reactions_deletes_and_threads_cross_the_bridge(app: TestApp) {
+    let b = bridged(&app).await;
+    session_established(&app).await;
+
+    // Discord → Hazel → Slack: an edit, a reaction and a delete.
+    let id = discord_says(&app, "first draft");
+    let posted = eventually("the Discord message in Slack", || async {
+        slack_bot_messages(&app).into_iter().next()
+    })
+    .await;
+    let mut edited = user_message(&id, "final text");
+    edited["edited_timestamp"] = json!("2026-12-03T08:40:00.000000+00:00");
+    app.discord_gateway.dispatch("MESSAGE_UPDATE", edited);
+    eventually("the edit in Slack", || async {
+        (slack_bot_messages(&app).first()?.text == "final text").then_some(())
+    })
+    .await;
+    app.discord_gateway.dispatch(
+        "MESSAGE_REACTION_ADD",
+        json!({"user_id": DAVE, "channel_id": DISCORD_CHANNEL, "message_id": id,
+               "guild_id": DISCORD_GUILD, "emoji": {"id": null, "name": "🎉"}}),
+    );
+    eventually("the reaction in Slack", || async {
+        let root = slack_bot_messages(&app)
+            .into_iter()
+            .find(|m| m.ts == posted.ts)?;
+        root.reactions.contains_key("tada").then_some(())
+    })
+    .await;
+    app.discord_gateway.dispatch(
+        "MESSAGE_DELETE",
+        json!({"id": id, "channel_id": DISCORD_CHANNEL, "guild_id": DISCORD_GUILD}),
+    );
+    eventually("the delete in Slack", || async {
+        slack_bot_messages(&app).is_empty().then_some(())
+    })
+    .await;
+
+    // Discord → Hazel → Slack: a thread started from a message, and a reply in it.
+    let root = discord_says(&app, "a question");
+    let root_in_slack = eventually("the question in Slack", || async {
+        slack_bot_messages(&app)
+            .into_iter()
+            .find(|m| m.text == "a question")
+    })
+    .await;
+    app.discord_gateway.dispatch(
+        "THREAD_CREATE",
+        json!({"id": root, "parent_id": DISCORD_CHANNEL, "guild_id": DISCORD_GUILD,
+               "name": "a question", "type": 11}),
+    );
+    let reply = app.discord.post_as_user(&root, DAVE, "dave", "an answer");
+    let mut in_thread = user_message(&reply, "an answer");
+    in_thread["channel_id"] = json!(root);
+    app.discord_gateway.dispatch("MESSAGE_CREATE", in_thread);
+    let reply_in_slack = eventually("the reply in Slack", || async {
+        slack_bot_messages(&app)
+            .into_iter()
+            .find(|m| m.text == "an answer")
+    })
+    .await;
+    assert_eq!(
+        reply_in_slack.thread_ts.as_deref(),
+        Some(root_in_slack.ts.as_str())
+    );
+
+    // Slack → Hazel → Discord: an edit.
+    let parent = app
+        .slack
+        .post_as_user(SLACK_CHANNEL, ALICE, "from Slack")
+        .await;
+    let in_discord = eventually("the Slack message in Discord", || async {
+        app.discord
+            .messages(DISCORD_CHANNEL)
+            .into_iter()
+            .find(|m| m.webhook_id.is_some() && m.content == "from Slack")
+    })
+    .await;
+    app.slack
+        .edit_as_user(SLACK_CHANNEL, &parent, "from Slack, edited")
+        .await;
+    eventually("the edit in Discord", || async {
+        app.discord
+            .messages(DISCORD_CHANNEL)
+            .into_iter()
+            .find(|m| m.id == in_discord.id && m.content == "from Slack, edited")
+    })
+    .await;
+    // Hazel holds what stayed: the question, its answer and Slack's message (the first
+    // Discord message was deleted).
+    let messages = hazel_messages(&b).await;
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert_eq!(messages[1]["parentMessageId"], messages[0]["id"]);
+    app.discord.assert_no_violations();
+    app.slack.assert_no_violations();
+}
+
 async fn a_dropped_gateway_connection_resumes_without_loss_or_duplicate(app: TestApp) {
     let b = bridged(&app).await;
     session_established(&app).await;
@@ -286,6 +383,7 @@ macro_rules! on_every_backend_bridged {
 
 on_every_backend_bridged!(
     discord_and_slack_meet_in_hazel_once_each,
+    edits_reactions_deletes_and_threads_cross_the_bridge,
     a_dropped_gateway_connection_resumes_without_loss_or_duplicate,
     a_refused_message_content_intent_puts_the_connection_in_error,
 );

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use hazel_discord::{DiscordProvider, DiscordSettings};
+use hazel_discord::gateway::GatewaySettings;
+use hazel_discord::{
+    DiscordGateway, DiscordInbound, DiscordOutbound, DiscordProvider, DiscordSettings,
+};
 use hazel_domain::model::identity::{TokenSecret, User};
 use hazel_domain::model::text::{Email, Name};
 use hazel_domain::ports::{ChatProviders, Clock, SystemClock};
@@ -137,23 +140,29 @@ fn wire(
         },
         http.clone(),
     ));
+    let discord_settings = DiscordSettings {
+        api_url: config.discord_api_url.clone(),
+    };
     let providers = ChatProviders::new()
         .with_directory(slack.clone())
         .with_outbound(slack.clone())
         .with_reader(slack)
         .with_inbound(Arc::new(SlackInbound))
+        // Discord: its directory, delivery through a webhook per channel, and intake over
+        // one Gateway session per connection.
         .with_directory(Arc::new(DiscordProvider::new(
-            DiscordSettings {
-                api_url: config.discord_api_url.clone(),
-            },
+            discord_settings.clone(),
             http.clone(),
         )))
-        .with_outbound(Arc::new(hazel_discord::DiscordOutbound::new(
-            &DiscordSettings {
-                api_url: config.discord_api_url.clone(),
-            },
+        .with_outbound(Arc::new(DiscordOutbound::new(
+            &discord_settings,
             http.clone(),
         )))
+        .with_inbound(Arc::new(DiscordInbound))
+        .with_session(Arc::new(DiscordGateway::new(GatewaySettings {
+            url: config.discord_gateway_url.clone(),
+            ..GatewaySettings::default()
+        })))
         .with_session(Arc::new(
             SlackSocketMode::new(
                 SlackSettings {
@@ -197,6 +206,7 @@ fn wire(
         ingest: sync.ingest.clone(),
         clock: clock.clone(),
         timing: config.sync_sessions.lease,
+        health: chat_sync.clone(),
     });
     Ok((
         Services {

@@ -11,6 +11,7 @@ mod outbound;
 mod permissions;
 mod provider;
 mod ratelimit;
+mod session;
 mod settings;
 
 pub use delivery::{DiscordFailure, classify_delivery};
@@ -24,6 +25,7 @@ pub use permissions::{
     REQUIRED_PERMISSION_BITS, REQUIRED_PERMISSIONS, SEND_MESSAGES, VIEW_CHANNEL,
 };
 pub use provider::DiscordProvider;
+pub use session::{DiscordGateway, DiscordInbound};
 pub use settings::DiscordSettings;
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use hazel_domain::ports::ChatProviders;
 use crate::client::Client;
 use crate::fake::FakeProvider;
 use crate::sim::discord::DiscordSimulator;
+use crate::sim::discord_gateway::DiscordGatewaySimulator;
 use crate::sim::slack::SlackSimulator;
 
 /// Environment variable naming a PostgreSQL server for tests (an admin URL such as
@@ -39,6 +40,9 @@ pub struct TestApp {
     pub slack: SlackSimulator,
     /// The Discord REST simulator the app talks to.
     pub discord: DiscordSimulator,
+    /// The Discord Gateway simulator the app's Discord sessions connect to (used when
+    /// Discord's real adapters are wired, [`TestApp::spawn_bridge_simulated`]).
+    pub discord_gateway: DiscordGatewaySimulator,
     /// The wired services (for setting up state without HTTP, e.g. bootstrapping users).
     pub services: Services,
     /// The database, for assertions on what is stored.
@@ -96,6 +100,17 @@ impl TestApp {
         Self::spawn_inner(backend, SlackAdapters::Simulated, |_| {}).await
     }
 
+    /// Spawns on `backend` with the real Slack and Discord adapters: Slack against
+    /// [`TestApp::slack`], Discord's REST calls against [`TestApp::discord`] and its Gateway
+    /// sessions against [`TestApp::discord_gateway`]. `None` for PostgreSQL when
+    /// [`POSTGRES_ENV`] is unset.
+    ///
+    /// # Panics
+    /// When the application cannot start.
+    pub async fn spawn_bridge_simulated(backend: Backend) -> Option<Self> {
+        Self::spawn_inner(backend, SlackAdapters::Bridge, |_| {}).await
+    }
+
     async fn spawn_inner(
         backend: Backend,
         slack_adapters: SlackAdapters,
@@ -116,12 +131,14 @@ impl TestApp {
         };
         let slack = SlackSimulator::start().await;
         let discord = DiscordSimulator::start().await;
+        let discord_gateway = DiscordGatewaySimulator::start().await;
         let mut config = Config {
             database_url,
             listen: "127.0.0.1:0".parse().expect("valid address"),
             secret_key: Some(SecretString::from(test_secret_key())),
             slack_api_url: slack.url(),
             discord_api_url: discord.url(),
+            discord_gateway_url: discord_gateway.url().to_owned(),
             sync_workers: Some(test_workers()),
             sync_retry: test_retry(),
             sync_sessions: test_sessions(),
@@ -144,6 +161,7 @@ impl TestApp {
             base_url,
             slack,
             discord,
+            discord_gateway,
             services,
             database,
             config,
@@ -391,6 +409,8 @@ enum SlackAdapters {
     Fake,
     /// The real adapters, against the simulator.
     Simulated,
+    /// The real adapters of Slack and of Discord, against their simulators.
+    Bridge,
 }
 
 /// Registers the fakes as Discord's (and, unless Slack is simulated, Slack's) outbound and
@@ -403,12 +423,16 @@ fn with_fakes(
 ) -> impl FnOnce(ChatProviders) -> ChatProviders {
     let (slack, discord) = (slack.clone(), discord.clone());
     move |providers| {
+        if slack_adapters == SlackAdapters::Bridge {
+            return providers;
+        }
         let providers = providers
             .with_outbound(Arc::new(discord.clone()))
             .with_inbound(Arc::new(discord))
-            .without_reader(Provider::Discord);
+            .without_reader(Provider::Discord)
+            .without_session(Provider::Discord);
         match slack_adapters {
-            SlackAdapters::Simulated => providers,
+            SlackAdapters::Simulated | SlackAdapters::Bridge => providers,
             SlackAdapters::Fake => providers
                 .with_outbound(Arc::new(slack.clone()))
                 .with_inbound(Arc::new(slack))

@@ -1569,6 +1569,7 @@ mod socket_mode {
                 signing_secret: SecretString::from("signing"),
                 app_token: Some(SecretString::from(APP_TOKEN)),
             },
+            bot: None,
             revision: time::OffsetDateTime::UNIX_EPOCH,
         };
         let recorded: Arc<dyn SessionSink> = sink.clone();
@@ -1634,6 +1635,7 @@ mod socket_mode {
                 signing_secret: SecretString::from("signing"),
                 app_token: Some(SecretString::from("xapp-1-A0SIM-1-unknowntoken")),
             },
+            bot: None,
             revision: time::OffsetDateTime::UNIX_EPOCH,
         };
         let end = tokio::time::timeout(

@@ -207,7 +207,7 @@ async fn run_session(
     tracing::info!(connection_id = %connection, provider = provider.as_str(), "session lease taken; starting the session");
     let sink = service.sink(connection, provider);
     // A boxed future (the port is an `async_trait`): dropping it closes the socket.
-    let mut session = wanted.adapter.run(wanted.target, sink);
+    let mut session = wanted.adapter.run(wanted.target.clone(), sink);
     let heartbeat = service.timing().heartbeat;
     let ended = loop {
         tokio::select! {
@@ -220,6 +220,14 @@ async fn run_session(
                             error = %error,
                             "the session's credentials were refused; it stops until they change"
                         );
+                        match service.record_refusal(&wanted, &error).await {
+                            Ok(report) => tracing::debug!(connection_id = %connection, ?report, "session refusal reported"),
+                            Err(failure) => tracing::warn!(
+                                connection_id = %connection,
+                                error = %format!("{failure:#}"),
+                                "cannot record a session's refusal as its connection's status"
+                            ),
+                        }
                         Ended::Refused
                     }
                 };

@@ -7,6 +7,7 @@
 )]
 
 mod auth;
+mod bridge_e2e;
 mod channel_links;
 mod channels;
 mod chat_sync;

@@ -153,6 +153,13 @@ impl ChatProviders {
         self
     }
 
+    /// Removes the session adapter of `provider` (tests whose fake provider has none).
+    #[must_use]
+    pub fn without_session(mut self, provider: Provider) -> Self {
+        self.sessions.remove(&provider);
+        self
+    }
+
     /// The session adapter of `provider`, if this build has one.
     #[must_use]
     pub fn session(&self, provider: Provider) -> Option<&Arc<dyn ChatSession>> {

@@ -12,7 +12,7 @@ use super::RepoError;
 use crate::ids::{SyncConnectionId, WorkerId};
 use crate::model::Timestamp;
 use crate::model::chat_sync::{
-    Credentials, ExternalWorkspaceId, Provider, ProviderError, SyncConnection,
+    BotIdentity, Credentials, ExternalWorkspaceId, Provider, ProviderError, SyncConnection,
 };
 use crate::model::session::SessionLease;
 use crate::model::sync::InboundEvent;
@@ -103,6 +103,9 @@ pub struct SessionTarget {
     pub workspace: ExternalWorkspaceId,
     /// Its credentials, in memory only.
     pub credentials: Credentials,
+    /// The bot the credentials belong to, as learnt when they were validated (the Discord
+    /// Gateway leaves its own messages out by it).
+    pub bot: Option<BotIdentity>,
     /// When the connection last changed (its `updated_at`): a session started from an older
     /// revision runs on credentials or settings that may be stale, and is restarted.
     pub revision: Timestamp,

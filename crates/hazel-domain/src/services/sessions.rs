@@ -9,14 +9,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::chat_sync::{ChatSyncService, StatusReport};
 use super::sync::IngestService;
 use crate::ids::{SyncConnectionId, WorkerId};
-use crate::model::chat_sync::{ConnectionStatus, Provider};
+use crate::model::chat_sync::{ConnectionStatus, Provider, SyncConnection};
 use crate::model::delivery::ReceiptSource;
 use crate::model::session::{LeaseTiming, SessionLease};
 use crate::model::sync::InboundEvent;
 use crate::ports::{
-    ChatProviders, ChatSession, Clock, CredentialVault, RepoError, SessionConnections,
+    ChatProviders, ChatSession, Clock, CredentialVault, RepoError, SessionConnections, SessionEnd,
     SessionLeaseError, SessionLeases, SessionSink, SessionSinkError, SessionTarget,
 };
 
@@ -37,6 +38,8 @@ pub struct SessionPorts {
     pub clock: Arc<dyn Clock>,
     /// How long leases last and how often they are renewed.
     pub timing: LeaseTiming,
+    /// Where a session's refusal is recorded as its connection's `error` status.
+    pub health: ChatSyncService,
 }
 
 /// A session that should run now.
@@ -46,6 +49,9 @@ pub struct WantedSession {
     pub target: SessionTarget,
     /// The adapter that runs it.
     pub adapter: Arc<dyn ChatSession>,
+    /// The connection as it was read, for a compare-and-set status write when the platform
+    /// refuses the session.
+    pub seen: SyncConnection,
 }
 
 impl std::fmt::Debug for WantedSession {
@@ -117,9 +123,11 @@ impl SessionService {
                             connection_id: connection.id,
                             workspace: connection.external_workspace_id.clone(),
                             credentials,
+                            bot: connection.bot.clone(),
                             revision: connection.updated_at,
                         },
                         adapter: Arc::clone(adapter),
+                        seen: connection.clone(),
                     });
                 }
             }
@@ -155,6 +163,25 @@ impl SessionService {
         self.ports
             .leases
             .renew(lease, self.ports.timing.ttl, now)
+            .await
+    }
+
+    /// Records that the platform refused the session of `wanted` for good (refused
+    /// credentials, a missing privileged intent): its connection's status becomes `error`
+    /// with the refusal's code and message, unless the connection changed since it was read
+    /// (then the report is stale and nothing is written).
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub async fn record_refusal(
+        &self,
+        wanted: &WantedSession,
+        end: &SessionEnd,
+    ) -> anyhow::Result<StatusReport> {
+        let SessionEnd::CredentialsRefused(error) = end;
+        self.ports
+            .health
+            .record_connection_failure(&wanted.seen, error.code(), error.to_string())
             .await
     }
 

@@ -1,7 +1,8 @@
-//! `just demo`: the real service (its HTTP API and sync workers, on a fresh SQLite database)
-//! wired to the Slack simulator, a Slack channel linked to a Hazel channel, and one message
-//! crossing each way — Slack → Hazel over a signed Events API request, Hazel → Slack over the
-//! Web API under the author's name.
+//! `just demo`: the real service (its HTTP API, sync workers and Discord Gateway sessions, on a
+//! fresh SQLite database) wired to the Slack and Discord simulators, one Hazel channel linked to
+//! a Slack channel and a Discord channel, and messages crossing every way — Slack → Hazel over a
+//! signed Events API request, Hazel → Slack and Discord under the author's name, Discord →
+//! Hazel → Slack over the Gateway.
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -15,6 +16,11 @@ const BOT_TOKEN: &str = "xoxb-demo-bot-token";
 const SIGNING_SECRET: &str = "demo-signing-secret";
 const CHANNEL: &str = "C0GENERAL";
 const ALICE: &str = "U0ALICE01";
+const GUILD: &str = "1100000000000000001";
+const DISCORD_BOT: &str = "1200000000000000002";
+const DISCORD_TOKEN: &str = "ZGVtbw.discord-bot.demo-token";
+const DISCORD_CHANNEL: &str = "1300000000000000001";
+const DAVE: &str = "1400000000000000004";
 
 /// Polls `check` for at most 30 s.
 async fn eventually<T, Fut: Future<Output = Option<T>>>(
@@ -46,13 +52,15 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), String> {
-    step("Starting hazel-sync (fresh SQLite database) beside the Slack simulator");
-    let app = TestApp::spawn_slack_simulated(Backend::Sqlite)
+    step("Starting hazel-sync (fresh SQLite database) beside the Slack and Discord simulators");
+    let app = TestApp::spawn_bridge_simulated(Backend::Sqlite)
         .await
         .ok_or("the SQLite backend did not start")?;
     println!("    service:          {}", app.base_url);
     println!("    Slack simulator:  {}", app.slack.url());
     println!("    Events API URL:   {}", app.slack_events_url());
+    println!("    Discord REST:     {}", app.discord.url());
+    println!("    Discord Gateway:  {}", app.discord_gateway.url());
 
     step("Slack: workspace Demo Slack, #general, the bot, and Alice");
     app.slack.add_workspace(TEAM, "Demo Slack");
@@ -94,6 +102,42 @@ async fn run() -> Result<(), String> {
     .expect_status(201);
     println!("    POST /api/v1/connections/{connection}/channel-links → both ways");
 
+    step("Discord: guild Demo Discord, #general, and the bot; linked to #bridged too");
+    app.discord.add_guild(GUILD, "Demo Discord");
+    app.discord.add_bot(DISCORD_TOKEN, DISCORD_BOT, "hazel-bot");
+    app.discord
+        .add_bot_to_guild(GUILD, DISCORD_BOT, hazel_discord::REQUIRED_PERMISSION_BITS);
+    app.discord.add_channel(
+        GUILD,
+        DISCORD_CHANNEL,
+        "general",
+        hazel_testkit::sim::discord::ChannelKind::Text,
+        false,
+    );
+    app.discord_gateway.add_bot(DISCORD_TOKEN, DISCORD_BOT);
+    let discord = ada
+        .post(
+            "/connections",
+            json!({"organizationId": org, "provider": "discord", "externalWorkspaceId": GUILD,
+                   "credentials": {"botToken": DISCORD_TOKEN}}),
+        )
+        .await
+        .expect_status(201)
+        .id();
+    ada.post(
+        &format!("/connections/{discord}/channel-links"),
+        json!({"hazelChannelId": channel, "externalChannelId": DISCORD_CHANNEL}),
+    )
+    .await
+    .expect_status(201);
+    eventually(|| async { app.discord_gateway.connected().then_some(()) })
+        .await
+        .ok_or("the Discord Gateway session never started")?;
+    println!(
+        "    the service's Gateway session identified: {:?}",
+        app.discord_gateway.stats()
+    );
+
     step("Slack → Hazel: Alice writes in #general");
     app.slack
         .post_as_user(CHANNEL, ALICE, "Hello from Slack :wave:")
@@ -134,7 +178,44 @@ async fn run() -> Result<(), String> {
         posted.metadata.unwrap_or(Value::Null)
     );
 
-    step("The echo of that post came back from Slack and was ignored");
+    let in_discord = eventually(|| async {
+        app.discord
+            .messages(DISCORD_CHANNEL)
+            .into_iter()
+            .find(|m| m.content.contains("greetings"))
+    })
+    .await
+    .ok_or("the Hazel message never reached Discord")?;
+    println!(
+        "    webhook message in Discord #general: {:?} as {:?}",
+        in_discord.content, in_discord.username
+    );
+
+    step("Discord → Hazel → Slack: Dave writes in Discord's #general");
+    let id = app
+        .discord
+        .post_as_user(DISCORD_CHANNEL, DAVE, "dave", "Hello from **Discord**");
+    app.discord_gateway.dispatch(
+        "MESSAGE_CREATE",
+        json!({"id": id, "channel_id": DISCORD_CHANNEL, "guild_id": GUILD,
+               "author": {"id": DAVE, "username": "dave", "global_name": "Dave", "avatar": null},
+               "content": "Hello from **Discord**", "edited_timestamp": null, "attachments": []}),
+    );
+    let relayed = eventually(|| async {
+        app.slack
+            .messages(CHANNEL)
+            .into_iter()
+            .find(|m| m.bot_id.is_some() && m.text.contains("Discord"))
+    })
+    .await
+    .ok_or("the Discord message never reached Slack")?;
+    println!(
+        "    chat.postMessage in Slack #general: {:?} as {:?}",
+        relayed.text,
+        relayed.username.unwrap_or_default()
+    );
+
+    step("The echo of the Slack post came back from Slack and was ignored");
     let receipts = eventually(|| async {
         let listed = ada
             .get(&format!(
@@ -159,6 +240,10 @@ async fn run() -> Result<(), String> {
     if !violations.is_empty() {
         return Err(format!("requests broke Slack's spec: {violations:?}"));
     }
-    step("Done: every request followed Slack's published specs");
+    let violations = app.discord.take_violations();
+    if !violations.is_empty() {
+        return Err(format!("requests broke Discord's spec: {violations:?}"));
+    }
+    step("Done: every request followed Slack's and Discord's published specs");
     Ok(())
 }

@@ -64,8 +64,14 @@ async fn main() {
         true,
     );
 
+    // The Gateway the service's Discord sessions connect to, so a demo `serve` never dials
+    // Discord itself.
+    let gateway = hazel_testkit::sim::discord_gateway::DiscordGatewaySimulator::start().await;
+    gateway.add_bot(DISCORD_TOKEN, DISCORD_BOT);
+
     println!("export HAZEL_SLACK_API_URL={}", slack.url());
     println!("export HAZEL_DISCORD_API_URL={}", discord.url());
+    println!("export HAZEL_DISCORD_GATEWAY_URL={}", gateway.url());
     // The demo workspaces, for scripts that seed connections (scripts/schemathesis.sh).
     println!("export HAZEL_DEMO_SLACK_TEAM={SLACK_TEAM}");
     println!("export HAZEL_DEMO_SLACK_BOT_TOKEN={SLACK_TOKEN}");

@@ -1,0 +1,389 @@
+//! The three-way bridge end to end: one Hazel channel linked to a Slack channel (the Slack
+//! simulator, events signed into `POST /webhooks/slack/events`) and to a Discord channel (the
+//! Discord REST simulator, and the Gateway simulator the service's Discord session connects
+//! to). What is said on either platform reaches the other through Hazel, once.
+
+use std::future::Future;
+use std::time::Duration;
+
+use hazel_testkit::TestApp;
+use hazel_testkit::sim::slack::SlackMessage;
+use serde_json::{Value, json};
+
+use crate::chat_sync::{
+    DISCORD_BOT, DISCORD_GUILD, DISCORD_TOKEN, SLACK_SIGNING_SECRET, SLACK_TEAM, Team,
+    discord_body, discord_guild, slack_body, slack_workspace, team,
+};
+
+const SLACK_CHANNEL: &str = "C0GENERAL";
+const DISCORD_CHANNEL: &str = "1300000000000000001";
+const ALICE: &str = "U0ALICE01";
+const DAVE: &str = "1400000000000000004";
+
+struct Bridged {
+    team: Team,
+    channel: String,
+    discord: String,
+}
+
+/// Links one Hazel channel to both platforms; the Discord session is established.
+async fn bridged(app: &TestApp) -> Bridged {
+    let team = team(app).await;
+    slack_workspace(app);
+    app.slack.add_user(SLACK_TEAM, ALICE, "Alice Liddell", None);
+    discord_guild(app);
+    app.discord_gateway.add_bot(DISCORD_TOKEN, DISCORD_BOT);
+    let slack = team
+        .owner
+        .post("/connections", slack_body(&team.org))
+        .await
+        .expect_status(201)
+        .id();
+    let discord = team
+        .owner
+        .post("/connections", discord_body(&team.org))
+        .await
+        .expect_status(201)
+        .id();
+    let channel = team.owner.create_channel(&team.org, "bridged").await;
+    for (connection, external) in [(&slack, SLACK_CHANNEL), (&discord, DISCORD_CHANNEL)] {
+        team.owner
+            .post(
+                &format!("/connections/{connection}/channel-links"),
+                json!({"hazelChannelId": channel, "externalChannelId": external}),
+            )
+            .await
+            .expect_status(201);
+    }
+    app.slack
+        .deliver_events_api(&app.slack_events_url(), SLACK_SIGNING_SECRET);
+    Bridged {
+        team,
+        channel,
+        discord,
+    }
+}
+
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn session_established(app: &TestApp) {
+    eventually("the Discord session", || async {
+        app.discord_gateway.connected().then_some(())
+    })
+    .await;
+}
+
+async fn hazel_messages(b: &Bridged) -> Vec<Value> {
+    let mut messages = b
+        .team
+        .owner
+        .get(&format!("/channels/{}/messages?limit=200", b.channel))
+        .await
+        .expect_status(200)
+        .data()
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    messages.reverse();
+    messages
+}
+
+fn slack_bot_messages(app: &TestApp) -> Vec<SlackMessage> {
+    app.slack
+        .messages(SLACK_CHANNEL)
+        .into_iter()
+        .filter(|m| m.bot_id.is_some())
+        .collect()
+}
+
+/// What Discord dispatches for a message a person typed.
+fn user_message(id: &str, content: &str) -> Value {
+    json!({
+        "id": id, "channel_id": DISCORD_CHANNEL, "guild_id": DISCORD_GUILD,
+        "author": {"id": DAVE, "username": "dave", "global_name": "Dave", "avatar": null},
+        "content": content, "edited_timestamp": null, "attachments": [],
+    })
+}
+
+/// Posts `content` as Dave in the Discord channel and dispatches its `MESSAGE_CREATE`.
+fn discord_says(app: &TestApp, content: &str) -> String {
+    let id = app
+        .discord
+        .post_as_user(DISCORD_CHANNEL, DAVE, "dave", content);
+    app.discord_gateway
+        .dispatch("MESSAGE_CREATE", user_message(&id, content));
+    id
+}
+
+/// Dispatches, as Discord does, a `MESSAGE_CREATE` for each message the service's webhooks
+/// posted in the Discord channel (their echoes).
+fn echo_webhook_messages(app: &TestApp) -> usize {
+    let application = app.discord.application_id(DISCORD_TOKEN);
+    let mut echoed = 0;
+    for message in app.discord.messages(DISCORD_CHANNEL) {
+        let Some(webhook) = message.webhook_id.clone() else {
+            continue;
+        };
+        app.discord_gateway.dispatch(
+            "MESSAGE_CREATE",
+            json!({
+                "id": message.id, "channel_id": DISCORD_CHANNEL, "guild_id": DISCORD_GUILD,
+                "author": {"id": webhook, "username": message.username, "bot": true,
+                           "avatar": null},
+                "webhook_id": webhook, "application_id": application,
+                "content": message.content, "edited_timestamp": null, "attachments": [],
+            }),
+        );
+        echoed += 1;
+    }
+    echoed
+}
+
+async fn discord_and_slack_meet_in_hazel_once_each(app: TestApp) {
+    let b = bridged(&app).await;
+    session_established(&app).await;
+
+    // Discord → Hazel → Slack.
+    discord_says(&app, "hello from **Discord**");
+    let messages = eventually("the Discord message in Hazel", || async {
+        let messages = hazel_messages(&b).await;
+        (messages.len() == 1).then_some(messages)
+    })
+    .await;
+    assert_eq!(messages[0]["content"], "hello from **Discord**");
+    assert_eq!(messages[0]["author"]["externalProvider"], "discord");
+    let in_slack = eventually("the Discord message in Slack", || async {
+        slack_bot_messages(&app).into_iter().next()
+    })
+    .await;
+    assert_eq!(in_slack.text, "hello from *Discord*");
+
+    // Slack → Hazel → Discord.
+    app.slack
+        .post_as_user(SLACK_CHANNEL, ALICE, "hello from _Slack_")
+        .await;
+    let in_discord = eventually("the Slack message in Discord", || async {
+        app.discord
+            .messages(DISCORD_CHANNEL)
+            .into_iter()
+            .find(|m| m.webhook_id.is_some())
+    })
+    .await;
+    assert_eq!(in_discord.content, "hello from *Slack*");
+    assert_eq!(in_discord.username, "Alice Liddell");
+
+    // Discord's echo of the webhook message, and Slack's of the bot's, are no new messages.
+    assert_eq!(echo_webhook_messages(&app), 1);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let messages = hazel_messages(&b).await;
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert_eq!(slack_bot_messages(&app).len(), 1);
+    let webhook_posts = app
+        .discord
+        .messages(DISCORD_CHANNEL)
+        .iter()
+        .filter(|m| m.webhook_id.is_some())
+        .count();
+    assert_eq!(webhook_posts, 1);
+    app.discord.assert_no_violations();
+    app.slack.assert_no_violations();
+}
+
+async fn edits_reactions_deletes_and_threads_cross_the_bridge(app: TestApp) {
+    let b = bridged(&app).await;
+    session_established(&app).await;
+
+    // Discord → Hazel → Slack: an edit, a reaction and a delete.
+    let id = discord_says(&app, "first draft");
+    let posted = eventually("the Discord message in Slack", || async {
+        slack_bot_messages(&app).into_iter().next()
+    })
+    .await;
+    let mut edited = user_message(&id, "final text");
+    edited["edited_timestamp"] = json!("2026-12-03T08:40:00.000000+00:00");
+    app.discord_gateway.dispatch("MESSAGE_UPDATE", edited);
+    eventually("the edit in Slack", || async {
+        (slack_bot_messages(&app).first()?.text == "final text").then_some(())
+    })
+    .await;
+    app.discord_gateway.dispatch(
+        "MESSAGE_REACTION_ADD",
+        json!({"user_id": DAVE, "channel_id": DISCORD_CHANNEL, "message_id": id,
+               "guild_id": DISCORD_GUILD, "emoji": {"id": null, "name": "🎉"}}),
+    );
+    eventually("the reaction in Slack", || async {
+        let root = slack_bot_messages(&app)
+            .into_iter()
+            .find(|m| m.ts == posted.ts)?;
+        root.reactions.contains_key("tada").then_some(())
+    })
+    .await;
+    app.discord_gateway.dispatch(
+        "MESSAGE_DELETE",
+        json!({"id": id, "channel_id": DISCORD_CHANNEL, "guild_id": DISCORD_GUILD}),
+    );
+    eventually("the delete in Slack", || async {
+        slack_bot_messages(&app).is_empty().then_some(())
+    })
+    .await;
+
+    // Discord → Hazel → Slack: a thread started from a message, and a reply in it.
+    let root = discord_says(&app, "a question");
+    let root_in_slack = eventually("the question in Slack", || async {
+        slack_bot_messages(&app)
+            .into_iter()
+            .find(|m| m.text == "a question")
+    })
+    .await;
+    app.discord_gateway.dispatch(
+        "THREAD_CREATE",
+        json!({"id": root, "parent_id": DISCORD_CHANNEL, "guild_id": DISCORD_GUILD,
+               "name": "a question", "type": 11}),
+    );
+    let reply = app.discord.post_as_user(&root, DAVE, "dave", "an answer");
+    let mut in_thread = user_message(&reply, "an answer");
+    in_thread["channel_id"] = json!(root);
+    app.discord_gateway.dispatch("MESSAGE_CREATE", in_thread);
+    let reply_in_slack = eventually("the reply in Slack", || async {
+        slack_bot_messages(&app)
+            .into_iter()
+            .find(|m| m.text == "an answer")
+    })
+    .await;
+    assert_eq!(
+        reply_in_slack.thread_ts.as_deref(),
+        Some(root_in_slack.ts.as_str())
+    );
+
+    // Slack → Hazel → Discord: an edit.
+    let parent = app
+        .slack
+        .post_as_user(SLACK_CHANNEL, ALICE, "from Slack")
+        .await;
+    let in_discord = eventually("the Slack message in Discord", || async {
+        app.discord
+            .messages(DISCORD_CHANNEL)
+            .into_iter()
+            .find(|m| m.webhook_id.is_some() && m.content == "from Slack")
+    })
+    .await;
+    app.slack
+        .edit_as_user(SLACK_CHANNEL, &parent, "from Slack, edited")
+        .await;
+    eventually("the edit in Discord", || async {
+        app.discord
+            .messages(DISCORD_CHANNEL)
+            .into_iter()
+            .find(|m| m.id == in_discord.id && m.content == "from Slack, edited")
+    })
+    .await;
+    // Hazel holds what stayed: the question, its answer and Slack's message (the first
+    // Discord message was deleted).
+    let messages = hazel_messages(&b).await;
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert_eq!(messages[1]["parentMessageId"], messages[0]["id"]);
+    app.discord.assert_no_violations();
+    app.slack.assert_no_violations();
+}
+
+async fn a_dropped_gateway_connection_resumes_without_loss_or_duplicate(app: TestApp) {
+    let b = bridged(&app).await;
+    session_established(&app).await;
+    discord_says(&app, "before the drop");
+    eventually("the first message", || async {
+        (hazel_messages(&b).await.len() == 1).then_some(())
+    })
+    .await;
+    app.discord_gateway.drop_connection();
+    // Said while the connection is down: Discord replays it on Resume.
+    discord_says(&app, "during the drop");
+    let messages = eventually("the replayed message", || async {
+        let messages = hazel_messages(&b).await;
+        (messages.len() == 2).then_some(messages)
+    })
+    .await;
+    assert_eq!(messages[1]["content"], "during the drop");
+    let stats = app.discord_gateway.stats();
+    assert!(!stats.resumes.is_empty(), "{stats:?}");
+    assert_eq!(stats.identifies.len(), 1, "{stats:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(hazel_messages(&b).await.len(), 2);
+}
+
+async fn a_refused_message_content_intent_puts_the_connection_in_error(app: TestApp) {
+    app.discord_gateway.refuse_message_content(true);
+    let b = bridged(&app).await;
+    let connection = eventually("the Discord connection in error", || async {
+        let connection = b
+            .team
+            .owner
+            .get(&format!("/connections/{}", b.discord))
+            .await
+            .expect_status(200)
+            .data()
+            .clone();
+        (connection["status"] == "error").then_some(connection)
+    })
+    .await;
+    assert_eq!(connection["errorCode"], "INSUFFICIENT_PERMISSIONS");
+    let message = connection["errorMessage"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Privileged Gateway Intents"),
+        "{connection}"
+    );
+    assert!(message.contains("Developer Portal"), "{connection}");
+    // The session does not loop on the refusal.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(app.discord_gateway.stats().identifies.len(), 1);
+}
+
+macro_rules! on_every_backend_bridged {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let app = hazel_testkit::TestApp::spawn_bridge_simulated(hazel_testkit::Backend::Sqlite)
+                        .await
+                        .expect("the SQLite backend is always available");
+                    super::$test(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    if let Some(app) =
+                        hazel_testkit::TestApp::spawn_bridge_simulated(hazel_testkit::Backend::Postgres).await
+                    {
+                        super::$test(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend_bridged!(
+    discord_and_slack_meet_in_hazel_once_each,
+    edits_reactions_deletes_and_threads_cross_the_bridge,
+    a_dropped_gateway_connection_resumes_without_loss_or_duplicate,
+    a_refused_message_content_intent_puts_the_connection_in_error,
+);

@@ -240,7 +240,8 @@ async fn slack_thread_replies_reactions_and_pins_reach_hazel(app: TestApp) {
     })
     .await;
 
-    // Hazel has no pins of its own yet: a pin is recorded and ignored with its reason.
+    // Hazel has no pins of its own: a pin is processed, writes nothing into Hazel, and with
+    // no other link of the channel relays nothing.
     app.slack.pin_as_user(CHANNEL, &parent, ALICE).await;
     let receipts = receipts_settled(&app, &linked.connection).await;
     assert_eq!(hazel_messages(&linked).await.len(), 3);
@@ -248,7 +249,105 @@ async fn slack_thread_replies_reactions_and_pins_reach_hazel(app: TestApp) {
         .iter()
         .find(|r| r.kind == Some(hazel_domain::model::delivery::DeliveryKind::PinAdd))
         .expect("the pin's receipt");
-    assert_eq!(pin.state.status(), DeliveryStatus::Ignored);
+    assert_eq!(pin.state.status(), DeliveryStatus::Delivered);
+    let outbound = records(&app, &linked.connection, DeliveryDirection::Outbound).await;
+    assert!(
+        outbound
+            .iter()
+            .all(|d| d.kind != Some(hazel_domain::model::delivery::DeliveryKind::PinAdd)),
+        "no pin delivery without another link"
+    );
+    app.slack.assert_no_violations();
+}
+
+/// The Slack channel a second link of the same Hazel channel joins.
+const OTHER_CHANNEL: &str = "C0RANDOM";
+
+/// Links the Hazel channel of `linked` to [`OTHER_CHANNEL`] too, with `sync_pins`.
+async fn second_link(linked: &Linked, sync_pins: bool) {
+    linked
+        .team
+        .owner
+        .post(
+            &format!("/connections/{}/channel-links", linked.connection),
+            json!({"hazelChannelId": linked.channel, "externalChannelId": OTHER_CHANNEL,
+                   "settings": {"syncPins": sync_pins}}),
+        )
+        .await
+        .expect_status(201);
+}
+
+/// The message the bot posted in [`OTHER_CHANNEL`] for `text`, once it is there.
+async fn relayed(app: &TestApp, text: &str) -> String {
+    eventually("the message relayed to the other channel", || async {
+        app.slack
+            .messages(OTHER_CHANNEL)
+            .into_iter()
+            .find(|m| m.bot_id.is_some() && m.text.contains(text))
+            .map(|m| m.ts)
+    })
+    .await
+}
+
+async fn slack_pins_are_relayed_to_the_channels_other_links_once(app: TestApp) {
+    let linked = linked(&app).await;
+    second_link(&linked, true).await;
+    let pinned = app.slack.post_as_user(CHANNEL, ALICE, "pin me").await;
+    let copy = relayed(&app, "pin me").await;
+
+    app.slack.pin_as_user(CHANNEL, &pinned, ALICE).await;
+    eventually("the pin relayed", || async {
+        (app.slack.pins(OTHER_CHANNEL) == [copy.clone()]).then_some(())
+    })
+    .await;
+    // The bot's own pin comes back as an event: it does not bounce to the first channel.
+    let receipts = receipts_settled(&app, &linked.connection).await;
+    let pins: Vec<_> = receipts
+        .iter()
+        .filter(|r| r.kind == Some(hazel_domain::model::delivery::DeliveryKind::PinAdd))
+        .collect();
+    assert!(
+        pins.iter()
+            .any(|r| r.state.status() == DeliveryStatus::Ignored),
+        "the echo of the bot's pin is ignored: {pins:?}"
+    );
+    assert_eq!(app.slack.pins(CHANNEL), [pinned.clone()]);
+    let pin_adds = || async {
+        records(&app, &linked.connection, DeliveryDirection::Outbound)
+            .await
+            .into_iter()
+            .filter(|d| d.kind == Some(hazel_domain::model::delivery::DeliveryKind::PinAdd))
+            .count()
+    };
+    assert_eq!(pin_adds().await, 1, "one pin delivery, to the other link");
+
+    app.slack.unpin_as_user(CHANNEL, &pinned, ALICE).await;
+    eventually("the unpin relayed", || async {
+        app.slack.pins(OTHER_CHANNEL).is_empty().then_some(())
+    })
+    .await;
+    receipts_settled(&app, &linked.connection).await;
+    assert!(app.slack.pins(CHANNEL).is_empty());
+    assert_eq!(pin_adds().await, 1, "the unpin's echo pinned nothing again");
+    app.slack.assert_no_violations();
+}
+
+async fn without_sync_pins_a_pin_is_not_relayed(app: TestApp) {
+    let linked = linked(&app).await;
+    second_link(&linked, false).await;
+    let pinned = app.slack.post_as_user(CHANNEL, ALICE, "pin me").await;
+    relayed(&app, "pin me").await;
+    app.slack.pin_as_user(CHANNEL, &pinned, ALICE).await;
+    receipts_settled(&app, &linked.connection).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(app.slack.pins(OTHER_CHANNEL).is_empty());
+    let outbound = records(&app, &linked.connection, DeliveryDirection::Outbound).await;
+    assert!(
+        outbound
+            .iter()
+            .all(|d| d.kind != Some(hazel_domain::model::delivery::DeliveryKind::PinAdd)),
+        "no pin delivery to a link without syncPins"
+    );
     app.slack.assert_no_violations();
 }
 
@@ -644,6 +743,8 @@ macro_rules! on_every_backend_with_slack {
 on_every_backend_with_slack!(
     slack_messages_edits_and_deletes_reach_hazel_with_their_authors,
     slack_thread_replies_reactions_and_pins_reach_hazel,
+    slack_pins_are_relayed_to_the_channels_other_links_once,
+    without_sync_pins_a_pin_is_not_relayed,
     hazel_messages_reach_slack_and_their_echoes_are_ignored,
     forged_stale_and_unknown_requests_are_refused_and_store_nothing,
     a_retried_or_redelivered_event_gives_one_message,

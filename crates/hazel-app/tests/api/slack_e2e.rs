@@ -260,21 +260,40 @@ async fn slack_thread_replies_reactions_and_pins_reach_hazel(app: TestApp) {
     app.slack.assert_no_violations();
 }
 
-/// The Slack channel a second link of the same Hazel channel joins.
-const OTHER_CHANNEL: &str = "C0RANDOM";
+/// The channel of a second Slack workspace that a second link of the same Hazel channel joins.
+const OTHER_CHANNEL: &str = "C0OTHER01";
+const OTHER_TEAM: &str = "T0HAZEL02";
 
-/// Links the Hazel channel of `linked` to [`OTHER_CHANNEL`] too, with `sync_pins`.
-async fn second_link(linked: &Linked, sync_pins: bool) {
-    linked
-        .team
-        .owner
+/// Links the Hazel channel of `linked` to [`OTHER_CHANNEL`] of a second workspace too, through
+/// a second connection, with `sync_pins`.
+async fn second_link(app: &TestApp, linked: &Linked, sync_pins: bool) -> String {
+    const OTHER_TOKEN: &str = "xoxb-333-444-othersecrettoken";
+    app.slack.add_workspace(OTHER_TEAM, "Other Slack");
+    app.slack
+        .add_bot_token(OTHER_TEAM, OTHER_TOKEN, crate::chat_sync::ALL_SLACK_SCOPES);
+    app.slack
+        .add_channel(OTHER_TEAM, OTHER_CHANNEL, "other", false, 3);
+    let owner = &linked.team.owner;
+    let connection = owner
         .post(
-            &format!("/connections/{}/channel-links", linked.connection),
+            "/connections",
+            json!({"organizationId": linked.team.org, "provider": "slack",
+                   "externalWorkspaceId": OTHER_TEAM,
+                   "credentials": {"botToken": OTHER_TOKEN,
+                                   "signingSecret": SLACK_SIGNING_SECRET}}),
+        )
+        .await
+        .expect_status(201)
+        .id();
+    owner
+        .post(
+            &format!("/connections/{connection}/channel-links"),
             json!({"hazelChannelId": linked.channel, "externalChannelId": OTHER_CHANNEL,
                    "settings": {"syncPins": sync_pins}}),
         )
         .await
         .expect_status(201);
+    connection
 }
 
 /// The message the bot posted in [`OTHER_CHANNEL`] for `text`, once it is there.
@@ -291,7 +310,7 @@ async fn relayed(app: &TestApp, text: &str) -> String {
 
 async fn slack_pins_are_relayed_to_the_channels_other_links_once(app: TestApp) {
     let linked = linked(&app).await;
-    second_link(&linked, true).await;
+    let other = second_link(&app, &linked, true).await;
     let pinned = app.slack.post_as_user(CHANNEL, ALICE, "pin me").await;
     let copy = relayed(&app, "pin me").await;
 
@@ -301,7 +320,7 @@ async fn slack_pins_are_relayed_to_the_channels_other_links_once(app: TestApp) {
     })
     .await;
     // The bot's own pin comes back as an event: it does not bounce to the first channel.
-    let receipts = receipts_settled(&app, &linked.connection).await;
+    let receipts = receipts_settled(&app, &other).await;
     let pins: Vec<_> = receipts
         .iter()
         .filter(|r| r.kind == Some(hazel_domain::model::delivery::DeliveryKind::PinAdd))
@@ -312,36 +331,53 @@ async fn slack_pins_are_relayed_to_the_channels_other_links_once(app: TestApp) {
         "the echo of the bot's pin is ignored: {pins:?}"
     );
     assert_eq!(app.slack.pins(CHANNEL), [pinned.clone()]);
-    let pin_adds = || async {
-        records(&app, &linked.connection, DeliveryDirection::Outbound)
-            .await
-            .into_iter()
-            .filter(|d| d.kind == Some(hazel_domain::model::delivery::DeliveryKind::PinAdd))
-            .count()
+    let pin_adds = |connection: String| {
+        let app = &app;
+        async move {
+            records(app, &connection, DeliveryDirection::Outbound)
+                .await
+                .into_iter()
+                .filter(|d| d.kind == Some(hazel_domain::model::delivery::DeliveryKind::PinAdd))
+                .count()
+        }
     };
-    assert_eq!(pin_adds().await, 1, "one pin delivery, to the other link");
+    assert_eq!(
+        pin_adds(other.clone()).await,
+        1,
+        "one pin delivery, to the other link"
+    );
+    assert_eq!(
+        pin_adds(linked.connection.clone()).await,
+        0,
+        "none back to the first"
+    );
 
     app.slack.unpin_as_user(CHANNEL, &pinned, ALICE).await;
     eventually("the unpin relayed", || async {
         app.slack.pins(OTHER_CHANNEL).is_empty().then_some(())
     })
     .await;
-    receipts_settled(&app, &linked.connection).await;
+    receipts_settled(&app, &other).await;
     assert!(app.slack.pins(CHANNEL).is_empty());
-    assert_eq!(pin_adds().await, 1, "the unpin's echo pinned nothing again");
+    assert_eq!(
+        pin_adds(other.clone()).await,
+        1,
+        "the unpin pinned nothing again"
+    );
+    assert_eq!(pin_adds(linked.connection.clone()).await, 0);
     app.slack.assert_no_violations();
 }
 
 async fn without_sync_pins_a_pin_is_not_relayed(app: TestApp) {
     let linked = linked(&app).await;
-    second_link(&linked, false).await;
+    let other = second_link(&app, &linked, false).await;
     let pinned = app.slack.post_as_user(CHANNEL, ALICE, "pin me").await;
     relayed(&app, "pin me").await;
     app.slack.pin_as_user(CHANNEL, &pinned, ALICE).await;
     receipts_settled(&app, &linked.connection).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(app.slack.pins(OTHER_CHANNEL).is_empty());
-    let outbound = records(&app, &linked.connection, DeliveryDirection::Outbound).await;
+    let outbound = records(&app, &other, DeliveryDirection::Outbound).await;
     assert!(
         outbound
             .iter()

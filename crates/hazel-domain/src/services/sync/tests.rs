@@ -1703,3 +1703,104 @@ async fn a_heads_creates_are_read_together_and_posted_in_order_with_their_outcom
         Some(Change::Sync(SyncChange::HoldsLinkClaim { .. }))
     ));
 }
+
+#[tokio::test]
+async fn a_lost_thread_reply_is_looked_for_among_the_threads_replies_and_not_posted_twice() {
+    let channel = ChannelId::new();
+    let target = route(channel, "C1", Direction::Both);
+    let (parent, reply) = (crate::ids::MessageId::new(), crate::ids::MessageId::new());
+    let mut item = queued(&target, reply);
+    item.delivery.state = DeliveryState::Pending {
+        attempts: 1,
+        next_attempt_at: at() - time::Duration::seconds(1),
+        last_error: None,
+        unresolved_since: Some(at() - time::Duration::seconds(5)),
+    };
+    let mut mocks = Mocks::new();
+    let mut served = false;
+    mocks.queue.expect_queue_head().returning(move |_, _| {
+        let answer = if served {
+            Vec::new()
+        } else {
+            vec![item.clone()]
+        };
+        served = true;
+        Ok(answer)
+    });
+    let found = target.clone();
+    mocks
+        .sync
+        .expect_route()
+        .returning(move |_| Ok(Some(found.clone())));
+    let link = target.link.id;
+    mocks.sync.expect_message_link().returning(move |_, id| {
+        Ok((id == parent).then(|| MessageLink {
+            id: MessageLinkId::new(),
+            channel_link_id: link,
+            hazel_message_id: parent,
+            external: ExternalRefs::single(ExternalMessageId::parse("m", "1.1").unwrap()),
+            source: LinkSource::External,
+            thread: None,
+            content_hash: ContentHash::of("hello"),
+            reactions: Default::default(),
+            created_at: at(),
+            updated_at: at(),
+        }))
+    });
+    mocks
+        .sync
+        .expect_message_links()
+        .returning(|_, _| Ok(Vec::new()));
+    mocks
+        .sync
+        .expect_message_views()
+        .returning(|_| Ok(Vec::new()));
+    mocks.messages.expect_view().returning(move |id| {
+        let mut view = view(channel, id);
+        view.message.parent_message_id = Some(parent);
+        Ok(Some(view))
+    });
+    mocks
+        .store
+        .expect_commit()
+        .withf(|changes| {
+            matches!(first_state(changes), Some(DeliveryState::Delivered { .. }))
+                && changes.iter().any(|c| {
+                    matches!(c, Change::Sync(SyncChange::InsertMessageLink(l))
+                        if l.external.root().as_str() == "1.2"
+                            && l.thread.as_ref().is_some_and(|t| t.parent.as_str() == "1.1"))
+                })
+        })
+        .times(1)
+        .returning(|c| Ok(committed(c.len())));
+    let mut outbound = crate::ports::MockChatOutbound::new();
+    outbound.expect_provider().return_const(Provider::Slack);
+    outbound
+        .expect_find_by_origin()
+        .withf(|_, thread, _, _| thread.as_ref().is_some_and(|t| t.parent.as_str() == "1.1"))
+        .times(1)
+        .returning(|_, _, _, _| {
+            Ok(Some(ExternalRefs::single(
+                ExternalMessageId::parse("m", "1.2").unwrap(),
+            )))
+        });
+    outbound.expect_post().never();
+    let mut ports = mocks.ports();
+    ports.vault = Arc::new(opening_vault());
+    ports.providers = ChatProviders::new().with_outbound(Arc::new(outbound));
+    let claim = crate::model::delivery::LinkClaim {
+        channel_link_id: target.link.id,
+        connection_id: target.connection.id,
+        worker: crate::ids::WorkerId::new(),
+        expires_at: at() + time::Duration::seconds(30),
+    };
+    let report = DeliveryService::new(ports)
+        .run_claim(&claim, 10)
+        .await
+        .unwrap();
+    let steps: Vec<_> = report.steps.into_iter().map(|(s, _)| s).collect();
+    assert_eq!(
+        steps,
+        vec![DeliveryStep::Delivered(DeliveryKind::MessageCreate)]
+    );
+}

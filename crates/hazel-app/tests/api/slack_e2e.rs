@@ -330,7 +330,7 @@ async fn slack_pins_are_relayed_to_the_channels_other_links_once(app: TestApp) {
             .any(|r| r.state.status() == DeliveryStatus::Ignored),
         "the echo of the bot's pin is ignored: {pins:?}"
     );
-    assert_eq!(app.slack.pins(CHANNEL), [pinned.clone()]);
+    assert_eq!(app.slack.pins(CHANNEL), std::slice::from_ref(&pinned));
     let pin_adds = |connection: String| {
         let app = &app;
         async move {

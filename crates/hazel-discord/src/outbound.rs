@@ -922,9 +922,12 @@ impl ChatOutbound for DiscordOutbound {
         })
     }
 
+    /// The thread needs no argument here: a lost send remembers where it was posted (the
+    /// thread's own channel for a reply), and that channel is read.
     async fn find_by_origin(
         &self,
         target: &OutboundTarget,
+        _thread: Option<ThreadRef>,
         origin: &OriginMarker,
         sent_at: Timestamp,
     ) -> Result<Option<ExternalRefs>, DeliveryError> {

@@ -192,8 +192,8 @@ impl SlackProvider {
     }
 
     /// Looks for the parts carrying `origin` in a thread's replies around `sent_at`: how an
-    /// ambiguous thread reply is resolved (the port's [`ChatOutbound::find_by_origin`] reads
-    /// the channel's history, where replies do not appear).
+    /// ambiguous thread reply is resolved ([`ChatOutbound::find_by_origin`] given the thread;
+    /// replies do not appear in the channel's history).
     ///
     /// # Errors
     /// Any [`DeliveryError`].
@@ -435,11 +435,21 @@ impl ChatOutbound for SlackProvider {
     async fn find_by_origin(
         &self,
         target: &OutboundTarget,
+        thread: Option<ThreadRef>,
         origin: &OriginMarker,
         sent_at: Timestamp,
     ) -> Result<Option<ExternalRefs>, DeliveryError> {
-        self.search(target, "conversations.history", None, origin, sent_at)
-            .await
+        match thread {
+            // Replies do not appear in the channel's history: the thread's replies are read.
+            Some(thread) => {
+                self.find_reply_by_origin(target, &thread, origin, sent_at)
+                    .await
+            }
+            None => {
+                self.search(target, "conversations.history", None, origin, sent_at)
+                    .await
+            }
+        }
     }
 }
 

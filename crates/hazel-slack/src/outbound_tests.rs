@@ -321,7 +321,8 @@ async fn reactions_and_pins_use_the_spec_parameters_and_are_idempotent() {
 }
 
 #[tokio::test]
-async fn find_by_origin_reads_history_with_metadata_around_the_send_time() {
+async fn find_by_origin_reads_the_history_or_the_threads_replies_with_metadata_around_the_send_time()
+ {
     let server = MockServer::start().await;
     let marker =
         json!({"event_type": "hazel_message", "event_payload": {"hazel_message_id": HAZEL_ID}});
@@ -356,7 +357,7 @@ async fn find_by_origin_reads_history_with_metadata_around_the_send_time() {
     let slack = provider(&server);
     let sent_at = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
     let found = slack
-        .find_by_origin(&target(), &origin(), sent_at)
+        .find_by_origin(&target(), None, &origin(), sent_at)
         .await
         .unwrap();
     assert_eq!(
@@ -369,7 +370,7 @@ async fn find_by_origin_reads_history_with_metadata_around_the_send_time() {
     };
     assert_eq!(
         slack
-            .find_reply_by_origin(&target(), &thread, &origin(), sent_at)
+            .find_by_origin(&target(), Some(thread), &origin(), sent_at)
             .await,
         Ok(None)
     );

@@ -453,6 +453,7 @@ impl ChatOutbound for FakeProvider {
     async fn find_by_origin(
         &self,
         target: &OutboundTarget,
+        thread: Option<ThreadRef>,
         origin: &OriginMarker,
         _sent_at: Timestamp,
     ) -> Result<Option<ExternalRefs>, DeliveryError> {
@@ -462,7 +463,7 @@ impl ChatOutbound for FakeProvider {
             channel: channel.clone(),
             content: None,
             message: None,
-            thread_parent: None,
+            thread_parent: thread.map(|t| t.parent.to_string()),
             emoji: None,
         });
         if let Some(error) = self.scripted(Op::FindByOrigin) {

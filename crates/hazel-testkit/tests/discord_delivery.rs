@@ -487,7 +487,7 @@ async fn an_ambiguous_send_is_found_before_it_is_sent_again() {
     let error = s.outbound.post(&target, &lost).await.unwrap_err();
     let found = s
         .outbound
-        .find_by_origin(&target, &lost.origin, sent_at)
+        .find_by_origin(&target, None, &lost.origin, sent_at)
         .await
         .unwrap();
 
@@ -504,16 +504,17 @@ async fn an_ambiguous_send_is_found_before_it_is_sent_again() {
         .await
         .unwrap();
     let mut reply = message("in the thread", "Mia");
-    reply.thread = ThreadTarget::Reply(ThreadRef {
+    let reply_thread = ThreadRef {
         parent: id(&messages[1].id),
         channel: None,
-    });
+    };
+    reply.thread = ThreadTarget::Reply(reply_thread.clone());
     s.sim
         .apply_then_drop("/webhooks/{webhook_id}/{webhook_token}");
     let lost_reply = s.outbound.post(&target, &reply).await.unwrap_err();
     let found_reply = s
         .outbound
-        .find_by_origin(&target, &reply.origin, sent_at)
+        .find_by_origin(&target, Some(reply_thread.clone()), &reply.origin, sent_at)
         .await
         .unwrap();
     let in_thread = s.sim.messages(&messages[1].id);
@@ -526,7 +527,7 @@ async fn an_ambiguous_send_is_found_before_it_is_sent_again() {
     let never = message("never sent", "Olive");
     assert_eq!(
         s.outbound
-            .find_by_origin(&target, &never.origin, sent_at)
+            .find_by_origin(&target, None, &never.origin, sent_at)
             .await
             .unwrap(),
         None

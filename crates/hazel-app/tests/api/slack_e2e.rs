@@ -240,7 +240,8 @@ async fn slack_thread_replies_reactions_and_pins_reach_hazel(app: TestApp) {
     })
     .await;
 
-    // Hazel has no pins of its own yet: a pin is recorded and ignored with its reason.
+    // Hazel has no pins of its own: a pin is processed, writes nothing into Hazel, and with
+    // no other link of the channel relays nothing.
     app.slack.pin_as_user(CHANNEL, &parent, ALICE).await;
     let receipts = receipts_settled(&app, &linked.connection).await;
     assert_eq!(hazel_messages(&linked).await.len(), 3);
@@ -248,7 +249,141 @@ async fn slack_thread_replies_reactions_and_pins_reach_hazel(app: TestApp) {
         .iter()
         .find(|r| r.kind == Some(hazel_domain::model::delivery::DeliveryKind::PinAdd))
         .expect("the pin's receipt");
-    assert_eq!(pin.state.status(), DeliveryStatus::Ignored);
+    assert_eq!(pin.state.status(), DeliveryStatus::Delivered);
+    let outbound = records(&app, &linked.connection, DeliveryDirection::Outbound).await;
+    assert!(
+        outbound
+            .iter()
+            .all(|d| d.kind != Some(hazel_domain::model::delivery::DeliveryKind::PinAdd)),
+        "no pin delivery without another link"
+    );
+    app.slack.assert_no_violations();
+}
+
+/// The channel of a second Slack workspace that a second link of the same Hazel channel joins.
+const OTHER_CHANNEL: &str = "C0OTHER01";
+const OTHER_TEAM: &str = "T0HAZEL02";
+
+/// Links the Hazel channel of `linked` to [`OTHER_CHANNEL`] of a second workspace too, through
+/// a second connection, with `sync_pins`.
+async fn second_link(app: &TestApp, linked: &Linked, sync_pins: bool) -> String {
+    const OTHER_TOKEN: &str = "xoxb-333-444-othersecrettoken";
+    app.slack.add_workspace(OTHER_TEAM, "Other Slack");
+    app.slack
+        .add_bot_token(OTHER_TEAM, OTHER_TOKEN, crate::chat_sync::ALL_SLACK_SCOPES);
+    app.slack
+        .add_channel(OTHER_TEAM, OTHER_CHANNEL, "other", false, 3);
+    let owner = &linked.team.owner;
+    let connection = owner
+        .post(
+            "/connections",
+            json!({"organizationId": linked.team.org, "provider": "slack",
+                   "externalWorkspaceId": OTHER_TEAM,
+                   "credentials": {"botToken": OTHER_TOKEN,
+                                   "signingSecret": SLACK_SIGNING_SECRET}}),
+        )
+        .await
+        .expect_status(201)
+        .id();
+    owner
+        .post(
+            &format!("/connections/{connection}/channel-links"),
+            json!({"hazelChannelId": linked.channel, "externalChannelId": OTHER_CHANNEL,
+                   "settings": {"syncPins": sync_pins}}),
+        )
+        .await
+        .expect_status(201);
+    connection
+}
+
+/// The message the bot posted in [`OTHER_CHANNEL`] for `text`, once it is there.
+async fn relayed(app: &TestApp, text: &str) -> String {
+    eventually("the message relayed to the other channel", || async {
+        app.slack
+            .messages(OTHER_CHANNEL)
+            .into_iter()
+            .find(|m| m.bot_id.is_some() && m.text.contains(text))
+            .map(|m| m.ts)
+    })
+    .await
+}
+
+async fn slack_pins_are_relayed_to_the_channels_other_links_once(app: TestApp) {
+    let linked = linked(&app).await;
+    let other = second_link(&app, &linked, true).await;
+    let pinned = app.slack.post_as_user(CHANNEL, ALICE, "pin me").await;
+    let copy = relayed(&app, "pin me").await;
+
+    app.slack.pin_as_user(CHANNEL, &pinned, ALICE).await;
+    eventually("the pin relayed", || async {
+        (app.slack.pins(OTHER_CHANNEL) == [copy.clone()]).then_some(())
+    })
+    .await;
+    // The bot's own pin comes back as an event: it does not bounce to the first channel.
+    let receipts = receipts_settled(&app, &other).await;
+    let pins: Vec<_> = receipts
+        .iter()
+        .filter(|r| r.kind == Some(hazel_domain::model::delivery::DeliveryKind::PinAdd))
+        .collect();
+    assert!(
+        pins.iter()
+            .any(|r| r.state.status() == DeliveryStatus::Ignored),
+        "the echo of the bot's pin is ignored: {pins:?}"
+    );
+    assert_eq!(app.slack.pins(CHANNEL), std::slice::from_ref(&pinned));
+    let pin_adds = |connection: String| {
+        let app = &app;
+        async move {
+            records(app, &connection, DeliveryDirection::Outbound)
+                .await
+                .into_iter()
+                .filter(|d| d.kind == Some(hazel_domain::model::delivery::DeliveryKind::PinAdd))
+                .count()
+        }
+    };
+    assert_eq!(
+        pin_adds(other.clone()).await,
+        1,
+        "one pin delivery, to the other link"
+    );
+    assert_eq!(
+        pin_adds(linked.connection.clone()).await,
+        0,
+        "none back to the first"
+    );
+
+    app.slack.unpin_as_user(CHANNEL, &pinned, ALICE).await;
+    eventually("the unpin relayed", || async {
+        app.slack.pins(OTHER_CHANNEL).is_empty().then_some(())
+    })
+    .await;
+    receipts_settled(&app, &other).await;
+    assert!(app.slack.pins(CHANNEL).is_empty());
+    assert_eq!(
+        pin_adds(other.clone()).await,
+        1,
+        "the unpin pinned nothing again"
+    );
+    assert_eq!(pin_adds(linked.connection.clone()).await, 0);
+    app.slack.assert_no_violations();
+}
+
+async fn without_sync_pins_a_pin_is_not_relayed(app: TestApp) {
+    let linked = linked(&app).await;
+    let other = second_link(&app, &linked, false).await;
+    let pinned = app.slack.post_as_user(CHANNEL, ALICE, "pin me").await;
+    relayed(&app, "pin me").await;
+    app.slack.pin_as_user(CHANNEL, &pinned, ALICE).await;
+    receipts_settled(&app, &linked.connection).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(app.slack.pins(OTHER_CHANNEL).is_empty());
+    let outbound = records(&app, &other, DeliveryDirection::Outbound).await;
+    assert!(
+        outbound
+            .iter()
+            .all(|d| d.kind != Some(hazel_domain::model::delivery::DeliveryKind::PinAdd)),
+        "no pin delivery to a link without syncPins"
+    );
     app.slack.assert_no_violations();
 }
 
@@ -644,6 +779,8 @@ macro_rules! on_every_backend_with_slack {
 on_every_backend_with_slack!(
     slack_messages_edits_and_deletes_reach_hazel_with_their_authors,
     slack_thread_replies_reactions_and_pins_reach_hazel,
+    slack_pins_are_relayed_to_the_channels_other_links_once,
+    without_sync_pins_a_pin_is_not_relayed,
     hazel_messages_reach_slack_and_their_echoes_are_ignored,
     forged_stale_and_unknown_requests_are_refused_and_store_nothing,
     a_retried_or_redelivered_event_gives_one_message,

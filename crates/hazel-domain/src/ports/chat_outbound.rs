@@ -109,15 +109,17 @@ pub trait ChatOutbound: Send + Sync {
         name: &str,
     ) -> Result<ThreadRef, DeliveryError>;
 
-    /// Looks for messages carrying `origin` that were posted in the target channel (or
-    /// thread) around `sent_at`: how an ambiguous send is resolved before it is retried.
-    /// `None` when there are none, and the message may be sent again.
+    /// Looks for messages carrying `origin` that were posted in the target channel, or among
+    /// the replies of `thread` when the lost send was a reply in it, around `sent_at`: how an
+    /// ambiguous send is resolved before it is retried. `None` when there are none, and the
+    /// message may be sent again.
     ///
     /// # Errors
     /// Any [`DeliveryError`].
     async fn find_by_origin(
         &self,
         target: &OutboundTarget,
+        thread: Option<ThreadRef>,
         origin: &OriginMarker,
         sent_at: Timestamp,
     ) -> Result<Option<ExternalRefs>, DeliveryError>;

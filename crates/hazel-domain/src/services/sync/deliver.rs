@@ -660,7 +660,7 @@ impl DeliveryService {
         };
         if let BeforeSending::LookUp(sent_at) = before_sending {
             match adapter
-                .find_by_origin(target, &message.origin, sent_at)
+                .find_by_origin(target, thread.clone(), &message.origin, sent_at)
                 .await
             {
                 Ok(Some(refs)) => return Ok(Some(Ok(Effect::Posted { refs, thread, hash }))),

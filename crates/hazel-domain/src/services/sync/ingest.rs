@@ -732,10 +732,15 @@ impl IngestService {
                 user,
                 emoji,
             } => self.reaction(&context, message, user, emoji, false).await?,
-            // Hazel has no pins of its own to write them into yet.
-            InboundEventKind::PinAdded { .. }
-            | InboundEventKind::PinRemoved { .. }
-            | InboundEventKind::ThreadStarted { .. } => Err(IgnoreReason::Unsupported),
+            // Hazel has no pins of its own: a pin is relayed to the channel's other links.
+            InboundEventKind::PinAdded { message, .. } => {
+                self.pinned(&context, message, DeliveryKind::PinAdd).await?
+            }
+            InboundEventKind::PinRemoved { message, .. } => {
+                self.pinned(&context, message, DeliveryKind::PinRemove)
+                    .await?
+            }
+            InboundEventKind::ThreadStarted { .. } => Err(IgnoreReason::Unsupported),
         };
         Ok(match written {
             Err(reason) => Decision::Ignore(reason, Some(link)),
@@ -749,6 +754,34 @@ impl IngestService {
                 }
             }
         })
+    }
+
+    /// A pin or unpin (`kind`) of `message` on the platform: nothing is written into Hazel
+    /// (it has no pins of its own); the change is relayed to the channel's other links that
+    /// sync pins. A message never synced through the link is not relayed.
+    async fn pinned(
+        &self,
+        context: &Context<'_>,
+        message: &crate::model::external::ExternalMessageId,
+        kind: DeliveryKind,
+    ) -> anyhow::Result<Result<Written, IgnoreReason>> {
+        let Some(linked) = self.linked(context, message).await? else {
+            return Ok(Err(IgnoreReason::MessageNotLinked));
+        };
+        let live = self
+            .ports
+            .messages
+            .find(linked.hazel_message_id)
+            .await?
+            .is_some_and(|m| m.deleted_at.is_none());
+        if !live {
+            return Ok(Err(IgnoreReason::MessageGone));
+        }
+        Ok(Ok(Written {
+            message: Some(linked.hazel_message_id),
+            changes: Vec::new(),
+            fan_out: Some((kind, linked.hazel_message_id, None)),
+        }))
     }
 
     async fn linked(

@@ -650,6 +650,205 @@ async fn a_receipt_whose_lease_was_taken_over_writes_nothing() {
     );
 }
 
+/// Mocks for a pin event through `source`, whose channel also has the links `others`; the
+/// pinned message `1.1` is linked to a live Hazel message when `linked`.
+fn pinning(source: &Route, others: &[Route], linked: bool) -> Mocks {
+    let mut routes = vec![source.clone()];
+    routes.extend(others.iter().cloned());
+    let mut mocks = Mocks::new();
+    let found = source.clone();
+    mocks
+        .sync
+        .expect_route_for_external()
+        .returning(move |_, _| Ok(Some(found.clone())));
+    mocks
+        .sync
+        .expect_routes_for_channel()
+        .returning(move |_| Ok(routes.clone()));
+    let org = source.connection.organization_id;
+    let channel = source.link.hazel_channel_id;
+    mocks
+        .channels
+        .expect_find()
+        .returning(move |id| Ok(Some(hazel_channel(id, org))));
+    let link = source.link.id;
+    let hazel = crate::ids::MessageId::new();
+    mocks
+        .sync
+        .expect_message_link_by_external()
+        .returning(move |_, external| {
+            Ok(linked.then(|| MessageLink {
+                id: MessageLinkId::new(),
+                channel_link_id: link,
+                hazel_message_id: hazel,
+                external: ExternalRefs::single(external.clone()),
+                source: LinkSource::External,
+                thread: None,
+                content_hash: ContentHash::of("hello"),
+                reactions: Default::default(),
+                created_at: at(),
+                updated_at: at(),
+            }))
+        });
+    mocks
+        .messages
+        .expect_find()
+        .returning(move |id| Ok(Some(view(channel, id).message)));
+    mocks
+}
+
+fn pin_event(source: &Route, added: bool) -> ReceiptLease {
+    let message = ExternalMessageId::parse("m", "1.1").unwrap();
+    let by = Some(ExternalUserId::parse("u", "U1").unwrap());
+    let kind = if added {
+        InboundEventKind::PinAdded { message, by }
+    } else {
+        InboundEventKind::PinRemoved { message, by }
+    };
+    lease(source.connection.id, event("CA", kind))
+}
+
+fn pins_on(mut route: Route) -> Route {
+    route.link.settings.sync_pins = true;
+    route
+}
+
+#[tokio::test]
+async fn a_pin_is_relayed_to_the_other_links_that_sync_pins_and_nothing_is_written() {
+    let channel = ChannelId::new();
+    let source = pins_on(route(channel, "CA", Direction::Both));
+    let syncing = pins_on(route(channel, "CB", Direction::Both));
+    let not_syncing = route(channel, "CC", Direction::Both);
+    let inbound_only = pins_on(route(channel, "CD", Direction::Inbound));
+    for added in [true, false] {
+        let mut mocks = pinning(
+            &source,
+            &[syncing.clone(), not_syncing.clone(), inbound_only.clone()],
+            true,
+        );
+        let (source_link, target) = (source.link.id, syncing.link.id);
+        let kind = if added {
+            DeliveryKind::PinAdd
+        } else {
+            DeliveryKind::PinRemove
+        };
+        mocks
+            .store
+            .expect_commit()
+            .withf(move |changes| {
+                let deliveries: Vec<_> = changes
+                    .iter()
+                    .filter_map(|c| match c {
+                        Change::Sync(SyncChange::EnqueueDelivery(d)) => {
+                            Some((d.channel_link_id, d.kind))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                let writes_hazel = changes.iter().any(|c| !matches!(c, Change::Sync(_)));
+                deliveries == [(target, kind)]
+                    && !writes_hazel
+                    && changes.iter().any(|c| {
+                        matches!(c, Change::Sync(SyncChange::SetReceiptState {
+                            state: DeliveryState::Delivered { .. },
+                            channel_link_id: Some(link),
+                            hazel_message_id: Some(_),
+                            ..
+                        }) if *link == source_link)
+                    })
+            })
+            .times(1)
+            .returning(|c| Ok(committed(c.len())));
+        let service = IngestService::new(mocks.ports());
+        assert_eq!(
+            service.process(&pin_event(&source, added)).await.unwrap(),
+            ReceiptReport::Processed
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_pin_through_a_link_without_sync_pins_or_sending_no_way_in_relays_nothing() {
+    let channel = ChannelId::new();
+    let other = pins_on(route(channel, "CB", Direction::Both));
+    for (source, reason) in [
+        (
+            route(channel, "CA", Direction::Both),
+            IgnoreReason::SettingDisabled,
+        ),
+        (
+            pins_on(route(channel, "CA", Direction::Outbound)),
+            IgnoreReason::DirectionDisallows,
+        ),
+    ] {
+        let mut mocks = pinning(&source, std::slice::from_ref(&other), true);
+        mocks
+            .store
+            .expect_commit()
+            .withf(|changes| {
+                !changes
+                    .iter()
+                    .any(|c| matches!(c, Change::Sync(SyncChange::EnqueueDelivery(_))))
+            })
+            .times(1)
+            .returning(|c| Ok(committed(c.len())));
+        let service = IngestService::new(mocks.ports());
+        assert_eq!(
+            service.process(&pin_event(&source, true)).await.unwrap(),
+            ReceiptReport::Ignored(reason)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_pin_by_our_own_bot_does_not_bounce_and_one_of_a_message_never_synced_is_ignored() {
+    let channel = ChannelId::new();
+    let source = pins_on(route(channel, "CA", Direction::Both));
+    let other = pins_on(route(channel, "CB", Direction::Both));
+
+    let mut mocks = pinning(&source, std::slice::from_ref(&other), true);
+    mocks
+        .store
+        .expect_commit()
+        .times(1)
+        .returning(|c| Ok(committed(c.len())));
+    let service = IngestService::new(mocks.ports());
+    let mut own = pin_event(&source, true);
+    own.receipt.event.kind = InboundEventKind::PinAdded {
+        message: ExternalMessageId::parse("m", "1.1").unwrap(),
+        by: Some(ExternalUserId::parse("u", "UBOT").unwrap()),
+    };
+    assert_eq!(
+        service.process(&own).await.unwrap(),
+        ReceiptReport::Ignored(IgnoreReason::OwnBot)
+    );
+
+    let mut mocks = pinning(&source, std::slice::from_ref(&other), false);
+    mocks
+        .store
+        .expect_commit()
+        .withf(|changes| {
+            !changes
+                .iter()
+                .any(|c| matches!(c, Change::Sync(SyncChange::EnqueueDelivery(_))))
+        })
+        .times(1)
+        .returning(|c| Ok(committed(c.len())));
+    let service = IngestService::new(mocks.ports());
+    let mut unknown = pin_event(&source, true);
+    // The last try: it is no longer waited for.
+    unknown.receipt.state = DeliveryState::Pending {
+        attempts: 2,
+        next_attempt_at: at(),
+        last_error: None,
+        unresolved_since: None,
+    };
+    assert_eq!(
+        service.process(&unknown).await.unwrap(),
+        ReceiptReport::Ignored(IgnoreReason::MessageNotLinked)
+    );
+}
+
 /// Mocks for receipts of channel `CA` of `source`, with `existing` authors already shadow
 /// members, and every read a batch or a single receipt makes.
 fn ingesting(source: &Route, other: &Route, existing: &[&str]) -> Mocks {
@@ -1503,4 +1702,105 @@ async fn a_heads_creates_are_read_together_and_posted_in_order_with_their_outcom
         commits[2].iter().next(),
         Some(Change::Sync(SyncChange::HoldsLinkClaim { .. }))
     ));
+}
+
+#[tokio::test]
+async fn a_lost_thread_reply_is_looked_for_among_the_threads_replies_and_not_posted_twice() {
+    let channel = ChannelId::new();
+    let target = route(channel, "C1", Direction::Both);
+    let (parent, reply) = (crate::ids::MessageId::new(), crate::ids::MessageId::new());
+    let mut item = queued(&target, reply);
+    item.delivery.state = DeliveryState::Pending {
+        attempts: 1,
+        next_attempt_at: at() - time::Duration::seconds(1),
+        last_error: None,
+        unresolved_since: Some(at() - time::Duration::seconds(5)),
+    };
+    let mut mocks = Mocks::new();
+    let mut served = false;
+    mocks.queue.expect_queue_head().returning(move |_, _| {
+        let answer = if served {
+            Vec::new()
+        } else {
+            vec![item.clone()]
+        };
+        served = true;
+        Ok(answer)
+    });
+    let found = target.clone();
+    mocks
+        .sync
+        .expect_route()
+        .returning(move |_| Ok(Some(found.clone())));
+    let link = target.link.id;
+    mocks.sync.expect_message_link().returning(move |_, id| {
+        Ok((id == parent).then(|| MessageLink {
+            id: MessageLinkId::new(),
+            channel_link_id: link,
+            hazel_message_id: parent,
+            external: ExternalRefs::single(ExternalMessageId::parse("m", "1.1").unwrap()),
+            source: LinkSource::External,
+            thread: None,
+            content_hash: ContentHash::of("hello"),
+            reactions: Default::default(),
+            created_at: at(),
+            updated_at: at(),
+        }))
+    });
+    mocks
+        .sync
+        .expect_message_links()
+        .returning(|_, _| Ok(Vec::new()));
+    mocks
+        .sync
+        .expect_message_views()
+        .returning(|_| Ok(Vec::new()));
+    mocks.messages.expect_view().returning(move |id| {
+        let mut view = view(channel, id);
+        view.message.parent_message_id = Some(parent);
+        Ok(Some(view))
+    });
+    mocks
+        .store
+        .expect_commit()
+        .withf(|changes| {
+            matches!(first_state(changes), Some(DeliveryState::Delivered { .. }))
+                && changes.iter().any(|c| {
+                    matches!(c, Change::Sync(SyncChange::InsertMessageLink(l))
+                        if l.external.root().as_str() == "1.2"
+                            && l.thread.as_ref().is_some_and(|t| t.parent.as_str() == "1.1"))
+                })
+        })
+        .times(1)
+        .returning(|c| Ok(committed(c.len())));
+    let mut outbound = crate::ports::MockChatOutbound::new();
+    outbound.expect_provider().return_const(Provider::Slack);
+    outbound
+        .expect_find_by_origin()
+        .withf(|_, thread, _, _| thread.as_ref().is_some_and(|t| t.parent.as_str() == "1.1"))
+        .times(1)
+        .returning(|_, _, _, _| {
+            Ok(Some(ExternalRefs::single(
+                ExternalMessageId::parse("m", "1.2").unwrap(),
+            )))
+        });
+    outbound.expect_post().never();
+    let mut ports = mocks.ports();
+    ports.vault = Arc::new(opening_vault());
+    ports.providers = ChatProviders::new().with_outbound(Arc::new(outbound));
+    let claim = crate::model::delivery::LinkClaim {
+        channel_link_id: target.link.id,
+        connection_id: target.connection.id,
+        worker: crate::ids::WorkerId::new(),
+        expires_at: at() + time::Duration::seconds(30),
+    };
+    let report = DeliveryService::new(ports)
+        .run_claim(&claim, 10)
+        .await
+        .unwrap();
+    let steps: Vec<_> = report.steps.into_iter().map(|(s, _)| s).collect();
+    assert_eq!(
+        steps,
+        vec![DeliveryStep::Delivered(DeliveryKind::MessageCreate)]
+    );
 }

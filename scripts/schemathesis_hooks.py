@@ -3,7 +3,7 @@
 Some rules depend on stored data, not on the shape of a request, so no schema can state them:
 an id in a path or a body must name an existing resource (404, or 400 for a parent), a slug or a
 member's email must not be taken yet, new credentials must be of the connection's provider, and
-selected channels must be channels the provider shows the bot. So that the fuzzer's requests exercise the service rather
+selected and linked channels must be channels the provider shows the bot. So that the fuzzer's requests exercise the service rather
 than those rules, this hook points UUIDs at the seeded data (an organization, a channel, two
 messages, connections and channel links: one of each that requests may delete, one they must
 not) and makes slugs and emails unique.
@@ -100,6 +100,7 @@ def path_parameters(case):
 # Their ids and tokens come from the simulators' own output (HAZEL_DEMO_*), so they cannot drift.
 SLACK_CREDENTIALS = {"botToken": os.environ["HAZEL_DEMO_SLACK_BOT_TOKEN"], "signingSecret": "s3cret"}
 SLACK_CHANNELS = ["C0GENERAL", "C0RANDOM", "G0PRIVATE"]
+LINKABLE_CHANNELS = ["C0GENERAL", "C0RANDOM"]
 DEMO_WORKSPACES = {
     "slack": (os.environ["HAZEL_DEMO_SLACK_TEAM"], SLACK_CREDENTIALS),
     "discord": (
@@ -120,6 +121,9 @@ def body(case, value):
     if case.path.startswith("/api/v1/connections/{id}"):
         if isinstance(value.get("credentials"), dict):
             value["credentials"] = dict(SLACK_CREDENTIALS)
+        # A link's channel must be one the bot sees (a public channel it can join).
+        if isinstance(value.get("externalChannelId"), str):
+            value["externalChannelId"] = LINKABLE_CHANNELS[next(COUNTER) % len(LINKABLE_CHANNELS)]
         if isinstance(value.get("channelIds"), list):
             value["channelIds"] = [
                 SLACK_CHANNELS[i % len(SLACK_CHANNELS)] for i, _ in enumerate(value["channelIds"])

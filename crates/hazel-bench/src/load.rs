@@ -174,6 +174,20 @@ impl Connection {
     }
 }
 
+/// How long each measured cell runs: `BENCH_SECONDS` (at least 1), or `default` seconds.
+///
+/// # Errors
+/// When `BENCH_SECONDS` is not a whole number.
+pub fn cell_length(default: u64) -> anyhow::Result<Duration> {
+    let seconds: u64 = match std::env::var("BENCH_SECONDS") {
+        Ok(raw) => raw
+            .parse()
+            .context("BENCH_SECONDS must be a whole number")?,
+        Err(_) => default,
+    };
+    Ok(Duration::from_secs(seconds.max(1)))
+}
+
 /// `d` in milliseconds, for tables.
 #[must_use]
 pub fn ms(d: Duration) -> String {

@@ -3,10 +3,10 @@
 //! Discord REST simulator, and the Gateway simulator the service's Discord session connects
 //! to). What is said on either platform reaches the other through Hazel, once.
 
-use std::future::Future;
 use std::time::Duration;
 
 use hazel_testkit::TestApp;
+use hazel_testkit::eventually;
 use hazel_testkit::sim::slack::SlackMessage;
 use serde_json::{Value, json};
 
@@ -61,24 +61,6 @@ async fn bridged(app: &TestApp) -> Bridged {
         team,
         channel,
         discord,
-    }
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
@@ -353,35 +335,7 @@ async fn a_refused_message_content_intent_puts_the_connection_in_error(app: Test
     assert_eq!(app.discord_gateway.stats().identifies.len(), 1);
 }
 
-macro_rules! on_every_backend_bridged {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let app = hazel_testkit::TestApp::spawn_bridge_simulated(hazel_testkit::Backend::Sqlite)
-                        .await
-                        .expect("the SQLite backend is always available");
-                    super::$test(app).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    if let Some(app) =
-                        hazel_testkit::TestApp::spawn_bridge_simulated(hazel_testkit::Backend::Postgres).await
-                    {
-                        super::$test(app).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_every_backend_bridged!(
+hazel_testkit::on_every_backend!(spawn spawn_bridge_simulated:
     discord_and_slack_meet_in_hazel_once_each,
     edits_reactions_deletes_and_threads_cross_the_bridge,
     a_dropped_gateway_connection_resumes_without_loss_or_duplicate,

@@ -3,7 +3,6 @@
 //! channel; Hazel writes reach the Slack channel through the Web API, under the author's
 //! persona and with the origin marker, and their echoes are ignored.
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use hazel_domain::ids::SyncConnectionId;
@@ -11,6 +10,7 @@ use hazel_domain::model::delivery::{DeliveryDirection, DeliveryStatus};
 use hazel_domain::model::page::PageRequest;
 use hazel_domain::ports::{DeliveryFilter, DeliveryRecord, SyncRepository as _};
 use hazel_testkit::TestApp;
+use hazel_testkit::eventually;
 use hazel_testkit::sim::slack::{Delivery, Failure, SlackMessage};
 use hazel_testkit::sim::slack_events::url_verification;
 use secrecy::SecretString;
@@ -64,25 +64,6 @@ async fn linked_quietly(app: &TestApp) -> Linked {
         team,
         channel,
         connection,
-    }
-}
-
-/// Polls `check` until it answers `Some`, for at most 60 s (the machine may be loaded).
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
@@ -748,36 +729,7 @@ async fn catch_up_reads_what_was_missed_without_duplicates(app: TestApp) {
     app.slack.assert_no_violations();
 }
 
-/// Runs each test once per backend with the real Slack adapters against the simulator.
-macro_rules! on_every_backend_with_slack {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let app = hazel_testkit::TestApp::spawn_slack_simulated(hazel_testkit::Backend::Sqlite)
-                        .await
-                        .expect("the SQLite backend is always available");
-                    super::$test(app).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    if let Some(app) =
-                        hazel_testkit::TestApp::spawn_slack_simulated(hazel_testkit::Backend::Postgres).await
-                    {
-                        super::$test(app).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_every_backend_with_slack!(
+hazel_testkit::on_every_backend!(spawn spawn_slack_simulated:
     slack_messages_edits_and_deletes_reach_hazel_with_their_authors,
     slack_thread_replies_reactions_and_pins_reach_hazel,
     slack_pins_are_relayed_to_the_channels_other_links_once,

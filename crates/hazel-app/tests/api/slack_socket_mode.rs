@@ -2,34 +2,16 @@
 //! envelope after recording its events, reconnects when Slack asks or the socket drops, and
 //! runs in one process only.
 
-use std::future::Future;
 use std::time::Duration;
 
 use hazel_testkit::TestApp;
+use hazel_testkit::eventually;
 use hazel_testkit::sim::slack_socket::{event_callback, message_event};
 use serde_json::{Value, json};
 
 use crate::chat_sync::*;
 
 const APP_TOKEN: &str = "xapp-1-A0APP-111-socketsecretapptoken";
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// A Socket Mode connection with `C0GENERAL` linked to a Hazel channel, its socket open.
 struct Socketed {

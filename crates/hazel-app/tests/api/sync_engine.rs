@@ -2,7 +2,6 @@
 //! channel, the in-process fake providers behind both, inbound events recorded as the webhook
 //! intake records them, and the real workers delivering.
 
-use std::future::Future;
 use std::time::Duration;
 
 use hazel_domain::ids::SyncConnectionId;
@@ -16,6 +15,7 @@ use hazel_domain::model::sync::{
 };
 use hazel_domain::ports::{DeliveryFilter, DeliveryRecord, SyncRepository as _};
 use hazel_testkit::TestApp;
+use hazel_testkit::eventually;
 use hazel_testkit::fake::Op;
 use serde_json::{Value, json};
 
@@ -68,25 +68,6 @@ async fn bridge(app: &TestApp) -> Bridge {
         discord,
         slack_link,
         discord_link,
-    }
-}
-
-/// Polls `check` until it answers `Some`, for at most 60 s (the machine may be loaded).
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 

@@ -82,13 +82,7 @@ impl Report {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     hazel_app::install_crypto_provider();
-    let seconds: u64 = match std::env::var("BENCH_SECONDS") {
-        Ok(raw) => raw
-            .parse()
-            .context("BENCH_SECONDS must be a whole number")?,
-        Err(_) => 5,
-    };
-    let length = Duration::from_secs(seconds.max(1));
+    let length = hazel_bench::load::cell_length(5)?;
     let binary = service_binary()?;
     let mut reports = Vec::new();
 

@@ -34,13 +34,7 @@ struct Row {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     hazel_app::install_crypto_provider();
-    let seconds: u64 = match std::env::var("BENCH_SECONDS") {
-        Ok(raw) => raw
-            .parse()
-            .context("BENCH_SECONDS must be a whole number")?,
-        Err(_) => 3,
-    };
-    let length = Duration::from_secs(seconds.max(1));
+    let length = hazel_bench::load::cell_length(3)?;
     let mut rows = Vec::new();
 
     let dir = tempfile::tempdir().context("creating a temporary directory")?;

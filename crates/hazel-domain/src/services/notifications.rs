@@ -178,15 +178,25 @@ impl NotificationService {
         unread_only: bool,
         page: &PageRequest,
     ) -> Result<Page<Notification>, MembershipError> {
-        let memberships = self.members.memberships(caller.user.id).await?;
-        let member_ids: Vec<MemberId> = memberships
-            .iter()
-            .filter(|m| organization.is_none_or(|o| m.organization_id == o))
-            .map(|m| m.id)
-            .collect();
-        if organization.is_some() && member_ids.is_empty() {
-            return Err(MembershipError::OrganizationNotFound);
-        }
+        let member_ids: Vec<MemberId> = match organization {
+            // One organization: the caller's membership of it (a lookup the store may answer
+            // from memory), not the list of all their memberships.
+            Some(organization) => match self
+                .members
+                .find_for_user(organization, caller.user.id)
+                .await?
+            {
+                Some(member) => vec![member.id],
+                None => return Err(MembershipError::OrganizationNotFound),
+            },
+            None => self
+                .members
+                .memberships(caller.user.id)
+                .await?
+                .iter()
+                .map(|m| m.id)
+                .collect(),
+        };
         let filter = NotificationFilter {
             member_ids,
             unread_only,

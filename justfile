@@ -59,6 +59,6 @@ bench:
     cargo build --release --quiet -p hazel-app --bin hazel-sync -p hazel-bench --bin bench
     "${CARGO_TARGET_DIR:-target}/release/bench"
 
-# Start the service beside the Slack simulator and show a message crossing each way (Slack → Hazel over the Events API, Hazel → Slack over the Web API).
+# Start the service beside the Slack and Discord simulators and show messages crossing every way (Slack ⇄ Hazel ⇄ Discord).
 demo:
     cargo run --quiet -p hazel-testkit --bin hazel-demo

@@ -192,13 +192,21 @@ struct PendingSend {
     sent_at: Instant,
 }
 
-/// What the adapter remembers between calls: webhooks, rate limits, unresolved sends.
+/// The most started threads remembered; past it the memory starts over (a thread not
+/// remembered costs one call answered "already created").
+const REMEMBER_THREADS: usize = 10_000;
+
+/// What the adapter remembers between calls: webhooks, rate limits, unresolved sends, and
+/// the threads known to exist.
 #[derive(Default)]
 struct Memory {
     /// (bot user or application, channel) → webhook.
     webhooks: HashMap<(String, String), Webhook>,
     limits: RateLimits,
     pending: HashMap<MessageId, PendingSend>,
+    /// (channel, starter message) of threads that exist (started here, or answered
+    /// "already created").
+    threads: std::collections::HashSet<(String, String)>,
 }
 
 /// The Discord adapter of [`ChatOutbound`].
@@ -548,6 +556,73 @@ impl DiscordOutbound {
         Ok(posted)
     }
 
+    /// The thread a message goes to: none for a top-level message; for a reply, the thread
+    /// channel the domain knows, or the thread its parent is in, or else the thread started
+    /// from its parent message. Discord names a thread started from a message after the
+    /// message, so that thread's id is the parent's: one this process started or saw exist
+    /// is reused without a call; otherwise it is started now
+    /// (`POST /channels/{channel_id}/messages/{message_id}/threads`, named after the parent's
+    /// first line), and "already created" (160004, started elsewhere or before a restart)
+    /// answers the same thread.
+    async fn reply_thread(
+        &self,
+        target: &OutboundTarget,
+        message: &OutboundMessage,
+    ) -> Result<Option<String>, DeliveryError> {
+        let ThreadTarget::Reply(thread) = &message.thread else {
+            return Ok(None);
+        };
+        if let Some(channel) = &thread.channel {
+            return Ok(Some(channel.as_str().to_owned()));
+        }
+        let parent = MessageRef::of(&thread.parent);
+        if let Some(inside) = parent.thread {
+            // The parent is a message inside a thread already: the reply joins that thread.
+            return Ok(Some(inside.to_owned()));
+        }
+        let key = (
+            target.channel.as_str().to_owned(),
+            parent.message.to_owned(),
+        );
+        if self.memory().threads.contains(&key) {
+            return Ok(Some(parent.message.to_owned()));
+        }
+        let name = thread_name(&self.message_content(target, parent.message).await?);
+        let started = self.start_thread(target, &thread.parent, &name).await?;
+        // `start_thread` remembers the thread.
+        Ok(Some(started.channel.map_or_else(
+            || parent.message.to_owned(),
+            |c| c.as_str().to_owned(),
+        )))
+    }
+
+    /// The content of a message of the target channel
+    /// (`GET /channels/{channel_id}/messages/{message_id}`).
+    async fn message_content(
+        &self,
+        target: &OutboundTarget,
+        message: &str,
+    ) -> Result<String, DeliveryError> {
+        const ROUTE: &str = "/channels/{channel_id}/messages/{message_id}";
+        let token = token(target)?;
+        let channel = target.channel.as_str();
+        let read = self
+            .send(
+                Major(channel),
+                RawCall {
+                    method: Method::GET,
+                    route: ROUTE,
+                    segments: &["channels", channel, "messages", message],
+                    query: &[],
+                    body: None,
+                    token: Some(token),
+                },
+            )
+            .await?;
+        let object: MessageObject = decode(ROUTE, &read)?;
+        Ok(object.content)
+    }
+
     fn remember(&self, origin: &OriginMarker, pending: PendingSend) {
         let mut memory = self.memory();
         let now = Instant::now();
@@ -627,21 +702,27 @@ fn decode<T: serde::de::DeserializeOwned>(route: &str, bytes: &[u8]) -> Result<T
 }
 
 /// The smallest snowflake of a message sent at `at` (Unix milliseconds).
-fn snowflake_at(at: Timestamp) -> String {
+pub(crate) fn snowflake_at(at: Timestamp) -> String {
     let unix_ms = at.unix_timestamp_nanos() / 1_000_000;
     let since_epoch = u64::try_from((unix_ms - DISCORD_EPOCH_MS).max(0)).unwrap_or(0);
     (since_epoch << 22).to_string()
 }
 
-/// The thread a message goes to: a reply's thread (whose id is its starter message's, when
-/// Discord's thread channel is not known).
-fn thread_of(message: &OutboundMessage) -> Option<String> {
-    match &message.thread {
-        ThreadTarget::TopLevel => None,
-        ThreadTarget::Reply(thread) => Some(thread.channel.as_ref().map_or_else(
-            || MessageRef::of(&thread.parent).message.to_owned(),
-            |c| c.as_str().to_owned(),
-        )),
+/// The name of a thread started from a message whose content is `content`: its first
+/// line that is not blank, cut to [`MAX_THREAD_NAME_CHARS`]; "Thread" when it has none (an
+/// attachment alone).
+fn thread_name(content: &str) -> String {
+    let line = content
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or_default();
+    let name: String = line.chars().take(MAX_THREAD_NAME_CHARS).collect();
+    let name = name.trim().to_owned();
+    if name.is_empty() {
+        "Thread".to_owned()
+    } else {
+        name
     }
 }
 
@@ -666,7 +747,7 @@ impl ChatOutbound for DiscordOutbound {
         message: &OutboundMessage,
     ) -> Result<ExternalRefs, DeliveryError> {
         let (parts, allowed) = message_parts(message);
-        let thread = thread_of(message);
+        let thread = self.reply_thread(target, message).await?;
         let webhook = self.webhook(target).await?;
         self.remember(
             &message.origin,
@@ -912,6 +993,15 @@ impl ChatOutbound for DiscordOutbound {
             Err((_, Some(THREAD_EXISTS))) => starter.to_owned(),
             Err((error, _)) => return Err(error),
         };
+        {
+            let mut memory = self.memory();
+            if memory.threads.len() >= REMEMBER_THREADS {
+                memory.threads.clear();
+            }
+            memory
+                .threads
+                .insert((channel.to_owned(), starter.to_owned()));
+        }
         let thread = hazel_domain::model::chat_sync::ExternalChannelId::parse("id", &thread_id)
             .map_err(|_| DeliveryError::Ambiguous {
                 reason: "Discord answered a thread with an unusable id".to_owned(),

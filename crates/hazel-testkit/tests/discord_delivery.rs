@@ -356,6 +356,100 @@ async fn a_reply_to_a_parent_without_a_known_thread_channel_uses_the_starter_id(
 }
 
 #[tokio::test]
+async fn a_reply_to_a_parent_without_a_thread_starts_it_once_and_later_replies_reuse_it() {
+    let s = setup().await;
+    let target = s.target(GENERAL);
+    let parent = s
+        .outbound
+        .post(
+            &target,
+            &message("\n  What about **Friday**?\nmore", "Olive"),
+        )
+        .await
+        .unwrap();
+    let reply_to = |text: &str| {
+        let mut reply = message(text, "Mia");
+        reply.thread = ThreadTarget::Reply(ThreadRef {
+            parent: parent.root().clone(),
+            channel: None,
+        });
+        reply
+    };
+    let thread_starts = |sim: &DiscordSimulator| {
+        sim.requests()
+            .iter()
+            .filter(|r| r.route == "/channels/{channel_id}/messages/{message_id}/threads")
+            .count()
+    };
+
+    let first = s.outbound.post(&target, &reply_to("first")).await.unwrap();
+    let second = s.outbound.post(&target, &reply_to("second")).await.unwrap();
+
+    // Discord refuses a webhook execution whose thread does not exist (10003): the thread
+    // was started from the parent, named after its first line, and both replies are in it.
+    let starter = parent.root().as_str();
+    assert_eq!(
+        s.sim.thread(starter).as_deref(),
+        Some("What about **Friday**?")
+    );
+    let in_thread: Vec<_> = s
+        .sim
+        .messages(starter)
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(in_thread, ["first", "second"]);
+    assert!(first.root().as_str().starts_with(&format!("{starter}/")));
+    assert!(second.root().as_str().starts_with(&format!("{starter}/")));
+    assert_eq!(
+        thread_starts(&s.sim),
+        1,
+        "the second reply reuses the thread"
+    );
+    assert_eq!(
+        s.sim.messages(GENERAL).len(),
+        1,
+        "no reply at the top level"
+    );
+
+    // Another process (or this one after a restart) does not know the thread: Discord
+    // answers "already created" and the reply joins the same thread.
+    let restarted = DiscordOutbound::new(
+        &DiscordSettings {
+            api_url: s.sim.url(),
+        },
+        reqwest::Client::new(),
+    );
+    restarted.post(&target, &reply_to("third")).await.unwrap();
+    assert_eq!(s.sim.messages(starter).len(), 3);
+    assert_eq!(s.sim.messages(GENERAL).len(), 1);
+    s.sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_a_webhook_execution_in_a_thread_that_does_not_exist() {
+    let s = setup().await;
+    let target = s.target(GENERAL);
+    let parent = s
+        .outbound
+        .post(&target, &message("parent", "Olive"))
+        .await
+        .unwrap();
+    let mut reply = message("reply", "Mia");
+    // A thread channel the domain believes in, but that Discord never made.
+    reply.thread = ThreadTarget::Reply(ThreadRef {
+        parent: parent.root().clone(),
+        channel: Some(ExternalChannelId::parse("c", parent.root().as_str()).unwrap()),
+    });
+
+    let refused = s.outbound.post(&target, &reply).await.unwrap_err();
+
+    assert_eq!(refused.class(), "REJECTED", "{refused:?}");
+    assert!(s.sim.messages(parent.root().as_str()).is_empty());
+    s.sim.assert_no_violations();
+}
+
+#[tokio::test]
 async fn a_spent_bucket_holds_its_channel_only_and_a_global_limit_holds_all() {
     let s = setup().await;
     let general = s.target(GENERAL);

@@ -284,6 +284,93 @@ async fn edits_reactions_deletes_and_threads_cross_the_bridge(app: TestApp) {
     app.slack.assert_no_violations();
 }
 
+/// The webhook messages of a Discord channel or thread.
+fn webhook_posts(app: &TestApp, channel: &str) -> Vec<hazel_testkit::sim::discord::SimMessage> {
+    app.discord
+        .messages(channel)
+        .into_iter()
+        .filter(|m| m.webhook_id.is_some())
+        .collect()
+}
+
+async fn slack_thread_replies_arrive_in_the_discord_thread_of_the_parent_once(app: TestApp) {
+    let b = bridged(&app).await;
+    session_established(&app).await;
+
+    // A Slack message, mirrored at the top of the Discord channel.
+    let parent = app
+        .slack
+        .post_as_user(SLACK_CHANNEL, ALICE, "shall we ship on Friday?")
+        .await;
+    let starter = eventually("the Slack message in Discord", || async {
+        webhook_posts(&app, DISCORD_CHANNEL).into_iter().next()
+    })
+    .await;
+
+    // Two replies in its Slack thread: Discord has no thread for it yet, so the first one
+    // starts it from the mirrored message and the second joins it.
+    app.slack
+        .reply_as_user(SLACK_CHANNEL, &parent, ALICE, "yes")
+        .await;
+    eventually("the first reply in the Discord thread", || async {
+        (webhook_posts(&app, &starter.id).len() == 1).then_some(())
+    })
+    .await;
+    app.slack
+        .reply_as_user(SLACK_CHANNEL, &parent, ALICE, "after lunch")
+        .await;
+    let replies = eventually("both replies in the Discord thread", || async {
+        let replies = webhook_posts(&app, &starter.id);
+        (replies.len() == 2).then_some(replies)
+    })
+    .await;
+    assert_eq!(
+        replies
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>(),
+        ["yes", "after lunch"]
+    );
+    assert_eq!(replies[0].username, "Alice Liddell");
+    assert_eq!(
+        app.discord.thread(&starter.id).as_deref(),
+        Some("shall we ship on Friday?")
+    );
+    // Once each, and never at the top level of the channel.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(webhook_posts(&app, &starter.id).len(), 2);
+    assert_eq!(webhook_posts(&app, DISCORD_CHANNEL).len(), 1);
+    let thread_starts = app
+        .discord
+        .requests()
+        .iter()
+        .filter(|r| r.route == "/channels/{channel_id}/messages/{message_id}/threads")
+        .count();
+    assert_eq!(thread_starts, 1);
+
+    // A Slack reply to a message that came from Discord starts the thread from the person's
+    // own Discord message.
+    let question = discord_says(&app, "who reviews?");
+    let in_slack = eventually("the Discord message in Slack", || async {
+        slack_bot_messages(&app)
+            .into_iter()
+            .find(|m| m.text == "who reviews?")
+    })
+    .await;
+    app.slack
+        .reply_as_user(SLACK_CHANNEL, &in_slack.ts, ALICE, "I do")
+        .await;
+    let answer = eventually("the answer in Dave's Discord thread", || async {
+        webhook_posts(&app, &question).into_iter().next()
+    })
+    .await;
+    assert_eq!(answer.content, "I do");
+    let messages = hazel_messages(&b).await;
+    assert_eq!(messages.len(), 5, "{messages:?}");
+    app.discord.assert_no_violations();
+    app.slack.assert_no_violations();
+}
+
 async fn a_dropped_gateway_connection_resumes_without_loss_or_duplicate(app: TestApp) {
     let b = bridged(&app).await;
     session_established(&app).await;
@@ -338,6 +425,7 @@ async fn a_refused_message_content_intent_puts_the_connection_in_error(app: Test
 hazel_testkit::on_every_backend!(spawn spawn_bridge_simulated:
     discord_and_slack_meet_in_hazel_once_each,
     edits_reactions_deletes_and_threads_cross_the_bridge,
+    slack_thread_replies_arrive_in_the_discord_thread_of_the_parent_once,
     a_dropped_gateway_connection_resumes_without_loss_or_duplicate,
     a_refused_message_content_intent_puts_the_connection_in_error,
 );

@@ -12,7 +12,8 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use hazel_discord::gateway::GatewaySettings;
 use hazel_discord::{
-    DiscordGateway, DiscordInbound, DiscordOutbound, DiscordProvider, DiscordSettings,
+    DiscordGateway, DiscordHistory, DiscordInbound, DiscordOutbound, DiscordProvider,
+    DiscordSettings,
 };
 use hazel_domain::model::identity::{TokenSecret, User};
 use hazel_domain::model::text::{Email, Name};
@@ -148,13 +149,17 @@ fn wire(
         .with_outbound(slack.clone())
         .with_reader(slack)
         .with_inbound(Arc::new(SlackInbound))
-        // Discord: its directory, delivery through a webhook per channel, and intake over
-        // one Gateway session per connection.
+        // Discord: its directory, delivery through a webhook per channel, intake over one
+        // Gateway session per connection, and the reads of catch-up and authors' profiles.
         .with_directory(Arc::new(DiscordProvider::new(
             discord_settings.clone(),
             http.clone(),
         )))
         .with_outbound(Arc::new(DiscordOutbound::new(
+            &discord_settings,
+            http.clone(),
+        )))
+        .with_reader(Arc::new(DiscordHistory::new(
             &discord_settings,
             http.clone(),
         )))

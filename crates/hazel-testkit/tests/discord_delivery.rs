@@ -854,3 +854,91 @@ async fn pins_are_read_back_and_compared_into_pin_events() {
     );
     s.sim.assert_no_violations();
 }
+
+#[tokio::test]
+async fn the_reader_port_reads_a_gap_without_our_messages_and_answers_profiles() {
+    use hazel_domain::model::sync::InboundEventKind;
+    use hazel_domain::ports::{ChatReader, HistoryRequest};
+    let s = setup().await;
+    let target = s.target(GENERAL);
+    let last_synced = s.sim.post_as_user(GENERAL, "7", "olive", "synced already");
+    s.outbound
+        .post(&target, &message("from Hazel", "Olive"))
+        .await
+        .unwrap();
+    let missed: Vec<String> = ["one", "two", "three"]
+        .iter()
+        .map(|text| s.sim.post_as_user(GENERAL, "7", "olive", text))
+        .collect();
+    let reader = hazel_discord::DiscordHistory::new(
+        &DiscordSettings {
+            api_url: s.sim.url(),
+        },
+        reqwest::Client::new(),
+    );
+    let request = HistoryRequest {
+        workspace: target.workspace.clone(),
+        channel: target.channel.clone(),
+        credentials: target.credentials.clone(),
+        bot: target.bot.clone(),
+        after: Some(id(&last_synced)),
+        since: time::OffsetDateTime::now_utc(),
+    };
+
+    let events = reader.history_since(&request).await.unwrap();
+
+    // Oldest first, with the Gateway's dedupe keys; the webhook's message is left out.
+    let read: Vec<(String, String)> = events
+        .iter()
+        .map(|event| match &event.kind {
+            InboundEventKind::MessageCreated(m) => {
+                (event.dedupe_key.as_str().to_owned(), m.text.clone())
+            }
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    let expected: Vec<(String, String)> = missed
+        .iter()
+        .zip(["one", "two", "three"])
+        .map(|(id, text)| (format!("create:{id}"), text.to_owned()))
+        .collect();
+    assert_eq!(read, expected);
+
+    // Nothing synced yet: from the link's creation time on.
+    let from_creation = HistoryRequest {
+        after: None,
+        since: time::OffsetDateTime::now_utc() - time::Duration::hours(1),
+        ..request.clone()
+    };
+    assert_eq!(reader.history_since(&from_creation).await.unwrap().len(), 4);
+
+    // Without the bot's identity its own messages could not be left out: refused.
+    let anonymous = HistoryRequest {
+        bot: None,
+        ..request.clone()
+    };
+    let refused = reader.history_since(&anonymous).await.unwrap_err();
+    assert_eq!(refused.class(), "AUTH", "{refused:?}");
+
+    // Profiles: a guild member (the bot), a poster who is no member (the user route), and
+    // nobody.
+    let user = |raw: &str| ExternalUserId::parse("u", raw).unwrap();
+    let bot = reader
+        .user_profile(&target.workspace, &target.credentials, &user(BOT))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bot.name, "hazel");
+    let olive = reader
+        .user_profile(&target.workspace, &target.credentials, &user("7"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(olive.name, "olive");
+    let nobody = reader
+        .user_profile(&target.workspace, &target.credentials, &user("8"))
+        .await
+        .unwrap();
+    assert_eq!(nobody, None);
+    s.sim.assert_no_violations();
+}

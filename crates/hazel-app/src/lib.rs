@@ -164,10 +164,13 @@ fn wire(
             http.clone(),
         )))
         .with_inbound(Arc::new(DiscordInbound))
-        .with_session(Arc::new(DiscordGateway::new(GatewaySettings {
-            url: config.discord_gateway_url.clone(),
-            ..GatewaySettings::default()
-        })))
+        .with_session(Arc::new(
+            DiscordGateway::new(GatewaySettings {
+                url: config.discord_gateway_url.clone(),
+                ..GatewaySettings::default()
+            })
+            .with_history(DiscordHistory::new(&discord_settings, http.clone())),
+        ))
         .with_session(Arc::new(
             SlackSocketMode::new(
                 SlackSettings {

@@ -28,6 +28,11 @@ struct Bridged {
 
 /// Links one Hazel channel to both platforms; the Discord session is established.
 async fn bridged(app: &TestApp) -> Bridged {
+    bridged_with(app, json!({})).await
+}
+
+/// [`bridged`], both links with these `settings`.
+async fn bridged_with(app: &TestApp, settings: Value) -> Bridged {
     let team = team(app).await;
     slack_workspace(app);
     app.slack.add_user(SLACK_TEAM, ALICE, "Alice Liddell", None);
@@ -50,7 +55,8 @@ async fn bridged(app: &TestApp) -> Bridged {
         team.owner
             .post(
                 &format!("/connections/{connection}/channel-links"),
-                json!({"hazelChannelId": channel, "externalChannelId": external}),
+                json!({"hazelChannelId": channel, "externalChannelId": external,
+                       "settings": settings}),
             )
             .await
             .expect_status(201);
@@ -371,6 +377,73 @@ async fn slack_thread_replies_arrive_in_the_discord_thread_of_the_parent_once(ap
     app.slack.assert_no_violations();
 }
 
+/// Dispatches, as Discord does after a pin or unpin in the channel, `CHANNEL_PINS_UPDATE`.
+fn pins_updated(app: &TestApp) {
+    app.discord_gateway.dispatch(
+        "CHANNEL_PINS_UPDATE",
+        json!({"guild_id": DISCORD_GUILD, "channel_id": DISCORD_CHANNEL,
+               "last_pin_timestamp": "2026-12-03T10:00:00.000000+00:00"}),
+    );
+}
+
+async fn pins_cross_the_bridge_both_ways(app: TestApp) {
+    let b = bridged_with(&app, json!({"syncPins": true})).await;
+    session_established(&app).await;
+
+    // Discord → Hazel → Slack: Dave pins his message, then unpins it.
+    let id = discord_says(&app, "pin me");
+    let copy = eventually("the Discord message in Slack", || async {
+        slack_bot_messages(&app).into_iter().next()
+    })
+    .await;
+    app.discord.set_pinned(DISCORD_CHANNEL, &id, true);
+    pins_updated(&app);
+    eventually("the pin in Slack", || async {
+        (app.slack.pins(SLACK_CHANNEL) == [copy.ts.clone()]).then_some(())
+    })
+    .await;
+    app.discord.set_pinned(DISCORD_CHANNEL, &id, false);
+    pins_updated(&app);
+    eventually("the unpin in Slack", || async {
+        app.slack.pins(SLACK_CHANNEL).is_empty().then_some(())
+    })
+    .await;
+
+    // Slack → Hazel → Discord: Alice pins her message, then unpins it.
+    let ts = app
+        .slack
+        .post_as_user(SLACK_CHANNEL, ALICE, "pin this too")
+        .await;
+    let mirrored = eventually("the Slack message in Discord", || async {
+        webhook_posts(&app, DISCORD_CHANNEL).into_iter().next()
+    })
+    .await;
+    app.slack.pin_as_user(SLACK_CHANNEL, &ts, ALICE).await;
+    eventually("the pin in Discord", || async {
+        webhook_posts(&app, DISCORD_CHANNEL)
+            .into_iter()
+            .find(|m| m.id == mirrored.id && m.pinned)
+    })
+    .await;
+    // Discord reports the bot's own pin too: read back, it changes nothing in Slack.
+    pins_updated(&app);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(app.slack.pins(SLACK_CHANNEL), std::slice::from_ref(&ts));
+    app.slack.unpin_as_user(SLACK_CHANNEL, &ts, ALICE).await;
+    eventually("the unpin in Discord", || async {
+        webhook_posts(&app, DISCORD_CHANNEL)
+            .into_iter()
+            .find(|m| m.id == mirrored.id && !m.pinned)
+    })
+    .await;
+    pins_updated(&app);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(app.slack.pins(SLACK_CHANNEL).is_empty());
+    assert_eq!(hazel_messages(&b).await.len(), 2);
+    app.discord.assert_no_violations();
+    app.slack.assert_no_violations();
+}
+
 async fn a_dropped_gateway_connection_resumes_without_loss_or_duplicate(app: TestApp) {
     let b = bridged(&app).await;
     session_established(&app).await;
@@ -426,6 +499,7 @@ hazel_testkit::on_every_backend!(spawn spawn_bridge_simulated:
     discord_and_slack_meet_in_hazel_once_each,
     edits_reactions_deletes_and_threads_cross_the_bridge,
     slack_thread_replies_arrive_in_the_discord_thread_of_the_parent_once,
+    pins_cross_the_bridge_both_ways,
     a_dropped_gateway_connection_resumes_without_loss_or_duplicate,
     a_refused_message_content_intent_puts_the_connection_in_error,
 );

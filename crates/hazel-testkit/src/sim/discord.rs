@@ -566,6 +566,24 @@ impl DiscordSimulator {
         id
     }
 
+    /// Pins or unpins a message as a person in Discord would (the caller dispatches the
+    /// Gateway's `CHANNEL_PINS_UPDATE`).
+    ///
+    /// # Panics
+    /// When the channel or thread has no such message.
+    pub fn set_pinned(&self, channel_id: &str, message_id: &str, pinned: bool) {
+        let shared = self.core.lock();
+        let mut live = shared.state.live();
+        match live
+            .messages
+            .get_mut(&snowflake_number(message_id))
+            .filter(|message| message.channel_id == channel_id)
+        {
+            Some(message) => message.pinned = pinned,
+            None => panic!("no message {message_id} in {channel_id}"),
+        }
+    }
+
     /// The webhooks of a channel: (id, name).
     #[must_use]
     pub fn webhooks(&self, channel_id: &str) -> Vec<(String, String)> {

@@ -444,6 +444,129 @@ async fn pins_cross_the_bridge_both_ways(app: TestApp) {
     app.slack.assert_no_violations();
 }
 
+async fn slack_reactions_reach_discord_through_the_bot(app: TestApp) {
+    let _b = bridged(&app).await;
+    session_established(&app).await;
+
+    // On a Slack message mirrored by the webhook…
+    let ts = app
+        .slack
+        .post_as_user(SLACK_CHANNEL, ALICE, "react to me")
+        .await;
+    let mirrored = eventually("the Slack message in Discord", || async {
+        webhook_posts(&app, DISCORD_CHANNEL).into_iter().next()
+    })
+    .await;
+    app.slack
+        .react_as_user(SLACK_CHANNEL, &ts, ALICE, "tada")
+        .await;
+    eventually("the reaction in Discord", || async {
+        let message = webhook_posts(&app, DISCORD_CHANNEL)
+            .into_iter()
+            .find(|m| m.id == mirrored.id)?;
+        (message.reactions == ["🎉"]).then_some(())
+    })
+    .await;
+    app.slack
+        .unreact_as_user(SLACK_CHANNEL, &ts, ALICE, "tada")
+        .await;
+    eventually("the reaction removed in Discord", || async {
+        let message = webhook_posts(&app, DISCORD_CHANNEL)
+            .into_iter()
+            .find(|m| m.id == mirrored.id)?;
+        message.reactions.is_empty().then_some(())
+    })
+    .await;
+
+    // …and on a message Dave typed in Discord, with a skin tone.
+    let id = discord_says(&app, "and to me");
+    let copy = eventually("the Discord message in Slack", || async {
+        slack_bot_messages(&app)
+            .into_iter()
+            .find(|m| m.text == "and to me")
+    })
+    .await;
+    app.slack
+        .react_as_user(SLACK_CHANNEL, &copy.ts, ALICE, "+1::skin-tone-3")
+        .await;
+    let daves = eventually("the reaction on Dave's message", || async {
+        app.discord
+            .messages(DISCORD_CHANNEL)
+            .into_iter()
+            .find(|m| m.id == id && !m.reactions.is_empty())
+    })
+    .await;
+    assert_eq!(daves.reactions, ["👍🏼"]);
+    let reaction_calls = app
+        .discord
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.http_method == "PUT"
+                && r.route
+                    == "/channels/{channel_id}/messages/{message_id}/reactions/{emoji_name}/@me"
+        })
+        .count();
+    assert_eq!(reaction_calls, 2, "one call per reaction added");
+    app.discord.assert_no_violations();
+    app.slack.assert_no_violations();
+}
+
+async fn a_429_on_a_delivery_is_waited_out_and_the_message_delivered_once(app: TestApp) {
+    let _b = bridged(&app).await;
+    session_established(&app).await;
+    // Warm the channel's webhook up, so the limited call is the message's execution.
+    app.slack
+        .post_as_user(SLACK_CHANNEL, ALICE, "warm up")
+        .await;
+    eventually("the first message in Discord", || async {
+        (webhook_posts(&app, DISCORD_CHANNEL).len() == 1).then_some(())
+    })
+    .await;
+    app.discord.fail_next(
+        "POST /webhooks/{webhook_id}/{webhook_token}",
+        hazel_testkit::sim::discord::Failure::RateLimited {
+            retry_after_seconds: 1.5,
+        },
+    );
+
+    let sent = std::time::Instant::now();
+    app.slack
+        .post_as_user(SLACK_CHANNEL, ALICE, "limited")
+        .await;
+    eventually("the limited message in Discord", || async {
+        webhook_posts(&app, DISCORD_CHANNEL)
+            .into_iter()
+            .find(|m| m.content == "limited")
+    })
+    .await;
+
+    // Not before Discord's retry_after, and once.
+    assert!(
+        sent.elapsed() >= Duration::from_millis(1400),
+        "retried after {:?}",
+        sent.elapsed()
+    );
+    let executions = app
+        .discord
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.route == "/webhooks/{webhook_id}/{webhook_token}"
+                && r.body.as_ref().is_some_and(|b| b["content"] == "limited")
+        })
+        .count();
+    assert_eq!(executions, 2, "the limited call, then its retry");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let limited = webhook_posts(&app, DISCORD_CHANNEL)
+        .into_iter()
+        .filter(|m| m.content == "limited")
+        .count();
+    assert_eq!(limited, 1);
+    app.discord.assert_no_violations();
+    app.slack.assert_no_violations();
+}
+
 async fn a_dropped_gateway_connection_resumes_without_loss_or_duplicate(app: TestApp) {
     let b = bridged(&app).await;
     session_established(&app).await;
@@ -500,6 +623,8 @@ hazel_testkit::on_every_backend!(spawn spawn_bridge_simulated:
     edits_reactions_deletes_and_threads_cross_the_bridge,
     slack_thread_replies_arrive_in_the_discord_thread_of_the_parent_once,
     pins_cross_the_bridge_both_ways,
+    slack_reactions_reach_discord_through_the_bot,
+    a_429_on_a_delivery_is_waited_out_and_the_message_delivered_once,
     a_dropped_gateway_connection_resumes_without_loss_or_duplicate,
     a_refused_message_content_intent_puts_the_connection_in_error,
 );

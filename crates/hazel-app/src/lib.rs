@@ -17,7 +17,7 @@ use hazel_discord::{
 };
 use hazel_domain::model::identity::{TokenSecret, User};
 use hazel_domain::model::text::{Email, Name};
-use hazel_domain::ports::{ChatProviders, Clock, SystemClock};
+use hazel_domain::ports::{ChatProviders, Clock, SealedLinkSecrets, SystemClock};
 use hazel_domain::services::Services;
 use hazel_domain::services::SyncServices;
 use hazel_domain::services::channels::ChannelService;
@@ -144,6 +144,9 @@ fn wire(
     let discord_settings = DiscordSettings {
         api_url: config.discord_api_url.clone(),
     };
+    let vault = Arc::new(AesGcmVault::new(&secret_key(config)?));
+    // Each Discord link's webhook, sealed by the vault, so a restart posts through it again.
+    let link_secrets = Arc::new(SealedLinkSecrets::new(db.clone(), vault.clone()));
     let providers = ChatProviders::new()
         .with_directory(slack.clone())
         .with_outbound(slack.clone())
@@ -155,10 +158,9 @@ fn wire(
             discord_settings.clone(),
             http.clone(),
         )))
-        .with_outbound(Arc::new(DiscordOutbound::new(
-            &discord_settings,
-            http.clone(),
-        )))
+        .with_outbound(Arc::new(
+            DiscordOutbound::new(&discord_settings, http.clone()).with_link_secrets(link_secrets),
+        ))
         .with_reader(Arc::new(DiscordHistory::new(
             &discord_settings,
             http.clone(),
@@ -180,7 +182,6 @@ fn wire(
             )
             .with_socket_settings(config.sync_sessions.slack_socket),
         ));
-    let vault = Arc::new(AesGcmVault::new(&secret_key(config)?));
     let providers = extend(providers);
     let chat_sync = ChatSyncService::new(ChatSyncPorts {
         members: db.clone(),

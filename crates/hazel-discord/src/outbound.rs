@@ -15,7 +15,7 @@ use hazel_domain::model::sync::{
     AuthFailure, DeliveryError, ExternalRefs, OriginMarker, OutboundMessage, OutboundTarget,
     ReactionEmoji, ThreadRef, ThreadTarget,
 };
-use hazel_domain::ports::ChatOutbound;
+use hazel_domain::ports::{ChatOutbound, LinkSecrets};
 use reqwest::Method;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -214,6 +214,8 @@ struct Memory {
 pub struct DiscordOutbound {
     api: RestApi,
     memory: Arc<Mutex<Memory>>,
+    /// Where each link's webhook is kept, sealed, across restarts.
+    secrets: Option<Arc<dyn LinkSecrets>>,
 }
 
 impl std::fmt::Debug for DiscordOutbound {
@@ -273,7 +275,16 @@ impl DiscordOutbound {
         Self {
             api: RestApi::new(&settings.api_url, http, DEFAULT_TIMEOUT),
             memory: Arc::default(),
+            secrets: None,
         }
+    }
+
+    /// The same adapter keeping each link's webhook (id and token) in `secrets`, sealed,
+    /// so a restarted process posts through the same webhook without looking for it.
+    #[must_use]
+    pub fn with_link_secrets(mut self, secrets: Arc<dyn LinkSecrets>) -> Self {
+        self.secrets = Some(secrets);
+        self
     }
 
     /// The same adapter with another per-call timeout.
@@ -326,13 +337,71 @@ impl DiscordOutbound {
         self.call(major, call).await.map_err(|(error, _)| error)
     }
 
-    /// The webhook of `channel`: remembered, else the one of the bot's application named
-    /// [`WEBHOOK_NAME`] among the channel's webhooks, else a new one.
+    /// The webhook of `channel`: remembered, else the one kept (sealed) for the link, else
+    /// the one of the bot's application named [`WEBHOOK_NAME`] among the channel's webhooks,
+    /// else a new one; one found or made is kept for the link.
     async fn webhook(&self, target: &OutboundTarget) -> Result<Webhook, DeliveryError> {
         let key = self.webhook_key(target);
         if let Some(webhook) = self.memory().webhooks.get(&key) {
             return Ok(webhook.clone());
         }
+        if let Some(webhook) = self.kept_webhook(target).await {
+            self.memory().webhooks.insert(key, webhook.clone());
+            return Ok(webhook);
+        }
+        let webhook = self.find_or_create_webhook(target).await?;
+        self.keep_webhook(target, &webhook).await;
+        self.memory().webhooks.insert(key, webhook.clone());
+        Ok(webhook)
+    }
+
+    /// The webhook kept for the target's link, if any; a failure to read it is logged and
+    /// treated as none (the webhook is looked for on Discord then).
+    async fn kept_webhook(&self, target: &OutboundTarget) -> Option<Webhook> {
+        use secrecy::ExposeSecret;
+        let secrets = self.secrets.as_ref()?;
+        match secrets.get(target.link).await {
+            Ok(Some(secret)) => {
+                let parsed = secret
+                    .expose_secret()
+                    .split_once(':')
+                    .filter(|(id, token)| crate::provider::is_snowflake(id) && !token.is_empty())
+                    .map(|(id, token)| Webhook {
+                        id: id.to_owned(),
+                        token: SecretString::from(token.to_owned()),
+                    });
+                if parsed.is_none() {
+                    tracing::warn!(link = %target.link, "the link's kept Discord webhook is unusable");
+                }
+                parsed
+            }
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(link = %target.link, %error, "the link's Discord webhook could not be read");
+                None
+            }
+        }
+    }
+
+    /// Keeps `webhook` (sealed) for the target's link; a failure is logged (the webhook is
+    /// found again on Discord after a restart).
+    async fn keep_webhook(&self, target: &OutboundTarget, webhook: &Webhook) {
+        use secrecy::ExposeSecret;
+        let Some(secrets) = &self.secrets else {
+            return;
+        };
+        let secret =
+            SecretString::from(format!("{}:{}", webhook.id, webhook.token.expose_secret()));
+        if let Err(error) = secrets.set(target.link, secret).await {
+            tracing::warn!(link = %target.link, %error, "the link's Discord webhook could not be kept");
+        }
+    }
+
+    /// The bot's webhook among the channel's, else a new one.
+    async fn find_or_create_webhook(
+        &self,
+        target: &OutboundTarget,
+    ) -> Result<Webhook, DeliveryError> {
         let token = token(target)?;
         let channel = target.channel.as_str();
         let listed = self
@@ -354,15 +423,13 @@ impl DiscordOutbound {
             .filter(|hook| hook.name.as_deref() == Some(WEBHOOK_NAME) && self.is_ours(target, hook))
             .filter_map(|hook| hook.token.map(|token| (hook.id, token)))
             .min_by_key(|(id, _)| id.parse::<u64>().unwrap_or(u64::MAX));
-        let webhook = match ours {
-            Some((id, token)) => Webhook {
+        match ours {
+            Some((id, token)) => Ok(Webhook {
                 id,
                 token: SecretString::from(token),
-            },
-            None => self.create_webhook(target, token).await?,
-        };
-        self.memory().webhooks.insert(key, webhook.clone());
-        Ok(webhook)
+            }),
+            None => self.create_webhook(target, token).await,
+        }
     }
 
     fn webhook_key(&self, target: &OutboundTarget) -> (String, String) {
@@ -421,11 +488,16 @@ impl DiscordOutbound {
         })
     }
 
-    /// Forgets the channel's webhook (deleted on Discord), so the next call finds or makes
-    /// another.
-    fn forget_webhook(&self, target: &OutboundTarget) {
+    /// Forgets the channel's webhook (deleted on Discord), in memory and for the link, so
+    /// the next call finds or makes another.
+    async fn forget_webhook(&self, target: &OutboundTarget) {
         let key = self.webhook_key(target);
         self.memory().webhooks.remove(&key);
+        if let Some(secrets) = &self.secrets
+            && let Err(error) = secrets.forget(target.link).await
+        {
+            tracing::warn!(link = %target.link, %error, "the link's gone Discord webhook could not be forgotten");
+        }
     }
 
     /// Posts one part through the webhook (`wait=true`): its message id.
@@ -507,7 +579,7 @@ impl DiscordOutbound {
         let webhook = self.webhook(target).await?;
         match act(webhook).await {
             Err((_, Some(UNKNOWN_WEBHOOK))) => {
-                self.forget_webhook(target);
+                self.forget_webhook(target).await;
                 let webhook = self.webhook(target).await?;
                 act(webhook).await.map_err(|(error, _)| error)
             }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use hazel_discord::{
     DiscordOutbound, DiscordSettings, MAX_MESSAGE_CHARS, REQUIRED_PERMISSION_BITS, WEBHOOK_NAME,
 };
-use hazel_domain::ids::{MemberId, MessageId};
+use hazel_domain::ids::{ChannelLinkId, MemberId, MessageId};
 use hazel_domain::model::chat_sync::{
     BotIdentity, Credentials, ExternalAppId, ExternalChannelId, ExternalMessageId, ExternalUserId,
     ExternalWorkspaceId,
@@ -61,6 +61,15 @@ async fn setup() -> Setup {
 impl Setup {
     fn target(&self, channel: &str) -> OutboundTarget {
         OutboundTarget {
+            // One link per channel, the same at every call.
+            link: ChannelLinkId::parse(
+                "l",
+                &format!(
+                    "01890f3e-7b1a-7cc2-9f00-{}",
+                    &format!("{channel:0>12}")[channel.len().max(12) - 12..]
+                ),
+            )
+            .expect("test values are valid"),
             workspace: ExternalWorkspaceId::parse("w", GUILD).expect("test values are valid"),
             channel: ExternalChannelId::parse("c", channel).expect("test values are valid"),
             credentials: Credentials::Discord {

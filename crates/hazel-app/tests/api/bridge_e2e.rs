@@ -567,6 +567,101 @@ async fn a_429_on_a_delivery_is_waited_out_and_the_message_delivered_once(app: T
     app.slack.assert_no_violations();
 }
 
+async fn a_restarted_process_posts_through_the_same_sealed_webhook(mut app: TestApp) {
+    let b = bridged(&app).await;
+    session_established(&app).await;
+    // Discord does not answer webhook tokens to everyone who lists them: only the webhook
+    // kept by the first process can be posted through again.
+    app.discord.hide_listed_webhook_tokens(true);
+    app.slack
+        .post_as_user(SLACK_CHANNEL, ALICE, "before the restart")
+        .await;
+    let first = eventually("the first message in Discord", || async {
+        webhook_posts(&app, DISCORD_CHANNEL).into_iter().next()
+    })
+    .await;
+    let webhook = first.webhook_id.clone();
+
+    // The webhook's token is stored sealed, apart from the link, and never answered.
+    let token = format!(
+        "simulated-webhook-token-{}",
+        webhook.clone().unwrap_or_default()
+    );
+    let stored = stored_link_secrets(&app).await;
+    assert_eq!(stored.len(), 1);
+    assert!(
+        !String::from_utf8_lossy(&stored[0]).contains(&token),
+        "the webhook token is stored in the clear"
+    );
+    let links = b
+        .team
+        .owner
+        .get(&format!("/connections/{}/channel-links", b.discord))
+        .await
+        .expect_status(200);
+    assert!(!links.body.to_string().contains(&token), "{}", links.body);
+
+    // A new process on the same database.
+    app.kill().await;
+    let restarted = app
+        .spawn_beside(Some(hazel_testkit::app::test_workers()))
+        .await;
+    app.slack
+        .deliver_events_api(&restarted.slack_events_url(), SLACK_SIGNING_SECRET);
+    let lists_before = webhook_lists(&app);
+    app.slack
+        .post_as_user(SLACK_CHANNEL, ALICE, "after the restart")
+        .await;
+    let second = eventually(
+        "the message of the restarted process in Discord",
+        || async {
+            webhook_posts(&app, DISCORD_CHANNEL)
+                .into_iter()
+                .find(|m| m.content == "after the restart")
+        },
+    )
+    .await;
+
+    assert_eq!(second.webhook_id, webhook, "the same webhook");
+    assert_eq!(
+        app.discord.webhooks(DISCORD_CHANNEL).len(),
+        1,
+        "one webhook made"
+    );
+    assert_eq!(
+        webhook_lists(&app),
+        lists_before,
+        "the kept webhook is not looked for"
+    );
+    app.discord.assert_no_violations();
+    restarted.stop().await;
+}
+
+/// How often the channel's webhooks were listed.
+fn webhook_lists(app: &TestApp) -> usize {
+    app.discord
+        .requests()
+        .iter()
+        .filter(|r| r.http_method == "GET" && r.route == "/channels/{channel_id}/webhooks")
+        .count()
+}
+
+/// The sealed bytes of every stored link secret.
+async fn stored_link_secrets(app: &TestApp) -> Vec<Vec<u8>> {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let connection = crate::raw_db(app).await;
+    connection
+        .query_all_raw(Statement::from_string(
+            connection.get_database_backend(),
+            "SELECT sealed FROM chat_sync_link_secrets",
+        ))
+        .await
+        .expect("the link secrets are readable")
+        .iter()
+        .map(|row| row.try_get::<Vec<u8>>("", "sealed").expect("bytes"))
+        .collect()
+}
+
 async fn a_dropped_gateway_connection_resumes_without_loss_or_duplicate(app: TestApp) {
     let b = bridged(&app).await;
     session_established(&app).await;
@@ -625,6 +720,7 @@ hazel_testkit::on_every_backend!(spawn spawn_bridge_simulated:
     pins_cross_the_bridge_both_ways,
     slack_reactions_reach_discord_through_the_bot,
     a_429_on_a_delivery_is_waited_out_and_the_message_delivered_once,
+    a_restarted_process_posts_through_the_same_sealed_webhook,
     a_dropped_gateway_connection_resumes_without_loss_or_duplicate,
     a_refused_message_content_intent_puts_the_connection_in_error,
 );

@@ -191,6 +191,8 @@ struct Live {
     authors: HashMap<String, String>,
     /// People who posted: user id → username.
     users: HashMap<String, String>,
+    /// Whether `GET /channels/{channel_id}/webhooks` leaves the tokens out.
+    hide_listed_tokens: bool,
     /// Who is told of every webhook message as it is stored ([`DiscordSimulator::watch_posts`]).
     post_watchers: Vec<tokio::sync::mpsc::UnboundedSender<PostedMessage>>,
     next_id: u64,
@@ -582,6 +584,14 @@ impl DiscordSimulator {
             Some(message) => message.pinned = pinned,
             None => panic!("no message {message_id} in {channel_id}"),
         }
+    }
+
+    /// Whether `GET /channels/{channel_id}/webhooks` leaves the webhooks' tokens out (Discord
+    /// answers a webhook's token only to the application that made it, and a client should
+    /// not count on it): a process that did not keep its webhook's token cannot post
+    /// through that webhook again.
+    pub fn hide_listed_webhook_tokens(&self, hide: bool) {
+        self.core.lock().state.live().hide_listed_tokens = hide;
     }
 
     /// The webhooks of a channel: (id, name).
@@ -1003,7 +1013,16 @@ impl State {
             .webhooks
             .iter()
             .filter(|webhook| webhook.channel_id == channel_id)
-            .map(webhook_object)
+            .map(|webhook| {
+                let mut object = webhook_object(webhook);
+                if live.hide_listed_tokens {
+                    // The webhook object's `token` is optional in Discord's spec.
+                    if let Some(object) = object.as_object_mut() {
+                        object.remove("token");
+                    }
+                }
+                object
+            })
             .collect();
         Ok(Answer::Json(Value::from(hooks)))
     }

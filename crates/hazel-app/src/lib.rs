@@ -323,8 +323,17 @@ impl App {
         tracing::info!(address = %self.local_addr, "serving");
         // The sync workers run beside the API, drawing from the same services; they stop
         // after the API has, finishing or giving back the work they hold.
+        let notices = self.database.work_notices();
         let engine = self.workers.map(|settings| {
-            hazel_worker::Engine::start(self.services.sync.clone(), Arc::new(SystemClock), settings)
+            hazel_worker::Engine::start_with_wakeups(
+                self.services.sync.clone(),
+                Arc::new(SystemClock),
+                settings,
+                hazel_worker::Wakeups {
+                    receipts: notices.receipts,
+                    deliveries: notices.deliveries,
+                },
+            )
         });
         let sessions = self
             .sessions

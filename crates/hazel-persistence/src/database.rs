@@ -93,6 +93,69 @@ struct Inner {
     /// SQLite: transactions the writer committed, and the changesets they carried.
     batches: AtomicU64,
     batched_changesets: AtomicU64,
+    /// Rung after a commit that recorded receipts or enqueued deliveries.
+    notices: WorkNotices,
+}
+
+/// How this process's sync workers learn that work was committed, instead of waiting for
+/// their next poll: after a commit that records receipts, `receipts` is notified once; after
+/// one that enqueues deliveries, `deliveries` once per link it enqueued to (up to
+/// [`WorkNotices::MAX_LINK_NOTICES`]), so as many idle delivery workers wake as there are
+/// links with new work. A notice given while no worker waits is kept for the next one that
+/// does (`Notify::notify_one`), so a commit racing with a worker going idle is not missed.
+/// Other processes sharing the database find the work at their next poll.
+#[derive(Clone, Debug, Default)]
+pub struct WorkNotices {
+    /// New receipts.
+    pub receipts: Arc<tokio::sync::Notify>,
+    /// New deliveries.
+    pub deliveries: Arc<tokio::sync::Notify>,
+}
+
+impl WorkNotices {
+    /// The most delivery workers one commit wakes.
+    pub const MAX_LINK_NOTICES: usize = 8;
+
+    /// What `changeset` will ring once committed: whether it records receipts, and to how
+    /// many links it enqueues deliveries. Read before the commit, which takes the changeset.
+    pub(crate) fn rings_for(changeset: &Changeset) -> Rings {
+        use hazel_domain::ports::{Change, SyncChange};
+        let mut rings = Rings::default();
+        let mut links = Vec::new();
+        for change in changeset.iter() {
+            match change {
+                Change::Sync(SyncChange::InsertReceipt(_) | SyncChange::RequeueReceipt { .. }) => {
+                    rings.receipts = true;
+                }
+                Change::Sync(SyncChange::EnqueueDelivery(delivery))
+                    if !links.contains(&delivery.channel_link_id) =>
+                {
+                    links.push(delivery.channel_link_id);
+                }
+                Change::Sync(SyncChange::RequeueDelivery { .. }) => rings.deliveries += 1,
+                _ => {}
+            }
+        }
+        rings.deliveries = (rings.deliveries + links.len()).min(Self::MAX_LINK_NOTICES);
+        rings
+    }
+
+    /// Rings what a committed changeset asked for.
+    pub(crate) fn ring(&self, rings: Rings) {
+        if rings.receipts {
+            self.receipts.notify_one();
+        }
+        for _ in 0..rings.deliveries {
+            self.deliveries.notify_one();
+        }
+    }
+}
+
+/// The notices one changeset gives once committed.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Rings {
+    receipts: bool,
+    deliveries: usize,
 }
 
 /// What the SQLite writer has committed so far: how well group commit shares transactions.
@@ -155,6 +218,7 @@ impl Database {
                 reads: ReadCache::new(),
                 batches: AtomicU64::new(0),
                 batched_changesets: AtomicU64::new(0),
+                notices: WorkNotices::default(),
             }),
         })
     }
@@ -256,6 +320,16 @@ impl Database {
     /// The caches of rows that never change once written.
     pub(crate) fn reads(&self) -> &ReadCache {
         &self.inner.reads
+    }
+
+    pub(crate) fn inner_notices(&self) -> &WorkNotices {
+        &self.inner.notices
+    }
+
+    /// The notices this database gives this process's sync workers (see [`WorkNotices`]).
+    #[must_use]
+    pub fn work_notices(&self) -> WorkNotices {
+        self.inner.notices.clone()
     }
 
     /// Whether this is SQLite.

@@ -16,4 +16,4 @@ mod store;
 mod sync_engine;
 pub mod testing;
 
-pub use database::{CommitStats, Database, PoolSettings};
+pub use database::{CommitStats, Database, PoolSettings, WorkNotices};

@@ -89,11 +89,15 @@ impl Store for Database {
     /// `DeleteConnection`, the connection itself: 0 or 1).
     async fn commit(&self, changeset: Changeset) -> Result<Committed, StoreError> {
         let changes_routes = changeset.as_slice().iter().any(changes_routes);
+        let rings = crate::WorkNotices::rings_for(&changeset);
         let committed = if self.is_sqlite() {
             self.group_commit(changeset).await
         } else {
             self.commit_postgres(changeset).await
         };
+        if committed.is_ok() {
+            self.inner_notices().ring(rings);
+        }
         if changes_routes {
             // Whether it committed or not (a failure may be ambiguous): the next message
             // write reads its channel's routes afresh.

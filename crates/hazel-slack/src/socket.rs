@@ -117,12 +117,16 @@ impl SlackSocketMode {
         }
     }
 
-    /// Runs one socket until it ends, recording and acknowledging its envelopes.
+    /// Runs one socket until it ends, recording and acknowledging its envelopes. With
+    /// `catch_up`, once Slack greets the socket the connection's linked channels are read for
+    /// what was posted while no socket was open (beside the socket's own events, which go on
+    /// being acknowledged meanwhile).
     async fn serve(
         &self,
         url: &SecretString,
         target: &SessionTarget,
-        sink: &dyn SessionSink,
+        sink: &Arc<dyn SessionSink>,
+        catch_up: bool,
     ) -> SocketEnd {
         use secrecy::ExposeSecret as _;
         let url = url.expose_secret();
@@ -159,6 +163,8 @@ impl SlackSocketMode {
         };
         let (mut writer, mut reader) = socket.split();
         let mut greeted = false;
+        // Ends with the socket: a session that stops (or loses its lease) stops reading too.
+        let mut reading: Option<AbortOnDrop> = None;
         loop {
             let frame = match tokio::time::timeout(self.settings.idle_timeout, reader.next()).await
             {
@@ -200,6 +206,30 @@ impl SlackSocketMode {
                         connection_id = %target.connection_id,
                         "Slack Socket Mode connected"
                     );
+                    if catch_up && reading.is_none() {
+                        let sink = Arc::clone(sink);
+                        let connection = target.connection_id;
+                        reading = Some(AbortOnDrop(tokio::spawn(async move {
+                            match sink.catch_up().await {
+                                Ok(report) => {
+                                    for (link, reason) in &report.failed {
+                                        tracing::warn!(connection_id = %connection, channel_link = %link, %reason, "Slack catch-up could not read a channel");
+                                    }
+                                    tracing::info!(
+                                        connection_id = %connection,
+                                        links_read = report.links_read,
+                                        recorded = report.recorded,
+                                        "Slack catch-up after the socket opened done"
+                                    );
+                                }
+                                Err(error) => tracing::warn!(
+                                    connection_id = %connection,
+                                    error = %error,
+                                    "Slack catch-up after the socket opened failed"
+                                ),
+                            }
+                        })));
+                    }
                 }
                 "disconnect" => {
                     tracing::info!(
@@ -215,7 +245,7 @@ impl SlackSocketMode {
                         continue;
                     };
                     let recorded = if kind == "events_api" {
-                        self.record(target, sink, envelope.payload).await
+                        self.record(target, sink.as_ref(), envelope.payload).await
                     } else {
                         // Slash commands and interactivity are not used: acknowledged, dropped.
                         true
@@ -296,6 +326,15 @@ impl SlackSocketMode {
     }
 }
 
+/// A task aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The kind of a websocket error, without anything it may quote (the URL and its ticket).
 fn socket_error_kind(error: &tokio_tungstenite::tungstenite::Error) -> &'static str {
     use tokio_tungstenite::tungstenite::Error;
@@ -356,9 +395,13 @@ impl ChatSession for SlackSocketMode {
             ));
         };
         let mut failures: u32 = 0;
+        // Whether the next socket follows a gap Slack will not fill: the session's first
+        // socket (another process may have held it, or none), and any after a drop or a
+        // failure. A refresh Slack asked for hands over without one.
+        let mut gap = true;
         loop {
             let end = match self.open_url(&token).await {
-                Ok(url) => self.serve(&url, &target, sink.as_ref()).await,
+                Ok(url) => self.serve(&url, &target, &sink, gap).await,
                 Err(
                     error @ (ProviderError::InvalidCredentials { .. }
                     | ProviderError::AuthExpired { .. }
@@ -379,6 +422,7 @@ impl ChatSession for SlackSocketMode {
                     SocketEnd::Failed
                 }
             };
+            gap = end != SocketEnd::Refresh;
             match end {
                 SocketEnd::Refresh => failures = 0,
                 SocketEnd::Dropped => {

@@ -1505,6 +1505,7 @@ mod socket_mode {
     use hazel_domain::model::chat_sync::Credentials;
     use hazel_domain::model::sync::InboundEvent;
     use hazel_domain::ports::{ChatSession as _, SessionSink, SessionSinkError, SessionTarget};
+    use hazel_domain::services::sync::CatchUpReport;
     use hazel_slack::{SlackSettings, SlackSocketMode, SocketSettings};
     use hazel_testkit::sim::slack_socket::{event_callback, message_event};
     use secrecy::SecretString;
@@ -1513,11 +1514,13 @@ mod socket_mode {
 
     const APP_TOKEN: &str = "xapp-1-A0SIM-1-simulatedappsecret";
 
-    /// Refuses the first `refusals` batches, then keeps every event.
+    /// Refuses the first `refusals` batches, then keeps every event; counts the catch-ups
+    /// asked for.
     #[derive(Default)]
     struct Sink {
         refusals: AtomicUsize,
         calls: AtomicUsize,
+        catch_ups: AtomicUsize,
         kept: Mutex<Vec<InboundEvent>>,
     }
 
@@ -1534,6 +1537,11 @@ mod socket_mode {
             }
             self.kept.lock().expect("the sink lock").extend(events);
             Ok(())
+        }
+
+        async fn catch_up(&self) -> Result<CatchUpReport, SessionSinkError> {
+            self.catch_ups.fetch_add(1, Ordering::SeqCst);
+            Ok(CatchUpReport::default())
         }
     }
 
@@ -1614,10 +1622,18 @@ mod socket_mode {
         assert_eq!(sim.socket_acks(), [kept, foreign]);
         assert_eq!(sink.kept.lock().expect("the sink lock").len(), 1);
         assert_eq!(sink.calls.load(Ordering::SeqCst), 2);
-        // A refresh request: a new socket, on a new ticket.
+        // The session's first socket read what was posted before it.
+        assert_eq!(sink.catch_ups.load(Ordering::SeqCst), 1);
+        // A refresh request: a new socket, on a new ticket, and no gap to read.
         sim.disconnect_sockets("refresh_requested");
         until("the new socket", || {
             sim.sockets_opened() == 2 && sim.open_sockets() == 1
+        })
+        .await;
+        // A dropped socket: its replacement reads the gap.
+        sim.drop_sockets();
+        until("the catch-up after the drop", || {
+            sim.sockets_opened() == 3 && sink.catch_ups.load(Ordering::SeqCst) == 2
         })
         .await;
         running.abort();

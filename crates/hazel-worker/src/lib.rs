@@ -15,7 +15,7 @@ use hazel_domain::model::sync::InboundEventKind;
 use hazel_domain::ports::Clock;
 use hazel_domain::services::SyncServices;
 use hazel_domain::services::sync::{DeliveryStep, IngestService};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 /// Into how many changesets, committed side by side, a batch's receipts processed together
@@ -54,6 +54,18 @@ impl Default for WorkerSettings {
     }
 }
 
+/// What wakes idle workers before their next poll: the store of this process notifies
+/// `receipts` when it committed new receipts and `deliveries` when it enqueued deliveries
+/// (once per link), so work written here starts at once instead of after up to
+/// [`WorkerSettings::idle_poll`]. Work written by other processes is found by polling.
+#[derive(Clone, Debug, Default)]
+pub struct Wakeups {
+    /// New receipts.
+    pub receipts: Arc<Notify>,
+    /// New deliveries.
+    pub deliveries: Arc<Notify>,
+}
+
 /// The running workers. [`Engine::shutdown`] stops them cleanly; dropping the value without
 /// it aborts them, as a killed process would.
 pub struct Engine {
@@ -62,9 +74,21 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts the receipt worker and the delivery workers over `services`.
+    /// Starts the receipt worker and the delivery workers over `services`, polling for
+    /// work when idle.
     #[must_use]
     pub fn start(services: SyncServices, clock: Arc<dyn Clock>, settings: WorkerSettings) -> Self {
+        Self::start_with_wakeups(services, clock, settings, Wakeups::default())
+    }
+
+    /// [`Engine::start`], with idle workers also woken by `wakeups`.
+    #[must_use]
+    pub fn start_with_wakeups(
+        services: SyncServices,
+        clock: Arc<dyn Clock>,
+        settings: WorkerSettings,
+        wakeups: Wakeups,
+    ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let worker = Worker {
@@ -72,12 +96,17 @@ impl Engine {
             clock,
             settings,
             stopped,
+            wake: Arc::clone(&wakeups.receipts),
         };
         tasks.spawn(worker.clone().catch_up());
         tasks.spawn(worker.clone().receipts(WorkerId::new()));
         tasks.spawn(worker.clone().stats());
+        let delivering = Worker {
+            wake: Arc::clone(&wakeups.deliveries),
+            ..worker
+        };
         for _ in 0..settings.delivery_tasks.max(1) {
-            tasks.spawn(worker.clone().deliveries(WorkerId::new()));
+            tasks.spawn(delivering.clone().deliveries(WorkerId::new()));
         }
         tracing::info!(
             delivery_tasks = settings.delivery_tasks,
@@ -133,6 +162,8 @@ struct Worker {
     clock: Arc<dyn Clock>,
     settings: WorkerSettings,
     stopped: watch::Receiver<bool>,
+    /// Rung when work of this worker's kind was committed in this process.
+    wake: Arc<Notify>,
 }
 
 impl Worker {
@@ -162,7 +193,8 @@ impl Worker {
         *self.stopped.borrow()
     }
 
-    /// Sleeps `for_at_most` (shorter when work falls due sooner), or until shutdown.
+    /// Sleeps `for_at_most` (shorter when work falls due sooner), until new work of its kind
+    /// is committed in this process, or until shutdown.
     async fn idle(&mut self, for_at_most: Duration) {
         let mut wait = for_at_most;
         // Only work falling due later shortens the sleep: work due already that the last
@@ -177,6 +209,7 @@ impl Worker {
         let mut stopped = self.stopped.clone();
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
+            () = self.wake.notified() => {}
             _ = stopped.changed() => {}
         }
     }

@@ -1,6 +1,7 @@
 //! Slack end to end: the real Slack adapters against the Slack simulator. Actions "in Slack"
-//! arrive as signed Events API requests at `POST /webhooks/slack/events` and reach the Hazel
-//! channel; Hazel writes reach the Slack channel through the Web API, under the author's
+//! arrive as signed Events API requests at `POST /webhooks/slack/events`, or as Socket Mode
+//! envelopes on the connection's socket (the tests marked `over_socket_mode`), and reach the
+//! Hazel channel; Hazel writes reach the Slack channel through the Web API, under the author's
 //! persona and with the origin marker, and their echoes are ignored.
 
 use std::time::{Duration, Instant};
@@ -31,23 +32,50 @@ struct Linked {
     connection: String,
 }
 
+/// How Slack's events reach the service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    /// Signed requests to the Events API Request URL.
+    EventsApi,
+    /// Envelopes on the connection's Socket Mode socket (the connection has an `appToken`).
+    SocketMode,
+}
+
+/// The app-level token of the Socket Mode connections.
+const APP_TOKEN: &str = "xapp-1-A0APP-111-socketsecretapptoken";
+
 async fn linked(app: &TestApp) -> Linked {
-    let linked = linked_quietly(app).await;
-    app.slack
-        .deliver_events_api(&app.slack_events_url(), SLACK_SIGNING_SECRET);
+    linked_over(app, Transport::EventsApi).await
+}
+
+/// [`linked`], with Slack's events sent over `transport`.
+async fn linked_over(app: &TestApp, transport: Transport) -> Linked {
+    let linked = linked_quietly(app, transport).await;
+    match transport {
+        Transport::EventsApi => app
+            .slack
+            .deliver_events_api(&app.slack_events_url(), SLACK_SIGNING_SECRET),
+        Transport::SocketMode => app.slack.deliver_socket_mode(),
+    }
     linked
 }
 
-/// [`linked`] without events reaching the service (it is "down" for Slack).
-async fn linked_quietly(app: &TestApp) -> Linked {
+/// [`linked`] without events reaching the service (it is "down" for Slack); over Socket
+/// Mode, once the connection's socket is open.
+async fn linked_quietly(app: &TestApp, transport: Transport) -> Linked {
     let team = team(app).await;
     slack_workspace(app);
     app.slack
         .add_user(SLACK_TEAM, ALICE, "Alice Liddell", Some(ALICE_AVATAR));
     app.slack.add_user(SLACK_TEAM, BOB, "Bob", None);
+    let mut body = slack_body(&team.org);
+    if transport == Transport::SocketMode {
+        app.slack.add_app_token(SLACK_TEAM, APP_TOKEN);
+        body["credentials"]["appToken"] = json!(APP_TOKEN);
+    }
     let connection = team
         .owner
-        .post("/connections", slack_body(&team.org))
+        .post("/connections", body)
         .await
         .expect_status(201)
         .id();
@@ -60,6 +88,12 @@ async fn linked_quietly(app: &TestApp) -> Linked {
         )
         .await
         .expect_status(201);
+    if transport == Transport::SocketMode {
+        eventually("the connection's socket", || async {
+            (app.slack.open_sockets() == 1).then_some(())
+        })
+        .await;
+    }
     Linked {
         team,
         channel,
@@ -136,7 +170,25 @@ async fn receipts_settled(app: &TestApp, connection: &str) -> Vec<DeliveryRecord
 }
 
 async fn slack_messages_edits_and_deletes_reach_hazel_with_their_authors(app: TestApp) {
-    let linked = linked(&app).await;
+    slack_messages_edits_and_deletes_reach_hazel_with_their_authors_over(app, Transport::EventsApi)
+        .await;
+}
+
+async fn slack_messages_edits_and_deletes_reach_hazel_with_their_authors_over_socket_mode(
+    app: TestApp,
+) {
+    slack_messages_edits_and_deletes_reach_hazel_with_their_authors_over(
+        app,
+        Transport::SocketMode,
+    )
+    .await;
+}
+
+async fn slack_messages_edits_and_deletes_reach_hazel_with_their_authors_over(
+    app: TestApp,
+    transport: Transport,
+) {
+    let linked = linked_over(&app, transport).await;
     let ts = app
         .slack
         .post_as_user(CHANNEL, ALICE, "hello from *Slack*, <@U0BOB0001> &amp; co")
@@ -180,7 +232,18 @@ async fn slack_messages_edits_and_deletes_reach_hazel_with_their_authors(app: Te
 }
 
 async fn slack_thread_replies_reactions_and_pins_reach_hazel(app: TestApp) {
-    let linked = linked(&app).await;
+    slack_thread_replies_reactions_and_pins_reach_hazel_over(app, Transport::EventsApi).await;
+}
+
+async fn slack_thread_replies_reactions_and_pins_reach_hazel_over_socket_mode(app: TestApp) {
+    slack_thread_replies_reactions_and_pins_reach_hazel_over(app, Transport::SocketMode).await;
+}
+
+async fn slack_thread_replies_reactions_and_pins_reach_hazel_over(
+    app: TestApp,
+    transport: Transport,
+) {
+    let linked = linked_over(&app, transport).await;
     let parent = app.slack.post_as_user(CHANNEL, ALICE, "a question").await;
     let parent_id = hazel_count(&linked, 1).await[0]["id"].clone();
     app.slack
@@ -334,6 +397,44 @@ async fn slack_pins_are_relayed_to_the_channels_other_links_once(app: TestApp) {
         "none back to the first"
     );
 
+    // A second pin event for the message (another event, at another time): it is pinned
+    // already, as synced, so nothing is relayed again.
+    let mut repeated = app
+        .slack
+        .sent_events()
+        .into_iter()
+        .find(|e| e.payload["event"]["type"] == "pin_added" && e.payload["team_id"] == SLACK_TEAM)
+        .expect("the pin's event")
+        .payload;
+    repeated["event_id"] = json!("Ev0PINAGAIN1");
+    repeated["event"]["event_ts"] = json!("1799999999.000100");
+    assert_eq!(
+        app.slack.send_payload(repeated, Delivery::default()).await,
+        Some(200)
+    );
+    eventually("the repeated pin ignored as in sync", || async {
+        let receipts = receipts_settled(&app, &linked.connection).await;
+        receipts
+            .iter()
+            .any(|r| {
+                r.kind == Some(hazel_domain::model::delivery::DeliveryKind::PinAdd)
+                    && matches!(
+                        r.state,
+                        hazel_domain::model::delivery::DeliveryState::Ignored {
+                            reason: hazel_domain::model::delivery::IgnoreReason::AlreadyInSync,
+                            ..
+                        }
+                    )
+            })
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        pin_adds(other.clone()).await,
+        1,
+        "the repeat relayed nothing"
+    );
+
     app.slack.unpin_as_user(CHANNEL, &pinned, ALICE).await;
     eventually("the unpin relayed", || async {
         app.slack.pins(OTHER_CHANNEL).is_empty().then_some(())
@@ -370,7 +471,18 @@ async fn without_sync_pins_a_pin_is_not_relayed(app: TestApp) {
 }
 
 async fn hazel_messages_reach_slack_and_their_echoes_are_ignored(app: TestApp) {
-    let linked = linked(&app).await;
+    hazel_messages_reach_slack_and_their_echoes_are_ignored_over(app, Transport::EventsApi).await;
+}
+
+async fn hazel_messages_reach_slack_and_their_echoes_are_ignored_over_socket_mode(app: TestApp) {
+    hazel_messages_reach_slack_and_their_echoes_are_ignored_over(app, Transport::SocketMode).await;
+}
+
+async fn hazel_messages_reach_slack_and_their_echoes_are_ignored_over(
+    app: TestApp,
+    transport: Transport,
+) {
+    let linked = linked_over(&app, transport).await;
     let owner = &linked.team.owner;
     let id = owner.post_message(&linked.channel, "hi **Slack**").await;
     let posted = eventually("the message in Slack", || async {
@@ -660,7 +772,7 @@ async fn invalid_auth_holds_deliveries_until_the_credentials_are_updated(app: Te
 
 async fn catch_up_reads_what_was_missed_without_duplicates(app: TestApp) {
     // The service is unreachable for Slack: messages are only in the channel's history.
-    let linked = linked_quietly(&app).await;
+    let linked = linked_quietly(&app, Transport::EventsApi).await;
     let first = app.slack.post_as_user(CHANNEL, ALICE, "missed one").await;
     app.slack
         .reply_as_user(CHANNEL, &first, BOB, "missed reply")
@@ -729,9 +841,106 @@ async fn catch_up_reads_what_was_missed_without_duplicates(app: TestApp) {
     app.slack.assert_no_violations();
 }
 
+async fn a_socket_outage_is_caught_up_without_duplicates(app: TestApp) {
+    let linked = linked_over(&app, Transport::SocketMode).await;
+    app.slack.post_as_user(CHANNEL, ALICE, "before").await;
+    hazel_count(&linked, 1).await;
+
+    // The socket drops and Slack keeps the service out for a second (a rate-limited
+    // apps.connections.open): what is posted meanwhile reaches no socket.
+    let opens = || {
+        app.slack
+            .requests()
+            .iter()
+            .filter(|r| r.route == "apps.connections.open")
+            .count()
+    };
+    let opened = opens();
+    app.slack.fail_next(
+        "apps.connections.open",
+        Failure::RateLimited {
+            retry_after_seconds: 1,
+        },
+    );
+    app.slack.drop_sockets();
+    eventually("the refused reconnect", || async {
+        (app.slack.open_sockets() == 0 && opens() > opened).then_some(())
+    })
+    .await;
+    let sent_before = app.slack.sent_events().len();
+    let first = app.slack.post_as_user(CHANNEL, BOB, "missed one").await;
+    app.slack
+        .reply_as_user(CHANNEL, &first, ALICE, "missed reply")
+        .await;
+    app.slack.post_as_user(CHANNEL, BOB, "missed two").await;
+    let lost = eventually("the outage's events sent", || async {
+        let sent = app.slack.sent_events();
+        (sent.len() >= sent_before + 3).then(|| sent[sent_before..].to_vec())
+    })
+    .await;
+    assert!(
+        lost.iter().all(|sent| sent.status.is_none()),
+        "the outage's events reached no socket: {lost:?}"
+    );
+
+    // The new socket reads the channel's history from the last synced message.
+    let messages = hazel_count(&linked, 4).await;
+    let contents: Vec<&str> = messages
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        contents,
+        ["before", "missed one", "missed reply", "missed two"]
+    );
+    assert_eq!(messages[2]["parentMessageId"], messages[1]["id"]);
+    assert_eq!(app.slack.open_sockets(), 1);
+
+    // Live again, once.
+    app.slack.post_as_user(CHANNEL, ALICE, "after").await;
+    hazel_count(&linked, 5).await;
+    receipts_settled(&app, &linked.connection).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hazel_messages(&linked).await.len(), 5);
+    app.slack.assert_no_violations();
+}
+
+async fn one_event_over_both_transports_is_one_message(app: TestApp) {
+    let linked = linked_over(&app, Transport::SocketMode).await;
+    app.slack.post_as_user(CHANNEL, ALICE, "twice told").await;
+    hazel_count(&linked, 1).await;
+    // The same event reaches the Request URL too (the app was also given one).
+    let payload = app.slack.sent_events()[0].payload.clone();
+    app.slack
+        .deliver_events_api(&app.slack_events_url(), SLACK_SIGNING_SECRET);
+    assert_eq!(
+        app.slack.send_payload(payload, Delivery::default()).await,
+        Some(200)
+    );
+    // The socket's receipt made the message; the Request URL's (and the socket's first
+    // catch-up's, when it read the channel after the post) are recognised as the same one.
+    let receipts = eventually("both transports' receipts settled", || async {
+        let receipts = receipts_settled(&app, &linked.connection).await;
+        (receipts.len() >= 2).then_some(receipts)
+    })
+    .await;
+    let delivered = receipts
+        .iter()
+        .filter(|r| r.state.status() == DeliveryStatus::Delivered)
+        .count();
+    assert_eq!(delivered, 1, "one receipt wrote the message: {receipts:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hazel_messages(&linked).await.len(), 1);
+}
+
 hazel_testkit::on_every_backend!(spawn spawn_slack_simulated:
     slack_messages_edits_and_deletes_reach_hazel_with_their_authors,
+    slack_messages_edits_and_deletes_reach_hazel_with_their_authors_over_socket_mode,
     slack_thread_replies_reactions_and_pins_reach_hazel,
+    slack_thread_replies_reactions_and_pins_reach_hazel_over_socket_mode,
+    hazel_messages_reach_slack_and_their_echoes_are_ignored_over_socket_mode,
+    a_socket_outage_is_caught_up_without_duplicates,
+    one_event_over_both_transports_is_one_message,
     slack_pins_are_relayed_to_the_channels_other_links_once,
     without_sync_pins_a_pin_is_not_relayed,
     hazel_messages_reach_slack_and_their_echoes_are_ignored,

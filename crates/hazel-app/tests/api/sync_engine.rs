@@ -1133,6 +1133,58 @@ async fn intake_verifies_then_records_and_refused_input_stores_nothing(app: Test
     ));
 }
 
+/// Work written in this process starts at once: with workers that would not poll again within
+/// the test (an hour between looks when idle), a Hazel message and an inbound event still go
+/// out, because the store wakes the workers when it commits them.
+async fn committed_work_wakes_idle_workers(backend: hazel_testkit::Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |config| {
+        config.sync_workers = Some(hazel_worker::WorkerSettings {
+            idle_poll: Duration::from_secs(3600),
+            ..hazel_testkit::app::test_workers()
+        });
+    })
+    .await
+    else {
+        return;
+    };
+    let bridge = bridge(&app).await;
+    // Both workers are idle by now, sleeping their hour.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    bridge
+        .team
+        .owner
+        .post_message(&bridge.channel, "woken out")
+        .await;
+    eventually("the native message in Discord", || async {
+        let messages = app.fake_discord.messages(DISCORD_CHANNEL);
+        messages.iter().any(|m| m.text == "woken out").then_some(())
+    })
+    .await;
+    let event = slack_event(
+        "EvWAKE",
+        InboundEventKind::MessageCreated(slack_message("1700.000009", "U0SAM", "woken in")),
+    );
+    assert_eq!(record(&app, &bridge.slack, vec![event]).await, 1);
+    eventually("the inbound message relayed to Discord", || async {
+        let messages = app.fake_discord.messages(DISCORD_CHANNEL);
+        messages.iter().any(|m| m.text == "woken in").then_some(())
+    })
+    .await;
+    assert_eq!(hazel_messages(&bridge).await.len(), 2);
+}
+
+mod wake_ups {
+    #[tokio::test]
+    async fn committed_work_wakes_idle_workers_on_sqlite() {
+        super::committed_work_wakes_idle_workers(hazel_testkit::Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn committed_work_wakes_idle_workers_on_postgres() {
+        super::committed_work_wakes_idle_workers(hazel_testkit::Backend::Postgres).await;
+    }
+}
+
 hazel_testkit::on_every_backend!(
     intake_verifies_then_records_and_refused_input_stores_nothing,
     the_deliveries_api_lists_filters_and_retries,

@@ -23,12 +23,27 @@ use serde_json::{Value, json};
 
 const SLACK_TEAM: &str = "T0BENCH";
 const SLACK_TOKEN: &str = "xoxb-1-2-bench";
-const SLACK_CHANNEL: &str = "C0BENCH";
+/// Hazel channels, each linked to a Slack channel and a Discord channel: [`CHANNELS`] × 2
+/// links, the "10 links" of the routing comparison.
+const CHANNELS: usize = 5;
 const SIGNING_SECRET: &str = "0123456789abcdef0123456789abcdef";
 const DISCORD_GUILD: &str = "1100000000000000009";
 const DISCORD_BOT: &str = "1200000000000000009";
 const DISCORD_TOKEN: &str = "QmVuY2g.discord-bot.bench-token";
-const DISCORD_CHANNEL: &str = "1300000000000000009";
+/// Links added for the routing comparison (`BENCH_LINKS` overrides).
+const MANY_LINKS: usize = 100_000;
+/// The rate the routing comparison and the two-process check are measured at.
+const ROUTING_RATE: u32 = 200;
+/// Messages in flight at once while a capacity is measured.
+const IN_FLIGHT: usize = 32;
+
+fn slack_channel(i: usize) -> String {
+    format!("C0BENCH{i:02}")
+}
+
+fn discord_channel(i: usize) -> String {
+    format!("13000000000000000{i:02}")
+}
 /// Rates offered to every database, in messages per second.
 const RATES: [u32; 4] = [100, 200, 500, 1_000];
 /// Above the fixed rates, the search for the highest sustained one goes up by this factor.
@@ -57,6 +72,39 @@ impl RateRun {
     }
 }
 
+/// A backlog pushed through as fast as the service takes it.
+#[derive(Clone, Debug)]
+struct Capacity {
+    offered: usize,
+    delivered: usize,
+    duplicates: usize,
+    per_second: f64,
+}
+
+impl Capacity {
+    fn exactly_once(&self) -> bool {
+        self.delivered == self.offered && self.duplicates == 0
+    }
+}
+
+/// One process against two on the same database.
+#[derive(Clone, Debug)]
+struct Scale {
+    one: Capacity,
+    two: Capacity,
+}
+
+/// The same load with few and with many channel links in the database.
+#[derive(Clone, Debug)]
+struct Routing {
+    few_links: usize,
+    many_links: usize,
+    few: RateRun,
+    many: RateRun,
+    start_to_ready_many: Duration,
+    insert_time: Duration,
+}
+
 /// Everything measured on one database.
 #[derive(Debug)]
 struct Report {
@@ -68,6 +116,8 @@ struct Report {
     notifications: f64,
     healthz: f64,
     notifications_p99_at_1000: Duration,
+    scale: Option<Scale>,
+    routing: Routing,
 }
 
 impl Report {
@@ -128,7 +178,15 @@ async fn run_database(
     let slack = SlackSimulator::start().await;
     slack.add_workspace(SLACK_TEAM, "Bench Slack");
     slack.add_bot_token(SLACK_TEAM, SLACK_TOKEN, hazel_slack::REQUIRED_SCOPES);
-    slack.add_channel(SLACK_TEAM, SLACK_CHANNEL, "bench", false, 2);
+    for i in 0..CHANNELS {
+        slack.add_channel(
+            SLACK_TEAM,
+            &slack_channel(i),
+            &format!("bench-{i}"),
+            false,
+            2,
+        );
+    }
     for user in 0..AUTHORS {
         slack.add_user(SLACK_TEAM, &author(user), &format!("Author {user}"), None);
     }
@@ -140,13 +198,15 @@ async fn run_database(
         DISCORD_BOT,
         hazel_discord::REQUIRED_PERMISSION_BITS,
     );
-    discord.add_channel(
-        DISCORD_GUILD,
-        DISCORD_CHANNEL,
-        "bench",
-        ChannelKind::Text,
-        false,
-    );
+    for i in 0..CHANNELS {
+        discord.add_channel(
+            DISCORD_GUILD,
+            &discord_channel(i),
+            &format!("bench-{i}"),
+            ChannelKind::Text,
+            false,
+        );
+    }
     let gateway = DiscordGatewaySimulator::start().await;
     gateway.add_bot(DISCORD_TOKEN, DISCORD_BOT);
 
@@ -181,7 +241,7 @@ async fn run_database(
     let idle_rss_kib = service.rss_kib().unwrap_or(0);
 
     let mut posts = discord.watch_posts();
-    let arrivals: Arc<Mutex<HashMap<String, Vec<Instant>>>> = Arc::default();
+    let arrivals: Arrivals = Arc::default();
     let collector = tokio::spawn({
         let arrivals = Arc::clone(&arrivals);
         async move {
@@ -194,12 +254,14 @@ async fn run_database(
         }
     });
     let sender = EventSender::new(&service.base);
+    let mut run_number = 0;
     let mut runs = Vec::new();
     let mut rate = RATES[0];
     let mut next_fixed = 1;
     loop {
         eprintln!("{database}: {rate} messages/s for {} s", length.as_secs());
-        let run = offer(&sender, &service, &arrivals, runs.len(), rate, length).await?;
+        let run = offer(&sender, &service, &arrivals, run_number, rate, length).await?;
+        run_number += 1;
         eprintln!(
             "{database}: {rate}/s: {}/{} delivered, p50 {} p99 {}",
             run.delivered,
@@ -218,7 +280,6 @@ async fn run_database(
             break;
         }
     }
-    collector.abort();
 
     let notifications_path = format!("/api/v1/notifications?organizationId={}", seeded.org);
     let auth = format!("Bearer {token}");
@@ -227,8 +288,89 @@ async fn run_database(
     let notifications_p99_at_1000 =
         open_loop_get(service.address, &notifications_path, &auth, 1_000, length).await?;
 
+    // Scale-out: a backlog through one process, then through two sharing the database
+    // (each takes every other event, as behind a load balancer). SQLite has one process.
+    let backlog = 600 * usize::try_from(length.as_secs())?;
+    let scale = if database == "PostgreSQL" {
+        eprintln!("{database}: a backlog of {backlog} through one process");
+        let one = capacity(&[&service], &arrivals, run_number, backlog).await?;
+        run_number += 1;
+        let mut second_env = env.clone();
+        let second_port = free_port()?;
+        for (key, value) in &mut second_env {
+            if key == "HAZEL_LISTEN" {
+                *value = format!("127.0.0.1:{second_port}");
+            }
+        }
+        let second_log = dir.join(format!("{}-second.log", database.to_lowercase()));
+        let second = Service::start(binary, &second_env, second_port, &second_log).await?;
+        eprintln!("{database}: a backlog of {backlog} through two processes");
+        let two = capacity(&[&service, &second], &arrivals, run_number, backlog).await?;
+        run_number += 1;
+        second.stop().await;
+        eprintln!(
+            "{database}: one process {:.0}/s, two {:.0}/s",
+            one.per_second, two.per_second
+        );
+        Some(Scale { one, two })
+    } else {
+        None
+    };
+
+    // Routing: the same rate with the seeded links only, then with many more in the database,
+    // each on a freshly started process (as an operator's deployment would see them).
+    let many = match std::env::var("BENCH_LINKS") {
+        Ok(raw) => raw.parse().context("BENCH_LINKS must be a whole number")?,
+        Err(_) => MANY_LINKS,
+    };
+    let few_links = 2 * CHANNELS;
     let start_to_ready = service.start_to_ready;
     service.stop().await;
+    let service = Service::start(binary, &env, port, &log).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    eprintln!("{database}: {ROUTING_RATE}/s with {few_links} links");
+    let sender = EventSender::new(&service.base);
+    let few = offer(
+        &sender,
+        &service,
+        &arrivals,
+        run_number,
+        ROUTING_RATE,
+        length,
+    )
+    .await?;
+    run_number += 1;
+    service.stop().await;
+    eprintln!("{database}: adding {} links", many - few_links);
+    let insert_time = add_links(url, &seeded.slack_link, many.saturating_sub(few_links)).await?;
+    let service = Service::start(binary, &env, port, &log).await?;
+    // The Discord Gateway session of the restarted process, and its catch-up, settle first.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    eprintln!(
+        "{database}: {ROUTING_RATE}/s with {many} links (ready {} after the start)",
+        ms(service.start_to_ready)
+    );
+    let sender = EventSender::new(&service.base);
+    let many_run = offer(
+        &sender,
+        &service,
+        &arrivals,
+        run_number,
+        ROUTING_RATE,
+        length,
+    )
+    .await?;
+    let routing = Routing {
+        few_links,
+        many_links: many,
+        few,
+        many: many_run,
+        start_to_ready_many: service.start_to_ready,
+        insert_time,
+    };
+    collector.abort();
+    service.stop().await;
+
     let raw = RawDatabase::open(url).await?;
     let raw_commits = raw.measure(1, Duration::from_secs(3)).await?.cell().rate;
     raw.close().await;
@@ -248,8 +390,13 @@ async fn run_database(
         notifications,
         healthz,
         notifications_p99_at_1000,
+        scale,
+        routing,
     })
 }
+
+/// When each message text arrived on Discord (more than once: a duplicate).
+type Arrivals = Arc<Mutex<HashMap<String, Vec<Instant>>>>;
 
 /// Distinct Slack authors the events come from.
 const AUTHORS: usize = 20;
@@ -374,9 +521,12 @@ impl Service {
 
 struct Seeded {
     org: String,
+    /// A link to Slack, the model of the links the routing comparison adds.
+    slack_link: String,
 }
 
-/// An organization, a channel linked to the Slack channel and to the Discord channel.
+/// An organization and [`CHANNELS`] channels, each linked to its Slack channel and its
+/// Discord channel.
 async fn seed(base: &str, token: &str) -> anyhow::Result<Seeded> {
     let client = reqwest::Client::new();
     let auth = format!("Bearer {token}");
@@ -403,11 +553,6 @@ async fn seed(base: &str, token: &str) -> anyhow::Result<Seeded> {
         }
     };
     let org = post("/organizations", json!({"name": "Bench"})).await?;
-    let channel = post(
-        &format!("/organizations/{org}/channels"),
-        json!({"name": "bench", "type": "public"}),
-    )
-    .await?;
     let slack = post(
         "/connections",
         json!({"organizationId": org, "provider": "slack", "externalWorkspaceId": SLACK_TEAM,
@@ -420,14 +565,28 @@ async fn seed(base: &str, token: &str) -> anyhow::Result<Seeded> {
                "credentials": {"botToken": DISCORD_TOKEN}}),
     )
     .await?;
-    for (connection, external) in [(slack, SLACK_CHANNEL), (discord, DISCORD_CHANNEL)] {
-        post(
-            &format!("/connections/{connection}/channel-links"),
-            json!({"hazelChannelId": channel, "externalChannelId": external}),
+    let mut slack_link = None;
+    for i in 0..CHANNELS {
+        let channel = post(
+            &format!("/organizations/{org}/channels"),
+            json!({"name": format!("bench-{i}"), "type": "public"}),
         )
         .await?;
+        for (connection, external) in [(&slack, slack_channel(i)), (&discord, discord_channel(i))] {
+            let link = post(
+                &format!("/connections/{connection}/channel-links"),
+                json!({"hazelChannelId": channel, "externalChannelId": external}),
+            )
+            .await?;
+            if connection == &slack {
+                slack_link.get_or_insert(link);
+            }
+        }
     }
-    Ok(Seeded { org })
+    Ok(Seeded {
+        org,
+        slack_link: slack_link.context("no Slack link seeded")?,
+    })
 }
 
 /// Signed Events API requests to the service.
@@ -463,7 +622,7 @@ impl EventSender {
             &self.source,
             &format!("Ev0BENCH{run}x{i}"),
             u64::try_from(now).unwrap_or_default(),
-            json!({"type": "message", "channel": SLACK_CHANNEL, "user": author(i % AUTHORS),
+            json!({"type": "message", "channel": slack_channel(i % CHANNELS), "user": author(i % AUTHORS),
                    "text": text, "ts": ts, "event_ts": ts, "channel_type": "channel"}),
         );
         let body = payload.to_string();
@@ -483,7 +642,7 @@ impl EventSender {
 async fn offer(
     sender: &EventSender,
     service: &Service,
-    arrivals: &Arc<Mutex<HashMap<String, Vec<Instant>>>>,
+    arrivals: &Arrivals,
     run: usize,
     rate: u32,
     length: Duration,
@@ -560,6 +719,153 @@ async fn offer(
         p99: at(0.99),
         peak_rss_kib,
     })
+}
+
+/// Pushes `count` messages through `services` (taking turns), at most [`IN_FLIGHT`] requests
+/// at a time: what the pipeline delivers per second from the first send to the last arrival,
+/// and whether every message arrived exactly once.
+async fn capacity(
+    services: &[&Service],
+    arrivals: &Arrivals,
+    run: usize,
+    count: usize,
+) -> anyhow::Result<Capacity> {
+    let senders: Vec<EventSender> = services.iter().map(|s| EventSender::new(&s.base)).collect();
+    let texts: Vec<String> = (0..count).map(|i| format!("bench {run}-{i}")).collect();
+    let limit = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let mut sends = tokio::task::JoinSet::new();
+    let start = Instant::now();
+    for (i, text) in texts.iter().enumerate() {
+        let permit = Arc::clone(&limit).acquire_owned().await?;
+        let request = senders[i % senders.len()].request(run, i, text);
+        sends.spawn(async move {
+            let answer = request.send().await;
+            drop(permit);
+            match answer {
+                Ok(answer) if answer.status().is_success() => Ok(()),
+                Ok(answer) => Err(format!("the service answered {}", answer.status())),
+                Err(error) => Err(error.to_string()),
+            }
+        });
+    }
+    while let Some(done) = sends.join_next().await {
+        if let Err(error) = done? {
+            eprintln!("an event was not accepted: {error}");
+        }
+    }
+    let deadline = Instant::now() + DRAIN;
+    loop {
+        let arrived = {
+            let arrivals = lock(arrivals);
+            texts.iter().filter(|t| arrivals.contains_key(*t)).count()
+        };
+        if arrived == count || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let arrivals = lock(arrivals);
+    let (mut delivered, mut duplicates, mut last) = (0, 0, start);
+    for text in &texts {
+        if let Some(times) = arrivals.get(text) {
+            delivered += 1;
+            duplicates += times.len() - 1;
+            last = last.max(times[0]);
+        }
+    }
+    Ok(Capacity {
+        offered: count,
+        delivered,
+        duplicates,
+        per_second: delivered as f64 / last.duration_since(start).as_secs_f64().max(1e-9),
+    })
+}
+
+/// Adds `count` channels of the organization, each linked to a Slack channel the simulator
+/// does not have, straight into the database, modelled on the link `model` (its connection,
+/// settings and times). Outbound only, so the start-up catch-up does not read them.
+async fn add_links(url: &str, model: &str, count: usize) -> anyhow::Result<Duration> {
+    use sea_orm::{ConnectionTrait as _, DbBackend, Statement, TransactionTrait as _};
+    /// Rows per statement (PostgreSQL takes at most 65,535 parameters in one).
+    const BATCH: usize = 1_000;
+    let db = sea_orm::Database::connect(url).await?;
+    let backend = db.get_database_backend();
+    let placeholder = |n: usize| match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_owned(),
+    };
+    let started = Instant::now();
+    let txn = db.begin().await?;
+    let channel_of: String = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT hazel_channel_id FROM chat_sync_channel_links WHERE id = {}",
+                placeholder(1)
+            ),
+            [model.into()],
+        ))
+        .await?
+        .context("the model link is missing")?
+        .try_get("", "hazel_channel_id")?;
+    let mut made = 0;
+    while made < count {
+        let rows = BATCH.min(count - made);
+        let (mut channels, mut links) = (Vec::new(), Vec::new());
+        let (mut channel_values, mut link_values) = (Vec::new(), Vec::new());
+        for i in made..made + rows {
+            let channel = hazel_domain::ids::ChannelId::new().to_string();
+            let link = hazel_domain::ids::ChannelLinkId::new().to_string();
+            let c = channel_values.len();
+            channels.push(format!("({}, {})", placeholder(c + 1), placeholder(c + 2)));
+            channel_values.extend([channel.clone().into(), format!("routing-{i}").into()]);
+            let l = link_values.len();
+            links.push(format!(
+                "({}, {}, {})",
+                placeholder(l + 1),
+                placeholder(l + 2),
+                placeholder(l + 3)
+            ));
+            link_values.extend([link.into(), channel.into(), format!("C9ROUTE{i:07}").into()]);
+        }
+        let n = channel_values.len();
+        channel_values.push(channel_of.clone().into());
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "INSERT INTO channels (id, organization_id, name, type, parent_channel_id, created_at) \
+                 SELECT v.column1, c.organization_id, v.column2, c.type, NULL, c.created_at \
+                 FROM (VALUES {}) AS v CROSS JOIN channels c WHERE c.id = {}",
+                channels.join(", "),
+                placeholder(n + 1)
+            ),
+            channel_values,
+        ))
+        .await?;
+        let n = link_values.len();
+        link_values.push(model.into());
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "INSERT INTO chat_sync_channel_links (id, connection_id, hazel_channel_id, \
+                 external_channel_id, external_channel_name, direction, is_active, sync_pins, \
+                 mention_mapping, sync_threads_override, sync_reactions_override, \
+                 sync_edits_override, sync_deletes_override, created_at, updated_at, deleted_at) \
+                 SELECT v.column1, l.connection_id, v.column2, v.column3, NULL, 'outbound', \
+                 l.is_active, l.sync_pins, l.mention_mapping, NULL, NULL, NULL, NULL, \
+                 l.created_at, l.updated_at, NULL \
+                 FROM (VALUES {}) AS v CROSS JOIN chat_sync_channel_links l WHERE l.id = {}",
+                links.join(", "),
+                placeholder(n + 1)
+            ),
+            link_values,
+        ))
+        .await?;
+        made += rows;
+    }
+    txn.commit().await?;
+    db.close().await?;
+    Ok(started.elapsed())
 }
 
 /// GETs of `path` from 20 keep-alive clients, one after another each: requests per second.
@@ -696,6 +1002,60 @@ fn print_report(reports: &[Report]) {
             ms(report.notifications_p99_at_1000),
         );
     }
+    println!();
+    println!("| database | backlog | one process | two processes | ratio | exactly once |");
+    println!("|---|---|---|---|---|---|");
+    for report in reports {
+        match &report.scale {
+            Some(Scale { one, two }) => println!(
+                "| {} | {} | {:.0}/s | {:.0}/s | {:.2}x | {} |",
+                report.database,
+                one.offered,
+                one.per_second,
+                two.per_second,
+                two.per_second / one.per_second.max(f64::MIN_POSITIVE),
+                if one.exactly_once() && two.exactly_once() {
+                    "yes".to_owned()
+                } else {
+                    format!(
+                        "no: one {}/{} ({} twice), two {}/{} ({} twice)",
+                        one.delivered,
+                        one.offered,
+                        one.duplicates,
+                        two.delivered,
+                        two.offered,
+                        two.duplicates
+                    )
+                },
+            ),
+            None => println!(
+                "| {} | - | - | - | - | one process per SQLite file |",
+                report.database
+            ),
+        }
+    }
+    println!();
+    println!(
+        "| database | rate | links | p50 | p99 | links | p50 | p99 | p99 ratio | ready with many | links added in |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for report in reports {
+        let r = &report.routing;
+        println!(
+            "| {} | {}/s | {} | {} | {} | {} | {} | {} | {:.2}x | {} | {} |",
+            report.database,
+            ROUTING_RATE,
+            r.few_links,
+            latency(r.few.p50),
+            latency(r.few.p99),
+            r.many_links,
+            latency(r.many.p50),
+            latency(r.many.p99),
+            r.many.p99.as_secs_f64() / r.few.p99.as_secs_f64().max(1e-9),
+            ms(r.start_to_ready_many),
+            ms(r.insert_time),
+        );
+    }
 }
 
 fn write_json(reports: &[Report]) -> anyhow::Result<PathBuf> {
@@ -726,6 +1086,27 @@ fn write_json(reports: &[Report]) -> anyhow::Result<PathBuf> {
                 "notificationsPerSecond": r.notifications,
                 "healthzPerSecond": r.healthz,
                 "notificationsP99At1000Seconds": seconds(r.notifications_p99_at_1000),
+                "twoProcesses": r.scale.as_ref().map(|s| json!({
+                    "backlog": s.one.offered,
+                    "onePerSecond": s.one.per_second,
+                    "twoPerSecond": s.two.per_second,
+                    "ratio": s.two.per_second / s.one.per_second.max(f64::MIN_POSITIVE),
+                    "exactlyOnce": s.one.exactly_once() && s.two.exactly_once(),
+                    "duplicates": s.one.duplicates + s.two.duplicates,
+                    "lost": (s.one.offered - s.one.delivered) + (s.two.offered - s.two.delivered),
+                })),
+                "routing": {
+                    "ratePerSecond": ROUTING_RATE,
+                    "fewLinks": r.routing.few_links,
+                    "manyLinks": r.routing.many_links,
+                    "fewP50Seconds": seconds(r.routing.few.p50),
+                    "fewP99Seconds": seconds(r.routing.few.p99),
+                    "manyP50Seconds": seconds(r.routing.many.p50),
+                    "manyP99Seconds": seconds(r.routing.many.p99),
+                    "p99Ratio": r.routing.many.p99.as_secs_f64() / r.routing.few.p99.as_secs_f64().max(1e-9),
+                    "startToReadyWithManySeconds": r.routing.start_to_ready_many.as_secs_f64(),
+                    "linksAddedSeconds": r.routing.insert_time.as_secs_f64(),
+                },
                 "rates": r.runs.iter().map(|run| json!({
                     "offeredPerSecond": run.rate,
                     "offered": run.offered,

@@ -478,6 +478,9 @@ pub struct MessageLink {
     pub content_hash: ContentHash,
     /// The reactions the bot holds on the external message.
     pub reactions: BTreeSet<ReactionEmoji>,
+    /// Whether the external message is pinned, as last synced through this link (a repeated
+    /// pin or unpin changes nothing and is not relayed again).
+    pub pinned: bool,
     /// When it was written.
     pub created_at: Timestamp,
     /// When it last changed.

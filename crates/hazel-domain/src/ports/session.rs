@@ -16,6 +16,7 @@ use crate::model::chat_sync::{
 };
 use crate::model::session::SessionLease;
 use crate::model::sync::InboundEvent;
+use crate::services::sync::CatchUpReport;
 
 /// A failed lease operation.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +88,17 @@ pub trait SessionSink: Send + Sync {
     /// # Errors
     /// [`SessionSinkError`] when they could not be recorded.
     async fn record(&self, events: Vec<InboundEvent>) -> Result<(), SessionSinkError>;
+
+    /// The session (re)connected after a gap the platform does not replay (a new Slack
+    /// socket, a new Discord Gateway session after Identify): reads the history of the
+    /// connection's linked channels from the last message synced through each, as the
+    /// start-up catch-up does, so nothing posted while it was away is lost. Answers what it
+    /// read and recorded; events also seen live are one message.
+    ///
+    /// # Errors
+    /// [`SessionSinkError`] when the links could not be read at all (a link whose read fails
+    /// is named in the report and the others are read all the same).
+    async fn catch_up(&self) -> Result<CatchUpReport, SessionSinkError>;
 }
 
 /// Events a session received could not be recorded.

@@ -282,6 +282,16 @@ pub enum SyncChange {
         /// Change time.
         updated_at: Timestamp,
     },
+    /// Write whether a message link's external message is pinned. Answers
+    /// [`ChangeOutcome::Affected`].
+    SetMessageLinkPinned {
+        /// The message link.
+        id: MessageLinkId,
+        /// Pinned now or not.
+        pinned: bool,
+        /// Change time.
+        updated_at: Timestamp,
+    },
     /// Move a connection's `lastSyncAt` forward to `at`, coalesced: only when it is older
     /// than `at` by more than `coalesce`, and without touching `updated_at` (so it never
     /// disturbs a compare-and-set on the connection). Answers [`ChangeOutcome::Affected`].
@@ -311,6 +321,7 @@ impl SyncChange {
             Self::RequeueDelivery { .. } => "Sync::RequeueDelivery",
             Self::InsertMessageLink(_) => "Sync::InsertMessageLink",
             Self::UpdateMessageLink { .. } => "Sync::UpdateMessageLink",
+            Self::SetMessageLinkPinned { .. } => "Sync::SetMessageLinkPinned",
             Self::TouchLastSync { .. } => "Sync::TouchLastSync",
         }
     }

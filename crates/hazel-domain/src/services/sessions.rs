@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::chat_sync::{ChatSyncService, StatusReport};
-use super::sync::IngestService;
+use super::sync::{CatchUpReport, IngestService};
 use crate::ids::{SyncConnectionId, WorkerId};
 use crate::model::chat_sync::{ConnectionStatus, Provider, SyncConnection};
 use crate::model::delivery::ReceiptSource;
@@ -224,6 +224,13 @@ impl SessionSink for ReceiptSink {
             )
             .await
             .map(|_| ())
+            .map_err(|e| SessionSinkError(e.to_string()))
+    }
+
+    async fn catch_up(&self) -> Result<CatchUpReport, SessionSinkError> {
+        self.ingest
+            .catch_up_connection(self.connection)
+            .await
             .map_err(|e| SessionSinkError(e.to_string()))
     }
 }

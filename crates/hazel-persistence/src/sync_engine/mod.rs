@@ -266,7 +266,7 @@ fn receipt_of(row: &QueryResult) -> anyhow::Result<EventReceipt> {
 /// The columns of a message link row.
 const MESSAGE_LINK_COLUMNS: &str = "id, channel_link_id, hazel_message_id, external_root_id, \
     external_parts, source, thread_parent_id, thread_channel_id, content_hash, reactions, \
-    created_at, updated_at";
+    created_at, updated_at, pinned";
 
 fn message_link_of(row: &QueryResult) -> anyhow::Result<MessageLink> {
     let id: String = row.try_get("", "id")?;
@@ -315,6 +315,7 @@ fn message_link_of(row: &QueryResult) -> anyhow::Result<MessageLink> {
                 .iter()
                 .map(|r| event::emoji_of(r))
                 .collect::<anyhow::Result<BTreeSet<_>>>()?,
+            pinned: row.try_get("", "pinned")?,
             created_at: from_micros(row.try_get("", "created_at")?)?,
             updated_at: from_micros(row.try_get("", "updated_at")?)?,
         })
@@ -442,10 +443,11 @@ pub(crate) async fn apply_run(
                         reactions_json(&link.reactions).into(),
                         micros(link.created_at).into(),
                         micros(link.updated_at).into(),
+                        link.pinned.into(),
                     ],
                     &[
                         "text", "text", "text", "text", "text", "text", "text", "text", "text",
-                        "text", "bigint", "bigint",
+                        "text", "bigint", "bigint", "boolean",
                     ],
                 );
             }
@@ -728,7 +730,7 @@ pub(crate) async fn apply(
             txn.execute_raw(run(
                 &format!(
                     "INSERT INTO chat_sync_message_links ({MESSAGE_LINK_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
                 ),
                 vec![
                     link.id.to_string().into(),
@@ -747,6 +749,7 @@ pub(crate) async fn apply(
                     reactions_json(&link.reactions).into(),
                     micros(link.created_at).into(),
                     micros(link.updated_at).into(),
+                    link.pinned.into(),
                 ],
             ))
             .await?;
@@ -777,6 +780,24 @@ pub(crate) async fn apply(
                             .into(),
                         content_hash.as_str().into(),
                         reactions_json(&reactions).into(),
+                        micros(updated_at).into(),
+                    ],
+                ))
+                .await?
+                .rows_affected();
+            affected(rows)
+        }
+        SyncChange::SetMessageLinkPinned {
+            id,
+            pinned,
+            updated_at,
+        } => {
+            let rows = txn
+                .execute_raw(run(
+                    "UPDATE chat_sync_message_links SET pinned = $2, updated_at = $3 WHERE id = $1",
+                    vec![
+                        id.to_string().into(),
+                        pinned.into(),
                         micros(updated_at).into(),
                     ],
                 ))

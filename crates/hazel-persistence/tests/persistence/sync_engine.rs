@@ -347,6 +347,7 @@ async fn message_links_keep_every_part_and_are_unique_on_both_ids() {
             thread: None,
             content_hash: ContentHash::of("hi"),
             reactions: [ReactionEmoji::Unicode("👍🏼".into())].into_iter().collect(),
+            pinned: false,
             created_at: now(),
             updated_at: now(),
         };
@@ -529,6 +530,7 @@ async fn a_batch_of_outcomes_is_written_together_and_a_conflict_names_its_change
             thread: None,
             content_hash: ContentHash::of("hi"),
             reactions: BTreeSet::new(),
+            pinned: false,
             created_at: now(),
             updated_at: now(),
         };

@@ -120,6 +120,50 @@ impl SocketHub {
         SocketServer { task }
     }
 
+    /// Sends `payload` as an `events_api` envelope to one open socket of `team_id`, taking
+    /// turns among them; its `envelope_id`, or `None` when the team has no open socket.
+    fn push(&self, team_id: &str, payload: Value) -> Option<String> {
+        let mut state = self.lock();
+        let open: Vec<u64> = state
+            .sockets
+            .iter()
+            .filter(|(_, socket)| socket.team_id == team_id)
+            .map(|(number, _)| *number)
+            .collect();
+        if open.is_empty() {
+            return None;
+        }
+        let socket = open[state.turn % open.len()];
+        state.turn += 1;
+        state.next_envelope += 1;
+        let envelope_id = format!("{:08x}-sim-envelope", state.next_envelope);
+        let envelope = json!({
+            "envelope_id": envelope_id,
+            "type": "events_api",
+            "payload": payload,
+            "accepts_response_payload": false,
+            "retry_attempt": 0,
+            "retry_reason": "",
+        });
+        let sent = state.sockets.get(&socket).is_some_and(|s| {
+            s.outgoing
+                .send(Outgoing::Frame(envelope.to_string()))
+                .is_ok()
+        });
+        sent.then(|| {
+            state.sent.push(SentEnvelope {
+                envelope_id: envelope_id.clone(),
+                socket,
+            });
+            envelope_id
+        })
+    }
+
+    /// Whether the envelope `envelope_id` was acknowledged.
+    fn acked(&self, envelope_id: &str) -> bool {
+        self.lock().acks.iter().any(|ack| ack == envelope_id)
+    }
+
     /// Whether `token` is an app-level token of the simulator.
     pub(crate) fn knows(&self, token: &str) -> bool {
         self.lock().app_tokens.contains_key(token)
@@ -262,8 +306,48 @@ pub fn message_event(team_id: &str, channel: &str, user: &str, text: &str, ts: &
     })
 }
 
+/// The Socket Mode transport of the simulator's events: each payload goes as an `events_api`
+/// envelope to an open socket of its team, and counts as answered `200` once the service
+/// acknowledges it. With no socket open (the service is away) the event is lost, as it is for
+/// Slack once its retries run out: only the channel's history has it.
+#[derive(Debug)]
+pub struct SocketModeSink {
+    hub: SocketHub,
+}
+
+/// How long a pushed envelope may wait for its acknowledgement (Slack's is 3 s).
+const ACK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
+
+#[async_trait::async_trait]
+impl super::slack_events::SlackEventSink for SocketModeSink {
+    async fn send(
+        &self,
+        payload: &Value,
+        _delivery: &super::slack_events::Delivery,
+    ) -> Option<u16> {
+        let team_id = payload["team_id"].as_str()?.to_owned();
+        let envelope_id = self.hub.push(&team_id, payload.clone())?;
+        let deadline = tokio::time::Instant::now() + ACK_DEADLINE;
+        while tokio::time::Instant::now() < deadline {
+            if self.hub.acked(&envelope_id) {
+                return Some(200);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        None
+    }
+}
+
 /// Socket Mode scripting.
 impl SlackSimulator {
+    /// Sends every event from now on over Socket Mode, to the open sockets of each event's
+    /// team (see [`SocketModeSink`]), instead of to an Events API Request URL.
+    pub fn deliver_socket_mode(&self) {
+        self.deliver_events_to(std::sync::Arc::new(SocketModeSink {
+            hub: self.socket_hub(),
+        }));
+    }
+
     /// Issues an app-level token (`xapp-…`, scope `connections:write`) for the app of the
     /// workspace's bot; returns the app id.
     pub fn add_app_token(&self, team_id: &str, token: &str) -> String {
@@ -285,41 +369,7 @@ impl SlackSimulator {
     /// connections, taking turns — and answers its `envelope_id`; `None` when the team has
     /// no open socket.
     pub fn push_event(&self, team_id: &str, payload: Value) -> Option<String> {
-        let hub = self.socket_hub();
-        let mut state = hub.lock();
-        let open: Vec<u64> = state
-            .sockets
-            .iter()
-            .filter(|(_, socket)| socket.team_id == team_id)
-            .map(|(number, _)| *number)
-            .collect();
-        if open.is_empty() {
-            return None;
-        }
-        let socket = open[state.turn % open.len()];
-        state.turn += 1;
-        state.next_envelope += 1;
-        let envelope_id = format!("{:08x}-sim-envelope", state.next_envelope);
-        let envelope = json!({
-            "envelope_id": envelope_id,
-            "type": "events_api",
-            "payload": payload,
-            "accepts_response_payload": false,
-            "retry_attempt": 0,
-            "retry_reason": "",
-        });
-        let sent = state.sockets.get(&socket).is_some_and(|s| {
-            s.outgoing
-                .send(Outgoing::Frame(envelope.to_string()))
-                .is_ok()
-        });
-        sent.then(|| {
-            state.sent.push(SentEnvelope {
-                envelope_id: envelope_id.clone(),
-                socket,
-            });
-            envelope_id
-        })
+        self.socket_hub().push(team_id, payload)
     }
 
     /// Asks every open socket to reconnect (`{"type": "disconnect", "reason": …}`, then a

@@ -90,8 +90,10 @@ enum Effect {
         refs: ExternalRefs,
         hash: ContentHash,
     },
-    /// A delete, pin or unpin.
+    /// A delete.
     Done,
+    /// The message is pinned now, or not.
+    Pinned(bool),
     /// The bot's reactions on the message are now these.
     Reacted(BTreeSet<crate::model::sync::ReactionEmoji>),
     /// Nothing to do, for this reason.
@@ -816,13 +818,18 @@ impl DeliveryService {
         let Some(linked) = self.message_link(route, item).await? else {
             return Ok(Ok(Effect::Skip(IgnoreReason::MessageNotLinked)));
         };
+        let pinned = item.delivery.kind == DeliveryKind::PinAdd;
+        if linked.pinned == pinned {
+            // Already so on the platform, as last synced: nothing to call.
+            return Ok(Ok(Effect::Skip(IgnoreReason::AlreadyInSync)));
+        }
         let root = linked.external.root();
-        let result = if item.delivery.kind == DeliveryKind::PinAdd {
+        let result = if pinned {
             adapter.pin(target, root).await
         } else {
             adapter.unpin(target, root).await
         };
-        Ok(result.map(|()| Effect::Done))
+        Ok(result.map(|()| Effect::Pinned(pinned)))
     }
 
     fn guard(&self, claim: &LinkClaim) -> crate::ports::Guarded {
@@ -913,7 +920,7 @@ impl DeliveryService {
         };
         let linked = match &effect {
             Effect::Posted { .. } | Effect::Skip(_) => None,
-            Effect::Edited { .. } | Effect::Done | Effect::Reacted(_) => {
+            Effect::Edited { .. } | Effect::Done | Effect::Reacted(_) | Effect::Pinned(_) => {
                 self.message_link(route, item).await?
             }
         };
@@ -931,6 +938,7 @@ impl DeliveryService {
                     thread,
                     content_hash: hash,
                     reactions: BTreeSet::new(),
+                    pinned: false,
                     created_at: now,
                     updated_at: now,
                 })),
@@ -967,6 +975,18 @@ impl DeliveryService {
                 changes
             }
             Effect::Done => vec![delivered(linked.as_ref().map(|l| &l.external)), touch],
+            Effect::Pinned(pinned) => {
+                let mut changes = vec![delivered(linked.as_ref().map(|l| &l.external))];
+                if let Some(linked) = linked {
+                    changes.push(SyncChange::SetMessageLinkPinned {
+                        id: linked.id,
+                        pinned,
+                        updated_at: now,
+                    });
+                }
+                changes.push(touch);
+                changes
+            }
         };
         match deferred {
             Some(deferred) => {

@@ -777,9 +777,19 @@ impl IngestService {
         if !live {
             return Ok(Err(IgnoreReason::MessageGone));
         }
+        // The pin state as last synced through this link: a repeated pin (a second event for
+        // it, a pin by someone else after it) changes nothing and is not relayed again.
+        let pinned = kind == DeliveryKind::PinAdd;
+        if linked.pinned == pinned {
+            return Ok(Err(IgnoreReason::AlreadyInSync));
+        }
         Ok(Ok(Written {
             message: Some(linked.hazel_message_id),
-            changes: Vec::new(),
+            changes: vec![Change::Sync(SyncChange::SetMessageLinkPinned {
+                id: linked.id,
+                pinned,
+                updated_at: context.now,
+            })],
             fan_out: Some((kind, linked.hazel_message_id, None)),
         }))
     }
@@ -898,6 +908,25 @@ impl IngestService {
     /// # Errors
     /// [`CatchUpError::Unexpected`] when the links cannot be read at all.
     pub async fn catch_up(&self) -> Result<CatchUpReport, CatchUpError> {
+        self.catch_up_where(None).await
+    }
+
+    /// The catch-up of one connection's linked channels (its session reconnected after a gap
+    /// the platform does not replay), as [`IngestService::catch_up`] does for all.
+    ///
+    /// # Errors
+    /// [`CatchUpError::Unexpected`] when the links cannot be read at all.
+    pub async fn catch_up_connection(
+        &self,
+        connection: SyncConnectionId,
+    ) -> Result<CatchUpReport, CatchUpError> {
+        self.catch_up_where(Some(connection)).await
+    }
+
+    async fn catch_up_where(
+        &self,
+        only: Option<SyncConnectionId>,
+    ) -> Result<CatchUpReport, CatchUpError> {
         use crate::model::chat_sync::{ConnectionStatus, Direction};
         let mut report = CatchUpReport::default();
         for provider in self.ports.providers.reader_providers() {
@@ -905,7 +934,10 @@ impl IngestService {
                 continue;
             };
             let routes = self.ports.sync.routes_for_provider(provider).await?;
-            for route in routes {
+            for route in routes
+                .into_iter()
+                .filter(|route| only.is_none_or(|id| route.connection.id == id))
+            {
                 let readable = route.link.is_active
                     && route.link.direction != Direction::Outbound
                     && route.connection.status == ConnectionStatus::Connected;
@@ -1033,6 +1065,7 @@ impl IngestService {
                 thread: external.thread.clone(),
                 content_hash: ContentHash::of(message.content.as_str()),
                 reactions: Default::default(),
+                pinned: false,
                 created_at: context.now,
                 updated_at: context.now,
             },

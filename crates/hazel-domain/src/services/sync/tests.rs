@@ -263,6 +263,7 @@ fn what_the_link_last_wrote_does_not_bounce() {
         thread: None,
         content_hash: ContentHash::of("edited"),
         reactions: [ReactionEmoji::Unicode("👍".into())].into_iter().collect(),
+        pinned: false,
         created_at: at(),
         updated_at: at(),
     };
@@ -651,8 +652,8 @@ async fn a_receipt_whose_lease_was_taken_over_writes_nothing() {
 }
 
 /// Mocks for a pin event through `source`, whose channel also has the links `others`; the
-/// pinned message `1.1` is linked to a live Hazel message when `linked`.
-fn pinning(source: &Route, others: &[Route], linked: bool) -> Mocks {
+/// pinned message `1.1` is linked to a live Hazel message when `linked`, synced as `pinned`.
+fn pinning(source: &Route, others: &[Route], linked: bool, pinned: bool) -> Mocks {
     let mut routes = vec![source.clone()];
     routes.extend(others.iter().cloned());
     let mut mocks = Mocks::new();
@@ -686,6 +687,7 @@ fn pinning(source: &Route, others: &[Route], linked: bool) -> Mocks {
                 thread: None,
                 content_hash: ContentHash::of("hello"),
                 reactions: Default::default(),
+                pinned,
                 created_at: at(),
                 updated_at: at(),
             }))
@@ -725,6 +727,7 @@ async fn a_pin_is_relayed_to_the_other_links_that_sync_pins_and_nothing_is_writt
             &source,
             &[syncing.clone(), not_syncing.clone(), inbound_only.clone()],
             true,
+            !added,
         );
         let (source_link, target) = (source.link.id, syncing.link.id);
         let kind = if added {
@@ -746,8 +749,13 @@ async fn a_pin_is_relayed_to_the_other_links_that_sync_pins_and_nothing_is_writt
                     })
                     .collect();
                 let writes_hazel = changes.iter().any(|c| !matches!(c, Change::Sync(_)));
+                let pin_state = changes.iter().any(|c| {
+                    matches!(c, Change::Sync(SyncChange::SetMessageLinkPinned { pinned, .. })
+                        if *pinned == added)
+                });
                 deliveries == [(target, kind)]
                     && !writes_hazel
+                    && pin_state
                     && changes.iter().any(|c| {
                         matches!(c, Change::Sync(SyncChange::SetReceiptState {
                             state: DeliveryState::Delivered { .. },
@@ -781,7 +789,7 @@ async fn a_pin_through_a_link_without_sync_pins_or_sending_no_way_in_relays_noth
             IgnoreReason::DirectionDisallows,
         ),
     ] {
-        let mut mocks = pinning(&source, std::slice::from_ref(&other), true);
+        let mut mocks = pinning(&source, std::slice::from_ref(&other), true, false);
         mocks
             .store
             .expect_commit()
@@ -801,12 +809,44 @@ async fn a_pin_through_a_link_without_sync_pins_or_sending_no_way_in_relays_noth
 }
 
 #[tokio::test]
+async fn a_pin_or_unpin_already_in_sync_relays_nothing() {
+    let channel = ChannelId::new();
+    let source = pins_on(route(channel, "CA", Direction::Both));
+    let other = pins_on(route(channel, "CB", Direction::Both));
+    for added in [true, false] {
+        // Pinned already when pinned again; unpinned already when unpinned again.
+        let mut mocks = pinning(&source, std::slice::from_ref(&other), true, added);
+        mocks
+            .store
+            .expect_commit()
+            .withf(|changes| {
+                !changes.iter().any(|c| {
+                    matches!(
+                        c,
+                        Change::Sync(
+                            SyncChange::EnqueueDelivery(_)
+                                | SyncChange::SetMessageLinkPinned { .. }
+                        )
+                    )
+                })
+            })
+            .times(1)
+            .returning(|c| Ok(committed(c.len())));
+        let service = IngestService::new(mocks.ports());
+        assert_eq!(
+            service.process(&pin_event(&source, added)).await.unwrap(),
+            ReceiptReport::Ignored(IgnoreReason::AlreadyInSync)
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_pin_by_our_own_bot_does_not_bounce_and_one_of_a_message_never_synced_is_ignored() {
     let channel = ChannelId::new();
     let source = pins_on(route(channel, "CA", Direction::Both));
     let other = pins_on(route(channel, "CB", Direction::Both));
 
-    let mut mocks = pinning(&source, std::slice::from_ref(&other), true);
+    let mut mocks = pinning(&source, std::slice::from_ref(&other), true, false);
     mocks
         .store
         .expect_commit()
@@ -823,7 +863,7 @@ async fn a_pin_by_our_own_bot_does_not_bounce_and_one_of_a_message_never_synced_
         ReceiptReport::Ignored(IgnoreReason::OwnBot)
     );
 
-    let mut mocks = pinning(&source, std::slice::from_ref(&other), false);
+    let mut mocks = pinning(&source, std::slice::from_ref(&other), false, false);
     mocks
         .store
         .expect_commit()
@@ -1404,6 +1444,7 @@ async fn catch_up_reads_each_readable_link_after_its_last_synced_message() {
                 thread: None,
                 content_hash: ContentHash::of("x"),
                 reactions: Default::default(),
+                pinned: false,
                 created_at: at(),
                 updated_at: at(),
             }))
@@ -1622,6 +1663,7 @@ async fn a_heads_creates_are_read_together_and_posted_in_order_with_their_outcom
                 thread: None,
                 content_hash: ContentHash::of("hello"),
                 reactions: Default::default(),
+                pinned: false,
                 created_at: at(),
                 updated_at: at(),
             }])
@@ -1748,6 +1790,7 @@ async fn a_lost_thread_reply_is_looked_for_among_the_threads_replies_and_not_pos
             thread: None,
             content_hash: ContentHash::of("hello"),
             reactions: Default::default(),
+            pinned: false,
             created_at: at(),
             updated_at: at(),
         }))

@@ -58,6 +58,27 @@ struct Sink {
     sink: Arc<dyn SessionSink>,
     /// Where pins are read, with what, for which guild; `None`: pin changes are not synced.
     pins: Option<PinReader>,
+    /// The catch-up of the latest new session, while it runs.
+    catching_up: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Sink {
+    fn catching_up(&self) -> std::sync::MutexGuard<'_, Option<tokio::task::JoinHandle<()>>> {
+        match self.catching_up.lock() {
+            Ok(guard) => guard,
+            // Holds a task handle only; a panic elsewhere leaves it usable.
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        // The session ended (stopped, or its lease was lost): so does its catch-up.
+        if let Some(task) = self.catching_up().take() {
+            task.abort();
+        }
+    }
 }
 
 /// Reads a channel's pins on `CHANNEL_PINS_UPDATE` and remembers them, so the next update
@@ -125,8 +146,31 @@ impl GatewaySink for Sink {
         self.sink.record(events).await.map_err(|e| e.to_string())
     }
 
+    /// A new session (after Identify: READY, not RESUMED) starts with nothing replayed, so
+    /// the connection's linked channels are read from their last synced message — beside the
+    /// session, which keeps heartbeating and recording live events meanwhile (receipts make a
+    /// message seen both ways one message). A Resume replays the gap itself.
     async fn connected(&self, resumed: bool) {
         tracing::info!(resumed, "Discord Gateway session established");
+        if resumed {
+            return;
+        }
+        let sink = Arc::clone(&self.sink);
+        let task = tokio::spawn(async move {
+            match sink.catch_up().await {
+                Ok(report) => tracing::info!(
+                    links_read = report.links_read,
+                    recorded = report.recorded,
+                    failed = report.failed.len(),
+                    "Discord catch-up after a new Gateway session"
+                ),
+                Err(error) => tracing::warn!(%error, "Discord catch-up failed"),
+            }
+        });
+        // A newer session's catch-up reads from the latest synced message anyway.
+        if let Some(previous) = self.catching_up().replace(task) {
+            previous.abort();
+        }
     }
 
     async fn pins_changed(
@@ -211,7 +255,12 @@ impl ChatSession for DiscordGateway {
         });
         // The session runs until this future is dropped; the sender lives as long as it.
         let (_stop, stopped) = watch::channel(false);
-        gateway::run_session(&self.settings, &connection, &Sink { sink, pins }, stopped)
+        let sink = Sink {
+            sink,
+            pins,
+            catching_up: Mutex::default(),
+        };
+        gateway::run_session(&self.settings, &connection, &sink, stopped)
             .await
             .map_err(session_end)
     }

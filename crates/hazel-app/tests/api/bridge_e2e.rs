@@ -686,6 +686,64 @@ async fn a_dropped_gateway_connection_resumes_without_loss_or_duplicate(app: Tes
     assert_eq!(hazel_messages(&b).await.len(), 2);
 }
 
+async fn an_invalid_session_identifies_anew_and_catches_up_what_was_missed(app: TestApp) {
+    let b = bridged(&app).await;
+    session_established(&app).await;
+    discord_says(&app, "before the outage");
+    eventually("the first message in Slack", || async {
+        (slack_bot_messages(&app).len() == 1).then_some(())
+    })
+    .await;
+
+    // The connection drops and Discord refuses to resume it (Invalid Session, d=false):
+    // whatever was said meanwhile is never replayed by the Gateway.
+    app.discord_gateway.invalidate_session();
+    app.discord_gateway.drop_connection();
+    for text in ["missed one", "missed two", "missed three"] {
+        app.discord
+            .post_as_user(DISCORD_CHANNEL, DAVE, "dave", text);
+    }
+
+    let expected = [
+        "before the outage",
+        "missed one",
+        "missed two",
+        "missed three",
+    ];
+    let messages = eventually("the missed messages in Hazel", || async {
+        let messages = hazel_messages(&b).await;
+        (messages.len() == expected.len()).then_some(messages)
+    })
+    .await;
+    let contents: Vec<&str> = messages
+        .iter()
+        .map(|m| m["content"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(contents, expected);
+    let in_slack = eventually("the missed messages in Slack", || async {
+        let posted = slack_bot_messages(&app);
+        (posted.len() == expected.len()).then_some(posted)
+    })
+    .await;
+    let texts: Vec<&str> = in_slack.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, expected);
+    let stats = app.discord_gateway.stats();
+    assert_eq!(stats.identifies.len(), 2, "a new session: {stats:?}");
+    assert!(!stats.resumes.is_empty(), "{stats:?}");
+
+    // Once: a later message arrives live, and nothing is read twice.
+    discord_says(&app, "after the outage");
+    eventually("the live message after the catch-up", || async {
+        (hazel_messages(&b).await.len() == expected.len() + 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(hazel_messages(&b).await.len(), expected.len() + 1);
+    assert_eq!(slack_bot_messages(&app).len(), expected.len() + 1);
+    app.discord.assert_no_violations();
+    app.slack.assert_no_violations();
+}
+
 async fn a_refused_message_content_intent_puts_the_connection_in_error(app: TestApp) {
     app.discord_gateway.refuse_message_content(true);
     let b = bridged(&app).await;
@@ -722,5 +780,6 @@ hazel_testkit::on_every_backend!(spawn spawn_bridge_simulated:
     a_429_on_a_delivery_is_waited_out_and_the_message_delivered_once,
     a_restarted_process_posts_through_the_same_sealed_webhook,
     a_dropped_gateway_connection_resumes_without_loss_or_duplicate,
+    an_invalid_session_identifies_anew_and_catches_up_what_was_missed,
     a_refused_message_content_intent_puts_the_connection_in_error,
 );

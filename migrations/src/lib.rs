@@ -14,6 +14,7 @@ mod m20261202_000011_messages_without_hot_row_locks;
 mod m20261202_000020_sync_engine;
 mod m20261202_000040_session_leases;
 mod m20261203_000050_message_link_pins;
+mod m20261203_000060_link_secrets;
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000020_sync_engine::Migration),
             Box::new(m20261202_000040_session_leases::Migration),
             Box::new(m20261203_000050_message_link_pins::Migration),
+            Box::new(m20261203_000060_link_secrets::Migration),
         ]
     }
 }

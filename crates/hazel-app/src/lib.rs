@@ -12,11 +12,12 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use hazel_discord::gateway::GatewaySettings;
 use hazel_discord::{
-    DiscordGateway, DiscordInbound, DiscordOutbound, DiscordProvider, DiscordSettings,
+    DiscordGateway, DiscordHistory, DiscordInbound, DiscordOutbound, DiscordProvider,
+    DiscordSettings,
 };
 use hazel_domain::model::identity::{TokenSecret, User};
 use hazel_domain::model::text::{Email, Name};
-use hazel_domain::ports::{ChatProviders, Clock, SystemClock};
+use hazel_domain::ports::{ChatProviders, Clock, SealedLinkSecrets, SystemClock};
 use hazel_domain::services::Services;
 use hazel_domain::services::SyncServices;
 use hazel_domain::services::channels::ChannelService;
@@ -143,26 +144,35 @@ fn wire(
     let discord_settings = DiscordSettings {
         api_url: config.discord_api_url.clone(),
     };
+    let vault = Arc::new(AesGcmVault::new(&secret_key(config)?));
+    // Each Discord link's webhook, sealed by the vault, so a restart posts through it again.
+    let link_secrets = Arc::new(SealedLinkSecrets::new(db.clone(), vault.clone()));
     let providers = ChatProviders::new()
         .with_directory(slack.clone())
         .with_outbound(slack.clone())
         .with_reader(slack)
         .with_inbound(Arc::new(SlackInbound))
-        // Discord: its directory, delivery through a webhook per channel, and intake over
-        // one Gateway session per connection.
+        // Discord: its directory, delivery through a webhook per channel, intake over one
+        // Gateway session per connection, and the reads of catch-up and authors' profiles.
         .with_directory(Arc::new(DiscordProvider::new(
             discord_settings.clone(),
             http.clone(),
         )))
-        .with_outbound(Arc::new(DiscordOutbound::new(
+        .with_outbound(Arc::new(
+            DiscordOutbound::new(&discord_settings, http.clone()).with_link_secrets(link_secrets),
+        ))
+        .with_reader(Arc::new(DiscordHistory::new(
             &discord_settings,
             http.clone(),
         )))
         .with_inbound(Arc::new(DiscordInbound))
-        .with_session(Arc::new(DiscordGateway::new(GatewaySettings {
-            url: config.discord_gateway_url.clone(),
-            ..GatewaySettings::default()
-        })))
+        .with_session(Arc::new(
+            DiscordGateway::new(GatewaySettings {
+                url: config.discord_gateway_url.clone(),
+                ..GatewaySettings::default()
+            })
+            .with_history(DiscordHistory::new(&discord_settings, http.clone())),
+        ))
         .with_session(Arc::new(
             SlackSocketMode::new(
                 SlackSettings {
@@ -172,7 +182,6 @@ fn wire(
             )
             .with_socket_settings(config.sync_sessions.slack_socket),
         ));
-    let vault = Arc::new(AesGcmVault::new(&secret_key(config)?));
     let providers = extend(providers);
     let chat_sync = ChatSyncService::new(ChatSyncPorts {
         members: db.clone(),

@@ -5,8 +5,13 @@
 
 use std::time::Duration;
 
-use hazel_domain::model::chat_sync::ExternalChannelId;
-use hazel_domain::model::sync::{DeliveryError, InboundEvent};
+use async_trait::async_trait;
+use hazel_domain::model::chat_sync::{
+    Credentials, ExternalChannelId, ExternalUserId, ExternalWorkspaceId, Provider,
+};
+use hazel_domain::model::sync::{AuthFailure, DeliveryError, InboundEvent};
+use hazel_domain::model::text::Url;
+use hazel_domain::ports::{ChatReader, ExternalProfile, HistoryRequest};
 use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -18,6 +23,21 @@ use crate::settings::DiscordSettings;
 
 /// Discord's largest page of messages.
 const PAGE: usize = 100;
+
+/// The most pages one catch-up of a channel reads (10,000 messages); the rest waits for the
+/// next catch-up, which starts after the last message synced.
+const MAX_PAGES: usize = 100;
+
+/// The route of a guild member.
+const MEMBER_ROUTE: &str = "/guilds/{guild_id}/members/{user_id}";
+
+/// The route of a user.
+const USER_ROUTE: &str = "/users/{user_id}";
+
+/// Discord's JSON error code "Unknown Member".
+const UNKNOWN_MEMBER: u64 = 10_007;
+/// Discord's JSON error code "Unknown User".
+const UNKNOWN_USER: u64 = 10_013;
 
 /// Reads channels' history for catch-up.
 #[derive(Clone, Debug)]
@@ -158,6 +178,147 @@ impl DiscordHistory {
             }
         }
         Ok(events)
+    }
+}
+
+/// The bot token of a read's credentials.
+fn bot_token(credentials: &Credentials) -> Result<&SecretString, DeliveryError> {
+    match credentials {
+        Credentials::Discord { bot_token, .. } => Ok(bot_token),
+        other => Err(DeliveryError::Auth {
+            code: AuthFailure::InvalidCredentials,
+            reason: format!("expected Discord credentials, got {}", other.provider()),
+        }),
+    }
+}
+
+impl DiscordHistory {
+    /// One JSON object read with the bot token; `None` when Discord answers 404 with one of
+    /// the `unknown` codes.
+    async fn object(
+        &self,
+        token: &SecretString,
+        route: &'static str,
+        segments: &[&str],
+        unknown: &[u64],
+    ) -> Result<Option<Value>, DeliveryError> {
+        let answer = self
+            .api
+            .exchange(RawCall {
+                method: Method::GET,
+                route,
+                segments,
+                query: &[],
+                body: None,
+                token: Some(token),
+            })
+            .await
+            .map_err(|failure| classify_delivery(route, DiscordFailure::Transport(failure)))?;
+        if answer.status == 404 {
+            let code = serde_json::from_slice::<Value>(&answer.body)
+                .ok()
+                .and_then(|body| body["code"].as_u64());
+            if code.is_some_and(|code| unknown.contains(&code)) {
+                return Ok(None);
+            }
+        }
+        if !(200..300).contains(&answer.status) {
+            return Err(failure(route, &answer));
+        }
+        serde_json::from_slice(&answer.body)
+            .map(Some)
+            .map_err(|_| DeliveryError::Transient {
+                reason: format!("Discord answered {route} with a body that is not JSON"),
+            })
+    }
+}
+
+/// A profile from a user object and, for a guild member, the member's nickname: the
+/// nickname, else the global display name, else the username; the avatar from Discord's CDN.
+fn profile_of(user: &Value, nick: Option<&str>) -> Option<ExternalProfile> {
+    let id = user["id"].as_str()?;
+    let name = [
+        nick,
+        user["global_name"].as_str(),
+        user["username"].as_str(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(str::trim)
+    .find(|name| !name.is_empty())?
+    .to_owned();
+    let avatar_url = user["avatar"].as_str().and_then(|hash| {
+        Url::parse(
+            "avatar",
+            &format!("https://cdn.discordapp.com/avatars/{id}/{hash}.png"),
+        )
+        .ok()
+    });
+    Some(ExternalProfile { name, avatar_url })
+}
+
+/// The reader port for Discord: catch-up with [`DiscordHistory::since`] and profiles from
+/// the guild member (else the user) route.
+#[async_trait]
+impl ChatReader for DiscordHistory {
+    fn provider(&self) -> Provider {
+        Provider::Discord
+    }
+
+    /// The channel's messages after `request.after` (its own id when it names a thread
+    /// reply, `<thread>/<message>`: snowflakes grow with time in every channel), or after
+    /// the snowflake of `request.since`; replies inside threads are not read (threads are
+    /// channels of their own on Discord).
+    async fn history_since(
+        &self,
+        request: &HistoryRequest,
+    ) -> Result<Vec<InboundEvent>, DeliveryError> {
+        let token = bot_token(&request.credentials)?;
+        let Some(bot) = request.bot.clone() else {
+            return Err(DeliveryError::Auth {
+                code: AuthFailure::InvalidCredentials,
+                reason: "the connection's bot is unknown, so its own messages cannot be left \
+                         out; validate the connection again"
+                    .to_owned(),
+            });
+        };
+        let after = match &request.after {
+            Some(after) => crate::MessageRef::of(after).message.to_owned(),
+            None => crate::outbound::snowflake_at(request.since),
+        };
+        let mut decoder = Decoder::new(request.workspace.clone(), bot);
+        self.since(&mut decoder, token, &request.channel, &after, MAX_PAGES)
+            .await
+    }
+
+    async fn user_profile(
+        &self,
+        workspace: &ExternalWorkspaceId,
+        credentials: &Credentials,
+        user: &ExternalUserId,
+    ) -> Result<Option<ExternalProfile>, DeliveryError> {
+        let token = bot_token(credentials)?;
+        let member = self
+            .object(
+                token,
+                MEMBER_ROUTE,
+                &["guilds", workspace.as_str(), "members", user.as_str()],
+                &[UNKNOWN_MEMBER, UNKNOWN_USER],
+            )
+            .await?;
+        if let Some(member) = member {
+            return Ok(profile_of(&member["user"], member["nick"].as_str()));
+        }
+        // Not (or no longer) in the guild: the user's own profile.
+        let found = self
+            .object(
+                token,
+                USER_ROUTE,
+                &["users", user.as_str()],
+                &[UNKNOWN_USER],
+            )
+            .await?;
+        Ok(found.and_then(|user| profile_of(&user, None)))
     }
 }
 

@@ -7,7 +7,7 @@
 //! | `MESSAGE_DELETE`, each id of `MESSAGE_DELETE_BULK` | `MessageDeleted` | `delete:<id>` |
 //! | `MESSAGE_REACTION_ADD` / `_REMOVE` | `ReactionAdded` / `ReactionRemoved` | `reaction:<add\|remove>:<channel>:<message>:<user>:<emoji>` |
 //! | `THREAD_CREATE` | `ThreadStarted` (also for a thread without a starter message) | `thread:<id>` |
-//! | `CHANNEL_PINS_UPDATE` | `PinAdded` / `PinRemoved` by [`pin_changes`], after the caller reads the pins | `pin:<add\|remove>:<channel>:<message>:<last_pin_timestamp>` |
+//! | `CHANNEL_PINS_UPDATE` | `PinAdded` / `PinRemoved` by [`pin_changes`], after the caller reads the pins | `pin:<add\|remove>:<channel>:<message>:<when the pins were read>` |
 //!
 //! Dispatches of other guilds, our own bot user's messages and reactions, and messages of our
 //! own webhooks (made by the bot's application) are left out; other bots' messages are
@@ -394,9 +394,11 @@ fn read<T: serde::de::DeserializeOwned>(event: &str, data: &Value) -> Result<T, 
 }
 
 /// The pin events of a `CHANNEL_PINS_UPDATE` in `channel` (the channel the link names): the
-/// messages pinned `now` that were not `before`, then those no longer pinned. Their dedupe
-/// keys name the update's `last_pin_timestamp` (`at`), so a replayed update is one receipt:
-/// `pin:add:<channel>:<message>:<at>`, `pin:remove:<channel>:<message>:<at>`.
+/// messages pinned `now` that were not `before`, then those no longer pinned, keyed
+/// `pin:add:<channel>:<message>:<at>` and `pin:remove:<channel>:<message>:<at>`. The Gateway
+/// session passes as `at` when it read the pins (RFC 3339): the same pin state can come back
+/// (pinned, unpinned, pinned and unpinned again) and is no duplicate, while a dispatch
+/// replayed after Resume reads no difference from the pins it remembers and records nothing.
 #[must_use]
 pub fn pin_changes(
     workspace: &ExternalWorkspaceId,

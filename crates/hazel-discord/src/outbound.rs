@@ -15,7 +15,7 @@ use hazel_domain::model::sync::{
     AuthFailure, DeliveryError, ExternalRefs, OriginMarker, OutboundMessage, OutboundTarget,
     ReactionEmoji, ThreadRef, ThreadTarget,
 };
-use hazel_domain::ports::ChatOutbound;
+use hazel_domain::ports::{ChatOutbound, LinkSecrets};
 use reqwest::Method;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -192,13 +192,21 @@ struct PendingSend {
     sent_at: Instant,
 }
 
-/// What the adapter remembers between calls: webhooks, rate limits, unresolved sends.
+/// The most started threads remembered; past it the memory starts over (a thread not
+/// remembered costs one call answered "already created").
+const REMEMBER_THREADS: usize = 10_000;
+
+/// What the adapter remembers between calls: webhooks, rate limits, unresolved sends, and
+/// the threads known to exist.
 #[derive(Default)]
 struct Memory {
     /// (bot user or application, channel) → webhook.
     webhooks: HashMap<(String, String), Webhook>,
     limits: RateLimits,
     pending: HashMap<MessageId, PendingSend>,
+    /// (channel, starter message) of threads that exist (started here, or answered
+    /// "already created").
+    threads: std::collections::HashSet<(String, String)>,
 }
 
 /// The Discord adapter of [`ChatOutbound`].
@@ -206,6 +214,8 @@ struct Memory {
 pub struct DiscordOutbound {
     api: RestApi,
     memory: Arc<Mutex<Memory>>,
+    /// Where each link's webhook is kept, sealed, across restarts.
+    secrets: Option<Arc<dyn LinkSecrets>>,
 }
 
 impl std::fmt::Debug for DiscordOutbound {
@@ -265,7 +275,16 @@ impl DiscordOutbound {
         Self {
             api: RestApi::new(&settings.api_url, http, DEFAULT_TIMEOUT),
             memory: Arc::default(),
+            secrets: None,
         }
+    }
+
+    /// The same adapter keeping each link's webhook (id and token) in `secrets`, sealed,
+    /// so a restarted process posts through the same webhook without looking for it.
+    #[must_use]
+    pub fn with_link_secrets(mut self, secrets: Arc<dyn LinkSecrets>) -> Self {
+        self.secrets = Some(secrets);
+        self
     }
 
     /// The same adapter with another per-call timeout.
@@ -318,13 +337,71 @@ impl DiscordOutbound {
         self.call(major, call).await.map_err(|(error, _)| error)
     }
 
-    /// The webhook of `channel`: remembered, else the one of the bot's application named
-    /// [`WEBHOOK_NAME`] among the channel's webhooks, else a new one.
+    /// The webhook of `channel`: remembered, else the one kept (sealed) for the link, else
+    /// the one of the bot's application named [`WEBHOOK_NAME`] among the channel's webhooks,
+    /// else a new one; one found or made is kept for the link.
     async fn webhook(&self, target: &OutboundTarget) -> Result<Webhook, DeliveryError> {
         let key = self.webhook_key(target);
         if let Some(webhook) = self.memory().webhooks.get(&key) {
             return Ok(webhook.clone());
         }
+        if let Some(webhook) = self.kept_webhook(target).await {
+            self.memory().webhooks.insert(key, webhook.clone());
+            return Ok(webhook);
+        }
+        let webhook = self.find_or_create_webhook(target).await?;
+        self.keep_webhook(target, &webhook).await;
+        self.memory().webhooks.insert(key, webhook.clone());
+        Ok(webhook)
+    }
+
+    /// The webhook kept for the target's link, if any; a failure to read it is logged and
+    /// treated as none (the webhook is looked for on Discord then).
+    async fn kept_webhook(&self, target: &OutboundTarget) -> Option<Webhook> {
+        use secrecy::ExposeSecret;
+        let secrets = self.secrets.as_ref()?;
+        match secrets.get(target.link).await {
+            Ok(Some(secret)) => {
+                let parsed = secret
+                    .expose_secret()
+                    .split_once(':')
+                    .filter(|(id, token)| crate::provider::is_snowflake(id) && !token.is_empty())
+                    .map(|(id, token)| Webhook {
+                        id: id.to_owned(),
+                        token: SecretString::from(token.to_owned()),
+                    });
+                if parsed.is_none() {
+                    tracing::warn!(link = %target.link, "the link's kept Discord webhook is unusable");
+                }
+                parsed
+            }
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(link = %target.link, %error, "the link's Discord webhook could not be read");
+                None
+            }
+        }
+    }
+
+    /// Keeps `webhook` (sealed) for the target's link; a failure is logged (the webhook is
+    /// found again on Discord after a restart).
+    async fn keep_webhook(&self, target: &OutboundTarget, webhook: &Webhook) {
+        use secrecy::ExposeSecret;
+        let Some(secrets) = &self.secrets else {
+            return;
+        };
+        let secret =
+            SecretString::from(format!("{}:{}", webhook.id, webhook.token.expose_secret()));
+        if let Err(error) = secrets.set(target.link, secret).await {
+            tracing::warn!(link = %target.link, %error, "the link's Discord webhook could not be kept");
+        }
+    }
+
+    /// The bot's webhook among the channel's, else a new one.
+    async fn find_or_create_webhook(
+        &self,
+        target: &OutboundTarget,
+    ) -> Result<Webhook, DeliveryError> {
         let token = token(target)?;
         let channel = target.channel.as_str();
         let listed = self
@@ -346,15 +423,13 @@ impl DiscordOutbound {
             .filter(|hook| hook.name.as_deref() == Some(WEBHOOK_NAME) && self.is_ours(target, hook))
             .filter_map(|hook| hook.token.map(|token| (hook.id, token)))
             .min_by_key(|(id, _)| id.parse::<u64>().unwrap_or(u64::MAX));
-        let webhook = match ours {
-            Some((id, token)) => Webhook {
+        match ours {
+            Some((id, token)) => Ok(Webhook {
                 id,
                 token: SecretString::from(token),
-            },
-            None => self.create_webhook(target, token).await?,
-        };
-        self.memory().webhooks.insert(key, webhook.clone());
-        Ok(webhook)
+            }),
+            None => self.create_webhook(target, token).await,
+        }
     }
 
     fn webhook_key(&self, target: &OutboundTarget) -> (String, String) {
@@ -413,11 +488,16 @@ impl DiscordOutbound {
         })
     }
 
-    /// Forgets the channel's webhook (deleted on Discord), so the next call finds or makes
-    /// another.
-    fn forget_webhook(&self, target: &OutboundTarget) {
+    /// Forgets the channel's webhook (deleted on Discord), in memory and for the link, so
+    /// the next call finds or makes another.
+    async fn forget_webhook(&self, target: &OutboundTarget) {
         let key = self.webhook_key(target);
         self.memory().webhooks.remove(&key);
+        if let Some(secrets) = &self.secrets
+            && let Err(error) = secrets.forget(target.link).await
+        {
+            tracing::warn!(link = %target.link, %error, "the link's gone Discord webhook could not be forgotten");
+        }
     }
 
     /// Posts one part through the webhook (`wait=true`): its message id.
@@ -499,7 +579,7 @@ impl DiscordOutbound {
         let webhook = self.webhook(target).await?;
         match act(webhook).await {
             Err((_, Some(UNKNOWN_WEBHOOK))) => {
-                self.forget_webhook(target);
+                self.forget_webhook(target).await;
                 let webhook = self.webhook(target).await?;
                 act(webhook).await.map_err(|(error, _)| error)
             }
@@ -546,6 +626,73 @@ impl DiscordOutbound {
             posted.push(MessageRef::external(thread, &id).map_err(|e| (e, posted.len()))?);
         }
         Ok(posted)
+    }
+
+    /// The thread a message goes to: none for a top-level message; for a reply, the thread
+    /// channel the domain knows, or the thread its parent is in, or else the thread started
+    /// from its parent message. Discord names a thread started from a message after the
+    /// message, so that thread's id is the parent's: one this process started or saw exist
+    /// is reused without a call; otherwise it is started now
+    /// (`POST /channels/{channel_id}/messages/{message_id}/threads`, named after the parent's
+    /// first line), and "already created" (160004, started elsewhere or before a restart)
+    /// answers the same thread.
+    async fn reply_thread(
+        &self,
+        target: &OutboundTarget,
+        message: &OutboundMessage,
+    ) -> Result<Option<String>, DeliveryError> {
+        let ThreadTarget::Reply(thread) = &message.thread else {
+            return Ok(None);
+        };
+        if let Some(channel) = &thread.channel {
+            return Ok(Some(channel.as_str().to_owned()));
+        }
+        let parent = MessageRef::of(&thread.parent);
+        if let Some(inside) = parent.thread {
+            // The parent is a message inside a thread already: the reply joins that thread.
+            return Ok(Some(inside.to_owned()));
+        }
+        let key = (
+            target.channel.as_str().to_owned(),
+            parent.message.to_owned(),
+        );
+        if self.memory().threads.contains(&key) {
+            return Ok(Some(parent.message.to_owned()));
+        }
+        let name = thread_name(&self.message_content(target, parent.message).await?);
+        let started = self.start_thread(target, &thread.parent, &name).await?;
+        // `start_thread` remembers the thread.
+        Ok(Some(started.channel.map_or_else(
+            || parent.message.to_owned(),
+            |c| c.as_str().to_owned(),
+        )))
+    }
+
+    /// The content of a message of the target channel
+    /// (`GET /channels/{channel_id}/messages/{message_id}`).
+    async fn message_content(
+        &self,
+        target: &OutboundTarget,
+        message: &str,
+    ) -> Result<String, DeliveryError> {
+        const ROUTE: &str = "/channels/{channel_id}/messages/{message_id}";
+        let token = token(target)?;
+        let channel = target.channel.as_str();
+        let read = self
+            .send(
+                Major(channel),
+                RawCall {
+                    method: Method::GET,
+                    route: ROUTE,
+                    segments: &["channels", channel, "messages", message],
+                    query: &[],
+                    body: None,
+                    token: Some(token),
+                },
+            )
+            .await?;
+        let object: MessageObject = decode(ROUTE, &read)?;
+        Ok(object.content)
     }
 
     fn remember(&self, origin: &OriginMarker, pending: PendingSend) {
@@ -627,21 +774,27 @@ fn decode<T: serde::de::DeserializeOwned>(route: &str, bytes: &[u8]) -> Result<T
 }
 
 /// The smallest snowflake of a message sent at `at` (Unix milliseconds).
-fn snowflake_at(at: Timestamp) -> String {
+pub(crate) fn snowflake_at(at: Timestamp) -> String {
     let unix_ms = at.unix_timestamp_nanos() / 1_000_000;
     let since_epoch = u64::try_from((unix_ms - DISCORD_EPOCH_MS).max(0)).unwrap_or(0);
     (since_epoch << 22).to_string()
 }
 
-/// The thread a message goes to: a reply's thread (whose id is its starter message's, when
-/// Discord's thread channel is not known).
-fn thread_of(message: &OutboundMessage) -> Option<String> {
-    match &message.thread {
-        ThreadTarget::TopLevel => None,
-        ThreadTarget::Reply(thread) => Some(thread.channel.as_ref().map_or_else(
-            || MessageRef::of(&thread.parent).message.to_owned(),
-            |c| c.as_str().to_owned(),
-        )),
+/// The name of a thread started from a message whose content is `content`: its first
+/// line that is not blank, cut to [`MAX_THREAD_NAME_CHARS`]; "Thread" when it has none (an
+/// attachment alone).
+fn thread_name(content: &str) -> String {
+    let line = content
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or_default();
+    let name: String = line.chars().take(MAX_THREAD_NAME_CHARS).collect();
+    let name = name.trim().to_owned();
+    if name.is_empty() {
+        "Thread".to_owned()
+    } else {
+        name
     }
 }
 
@@ -666,7 +819,7 @@ impl ChatOutbound for DiscordOutbound {
         message: &OutboundMessage,
     ) -> Result<ExternalRefs, DeliveryError> {
         let (parts, allowed) = message_parts(message);
-        let thread = thread_of(message);
+        let thread = self.reply_thread(target, message).await?;
         let webhook = self.webhook(target).await?;
         self.remember(
             &message.origin,
@@ -912,6 +1065,15 @@ impl ChatOutbound for DiscordOutbound {
             Err((_, Some(THREAD_EXISTS))) => starter.to_owned(),
             Err((error, _)) => return Err(error),
         };
+        {
+            let mut memory = self.memory();
+            if memory.threads.len() >= REMEMBER_THREADS {
+                memory.threads.clear();
+            }
+            memory
+                .threads
+                .insert((channel.to_owned(), starter.to_owned()));
+        }
         let thread = hazel_domain::model::chat_sync::ExternalChannelId::parse("id", &thread_id)
             .map_err(|_| DeliveryError::Ambiguous {
                 reason: "Discord answered a thread with an unusable id".to_owned(),

@@ -3,20 +3,25 @@
 //! port, whose part for Discord is converting message text to Hazel Markdown (Discord's events
 //! arrive over the Gateway, never at an HTTP route).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use hazel_domain::model::Timestamp;
 use hazel_domain::model::chat_sync::{
-    Credentials, ExternalWorkspaceId, Provider, ProviderError, ProviderErrorCode,
+    Credentials, ExternalChannelId, ExternalMessageId, ExternalWorkspaceId, Provider,
+    ProviderError, ProviderErrorCode,
 };
 use hazel_domain::model::sync::{
     InboundError, InboundEvent, InboundInput, InboundOutcome, KnownMention,
 };
 use hazel_domain::ports::{ChatInbound, ChatSession, SessionEnd, SessionSink, SessionTarget};
+use secrecy::SecretString;
 use tokio::sync::watch;
 
 use crate::gateway::{self, GatewayConnection, GatewayFatal, GatewaySettings, GatewaySink};
+use crate::history::DiscordHistory;
+use crate::intake;
 use crate::markdown::{self, DiscordNames, MentionedUser};
 
 /// The Discord adapter of [`ChatSession`]: every Discord connection takes its intake over
@@ -24,13 +29,26 @@ use crate::markdown::{self, DiscordNames, MentionedUser};
 #[derive(Clone, Debug)]
 pub struct DiscordGateway {
     settings: GatewaySettings,
+    history: Option<DiscordHistory>,
 }
 
 impl DiscordGateway {
-    /// Sessions connecting as `settings` say (`HAZEL_DISCORD_GATEWAY_URL`).
+    /// Sessions connecting as `settings` say (`HAZEL_DISCORD_GATEWAY_URL`); pin changes
+    /// are not read until [`DiscordGateway::with_history`] says where.
     #[must_use]
     pub fn new(settings: GatewaySettings) -> Self {
-        Self { settings }
+        Self {
+            settings,
+            history: None,
+        }
+    }
+
+    /// The same sessions reading a channel's pins through `history` when Discord reports
+    /// that they changed (`CHANNEL_PINS_UPDATE` does not say which message).
+    #[must_use]
+    pub fn with_history(mut self, history: DiscordHistory) -> Self {
+        self.history = Some(history);
+        self
     }
 }
 
@@ -38,6 +56,88 @@ impl DiscordGateway {
 /// the session advances past them.
 struct Sink {
     sink: Arc<dyn SessionSink>,
+    /// Where pins are read, with what, for which guild; `None`: pin changes are not synced.
+    pins: Option<PinReader>,
+    /// The catch-up of the latest new session, while it runs.
+    catching_up: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Sink {
+    fn catching_up(&self) -> std::sync::MutexGuard<'_, Option<tokio::task::JoinHandle<()>>> {
+        match self.catching_up.lock() {
+            Ok(guard) => guard,
+            // Holds a task handle only; a panic elsewhere leaves it usable.
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        // The session ended (stopped, or its lease was lost): so does its catch-up.
+        if let Some(task) = self.catching_up().take() {
+            task.abort();
+        }
+    }
+}
+
+/// Reads a channel's pins on `CHANNEL_PINS_UPDATE` and remembers them, so the next update
+/// is compared with what was pinned before it.
+struct PinReader {
+    history: DiscordHistory,
+    token: SecretString,
+    workspace: ExternalWorkspaceId,
+    /// The channel or thread → its pinned messages, as last read by this session.
+    known: Mutex<HashMap<String, Vec<ExternalMessageId>>>,
+}
+
+impl PinReader {
+    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<ExternalMessageId>>> {
+        match self.known.lock() {
+            Ok(guard) => guard,
+            // A cache only; a panic elsewhere leaves it usable.
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The pin events of a change in `channel` (or its `thread`): the pins now, compared
+    /// with those read at the previous change. Before a first read of the place nothing
+    /// is known to have been pinned, so only additions are seen (the domain ignores a pin
+    /// it already synced); an unpin as the very first change after the session started is
+    /// not seen.
+    async fn changes(
+        &self,
+        channel: &ExternalChannelId,
+        thread: Option<&str>,
+    ) -> Result<
+        (
+            Vec<ExternalMessageId>,
+            Vec<hazel_domain::model::sync::InboundEvent>,
+        ),
+        String,
+    > {
+        let place = thread.unwrap_or(channel.as_str());
+        let now = self
+            .history
+            .pinned(&self.token, place, thread.is_some())
+            .await
+            .map_err(|error| error.to_string())?;
+        let before = self.known().get(place).cloned().unwrap_or_default();
+        // Keyed by when the change was read: the same pin state can come back later (a
+        // message pinned, unpinned, pinned and unpinned again) and must not be taken for a
+        // duplicate; a dispatch replayed after Resume reads no difference and records nothing.
+        let observed = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|error| error.to_string())?;
+        let events = intake::pin_changes(&self.workspace, channel, &before, &now, &observed);
+        Ok((now, events))
+    }
+
+    /// Remembers the pins of `place` once their changes are recorded (a change that could
+    /// not be recorded is found again at the next update).
+    fn remember(&self, place: &str, pinned: Vec<ExternalMessageId>) {
+        self.known().insert(place.to_owned(), pinned);
+    }
 }
 
 #[async_trait]
@@ -46,8 +146,56 @@ impl GatewaySink for Sink {
         self.sink.record(events).await.map_err(|e| e.to_string())
     }
 
+    /// A new session (after Identify: READY, not RESUMED) starts with nothing replayed, so
+    /// the connection's linked channels are read from their last synced message — beside the
+    /// session, which keeps heartbeating and recording live events meanwhile (receipts make a
+    /// message seen both ways one message). A Resume replays the gap itself.
     async fn connected(&self, resumed: bool) {
         tracing::info!(resumed, "Discord Gateway session established");
+        if resumed {
+            return;
+        }
+        let sink = Arc::clone(&self.sink);
+        let task = tokio::spawn(async move {
+            match sink.catch_up().await {
+                Ok(report) => tracing::info!(
+                    links_read = report.links_read,
+                    recorded = report.recorded,
+                    failed = report.failed.len(),
+                    "Discord catch-up after a new Gateway session"
+                ),
+                Err(error) => tracing::warn!(%error, "Discord catch-up failed"),
+            }
+        });
+        // A newer session's catch-up reads from the latest synced message anyway.
+        if let Some(previous) = self.catching_up().replace(task) {
+            previous.abort();
+        }
+    }
+
+    async fn pins_changed(
+        &self,
+        channel: ExternalChannelId,
+        thread: Option<String>,
+        _last_pin_timestamp: Option<String>,
+    ) {
+        let Some(pins) = &self.pins else {
+            return;
+        };
+        let (pinned, events) = match pins.changes(&channel, thread.as_deref()).await {
+            Ok(read) => read,
+            Err(reason) => {
+                tracing::warn!(%reason, discord.channel = channel.as_str(), "Discord pins not read");
+                return;
+            }
+        };
+        if !events.is_empty()
+            && let Err(error) = self.sink.record(events).await
+        {
+            tracing::warn!(%error, discord.channel = channel.as_str(), "Discord pin changes not recorded");
+            return;
+        }
+        pins.remember(thread.as_deref().unwrap_or(channel.as_str()), pinned);
     }
 }
 
@@ -99,9 +247,20 @@ impl ChatSession for DiscordGateway {
             token: bot_token.clone(),
             bot,
         };
+        let pins = self.history.clone().map(|history| PinReader {
+            history,
+            token: bot_token.clone(),
+            workspace: target.workspace.clone(),
+            known: Mutex::default(),
+        });
         // The session runs until this future is dropped; the sender lives as long as it.
         let (_stop, stopped) = watch::channel(false);
-        gateway::run_session(&self.settings, &connection, &Sink { sink }, stopped)
+        let sink = Sink {
+            sink,
+            pins,
+            catching_up: Mutex::default(),
+        };
+        gateway::run_session(&self.settings, &connection, &sink, stopped)
             .await
             .map_err(session_end)
     }

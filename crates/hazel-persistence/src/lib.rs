@@ -8,6 +8,7 @@ mod database;
 )]
 mod entity;
 mod error;
+mod link_secrets;
 mod page;
 mod repositories;
 mod session_lease;

@@ -39,6 +39,7 @@ fn provider(server: &MockServer) -> SlackProvider {
 
 fn target() -> OutboundTarget {
     OutboundTarget {
+        link: hazel_domain::ids::ChannelLinkId::new(),
         workspace: ExternalWorkspaceId::parse("w", "T0TEAM").unwrap(),
         channel: ExternalChannelId::parse("c", "C0CHAN").unwrap(),
         credentials: Credentials::Slack {

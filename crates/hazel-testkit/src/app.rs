@@ -233,6 +233,7 @@ impl TestApp {
         let services = app.services().clone();
         Sidecar {
             services,
+            base_url: format!("http://{}", app.local_addr()),
             running: Running::start(app),
         }
     }
@@ -283,10 +284,18 @@ impl Drop for TestApp {
 pub struct Sidecar {
     /// Its wired services.
     pub services: Services,
+    /// Its base URL (`http://127.0.0.1:PORT`).
+    pub base_url: String,
     running: Running,
 }
 
 impl Sidecar {
+    /// Its Slack Events API Request URL (`…/webhooks/slack/events`).
+    #[must_use]
+    pub fn slack_events_url(&self) -> String {
+        format!("{}/webhooks/slack/events", self.base_url)
+    }
+
     /// Ends it at once, without a graceful shutdown (see [`TestApp::kill`]).
     pub async fn kill(mut self) {
         self.running.kill().await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use hazel_discord::{
     DiscordOutbound, DiscordSettings, MAX_MESSAGE_CHARS, REQUIRED_PERMISSION_BITS, WEBHOOK_NAME,
 };
-use hazel_domain::ids::{MemberId, MessageId};
+use hazel_domain::ids::{ChannelLinkId, MemberId, MessageId};
 use hazel_domain::model::chat_sync::{
     BotIdentity, Credentials, ExternalAppId, ExternalChannelId, ExternalMessageId, ExternalUserId,
     ExternalWorkspaceId,
@@ -61,6 +61,15 @@ async fn setup() -> Setup {
 impl Setup {
     fn target(&self, channel: &str) -> OutboundTarget {
         OutboundTarget {
+            // One link per channel, the same at every call.
+            link: ChannelLinkId::parse(
+                "l",
+                &format!(
+                    "01890f3e-7b1a-7cc2-9f00-{}",
+                    &format!("{channel:0>12}")[channel.len().max(12) - 12..]
+                ),
+            )
+            .expect("test values are valid"),
             workspace: ExternalWorkspaceId::parse("w", GUILD).expect("test values are valid"),
             channel: ExternalChannelId::parse("c", channel).expect("test values are valid"),
             credentials: Credentials::Discord {
@@ -352,6 +361,100 @@ async fn a_reply_to_a_parent_without_a_known_thread_channel_uses_the_starter_id(
     s.outbound.post(&target, &reply).await.unwrap();
 
     assert_eq!(s.sim.messages(parent.root().as_str()).len(), 1);
+    s.sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn a_reply_to_a_parent_without_a_thread_starts_it_once_and_later_replies_reuse_it() {
+    let s = setup().await;
+    let target = s.target(GENERAL);
+    let parent = s
+        .outbound
+        .post(
+            &target,
+            &message("\n  What about **Friday**?\nmore", "Olive"),
+        )
+        .await
+        .unwrap();
+    let reply_to = |text: &str| {
+        let mut reply = message(text, "Mia");
+        reply.thread = ThreadTarget::Reply(ThreadRef {
+            parent: parent.root().clone(),
+            channel: None,
+        });
+        reply
+    };
+    let thread_starts = |sim: &DiscordSimulator| {
+        sim.requests()
+            .iter()
+            .filter(|r| r.route == "/channels/{channel_id}/messages/{message_id}/threads")
+            .count()
+    };
+
+    let first = s.outbound.post(&target, &reply_to("first")).await.unwrap();
+    let second = s.outbound.post(&target, &reply_to("second")).await.unwrap();
+
+    // Discord refuses a webhook execution whose thread does not exist (10003): the thread
+    // was started from the parent, named after its first line, and both replies are in it.
+    let starter = parent.root().as_str();
+    assert_eq!(
+        s.sim.thread(starter).as_deref(),
+        Some("What about **Friday**?")
+    );
+    let in_thread: Vec<_> = s
+        .sim
+        .messages(starter)
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(in_thread, ["first", "second"]);
+    assert!(first.root().as_str().starts_with(&format!("{starter}/")));
+    assert!(second.root().as_str().starts_with(&format!("{starter}/")));
+    assert_eq!(
+        thread_starts(&s.sim),
+        1,
+        "the second reply reuses the thread"
+    );
+    assert_eq!(
+        s.sim.messages(GENERAL).len(),
+        1,
+        "no reply at the top level"
+    );
+
+    // Another process (or this one after a restart) does not know the thread: Discord
+    // answers "already created" and the reply joins the same thread.
+    let restarted = DiscordOutbound::new(
+        &DiscordSettings {
+            api_url: s.sim.url(),
+        },
+        reqwest::Client::new(),
+    );
+    restarted.post(&target, &reply_to("third")).await.unwrap();
+    assert_eq!(s.sim.messages(starter).len(), 3);
+    assert_eq!(s.sim.messages(GENERAL).len(), 1);
+    s.sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_a_webhook_execution_in_a_thread_that_does_not_exist() {
+    let s = setup().await;
+    let target = s.target(GENERAL);
+    let parent = s
+        .outbound
+        .post(&target, &message("parent", "Olive"))
+        .await
+        .unwrap();
+    let mut reply = message("reply", "Mia");
+    // A thread channel the domain believes in, but that Discord never made.
+    reply.thread = ThreadTarget::Reply(ThreadRef {
+        parent: parent.root().clone(),
+        channel: Some(ExternalChannelId::parse("c", parent.root().as_str()).unwrap()),
+    });
+
+    let refused = s.outbound.post(&target, &reply).await.unwrap_err();
+
+    assert_eq!(refused.class(), "REJECTED", "{refused:?}");
+    assert!(s.sim.messages(parent.root().as_str()).is_empty());
     s.sim.assert_no_violations();
 }
 
@@ -758,5 +861,93 @@ async fn pins_are_read_back_and_compared_into_pin_events() {
             ),
         ]
     );
+    s.sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn the_reader_port_reads_a_gap_without_our_messages_and_answers_profiles() {
+    use hazel_domain::model::sync::InboundEventKind;
+    use hazel_domain::ports::{ChatReader, HistoryRequest};
+    let s = setup().await;
+    let target = s.target(GENERAL);
+    let last_synced = s.sim.post_as_user(GENERAL, "7", "olive", "synced already");
+    s.outbound
+        .post(&target, &message("from Hazel", "Olive"))
+        .await
+        .unwrap();
+    let missed: Vec<String> = ["one", "two", "three"]
+        .iter()
+        .map(|text| s.sim.post_as_user(GENERAL, "7", "olive", text))
+        .collect();
+    let reader = hazel_discord::DiscordHistory::new(
+        &DiscordSettings {
+            api_url: s.sim.url(),
+        },
+        reqwest::Client::new(),
+    );
+    let request = HistoryRequest {
+        workspace: target.workspace.clone(),
+        channel: target.channel.clone(),
+        credentials: target.credentials.clone(),
+        bot: target.bot.clone(),
+        after: Some(id(&last_synced)),
+        since: time::OffsetDateTime::now_utc(),
+    };
+
+    let events = reader.history_since(&request).await.unwrap();
+
+    // Oldest first, with the Gateway's dedupe keys; the webhook's message is left out.
+    let read: Vec<(String, String)> = events
+        .iter()
+        .map(|event| match &event.kind {
+            InboundEventKind::MessageCreated(m) => {
+                (event.dedupe_key.as_str().to_owned(), m.text.clone())
+            }
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    let expected: Vec<(String, String)> = missed
+        .iter()
+        .zip(["one", "two", "three"])
+        .map(|(id, text)| (format!("create:{id}"), text.to_owned()))
+        .collect();
+    assert_eq!(read, expected);
+
+    // Nothing synced yet: from the link's creation time on.
+    let from_creation = HistoryRequest {
+        after: None,
+        since: time::OffsetDateTime::now_utc() - time::Duration::hours(1),
+        ..request.clone()
+    };
+    assert_eq!(reader.history_since(&from_creation).await.unwrap().len(), 4);
+
+    // Without the bot's identity its own messages could not be left out: refused.
+    let anonymous = HistoryRequest {
+        bot: None,
+        ..request.clone()
+    };
+    let refused = reader.history_since(&anonymous).await.unwrap_err();
+    assert_eq!(refused.class(), "AUTH", "{refused:?}");
+
+    // Profiles: a guild member (the bot), a poster who is no member (the user route), and
+    // nobody.
+    let user = |raw: &str| ExternalUserId::parse("u", raw).unwrap();
+    let bot = reader
+        .user_profile(&target.workspace, &target.credentials, &user(BOT))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bot.name, "hazel");
+    let olive = reader
+        .user_profile(&target.workspace, &target.credentials, &user("7"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(olive.name, "olive");
+    let nobody = reader
+        .user_profile(&target.workspace, &target.credentials, &user("8"))
+        .await
+        .unwrap();
+    assert_eq!(nobody, None);
     s.sim.assert_no_violations();
 }

@@ -1444,6 +1444,7 @@ async fn the_slack_reader_reads_a_gap_with_thread_replies_in_order_and_caches_pr
             workspace: workspace(TEAM),
             channel: channel_id("C0GAP00001"),
             credentials: slack_credentials(SLACK_TOKEN),
+            bot: None,
             after: None,
             since,
         })

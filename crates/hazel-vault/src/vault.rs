@@ -10,8 +10,10 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use hazel_domain::ids::SyncConnectionId;
-use hazel_domain::model::chat_sync::{Credentials, ExternalAppId, SealedCredentials};
+use hazel_domain::ids::{ChannelLinkId, SyncConnectionId};
+use hazel_domain::model::chat_sync::{
+    Credentials, ExternalAppId, SealedCredentials, SealedLinkSecret,
+};
 use hazel_domain::ports::{CredentialVault, VaultError};
 use rand::RngCore as _;
 use secrecy::{ExposeSecret as _, SecretBox};
@@ -30,6 +32,15 @@ const NONCE_LEN: usize = 12;
 /// The associated data of a [`BOUND`] blob of `connection`.
 fn bound_aad(connection: SyncConnectionId) -> Vec<u8> {
     format!("hazel-sync/credentials/v2/{connection}").into_bytes()
+}
+
+/// The format of a link's secret: bound to the link and to its purpose, so it never opens as
+/// credentials (whose associated data differs) nor for another link.
+const LINK_SECRET: u8 = 1;
+
+/// The associated data of a link secret of `link`.
+fn link_aad(link: ChannelLinkId) -> Vec<u8> {
+    format!("hazel-sync/link-secret/v1/{link}").into_bytes()
 }
 
 /// The serialized form of credentials inside the ciphertext.
@@ -152,23 +163,42 @@ impl AesGcmVault {
                 VaultError::Unexpected(anyhow::anyhow!("serializing credentials: {e}"))
             })?,
         ));
+        self.seal_bytes(version, aad, json.expose_secret())
+            .map(SealedCredentials::from_bytes)
+    }
+
+    /// `[version][nonce][ciphertext + tag]` of `plain` under `aad`.
+    fn seal_bytes(&self, version: u8, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, VaultError> {
         let mut nonce = [0_u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let ciphertext = self
             .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: json.expose_secret(),
-                    aad,
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad })
             .map_err(|_| VaultError::Unexpected(anyhow::anyhow!("encryption failed")))?;
         let mut sealed = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
         sealed.push(version);
         sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(&ciphertext);
-        Ok(SealedCredentials::from_bytes(sealed))
+        Ok(sealed)
+    }
+
+    /// The plaintext of `[version][nonce][ciphertext + tag]` sealed under `aad`.
+    fn open_bytes(&self, aad: &[u8], rest: &[u8]) -> Result<SecretBox<Vec<u8>>, VaultError> {
+        if rest.len() < NONCE_LEN {
+            return Err(VaultError::WrongKey);
+        }
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        Ok(SecretBox::new(Box::new(
+            self.cipher
+                .decrypt(
+                    Nonce::from_slice(nonce),
+                    Payload {
+                        msg: ciphertext,
+                        aad,
+                    },
+                )
+                .map_err(|_| VaultError::WrongKey)?,
+        )))
     }
 }
 
@@ -192,26 +222,40 @@ impl CredentialVault for AesGcmVault {
             Some(&LEGACY) => LEGACY_AAD.to_vec(),
             _ => return Err(VaultError::WrongKey),
         };
-        let rest = &bytes[1..];
-        if rest.len() < NONCE_LEN {
-            return Err(VaultError::WrongKey);
-        }
-        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-        let json = SecretBox::new(Box::new(
-            self.cipher
-                .decrypt(
-                    Nonce::from_slice(nonce),
-                    Payload {
-                        msg: ciphertext,
-                        aad: &aad,
-                    },
-                )
-                .map_err(|_| VaultError::WrongKey)?,
-        ));
+        let json = self.open_bytes(&aad, &bytes[1..])?;
         let plain: Plain = serde_json::from_slice(json.expose_secret()).map_err(|_| {
             VaultError::Unexpected(anyhow::anyhow!("sealed credentials do not parse"))
         })?;
         plain.into_credentials()
+    }
+
+    fn seal_link_secret(
+        &self,
+        link: ChannelLinkId,
+        secret: &secrecy::SecretString,
+    ) -> Result<SealedLinkSecret, VaultError> {
+        self.seal_bytes(
+            LINK_SECRET,
+            &link_aad(link),
+            secret.expose_secret().as_bytes(),
+        )
+        .map(SealedLinkSecret::from_bytes)
+    }
+
+    fn open_link_secret(
+        &self,
+        link: ChannelLinkId,
+        sealed: &SealedLinkSecret,
+    ) -> Result<secrecy::SecretString, VaultError> {
+        let bytes = sealed.as_bytes();
+        if bytes.first() != Some(&LINK_SECRET) {
+            return Err(VaultError::WrongKey);
+        }
+        let plain = self.open_bytes(&link_aad(link), &bytes[1..])?;
+        let text = std::str::from_utf8(plain.expose_secret()).map_err(|_| {
+            VaultError::Unexpected(anyhow::anyhow!("a sealed link secret is not text"))
+        })?;
+        Ok(secrecy::SecretString::from(text.to_owned()))
     }
 }
 
@@ -234,6 +278,38 @@ mod tests {
             Credentials::Slack { bot_token, .. } => bot_token.expose_secret(),
             other => panic!("wrong provider: {other:?}"),
         }
+    }
+
+    #[test]
+    fn link_secrets_open_only_for_their_link_and_never_as_credentials() {
+        let vault = AesGcmVault::new(&SecretKey::generate());
+        let link = ChannelLinkId::new();
+        let sealed = vault
+            .seal_link_secret(link, &SecretString::from("123:webhook-token-value"))
+            .unwrap();
+        assert!(!String::from_utf8_lossy(sealed.as_bytes()).contains("webhook-token-value"));
+        assert_eq!(
+            vault
+                .open_link_secret(link, &sealed)
+                .unwrap()
+                .expose_secret(),
+            "123:webhook-token-value"
+        );
+        assert!(matches!(
+            vault.open_link_secret(ChannelLinkId::new(), &sealed),
+            Err(VaultError::WrongKey)
+        ));
+        let as_credentials = SealedCredentials::from_bytes(sealed.as_bytes().to_vec());
+        assert!(
+            vault
+                .open(SyncConnectionId::new(), &as_credentials)
+                .is_err()
+        );
+        let other_key = AesGcmVault::new(&SecretKey::generate());
+        assert!(matches!(
+            other_key.open_link_secret(link, &sealed),
+            Err(VaultError::WrongKey)
+        ));
     }
 
     #[test]

@@ -28,6 +28,11 @@ struct Bridged {
 
 /// Links one Hazel channel to both platforms; the Discord session is established.
 async fn bridged(app: &TestApp) -> Bridged {
+    bridged_with(app, json!({})).await
+}
+
+/// [`bridged`], both links with these `settings`.
+async fn bridged_with(app: &TestApp, settings: Value) -> Bridged {
     let team = team(app).await;
     slack_workspace(app);
     app.slack.add_user(SLACK_TEAM, ALICE, "Alice Liddell", None);
@@ -50,7 +55,8 @@ async fn bridged(app: &TestApp) -> Bridged {
         team.owner
             .post(
                 &format!("/connections/{connection}/channel-links"),
-                json!({"hazelChannelId": channel, "externalChannelId": external}),
+                json!({"hazelChannelId": channel, "externalChannelId": external,
+                       "settings": settings}),
             )
             .await
             .expect_status(201);
@@ -284,6 +290,378 @@ async fn edits_reactions_deletes_and_threads_cross_the_bridge(app: TestApp) {
     app.slack.assert_no_violations();
 }
 
+/// The webhook messages of a Discord channel or thread.
+fn webhook_posts(app: &TestApp, channel: &str) -> Vec<hazel_testkit::sim::discord::SimMessage> {
+    app.discord
+        .messages(channel)
+        .into_iter()
+        .filter(|m| m.webhook_id.is_some())
+        .collect()
+}
+
+async fn slack_thread_replies_arrive_in_the_discord_thread_of_the_parent_once(app: TestApp) {
+    let b = bridged(&app).await;
+    session_established(&app).await;
+
+    // A Slack message, mirrored at the top of the Discord channel.
+    let parent = app
+        .slack
+        .post_as_user(SLACK_CHANNEL, ALICE, "shall we ship on Friday?")
+        .await;
+    let starter = eventually("the Slack message in Discord", || async {
+        webhook_posts(&app, DISCORD_CHANNEL).into_iter().next()
+    })
+    .await;
+
+    // Two replies in its Slack thread: Discord has no thread for it yet, so the first one
+    // starts it from the mirrored message and the second joins it.
+    app.slack
+        .reply_as_user(SLACK_CHANNEL, &parent, ALICE, "yes")
+        .await;
+    eventually("the first reply in the Discord thread", || async {
+        (webhook_posts(&app, &starter.id).len() == 1).then_some(())
+    })
+    .await;
+    app.slack
+        .reply_as_user(SLACK_CHANNEL, &parent, ALICE, "after lunch")
+        .await;
+    let replies = eventually("both replies in the Discord thread", || async {
+        let replies = webhook_posts(&app, &starter.id);
+        (replies.len() == 2).then_some(replies)
+    })
+    .await;
+    assert_eq!(
+        replies
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>(),
+        ["yes", "after lunch"]
+    );
+    assert_eq!(replies[0].username, "Alice Liddell");
+    assert_eq!(
+        app.discord.thread(&starter.id).as_deref(),
+        Some("shall we ship on Friday?")
+    );
+    // Once each, and never at the top level of the channel.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(webhook_posts(&app, &starter.id).len(), 2);
+    assert_eq!(webhook_posts(&app, DISCORD_CHANNEL).len(), 1);
+    let thread_starts = app
+        .discord
+        .requests()
+        .iter()
+        .filter(|r| r.route == "/channels/{channel_id}/messages/{message_id}/threads")
+        .count();
+    assert_eq!(thread_starts, 1);
+
+    // A Slack reply to a message that came from Discord starts the thread from the person's
+    // own Discord message.
+    let question = discord_says(&app, "who reviews?");
+    let in_slack = eventually("the Discord message in Slack", || async {
+        slack_bot_messages(&app)
+            .into_iter()
+            .find(|m| m.text == "who reviews?")
+    })
+    .await;
+    app.slack
+        .reply_as_user(SLACK_CHANNEL, &in_slack.ts, ALICE, "I do")
+        .await;
+    let answer = eventually("the answer in Dave's Discord thread", || async {
+        webhook_posts(&app, &question).into_iter().next()
+    })
+    .await;
+    assert_eq!(answer.content, "I do");
+    let messages = hazel_messages(&b).await;
+    assert_eq!(messages.len(), 5, "{messages:?}");
+    app.discord.assert_no_violations();
+    app.slack.assert_no_violations();
+}
+
+/// Dispatches, as Discord does after a pin or unpin in the channel, `CHANNEL_PINS_UPDATE`.
+fn pins_updated(app: &TestApp) {
+    app.discord_gateway.dispatch(
+        "CHANNEL_PINS_UPDATE",
+        json!({"guild_id": DISCORD_GUILD, "channel_id": DISCORD_CHANNEL,
+               "last_pin_timestamp": "2026-12-03T10:00:00.000000+00:00"}),
+    );
+}
+
+async fn pins_cross_the_bridge_both_ways(app: TestApp) {
+    let b = bridged_with(&app, json!({"syncPins": true})).await;
+    session_established(&app).await;
+
+    // Discord → Hazel → Slack: Dave pins his message, then unpins it.
+    let id = discord_says(&app, "pin me");
+    let copy = eventually("the Discord message in Slack", || async {
+        slack_bot_messages(&app).into_iter().next()
+    })
+    .await;
+    app.discord.set_pinned(DISCORD_CHANNEL, &id, true);
+    pins_updated(&app);
+    eventually("the pin in Slack", || async {
+        (app.slack.pins(SLACK_CHANNEL) == [copy.ts.clone()]).then_some(())
+    })
+    .await;
+    app.discord.set_pinned(DISCORD_CHANNEL, &id, false);
+    pins_updated(&app);
+    eventually("the unpin in Slack", || async {
+        app.slack.pins(SLACK_CHANNEL).is_empty().then_some(())
+    })
+    .await;
+
+    // Slack → Hazel → Discord: Alice pins her message, then unpins it.
+    let ts = app
+        .slack
+        .post_as_user(SLACK_CHANNEL, ALICE, "pin this too")
+        .await;
+    let mirrored = eventually("the Slack message in Discord", || async {
+        webhook_posts(&app, DISCORD_CHANNEL).into_iter().next()
+    })
+    .await;
+    app.slack.pin_as_user(SLACK_CHANNEL, &ts, ALICE).await;
+    eventually("the pin in Discord", || async {
+        webhook_posts(&app, DISCORD_CHANNEL)
+            .into_iter()
+            .find(|m| m.id == mirrored.id && m.pinned)
+    })
+    .await;
+    // Discord reports the bot's own pin too: read back, it changes nothing in Slack.
+    pins_updated(&app);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(app.slack.pins(SLACK_CHANNEL), std::slice::from_ref(&ts));
+    app.slack.unpin_as_user(SLACK_CHANNEL, &ts, ALICE).await;
+    eventually("the unpin in Discord", || async {
+        webhook_posts(&app, DISCORD_CHANNEL)
+            .into_iter()
+            .find(|m| m.id == mirrored.id && !m.pinned)
+    })
+    .await;
+    pins_updated(&app);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(app.slack.pins(SLACK_CHANNEL).is_empty());
+    assert_eq!(hazel_messages(&b).await.len(), 2);
+    app.discord.assert_no_violations();
+    app.slack.assert_no_violations();
+}
+
+async fn slack_reactions_reach_discord_through_the_bot(app: TestApp) {
+    let _b = bridged(&app).await;
+    session_established(&app).await;
+
+    // On a Slack message mirrored by the webhook…
+    let ts = app
+        .slack
+        .post_as_user(SLACK_CHANNEL, ALICE, "react to me")
+        .await;
+    let mirrored = eventually("the Slack message in Discord", || async {
+        webhook_posts(&app, DISCORD_CHANNEL).into_iter().next()
+    })
+    .await;
+    app.slack
+        .react_as_user(SLACK_CHANNEL, &ts, ALICE, "tada")
+        .await;
+    eventually("the reaction in Discord", || async {
+        let message = webhook_posts(&app, DISCORD_CHANNEL)
+            .into_iter()
+            .find(|m| m.id == mirrored.id)?;
+        (message.reactions == ["🎉"]).then_some(())
+    })
+    .await;
+    app.slack
+        .unreact_as_user(SLACK_CHANNEL, &ts, ALICE, "tada")
+        .await;
+    eventually("the reaction removed in Discord", || async {
+        let message = webhook_posts(&app, DISCORD_CHANNEL)
+            .into_iter()
+            .find(|m| m.id == mirrored.id)?;
+        message.reactions.is_empty().then_some(())
+    })
+    .await;
+
+    // …and on a message Dave typed in Discord, with a skin tone.
+    let id = discord_says(&app, "and to me");
+    let copy = eventually("the Discord message in Slack", || async {
+        slack_bot_messages(&app)
+            .into_iter()
+            .find(|m| m.text == "and to me")
+    })
+    .await;
+    app.slack
+        .react_as_user(SLACK_CHANNEL, &copy.ts, ALICE, "+1::skin-tone-3")
+        .await;
+    let daves = eventually("the reaction on Dave's message", || async {
+        app.discord
+            .messages(DISCORD_CHANNEL)
+            .into_iter()
+            .find(|m| m.id == id && !m.reactions.is_empty())
+    })
+    .await;
+    assert_eq!(daves.reactions, ["👍🏼"]);
+    let reaction_calls = app
+        .discord
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.http_method == "PUT"
+                && r.route
+                    == "/channels/{channel_id}/messages/{message_id}/reactions/{emoji_name}/@me"
+        })
+        .count();
+    assert_eq!(reaction_calls, 2, "one call per reaction added");
+    app.discord.assert_no_violations();
+    app.slack.assert_no_violations();
+}
+
+async fn a_429_on_a_delivery_is_waited_out_and_the_message_delivered_once(app: TestApp) {
+    let _b = bridged(&app).await;
+    session_established(&app).await;
+    // Warm the channel's webhook up, so the limited call is the message's execution.
+    app.slack
+        .post_as_user(SLACK_CHANNEL, ALICE, "warm up")
+        .await;
+    eventually("the first message in Discord", || async {
+        (webhook_posts(&app, DISCORD_CHANNEL).len() == 1).then_some(())
+    })
+    .await;
+    app.discord.fail_next(
+        "POST /webhooks/{webhook_id}/{webhook_token}",
+        hazel_testkit::sim::discord::Failure::RateLimited {
+            retry_after_seconds: 1.5,
+        },
+    );
+
+    let sent = std::time::Instant::now();
+    app.slack
+        .post_as_user(SLACK_CHANNEL, ALICE, "limited")
+        .await;
+    eventually("the limited message in Discord", || async {
+        webhook_posts(&app, DISCORD_CHANNEL)
+            .into_iter()
+            .find(|m| m.content == "limited")
+    })
+    .await;
+
+    // Not before Discord's retry_after, and once.
+    assert!(
+        sent.elapsed() >= Duration::from_millis(1400),
+        "retried after {:?}",
+        sent.elapsed()
+    );
+    let executions = app
+        .discord
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.route == "/webhooks/{webhook_id}/{webhook_token}"
+                && r.body.as_ref().is_some_and(|b| b["content"] == "limited")
+        })
+        .count();
+    assert_eq!(executions, 2, "the limited call, then its retry");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let limited = webhook_posts(&app, DISCORD_CHANNEL)
+        .into_iter()
+        .filter(|m| m.content == "limited")
+        .count();
+    assert_eq!(limited, 1);
+    app.discord.assert_no_violations();
+    app.slack.assert_no_violations();
+}
+
+async fn a_restarted_process_posts_through_the_same_sealed_webhook(mut app: TestApp) {
+    let b = bridged(&app).await;
+    session_established(&app).await;
+    // Discord does not answer webhook tokens to everyone who lists them: only the webhook
+    // kept by the first process can be posted through again.
+    app.discord.hide_listed_webhook_tokens(true);
+    app.slack
+        .post_as_user(SLACK_CHANNEL, ALICE, "before the restart")
+        .await;
+    let first = eventually("the first message in Discord", || async {
+        webhook_posts(&app, DISCORD_CHANNEL).into_iter().next()
+    })
+    .await;
+    let webhook = first.webhook_id.clone();
+
+    // The webhook's token is stored sealed, apart from the link, and never answered.
+    let token = format!(
+        "simulated-webhook-token-{}",
+        webhook.clone().unwrap_or_default()
+    );
+    let stored = stored_link_secrets(&app).await;
+    assert_eq!(stored.len(), 1);
+    assert!(
+        !String::from_utf8_lossy(&stored[0]).contains(&token),
+        "the webhook token is stored in the clear"
+    );
+    let links = b
+        .team
+        .owner
+        .get(&format!("/connections/{}/channel-links", b.discord))
+        .await
+        .expect_status(200);
+    assert!(!links.body.to_string().contains(&token), "{}", links.body);
+
+    // A new process on the same database.
+    app.kill().await;
+    let restarted = app
+        .spawn_beside(Some(hazel_testkit::app::test_workers()))
+        .await;
+    app.slack
+        .deliver_events_api(&restarted.slack_events_url(), SLACK_SIGNING_SECRET);
+    let lists_before = webhook_lists(&app);
+    app.slack
+        .post_as_user(SLACK_CHANNEL, ALICE, "after the restart")
+        .await;
+    let second = eventually(
+        "the message of the restarted process in Discord",
+        || async {
+            webhook_posts(&app, DISCORD_CHANNEL)
+                .into_iter()
+                .find(|m| m.content == "after the restart")
+        },
+    )
+    .await;
+
+    assert_eq!(second.webhook_id, webhook, "the same webhook");
+    assert_eq!(
+        app.discord.webhooks(DISCORD_CHANNEL).len(),
+        1,
+        "one webhook made"
+    );
+    assert_eq!(
+        webhook_lists(&app),
+        lists_before,
+        "the kept webhook is not looked for"
+    );
+    app.discord.assert_no_violations();
+    restarted.stop().await;
+}
+
+/// How often the channel's webhooks were listed.
+fn webhook_lists(app: &TestApp) -> usize {
+    app.discord
+        .requests()
+        .iter()
+        .filter(|r| r.http_method == "GET" && r.route == "/channels/{channel_id}/webhooks")
+        .count()
+}
+
+/// The sealed bytes of every stored link secret.
+async fn stored_link_secrets(app: &TestApp) -> Vec<Vec<u8>> {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let connection = crate::raw_db(app).await;
+    connection
+        .query_all_raw(Statement::from_string(
+            connection.get_database_backend(),
+            "SELECT sealed FROM chat_sync_link_secrets",
+        ))
+        .await
+        .expect("the link secrets are readable")
+        .iter()
+        .map(|row| row.try_get::<Vec<u8>>("", "sealed").expect("bytes"))
+        .collect()
+}
+
 async fn a_dropped_gateway_connection_resumes_without_loss_or_duplicate(app: TestApp) {
     let b = bridged(&app).await;
     session_established(&app).await;
@@ -306,6 +684,64 @@ async fn a_dropped_gateway_connection_resumes_without_loss_or_duplicate(app: Tes
     assert_eq!(stats.identifies.len(), 1, "{stats:?}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(hazel_messages(&b).await.len(), 2);
+}
+
+async fn an_invalid_session_identifies_anew_and_catches_up_what_was_missed(app: TestApp) {
+    let b = bridged(&app).await;
+    session_established(&app).await;
+    discord_says(&app, "before the outage");
+    eventually("the first message in Slack", || async {
+        (slack_bot_messages(&app).len() == 1).then_some(())
+    })
+    .await;
+
+    // The connection drops and Discord refuses to resume it (Invalid Session, d=false):
+    // whatever was said meanwhile is never replayed by the Gateway.
+    app.discord_gateway.invalidate_session();
+    app.discord_gateway.drop_connection();
+    for text in ["missed one", "missed two", "missed three"] {
+        app.discord
+            .post_as_user(DISCORD_CHANNEL, DAVE, "dave", text);
+    }
+
+    let expected = [
+        "before the outage",
+        "missed one",
+        "missed two",
+        "missed three",
+    ];
+    let messages = eventually("the missed messages in Hazel", || async {
+        let messages = hazel_messages(&b).await;
+        (messages.len() == expected.len()).then_some(messages)
+    })
+    .await;
+    let contents: Vec<&str> = messages
+        .iter()
+        .map(|m| m["content"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(contents, expected);
+    let in_slack = eventually("the missed messages in Slack", || async {
+        let posted = slack_bot_messages(&app);
+        (posted.len() == expected.len()).then_some(posted)
+    })
+    .await;
+    let texts: Vec<&str> = in_slack.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, expected);
+    let stats = app.discord_gateway.stats();
+    assert_eq!(stats.identifies.len(), 2, "a new session: {stats:?}");
+    assert!(!stats.resumes.is_empty(), "{stats:?}");
+
+    // Once: a later message arrives live, and nothing is read twice.
+    discord_says(&app, "after the outage");
+    eventually("the live message after the catch-up", || async {
+        (hazel_messages(&b).await.len() == expected.len() + 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(hazel_messages(&b).await.len(), expected.len() + 1);
+    assert_eq!(slack_bot_messages(&app).len(), expected.len() + 1);
+    app.discord.assert_no_violations();
+    app.slack.assert_no_violations();
 }
 
 async fn a_refused_message_content_intent_puts_the_connection_in_error(app: TestApp) {
@@ -338,6 +774,12 @@ async fn a_refused_message_content_intent_puts_the_connection_in_error(app: Test
 hazel_testkit::on_every_backend!(spawn spawn_bridge_simulated:
     discord_and_slack_meet_in_hazel_once_each,
     edits_reactions_deletes_and_threads_cross_the_bridge,
+    slack_thread_replies_arrive_in_the_discord_thread_of_the_parent_once,
+    pins_cross_the_bridge_both_ways,
+    slack_reactions_reach_discord_through_the_bot,
+    a_429_on_a_delivery_is_waited_out_and_the_message_delivered_once,
+    a_restarted_process_posts_through_the_same_sealed_webhook,
     a_dropped_gateway_connection_resumes_without_loss_or_duplicate,
+    an_invalid_session_identifies_anew_and_catches_up_what_was_missed,
     a_refused_message_content_intent_puts_the_connection_in_error,
 );

@@ -739,6 +739,31 @@ impl fmt::Debug for SealedCredentials {
     }
 }
 
+/// A secret an adapter keeps for one channel link (the Discord link's webhook id and token),
+/// as the vault sealed it for storage: opaque bytes that open only for that link.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedLinkSecret(Vec<u8>);
+
+impl SealedLinkSecret {
+    /// Wraps sealed bytes.
+    #[must_use]
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// The sealed bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SealedLinkSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealedLinkSecret({} bytes)", self.0.len())
+    }
+}
+
 /// Free-form JSON object text supplied by clients (`metadata`); the HTTP edge checks it is an
 /// object and the domain carries it untouched.
 #[derive(Clone, Debug, PartialEq, Eq)]

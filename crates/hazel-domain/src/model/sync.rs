@@ -90,6 +90,9 @@ pub struct OutboundMessage {
 /// The channel an outbound call acts in, with what the adapter needs to act there.
 #[derive(Clone, Debug)]
 pub struct OutboundTarget {
+    /// The channel link delivered through: what an adapter keeps per link (the Discord
+    /// link's webhook, through [`LinkSecrets`](crate::ports::LinkSecrets)) is keyed by it.
+    pub link: crate::ids::ChannelLinkId,
     /// The workspace.
     pub workspace: ExternalWorkspaceId,
     /// The channel (a linked channel; for thread replies, the thread's parent channel).

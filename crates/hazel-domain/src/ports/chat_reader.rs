@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use crate::model::Timestamp;
-use crate::model::chat_sync::{Credentials, Provider};
+use crate::model::chat_sync::{BotIdentity, Credentials, Provider};
 use crate::model::external::{
     ExternalChannelId, ExternalMessageId, ExternalUserId, ExternalWorkspaceId,
 };
@@ -21,6 +21,10 @@ pub struct HistoryRequest {
     pub channel: ExternalChannelId,
     /// The connection's credentials, in memory only.
     pub credentials: Credentials,
+    /// The bot the credentials belong to, as learnt when they were validated: readers that
+    /// leave the bot's own messages out by its ids (Discord) need it; `None` when it was
+    /// never learnt.
+    pub bot: Option<BotIdentity>,
     /// The last message synced through the link; the read starts right after it.
     pub after: Option<ExternalMessageId>,
     /// Where the read starts when `after` is `None` (the link's creation).

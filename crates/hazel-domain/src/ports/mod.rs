@@ -33,7 +33,9 @@ pub use sync::{
     DeliveryFilter, DeliveryRecord, DeliveryRef, NoObserver, QueueError, QueueStats, SyncObserver,
     SyncOutcome, SyncQueue, SyncRepository,
 };
-pub use vault::{CredentialVault, VaultError};
+pub use vault::{
+    CredentialVault, LinkSecretError, LinkSecretStore, LinkSecrets, SealedLinkSecrets, VaultError,
+};
 
 #[cfg(any(test, feature = "mocks"))]
 pub use chat_inbound::MockChatInbound;
@@ -58,4 +60,4 @@ pub use store::MockStore;
 #[cfg(any(test, feature = "mocks"))]
 pub use sync::{MockSyncObserver, MockSyncQueue, MockSyncRepository};
 #[cfg(any(test, feature = "mocks"))]
-pub use vault::MockCredentialVault;
+pub use vault::{MockCredentialVault, MockLinkSecretStore, MockLinkSecrets};

@@ -9,6 +9,7 @@ mod chat_sync;
 mod database;
 mod guards;
 mod identity;
+mod link_secrets;
 mod messages;
 mod notifications;
 mod pagination;

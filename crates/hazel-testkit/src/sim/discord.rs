@@ -42,6 +42,7 @@ pub(crate) enum Answer {
 fn implementation(verb: &str, template: &str) -> Option<RouteFn> {
     match (verb, template) {
         ("GET", "/users/@me") => Some(|s, b, c, _| s.get_me(b, &c.params).map(Answer::Json)),
+        ("GET", "/users/{user_id}") => Some(State::get_user),
         ("GET", "/guilds/{guild_id}") => {
             Some(|s, b, c, _| s.get_guild(b, &c.params).map(Answer::Json))
         }
@@ -86,6 +87,7 @@ fn implementation(verb: &str, template: &str) -> Option<RouteFn> {
             Some(State::start_thread)
         }
         ("GET", "/channels/{channel_id}/messages") => Some(State::list_messages),
+        ("GET", "/channels/{channel_id}/messages/{message_id}") => Some(State::get_message),
         _ => None,
     }
 }
@@ -187,6 +189,10 @@ struct Live {
     drop_after_applying: Vec<String>,
     /// Authors of messages posted as people: message id → user id.
     authors: HashMap<String, String>,
+    /// People who posted: user id → username.
+    users: HashMap<String, String>,
+    /// Whether `GET /channels/{channel_id}/webhooks` leaves the tokens out.
+    hide_listed_tokens: bool,
     /// Who is told of every webhook message as it is stored ([`DiscordSimulator::watch_posts`]).
     post_watchers: Vec<tokio::sync::mpsc::UnboundedSender<PostedMessage>>,
     next_id: u64,
@@ -558,7 +564,34 @@ impl DiscordSimulator {
             },
         );
         live.authors.insert(id.clone(), user_id.to_owned());
+        live.users.insert(user_id.to_owned(), username.to_owned());
         id
+    }
+
+    /// Pins or unpins a message as a person in Discord would (the caller dispatches the
+    /// Gateway's `CHANNEL_PINS_UPDATE`).
+    ///
+    /// # Panics
+    /// When the channel or thread has no such message.
+    pub fn set_pinned(&self, channel_id: &str, message_id: &str, pinned: bool) {
+        let shared = self.core.lock();
+        let mut live = shared.state.live();
+        match live
+            .messages
+            .get_mut(&snowflake_number(message_id))
+            .filter(|message| message.channel_id == channel_id)
+        {
+            Some(message) => message.pinned = pinned,
+            None => panic!("no message {message_id} in {channel_id}"),
+        }
+    }
+
+    /// Whether `GET /channels/{channel_id}/webhooks` leaves the webhooks' tokens out (Discord
+    /// answers a webhook's token only to the application that made it, and a client should
+    /// not count on it): a process that did not keep its webhook's token cannot post
+    /// through that webhook again.
+    pub fn hide_listed_webhook_tokens(&self, hide: bool) {
+        self.core.lock().state.live().hide_listed_tokens = hide;
     }
 
     /// The webhooks of a channel: (id, name).
@@ -647,6 +680,7 @@ pub(crate) struct Refusal(StatusCode, &'static str, u64);
 impl Refusal {
     const UNKNOWN_GUILD: Self = Self(StatusCode::NOT_FOUND, "Unknown Guild", 10_004);
     const UNKNOWN_MEMBER: Self = Self(StatusCode::NOT_FOUND, "Unknown Member", 10_007);
+    const UNKNOWN_USER: Self = Self(StatusCode::NOT_FOUND, "Unknown User", 10_013);
     const MISSING_ACCESS: Self = Self(StatusCode::FORBIDDEN, "Missing Access", 50_001);
     const UNKNOWN_CHANNEL: Self = Self(StatusCode::NOT_FOUND, "Unknown Channel", 10_003);
     const UNKNOWN_MESSAGE: Self = Self(StatusCode::NOT_FOUND, "Unknown Message", 10_008);
@@ -979,7 +1013,16 @@ impl State {
             .webhooks
             .iter()
             .filter(|webhook| webhook.channel_id == channel_id)
-            .map(webhook_object)
+            .map(|webhook| {
+                let mut object = webhook_object(webhook);
+                if live.hide_listed_tokens {
+                    // The webhook object's `token` is optional in Discord's spec.
+                    if let Some(object) = object.as_object_mut() {
+                        object.remove("token");
+                    }
+                }
+                object
+            })
             .collect();
         Ok(Answer::Json(Value::from(hooks)))
     }
@@ -1332,25 +1375,54 @@ impl State {
         let objects: Vec<Value> = found
             .into_iter()
             .rev()
-            .map(|(_, message)| {
-                let webhook = message
-                    .webhook_id
-                    .as_ref()
-                    .and_then(|id| live.webhooks.iter().find(|w| &w.id == id));
-                match webhook {
-                    Some(webhook) => message_object(message, webhook),
-                    None => {
-                        let mut object = plain_message_object(message);
-                        if let Some(author) = live.authors.get(&message.id) {
-                            object["author"]["id"] = json!(author);
-                            object["author"]["bot"] = json!(false);
-                        }
-                        object
-                    }
-                }
-            })
+            .map(|(_, message)| live.object_of(message))
             .collect();
         Ok(Answer::Json(Value::from(objects)))
+    }
+
+    /// `GET /users/{user_id}`: a bot, or a person who posted (10013 otherwise).
+    fn get_user(
+        &self,
+        _: &Bot,
+        call: &Call<'_, Discord>,
+        _: &mut Vec<String>,
+    ) -> Result<Answer, Refusal> {
+        let user_id = path_param(&call.params, "user_id");
+        if let Some(bot) = self.bots.values().find(|bot| bot.user_id == user_id) {
+            return Ok(Answer::Json(user(bot, false)));
+        }
+        let live = self.live();
+        let username = live.users.get(user_id).ok_or(Refusal::UNKNOWN_USER)?;
+        let mut object = user(
+            &Bot {
+                user_id: user_id.to_owned(),
+                username: username.clone(),
+                application_id: String::new(),
+            },
+            false,
+        );
+        object["bot"] = json!(false);
+        Ok(Answer::Json(object))
+    }
+
+    /// `GET /channels/{channel_id}/messages/{message_id}`: one message of a channel or thread
+    /// the bot may read.
+    fn get_message(
+        &self,
+        bot: &Bot,
+        call: &Call<'_, Discord>,
+        _: &mut Vec<String>,
+    ) -> Result<Answer, Refusal> {
+        let channel_id = path_param(&call.params, "channel_id");
+        self.require(bot, channel_id, READ_MESSAGE_HISTORY)?;
+        let mut live = self.live();
+        let message = Self::channel_message(
+            &mut live,
+            channel_id,
+            path_param(&call.params, "message_id"),
+        )?
+        .clone();
+        Ok(Answer::Json(live.object_of(&message)))
     }
 
     fn snowflake(&mut self) -> String {
@@ -1646,6 +1718,26 @@ fn snowflake_number(id: &str) -> u64 {
 }
 
 impl Live {
+    /// A message object as Discord answers it: a webhook's message names the webhook, a
+    /// person's message its author.
+    fn object_of(&self, message: &Message) -> Value {
+        let webhook = message
+            .webhook_id
+            .as_ref()
+            .and_then(|id| self.webhooks.iter().find(|w| &w.id == id));
+        match webhook {
+            Some(webhook) => message_object(message, webhook),
+            None => {
+                let mut object = plain_message_object(message);
+                if let Some(author) = self.authors.get(&message.id) {
+                    object["author"]["id"] = json!(author);
+                    object["author"]["bot"] = json!(false);
+                }
+                object
+            }
+        }
+    }
+
     /// A new snowflake from the clock, always above the last one.
     fn snowflake(&mut self) -> String {
         let now = std::time::SystemTime::now()

@@ -530,6 +530,7 @@ impl DeliveryService {
                     .to_owned(),
             })?;
         Ok(OutboundTarget {
+            link: route.link.id,
             workspace: route.connection.external_workspace_id.clone(),
             channel: route.link.external_channel_id.clone(),
             credentials,

@@ -961,6 +961,7 @@ impl IngestService {
                     workspace: route.connection.external_workspace_id.clone(),
                     channel: route.link.external_channel_id.clone(),
                     credentials,
+                    bot: route.connection.bot.clone(),
                     after,
                     since: route.link.created_at,
                 };

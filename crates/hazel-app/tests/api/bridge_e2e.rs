@@ -771,6 +771,48 @@ async fn a_refused_message_content_intent_puts_the_connection_in_error(app: Test
     assert_eq!(app.discord_gateway.stats().identifies.len(), 1);
 }
 
+async fn two_processes_hold_one_gateway_session_and_the_second_takes_over(mut app: TestApp) {
+    let b = bridged(&app).await;
+    session_established(&app).await;
+    let beside = app
+        .spawn_beside(Some(hazel_testkit::app::test_workers()))
+        .await;
+    // Several session scans of the second process later it has opened no session of its own.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stats = app.discord_gateway.stats();
+    assert_eq!(stats.connections, 1, "{stats:?}");
+    assert_eq!(stats.identifies.len(), 1, "{stats:?}");
+    discord_says(&app, "one session");
+    eventually("the message in Hazel", || async {
+        (hazel_messages(&b).await.len() == 1).then_some(())
+    })
+    .await;
+
+    // The holder dies: once its lease expires the second process takes the session over.
+    app.kill().await;
+    eventually("the second process's session", || async {
+        let stats = app.discord_gateway.stats();
+        (stats.connections >= 2 && app.discord_gateway.connected()).then_some(())
+    })
+    .await;
+    discord_says(&app, "after the takeover");
+    let texts = || {
+        slack_bot_messages(&app)
+            .into_iter()
+            .map(|m| m.text)
+            .collect::<Vec<_>>()
+    };
+    eventually("the message relayed by the second process", || async {
+        texts()
+            .contains(&"after the takeover".to_owned())
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(texts(), ["one session", "after the takeover"]);
+    beside.stop().await;
+}
+
 hazel_testkit::on_every_backend!(spawn spawn_bridge_simulated:
     discord_and_slack_meet_in_hazel_once_each,
     edits_reactions_deletes_and_threads_cross_the_bridge,
@@ -782,4 +824,5 @@ hazel_testkit::on_every_backend!(spawn spawn_bridge_simulated:
     a_dropped_gateway_connection_resumes_without_loss_or_duplicate,
     an_invalid_session_identifies_anew_and_catches_up_what_was_missed,
     a_refused_message_content_intent_puts_the_connection_in_error,
+    two_processes_hold_one_gateway_session_and_the_second_takes_over,
 );

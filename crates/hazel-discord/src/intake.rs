@@ -6,7 +6,7 @@
 //! | `MESSAGE_UPDATE` (with content and `edited_timestamp`) | `MessageEdited` | `update:<id>:<edited_timestamp>` |
 //! | `MESSAGE_DELETE`, each id of `MESSAGE_DELETE_BULK` | `MessageDeleted` | `delete:<id>` |
 //! | `MESSAGE_REACTION_ADD` / `_REMOVE` | `ReactionAdded` / `ReactionRemoved` | `reaction:<add\|remove>:<channel>:<message>:<user>:<emoji>` |
-//! | `THREAD_CREATE` | `ThreadStarted` (also for a thread without a starter message) | `thread:<id>` |
+//! | `THREAD_CREATE` | `ThreadStarted` with the thread's `owner_id` (also for a thread without a starter message, which the domain makes a Hazel message of its own) | `thread:<id>` |
 //! | `CHANNEL_PINS_UPDATE` | `PinAdded` / `PinRemoved` by [`pin_changes`], after the caller reads the pins | `pin:<add\|remove>:<channel>:<message>:<when the pins were read>` |
 //!
 //! Dispatches of other guilds, our own bot user's messages and reactions, and messages of our
@@ -110,6 +110,7 @@ struct Thread {
     parent_id: Option<String>,
     guild_id: Option<String>,
     name: Option<String>,
+    owner_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -233,6 +234,12 @@ impl Decoder {
                             channel: Some(channel_id(&thread.id).map_err(&fail)?),
                         },
                         name: thread.name,
+                        owner: thread
+                            .owner_id
+                            .as_deref()
+                            .map(|owner| ExternalUserId::parse("owner_id", owner))
+                            .transpose()
+                            .map_err(|e| fail(e.to_string()))?,
                     },
                 };
                 Ok(vec![event])

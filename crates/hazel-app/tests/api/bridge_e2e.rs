@@ -662,6 +662,56 @@ async fn stored_link_secrets(app: &TestApp) -> Vec<Vec<u8>> {
         .collect()
 }
 
+async fn a_discord_thread_without_a_starter_message_becomes_a_hazel_thread(app: TestApp) {
+    let b = bridged(&app).await;
+    session_established(&app).await;
+    // A thread made on its own (no starter message): a snowflake of now.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    let thread = ((u64::try_from(now_ms).expect("fits") - 1_420_070_400_000) << 22).to_string();
+    app.discord_gateway.dispatch(
+        "THREAD_CREATE",
+        json!({"id": thread, "parent_id": DISCORD_CHANNEL, "guild_id": DISCORD_GUILD,
+               "name": "release planning", "type": 11, "owner_id": DAVE,
+               "newly_created": true}),
+    );
+    let reply = app
+        .discord
+        .post_as_user(&thread, DAVE, "dave", "first in the thread");
+    let mut in_thread = user_message(&reply, "first in the thread");
+    in_thread["channel_id"] = json!(thread);
+    app.discord_gateway.dispatch("MESSAGE_CREATE", in_thread);
+
+    let messages = eventually("the thread and its reply in Hazel", || async {
+        let messages = hazel_messages(&b).await;
+        (messages.len() == 2).then_some(messages)
+    })
+    .await;
+    assert_eq!(messages[0]["content"], "release planning");
+    assert_eq!(messages[0]["author"]["externalProvider"], "discord");
+    assert_eq!(messages[1]["content"], "first in the thread");
+    assert_eq!(messages[1]["parentMessageId"], messages[0]["id"]);
+    // In Slack: the thread's name at the top, the reply in its thread.
+    let (root, answer) = eventually("the thread in Slack", || async {
+        let posted = slack_bot_messages(&app);
+        let root = posted
+            .iter()
+            .find(|m| m.text == "release planning")?
+            .clone();
+        let answer = posted
+            .iter()
+            .find(|m| m.text == "first in the thread")?
+            .clone();
+        Some((root, answer))
+    })
+    .await;
+    assert_eq!(answer.thread_ts.as_deref(), Some(root.ts.as_str()));
+    app.discord.assert_no_violations();
+    app.slack.assert_no_violations();
+}
+
 async fn a_dropped_gateway_connection_resumes_without_loss_or_duplicate(app: TestApp) {
     let b = bridged(&app).await;
     session_established(&app).await;
@@ -821,6 +871,7 @@ hazel_testkit::on_every_backend!(spawn spawn_bridge_simulated:
     slack_reactions_reach_discord_through_the_bot,
     a_429_on_a_delivery_is_waited_out_and_the_message_delivered_once,
     a_restarted_process_posts_through_the_same_sealed_webhook,
+    a_discord_thread_without_a_starter_message_becomes_a_hazel_thread,
     a_dropped_gateway_connection_resumes_without_loss_or_duplicate,
     an_invalid_session_identifies_anew_and_catches_up_what_was_missed,
     a_refused_message_content_intent_puts_the_connection_in_error,

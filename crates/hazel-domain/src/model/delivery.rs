@@ -384,7 +384,8 @@ pub struct EventReceipt {
 }
 
 impl EventReceipt {
-    /// The delivery kind the event maps to (`None` for thread starts).
+    /// The delivery kind the event maps to; a thread start is a create (a thread without a
+    /// starter message becomes a Hazel message of its own).
     #[must_use]
     pub fn kind(&self) -> Option<DeliveryKind> {
         use super::sync::InboundEventKind as K;
@@ -396,7 +397,7 @@ impl EventReceipt {
             K::ReactionRemoved { .. } => Some(DeliveryKind::ReactionRemove),
             K::PinAdded { .. } => Some(DeliveryKind::PinAdd),
             K::PinRemoved { .. } => Some(DeliveryKind::PinRemove),
-            K::ThreadStarted { .. } => None,
+            K::ThreadStarted { .. } => Some(DeliveryKind::MessageCreate),
         }
     }
 }

@@ -454,12 +454,16 @@ pub enum InboundEventKind {
         /// Who unpinned it, when the platform says.
         by: Option<ExternalUserId>,
     },
-    /// A thread was started from a message.
+    /// A thread was started, from a message or (Discord) on its own, without a starter
+    /// message: then its `parent` is the thread itself, and it becomes a Hazel message of its
+    /// own (its name, by its owner) that the thread's replies hang from.
     ThreadStarted {
         /// The thread.
         thread: ThreadRef,
         /// Its name, where threads have one.
         name: Option<String>,
+        /// Who started it, when the platform says.
+        owner: Option<ExternalUserId>,
     },
 }
 

@@ -57,6 +57,9 @@ enum KindDoc {
     ThreadStarted {
         thread: ThreadDoc,
         name: Option<String>,
+        // Absent in receipts recorded before threads' owners were kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<String>,
     },
 }
 
@@ -288,9 +291,14 @@ pub(crate) fn encode(event: &InboundEvent) -> anyhow::Result<String> {
             message: message.to_string(),
             by: by.as_ref().map(ToString::to_string),
         },
-        InboundEventKind::ThreadStarted { thread, name } => KindDoc::ThreadStarted {
+        InboundEventKind::ThreadStarted {
+            thread,
+            name,
+            owner,
+        } => KindDoc::ThreadStarted {
             thread: thread_doc(thread),
             name: name.clone(),
+            owner: owner.as_ref().map(ToString::to_string),
         },
     };
     let doc = EventDoc {
@@ -340,9 +348,14 @@ pub(crate) fn decode(json: &str) -> anyhow::Result<InboundEvent> {
             message: message(&m)?,
             by: by.as_deref().map(user).transpose()?,
         },
-        KindDoc::ThreadStarted { thread, name } => InboundEventKind::ThreadStarted {
+        KindDoc::ThreadStarted {
+            thread,
+            name,
+            owner,
+        } => InboundEventKind::ThreadStarted {
             thread: thread_of(thread)?,
             name,
+            owner: owner.as_deref().map(user).transpose()?,
         },
     };
     Ok(InboundEvent {

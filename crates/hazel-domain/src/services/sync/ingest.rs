@@ -740,7 +740,14 @@ impl IngestService {
                 self.pinned(&context, message, DeliveryKind::PinRemove)
                     .await?
             }
-            InboundEventKind::ThreadStarted { .. } => Err(IgnoreReason::Unsupported),
+            InboundEventKind::ThreadStarted {
+                thread,
+                name,
+                owner,
+            } => {
+                self.thread_started(&context, thread, name.as_deref(), owner.as_ref())
+                    .await?
+            }
         };
         Ok(match written {
             Err(reason) => Decision::Ignore(reason, Some(link)),
@@ -986,6 +993,52 @@ impl IngestService {
             }
         }
         Ok(report)
+    }
+
+    /// A thread started on the platform. One started from a message needs nothing: its
+    /// replies hang from that message's Hazel copy. One without a starter message (a
+    /// Discord thread made on its own, whose parent is the thread itself) becomes a Hazel
+    /// message of its own — its name, by its owner — so its replies have a parent; a thread
+    /// whose owner is unknown is left out.
+    async fn thread_started(
+        &self,
+        context: &Context<'_>,
+        thread: &crate::model::sync::ThreadRef,
+        name: Option<&str>,
+        owner: Option<&ExternalUserId>,
+    ) -> anyhow::Result<Result<Written, IgnoreReason>> {
+        use crate::model::sync::{AuthorKind, ExternalAuthor};
+        if self.linked(context, &thread.parent).await?.is_some() {
+            // Started from a synced message (or seen before).
+            return Ok(Err(IgnoreReason::AlreadyInSync));
+        }
+        let own_channel = thread
+            .channel
+            .as_ref()
+            .is_some_and(|channel| channel.as_str() == thread.parent.as_str());
+        let Some(owner) = owner.filter(|_| own_channel) else {
+            return Ok(Err(IgnoreReason::Unsupported));
+        };
+        let name = name
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or("Thread");
+        let root = ExternalMessage {
+            id: thread.parent.clone(),
+            author: ExternalAuthor {
+                id: owner.clone(),
+                // The owner's name and avatar come from the platform's profile.
+                name: owner.as_str().to_owned(),
+                avatar_url: None,
+                kind: AuthorKind::Person,
+            },
+            text: name.to_owned(),
+            mentions: Vec::new(),
+            thread: None,
+            attachments: Vec::new(),
+            origin: None,
+        };
+        self.created(context, &root).await
     }
 
     async fn created(

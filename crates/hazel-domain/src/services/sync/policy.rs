@@ -112,7 +112,11 @@ pub fn own_echo(event: &InboundEvent, bot: Option<&BotIdentity>) -> Option<Ignor
             .as_ref()
             .filter(|user| is_own_user(user))
             .map(|_| IgnoreReason::OwnBot),
-        InboundEventKind::MessageDeleted { .. } | InboundEventKind::ThreadStarted { .. } => None,
+        InboundEventKind::ThreadStarted { owner, .. } => owner
+            .as_ref()
+            .filter(|user| is_own_user(user))
+            .map(|_| IgnoreReason::OwnBot),
+        InboundEventKind::MessageDeleted { .. } => None,
     }
 }
 

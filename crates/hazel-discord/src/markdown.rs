@@ -105,6 +105,32 @@ fn closing(text: &str, open: usize, delim: &str) -> Option<usize> {
     None
 }
 
+/// A masked link `[text](url)` at byte `at` (which holds `[`), as both dialects write it: the
+/// end of its text (the `]`) and of its URL (the `)`). The text stays on one line and holds
+/// no `[` or `]`; the URL is not empty and holds no whitespace or `)`. The URL is copied as it
+/// is, so `__` or `*` inside it never opens emphasis that would close outside the link.
+fn link_at(text: &str, at: usize) -> Option<(usize, usize)> {
+    let inner = at + 1;
+    let text_end = inner + text[inner..].find([']', '[', '\n'])?;
+    if !text[text_end..].starts_with("](") {
+        return None;
+    }
+    let url = text_end + 2;
+    let url_end = url + text[url..].find(|c: char| c == ')' || c.is_whitespace())?;
+    (url_end > url && text[url_end..].starts_with(')')).then_some((text_end, url_end))
+}
+
+/// The end (the `>`) of an autolink `<http://…>` or `<https://…>` at byte `at`, as both
+/// dialects write it: copied as it is, like a masked link's URL.
+fn autolink_end(text: &str, at: usize) -> Option<usize> {
+    let rest = &text[at..];
+    if !(rest.starts_with("<http://") || rest.starts_with("<https://")) {
+        return None;
+    }
+    let end = at + rest.find(|c: char| c == '>' || c.is_whitespace())?;
+    text[end..].starts_with('>').then_some(end)
+}
+
 /// Whether `word` (`channel`, `everyone`, …) is written as a broadcast at byte `at` of
 /// `text` — `@word` after the text's start or a character that is neither a word character
 /// nor `@`, and before a word boundary — as Hazel reads `@channel` and Discord `@everyone`.
@@ -305,6 +331,18 @@ impl HazelScanner<'_> {
                 out.push_str("**");
                 Some(close + 2)
             }
+            b'[' => {
+                let (text_end, url_end) = link_at(text, at)?;
+                out.push('[');
+                self.inline(&text[at + 1..text_end], out);
+                out.push_str(&text[text_end..=url_end]);
+                Some(url_end + 1)
+            }
+            b'<' if autolink_end(text, at).is_some() => {
+                let end = autolink_end(text, at)?;
+                out.push_str(&text[at..=end]);
+                Some(end + 1)
+            }
             b'<' if rest.starts_with("<u>") => {
                 let inner = at + 3;
                 let close = text[inner..].find("</u>")? + inner;
@@ -476,6 +514,18 @@ impl DiscordScanner<'_> {
                 out.push_str("</u>");
                 Some(close + 2)
             }
+            b'[' => {
+                let (text_end, url_end) = link_at(text, at)?;
+                out.push('[');
+                self.inline(&text[at + 1..text_end], out);
+                out.push_str(&text[text_end..=url_end]);
+                Some(url_end + 1)
+            }
+            b'<' if autolink_end(text, at).is_some() => {
+                let end = autolink_end(text, at)?;
+                out.push_str(&text[at..=end]);
+                Some(end + 1)
+            }
             b'<' => {
                 let (token, len) = discord_token(rest)?;
                 self.token(token, out);
@@ -644,6 +694,13 @@ mod tests {
             ("`<@1> @everyone __x__`", "`<@1> @everyone __x__`"),
             ("```\n@channel <@1>\n```", "```\n@channel <@1>\n```"),
             ("[site](https://x.io/a_b)", "[site](https://x.io/a_b)"),
+            // A URL's `__` opens nothing that could close outside the link.
+            (
+                "0 [&](https://a.io/__) <u>0</u>",
+                "0 [&](https://a.io/__) __0__",
+            ),
+            ("[**b**](https://x.io/*)", "[**b**](https://x.io/*)"),
+            ("<https://a.io/__> <u>&</u>", "<https://a.io/__> __&__"),
             ("<https://x.io>", "<https://x.io>"),
             ("hi @channel and @here", "hi @everyone and @here"),
             ("mail a@channel.io", "mail a@channel.io"),
@@ -705,6 +762,12 @@ mod tests {
         for (discord, hazel) in [
             ("**b** *i* _i_ ~~s~~ ||sp||", "**b** *i* _i_ ~~s~~ ||sp||"),
             ("__u__", "<u>u</u>"),
+            (
+                "[&](https://a.io/__) __0__",
+                "[&](https://a.io/__) <u>0</u>",
+            ),
+            ("<https://a.io/__> __&__", "<https://a.io/__> <u>&</u>"),
+            ("[__t__](https://a.io/__)", "[<u>t</u>](https://a.io/__)"),
             ("`<@1> __x__`", "`<@1> __x__`"),
             ("```<@1>\n@everyone```", "```<@1>\n@everyone```"),
             (

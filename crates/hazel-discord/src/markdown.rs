@@ -105,11 +105,14 @@ fn closing(text: &str, open: usize, delim: &str) -> Option<usize> {
     None
 }
 
-/// A masked link `[text](url)` at byte `at` (which holds `[`), as both dialects write it: the
+/// A masked link `[text](url)` at byte `at`, as both dialects write it: the
 /// end of its text (the `]`) and of its URL (the `)`). The text stays on one line and holds
 /// no `[` or `]`; the URL is not empty and holds no whitespace or `)`. The URL is copied as it
 /// is, so `__` or `*` inside it never opens emphasis that would close outside the link.
 fn link_at(text: &str, at: usize) -> Option<(usize, usize)> {
+    if !text[at..].starts_with('[') {
+        return None;
+    }
     let inner = at + 1;
     let text_end = inner + text[inner..].find([']', '[', '\n'])?;
     if !text[text_end..].starts_with("](") {
@@ -129,6 +132,26 @@ fn autolink_end(text: &str, at: usize) -> Option<usize> {
     }
     let end = at + rest.find(|c: char| c == '>' || c.is_whitespace())?;
     text[end..].starts_with('>').then_some(end)
+}
+
+/// A masked link or an autolink at byte `at`, written to `out` with its URL as it is and a
+/// masked link's text converted by `inline`; the byte after it. Both scanners take links
+/// this way, so the two directions cannot disagree on them.
+fn link(
+    text: &str,
+    at: usize,
+    out: &mut String,
+    mut inline: impl FnMut(&str, &mut String),
+) -> Option<usize> {
+    if let Some((text_end, url_end)) = link_at(text, at) {
+        out.push('[');
+        inline(&text[at + 1..text_end], out);
+        out.push_str(&text[text_end..=url_end]);
+        return Some(url_end + 1);
+    }
+    let end = autolink_end(text, at)?;
+    out.push_str(&text[at..=end]);
+    Some(end + 1)
 }
 
 /// Whether `word` (`channel`, `everyone`, …) is written as a broadcast at byte `at` of
@@ -302,6 +325,9 @@ impl HazelScanner<'_> {
     }
 
     fn construct(&mut self, text: &str, at: usize, out: &mut String) -> Option<usize> {
+        if let Some(next) = link(text, at, out, |t, o| self.inline(t, o)) {
+            return Some(next);
+        }
         let rest = &text[at..];
         match rest.as_bytes()[0] {
             b'`' => {
@@ -330,18 +356,6 @@ impl HazelScanner<'_> {
                 self.inline(&text[at + 2..close], out);
                 out.push_str("**");
                 Some(close + 2)
-            }
-            b'[' => {
-                let (text_end, url_end) = link_at(text, at)?;
-                out.push('[');
-                self.inline(&text[at + 1..text_end], out);
-                out.push_str(&text[text_end..=url_end]);
-                Some(url_end + 1)
-            }
-            b'<' if autolink_end(text, at).is_some() => {
-                let end = autolink_end(text, at)?;
-                out.push_str(&text[at..=end]);
-                Some(end + 1)
             }
             b'<' if rest.starts_with("<u>") => {
                 let inner = at + 3;
@@ -473,6 +487,9 @@ impl DiscordScanner<'_> {
     }
 
     fn construct(&self, text: &str, at: usize, out: &mut String) -> Option<usize> {
+        if let Some(next) = link(text, at, out, |t, o| self.inline(t, o)) {
+            return Some(next);
+        }
         let rest = &text[at..];
         match rest.as_bytes()[0] {
             b'`' => {
@@ -513,18 +530,6 @@ impl DiscordScanner<'_> {
                 self.inline(&text[at + 2..close], out);
                 out.push_str("</u>");
                 Some(close + 2)
-            }
-            b'[' => {
-                let (text_end, url_end) = link_at(text, at)?;
-                out.push('[');
-                self.inline(&text[at + 1..text_end], out);
-                out.push_str(&text[text_end..=url_end]);
-                Some(url_end + 1)
-            }
-            b'<' if autolink_end(text, at).is_some() => {
-                let end = autolink_end(text, at)?;
-                out.push_str(&text[at..=end]);
-                Some(end + 1)
             }
             b'<' => {
                 let (token, len) = discord_token(rest)?;

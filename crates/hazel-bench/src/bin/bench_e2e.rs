@@ -326,50 +326,35 @@ async fn run_database(
     let few_links = 2 * CHANNELS;
     let start_to_ready = service.start_to_ready;
     service.stop().await;
-    let service = Service::start(binary, &env, port, &log).await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let restarted = |run: usize| {
+        let (env, log, arrivals) = (&env, &log, &arrivals);
+        async move {
+            let service = Service::start(binary, env, port, log).await?;
+            // The restarted process's Discord Gateway session and catch-up settle first.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let sender = EventSender::new(&service.base);
+            let measured = offer(&sender, &service, arrivals, run, ROUTING_RATE, length).await;
+            let ready = service.start_to_ready;
+            service.stop().await;
+            anyhow::Ok((measured?, ready))
+        }
+    };
     eprintln!("{database}: {ROUTING_RATE}/s with {few_links} links");
-    let sender = EventSender::new(&service.base);
-    let few = offer(
-        &sender,
-        &service,
-        &arrivals,
-        run_number,
-        ROUTING_RATE,
-        length,
-    )
-    .await?;
+    let (few, _) = restarted(run_number).await?;
     run_number += 1;
-    service.stop().await;
     eprintln!("{database}: adding {} links", many - few_links);
     let insert_time = add_links(url, &seeded.slack_link, many.saturating_sub(few_links)).await?;
-    let service = Service::start(binary, &env, port, &log).await?;
-    // The Discord Gateway session of the restarted process, and its catch-up, settle first.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    eprintln!(
-        "{database}: {ROUTING_RATE}/s with {many} links (ready {} after the start)",
-        ms(service.start_to_ready)
-    );
-    let sender = EventSender::new(&service.base);
-    let many_run = offer(
-        &sender,
-        &service,
-        &arrivals,
-        run_number,
-        ROUTING_RATE,
-        length,
-    )
-    .await?;
+    eprintln!("{database}: {ROUTING_RATE}/s with {many} links");
+    let (many_run, start_to_ready_many) = restarted(run_number).await?;
     let routing = Routing {
         few_links,
         many_links: many,
         few,
         many: many_run,
-        start_to_ready_many: service.start_to_ready,
+        start_to_ready_many,
         insert_time,
     };
     collector.abort();
-    service.stop().await;
 
     let raw = RawDatabase::open(url).await?;
     let raw_commits = raw.measure(1, Duration::from_secs(3)).await?.cell().rate;

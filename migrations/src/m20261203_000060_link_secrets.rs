@@ -7,8 +7,9 @@ use sea_orm_migration::sea_orm::DatabaseBackend;
 /// Creates `chat_sync_link_secrets`: one row per channel link holding its adapter's secret
 /// as the vault sealed it (bound to the link), and when it was written (microseconds since
 /// the Unix epoch). The secret lives apart from the link's row, so no read of links (and no
-/// API answer built from one) carries it. No foreign key: the row of a deleted link is never
-/// read again.
+/// API answer built from one) carries it. Links are soft-deleted, so there is no foreign key:
+/// the changes that delete a link or its connection delete its secret in the same
+/// transaction.
 pub(crate) struct Migration;
 
 impl MigrationName for Migration {

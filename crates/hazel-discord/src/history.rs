@@ -50,6 +50,15 @@ const ROUTE: &str = "/channels/{channel_id}/messages";
 /// The route of a channel's pinned messages.
 const PINS_ROUTE: &str = "/channels/{channel_id}/messages/pins";
 
+/// The route of a guild's active threads.
+const ACTIVE_THREADS_ROUTE: &str = "/guilds/{guild_id}/threads/active";
+
+/// The route of a channel's archived public threads.
+const ARCHIVED_THREADS_ROUTE: &str = "/channels/{channel_id}/threads/archived/public";
+
+/// The most archived threads of a channel a catch-up looks at (newest archived first).
+const ARCHIVED_THREADS_PAGE: usize = 50;
+
 impl DiscordHistory {
     /// The messages pinned in `channel` now (a channel, or a thread: its messages are then
     /// named `<thread>/<message>`), newest pin first; for the caller to compare with the pins
@@ -181,6 +190,126 @@ impl DiscordHistory {
     }
 }
 
+impl DiscordHistory {
+    /// The threads of `channel` with something after the message `after`: its guild's
+    /// active threads and its newest archived public threads ([`ARCHIVED_THREADS_PAGE`])
+    /// whose own id or last message's id is a later snowflake (a thread started, or
+    /// written in, since). Oldest thread first; each as Discord's thread channel object.
+    ///
+    /// # Errors
+    /// The [`DeliveryError`] of a failed read.
+    pub async fn threads_since(
+        &self,
+        token: &SecretString,
+        guild: &str,
+        channel: &ExternalChannelId,
+        after: &str,
+    ) -> Result<Vec<Value>, DeliveryError> {
+        let after = after.parse::<u64>().unwrap_or_default();
+        let active = self
+            .list(
+                token,
+                ACTIVE_THREADS_ROUTE,
+                &["guilds", guild, "threads", "active"],
+                &[],
+            )
+            .await?;
+        let archived = self
+            .list(
+                token,
+                ARCHIVED_THREADS_ROUTE,
+                &[
+                    "channels",
+                    channel.as_str(),
+                    "threads",
+                    "archived",
+                    "public",
+                ],
+                &[("limit", ARCHIVED_THREADS_PAGE.to_string())],
+            )
+            .await?;
+        let snowflake = |value: &Value| value.as_str().and_then(|id| id.parse::<u64>().ok());
+        let mut threads: Vec<Value> = active
+            .into_iter()
+            .chain(archived)
+            .filter(|thread| thread["parent_id"].as_str() == Some(channel.as_str()))
+            .filter(|thread| {
+                let started = snowflake(&thread["id"]).unwrap_or_default();
+                let last = snowflake(&thread["last_message_id"]).unwrap_or_default();
+                started.max(last) > after
+            })
+            .collect();
+        threads.sort_by_key(|thread| snowflake(&thread["id"]).unwrap_or_default());
+        threads.dedup_by(|a, b| a["id"] == b["id"]);
+        Ok(threads)
+    }
+
+    /// The `threads` of a thread listing.
+    async fn list(
+        &self,
+        token: &SecretString,
+        route: &'static str,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Vec<Value>, DeliveryError> {
+        let answer = self
+            .api
+            .exchange(RawCall {
+                method: Method::GET,
+                route,
+                segments,
+                query,
+                body: None,
+                token: Some(token),
+            })
+            .await
+            .map_err(|failure| classify_delivery(route, DiscordFailure::Transport(failure)))?;
+        if !(200..300).contains(&answer.status) {
+            return Err(failure(route, &answer));
+        }
+        let body: Value =
+            serde_json::from_slice(&answer.body).map_err(|_| DeliveryError::Transient {
+                reason: format!("Discord answered {route} with a body that is not JSON"),
+            })?;
+        Ok(body["threads"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// The events of a channel's threads after `after`: for each thread (oldest first) its
+    /// `THREAD_CREATE` (a thread without a starter message becomes a Hazel message; the
+    /// receipt absorbs one heard live), then its messages after `after` as
+    /// [`DiscordHistory::since`] reads them.
+    async fn threads_events(
+        &self,
+        decoder: &mut Decoder,
+        token: &SecretString,
+        channel: &ExternalChannelId,
+        after: &str,
+    ) -> Result<Vec<InboundEvent>, DeliveryError> {
+        let guild = decoder.guild().to_owned();
+        let mut events = Vec::new();
+        for mut thread in self.threads_since(token, &guild, channel, after).await? {
+            thread["guild_id"] = json!(guild);
+            let Some(id) = thread["id"].as_str().map(str::to_owned) else {
+                continue;
+            };
+            let inside =
+                ExternalChannelId::parse("id", &id).map_err(|_| DeliveryError::Transient {
+                    reason: format!("Discord answered {ACTIVE_THREADS_ROUTE} with an unusable id"),
+                })?;
+            events.extend(decoder.decode("THREAD_CREATE", &thread).map_err(|error| {
+                DeliveryError::Transient {
+                    reason: error.to_string(),
+                }
+            })?);
+            events.extend(
+                self.since(decoder, token, &inside, after, MAX_PAGES)
+                    .await?,
+            );
+        }
+        Ok(events)
+    }
+}
+
 /// The bot token of a read's credentials.
 fn bot_token(credentials: &Credentials) -> Result<&SecretString, DeliveryError> {
     match credentials {
@@ -267,8 +396,9 @@ impl ChatReader for DiscordHistory {
 
     /// The channel's messages after `request.after` (its own id when it names a thread
     /// reply, `<thread>/<message>`: snowflakes grow with time in every channel), or after
-    /// the snowflake of `request.since`; replies inside threads are not read (threads are
-    /// channels of their own on Discord).
+    /// the snowflake of `request.since`; then the threads of the channel started or written
+    /// in since (threads are channels of their own on Discord), each with its replies after
+    /// the same snowflake.
     async fn history_since(
         &self,
         request: &HistoryRequest,
@@ -287,8 +417,14 @@ impl ChatReader for DiscordHistory {
             None => crate::outbound::snowflake_at(request.since),
         };
         let mut decoder = Decoder::new(request.workspace.clone(), bot);
-        self.since(&mut decoder, token, &request.channel, &after, MAX_PAGES)
-            .await
+        let mut events = self
+            .since(&mut decoder, token, &request.channel, &after, MAX_PAGES)
+            .await?;
+        events.extend(
+            self.threads_events(&mut decoder, token, &request.channel, &after)
+                .await?,
+        );
+        Ok(events)
     }
 
     async fn user_profile(

@@ -7,13 +7,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use hazel_domain::ids::MessageId;
 use hazel_domain::model::Timestamp;
 use hazel_domain::model::chat_sync::{Credentials, ExternalMessageId, Provider};
 use hazel_domain::model::split::split_message;
 use hazel_domain::model::sync::{
-    AuthFailure, DeliveryError, ExternalRefs, OriginMarker, OutboundMessage, OutboundTarget,
-    ReactionEmoji, ThreadRef, ThreadTarget,
+    AuthFailure, DeliveryError, ExternalRefs, OutboundMessage, OutboundTarget, ReactionEmoji,
+    ThreadRef, ThreadTarget,
 };
 use hazel_domain::ports::{ChatOutbound, LinkSecrets};
 use reqwest::Method;
@@ -44,9 +43,6 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How long before the send time [`ChatOutbound::find_by_origin`] looks.
 const LOOK_BEFORE: Duration = Duration::from_secs(120);
-
-/// How long an unresolved send is remembered for [`ChatOutbound::find_by_origin`].
-const REMEMBER_SENDS: Duration = Duration::from_secs(3600);
 
 /// Discord's JSON error code "Unknown Webhook".
 const UNKNOWN_WEBHOOK: u64 = 10_015;
@@ -179,31 +175,17 @@ struct Webhook {
     token: SecretString,
 }
 
-/// A send whose outcome is not known yet: what to look for in the channel's history.
-#[derive(Clone, Debug)]
-struct PendingSend {
-    /// Where it was posted: the channel, or the thread of a reply.
-    posted_in: String,
-    /// The thread, for a reply.
-    thread: Option<String>,
-    webhook_id: String,
-    username: String,
-    first_part: String,
-    sent_at: Instant,
-}
-
 /// The most started threads remembered; past it the memory starts over (a thread not
 /// remembered costs one call answered "already created").
 const REMEMBER_THREADS: usize = 10_000;
 
-/// What the adapter remembers between calls: webhooks, rate limits, unresolved sends, and
+/// What the adapter remembers between calls: webhooks, rate limits and
 /// the threads known to exist.
 #[derive(Default)]
 struct Memory {
     /// (bot user or application, channel) → webhook.
     webhooks: HashMap<(String, String), Webhook>,
     limits: RateLimits,
-    pending: HashMap<MessageId, PendingSend>,
     /// (channel, starter message) of threads that exist (started here, or answered
     /// "already created").
     threads: std::collections::HashSet<(String, String)>,
@@ -695,15 +677,6 @@ impl DiscordOutbound {
         Ok(object.content)
     }
 
-    fn remember(&self, origin: &OriginMarker, pending: PendingSend) {
-        let mut memory = self.memory();
-        let now = Instant::now();
-        memory
-            .pending
-            .retain(|_, send| now.duration_since(send.sent_at) < REMEMBER_SENDS);
-        memory.pending.insert(origin.hazel_message_id, pending);
-    }
-
     /// A bot call acting on one message of the target channel (or its thread).
     async fn on_message(
         &self,
@@ -820,20 +793,6 @@ impl ChatOutbound for DiscordOutbound {
     ) -> Result<ExternalRefs, DeliveryError> {
         let (parts, allowed) = message_parts(message);
         let thread = self.reply_thread(target, message).await?;
-        let webhook = self.webhook(target).await?;
-        self.remember(
-            &message.origin,
-            PendingSend {
-                posted_in: thread
-                    .clone()
-                    .unwrap_or_else(|| target.channel.as_str().to_owned()),
-                thread: thread.clone(),
-                webhook_id: webhook.id.clone(),
-                username: webhook_username(message.persona.name.as_str()),
-                first_part: parts.first().cloned().unwrap_or_default(),
-                sent_at: Instant::now(),
-            },
-        );
         let posted = self
             .post_parts(target, message, thread.as_deref(), &parts, &allowed)
             .await
@@ -849,9 +808,6 @@ impl ChatOutbound for DiscordOutbound {
                     error
                 }
             })?;
-        self.memory()
-            .pending
-            .remove(&message.origin.hazel_message_id);
         ExternalRefs::new(posted).ok_or_else(|| DeliveryError::Ambiguous {
             reason: "no part was posted".to_owned(),
         })
@@ -1084,21 +1040,25 @@ impl ChatOutbound for DiscordOutbound {
         })
     }
 
-    /// The thread needs no argument here: a lost send remembers where it was posted (the
-    /// thread's own channel for a reply), and that channel is read.
+    /// Discord's webhook messages carry no field to mark with the Hazel message id, and its
+    /// `nonce` exists only for the bot's own sends, so a lost send is recognised by what it
+    /// wrote: messages of the link's webhook under the persona's username, whose contents
+    /// are the message's parts in order, read from the channel (or the reply's thread) since
+    /// [`LOOK_BEFORE`] ahead of `sent_at`. Nothing of it is kept in memory, so a restarted
+    /// process resolves a send of the process before it. The latest run of matching parts
+    /// is taken (a later message of the link waits behind this one); parts that did not go
+    /// out are posted now, so a split message is completed rather than cut.
     async fn find_by_origin(
         &self,
         target: &OutboundTarget,
-        _thread: Option<ThreadRef>,
-        origin: &OriginMarker,
+        message: &OutboundMessage,
         sent_at: Timestamp,
     ) -> Result<Option<ExternalRefs>, DeliveryError> {
-        let Some(pending) = self.memory().pending.get(&origin.hazel_message_id).cloned() else {
-            // Nothing was sent from this process for it: nothing to look for.
-            return Ok(None);
-        };
+        let (parts, allowed) = message_parts(message);
         let token = token(target)?;
-        let channel = pending.posted_in.as_str();
+        let thread = self.reply_thread(target, message).await?;
+        let webhook = self.webhook(target).await?;
+        let channel = thread.as_deref().unwrap_or(target.channel.as_str());
         let after = snowflake_at(sent_at - LOOK_BEFORE);
         let query = [("after", after), ("limit", "100".to_owned())];
         let listed = self
@@ -1114,28 +1074,63 @@ impl ChatOutbound for DiscordOutbound {
                 },
             )
             .await?;
-        let messages: Vec<MessageObject> = decode("/channels/{channel_id}/messages", &listed)?;
-        let found = messages
+        let mut messages: Vec<MessageObject> = decode("/channels/{channel_id}/messages", &listed)?;
+        let username = webhook_username(message.persona.name.as_str());
+        messages.retain(|m| {
+            m.webhook_id.as_deref() == Some(webhook.id.as_str())
+                && m.author.as_ref().is_some_and(|a| a.username == username)
+        });
+        messages.sort_by_key(|m| m.id.parse::<u64>().unwrap_or(u64::MAX));
+        let contents: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+        let Some((start, found)) = posted_run(&contents, &parts) else {
+            return Ok(None);
+        };
+        let mut refs = messages[start..start + found]
             .iter()
-            .filter(|m| m.webhook_id.as_deref() == Some(pending.webhook_id.as_str()))
-            .filter(|m| {
-                m.author
-                    .as_ref()
-                    .is_some_and(|a| a.username == pending.username)
-            })
-            .filter(|m| m.content == pending.first_part)
-            .min_by_key(|m| m.id.parse::<u64>().unwrap_or(u64::MAX));
-        match found {
-            Some(message) => {
-                self.memory().pending.remove(&origin.hazel_message_id);
-                Ok(Some(ExternalRefs::single(MessageRef::external(
-                    pending.thread.as_deref(),
-                    &message.id,
-                )?)))
-            }
-            None => Ok(None),
+            .map(|m| MessageRef::external(thread.as_deref(), &m.id))
+            .collect::<Result<Vec<_>, _>>()?;
+        if found < parts.len() {
+            tracing::info!(
+                link = %target.link,
+                found,
+                parts = parts.len(),
+                "posting the parts of a lost Discord send that did not go out"
+            );
+            let rest = self
+                .post_parts(
+                    target,
+                    message,
+                    thread.as_deref(),
+                    &parts[found..],
+                    &allowed,
+                )
+                .await
+                .map_err(|(error, done)| DeliveryError::Ambiguous {
+                    reason: format!(
+                        "{} of {} parts were posted before: {error}",
+                        found + done,
+                        parts.len()
+                    ),
+                })?;
+            refs.extend(rest);
         }
+        Ok(ExternalRefs::new(refs))
     }
+}
+
+/// Where the latest posting of `parts` starts among `contents` (a channel's messages of one
+/// webhook and username, oldest first) and how many of its parts are there: the last message
+/// equal to the first part, and the parts that follow it in order. `None` when the first
+/// part is not there.
+fn posted_run(contents: &[&str], parts: &[String]) -> Option<(usize, usize)> {
+    let first = parts.first()?;
+    let start = contents.iter().rposition(|c| c == first)?;
+    let found = contents[start..]
+        .iter()
+        .zip(parts)
+        .take_while(|(content, part)| *content == part)
+        .count();
+    Some((start, found))
 }
 
 #[cfg(test)]
@@ -1181,6 +1176,16 @@ mod tests {
                 message: "56"
             }
         );
+    }
+
+    #[test]
+    fn a_lost_send_is_the_latest_run_of_its_parts() {
+        let parts = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        // An earlier message with the same first part is not taken for the lost one.
+        assert_eq!(posted_run(&["a", "x", "a", "b"], &parts), Some((2, 2)));
+        assert_eq!(posted_run(&["x", "a", "b", "c", "y"], &parts), Some((1, 3)));
+        assert_eq!(posted_run(&["b", "c"], &parts), None);
+        assert_eq!(posted_run(&[], &parts), None);
     }
 
     #[test]

@@ -101,14 +101,15 @@ impl PinReader {
     }
 
     /// The pin events of a change in `channel` (or its `thread`): the pins now, compared
-    /// with those read at the previous change. Before a first read of the place nothing
-    /// is known to have been pinned, so only additions are seen (the domain ignores a pin
-    /// it already synced); an unpin as the very first change after the session started is
-    /// not seen.
+    /// with those read at the previous change together with those the service holds pinned
+    /// (`synced`, from the database). So an unpin is seen even as the first change a new
+    /// session hears of, and a pinned message the service does not sync is reported once,
+    /// not at every change.
     async fn changes(
         &self,
         channel: &ExternalChannelId,
         thread: Option<&str>,
+        synced: Vec<ExternalMessageId>,
     ) -> Result<
         (
             Vec<ExternalMessageId>,
@@ -122,7 +123,18 @@ impl PinReader {
             .pinned(&self.token, place, thread.is_some())
             .await
             .map_err(|error| error.to_string())?;
-        let before = self.known().get(place).cloned().unwrap_or_default();
+        let mut before = self.known().get(place).cloned().unwrap_or_default();
+        // The synced pins of this place only: a thread's messages are `<thread>/<message>`.
+        for id in synced {
+            let here = match (thread, id.as_str().split_once('/')) {
+                (Some(thread), Some((inside, _))) => inside == thread,
+                (None, None) => true,
+                _ => false,
+            };
+            if here && !before.contains(&id) {
+                before.push(id);
+            }
+        }
         // Keyed by when the change was read: the same pin state can come back later (a
         // message pinned, unpinned, pinned and unpinned again) and must not be taken for a
         // duplicate; a dispatch replayed after Resume reads no difference and records nothing.
@@ -182,7 +194,14 @@ impl GatewaySink for Sink {
         let Some(pins) = &self.pins else {
             return;
         };
-        let (pinned, events) = match pins.changes(&channel, thread.as_deref()).await {
+        let synced = match self.sink.synced_pins(&channel).await {
+            Ok(synced) => synced,
+            Err(error) => {
+                tracing::warn!(%error, discord.channel = channel.as_str(), "Discord pins not compared");
+                return;
+            }
+        };
+        let (pinned, events) = match pins.changes(&channel, thread.as_deref(), synced).await {
             Ok(read) => read,
             Err(reason) => {
                 tracing::warn!(%reason, discord.channel = channel.as_str(), "Discord pins not read");

@@ -875,6 +875,13 @@ async fn apply(txn: &DatabaseTransaction, change: Change) -> Result<ChangeOutcom
             )
             .exec(txn)
             .await?;
+            forget_link_secrets(
+                txn,
+                "channel_link_id IN (SELECT id FROM chat_sync_channel_links \
+                 WHERE connection_id = $1)",
+                id,
+            )
+            .await?;
             ChangeOutcome::Affected(connection.rows_affected)
         }
         Change::PatchChannelLink {
@@ -898,11 +905,29 @@ async fn apply(txn: &DatabaseTransaction, change: Change) -> Result<ChangeOutcom
             )
             .exec(txn)
             .await?;
+            forget_link_secrets(txn, "channel_link_id = $1", id.to_string()).await?;
             ChangeOutcome::Affected(result.rows_affected)
         }
         Change::Sync(change) => crate::sync_engine::apply(txn, change).await?,
     };
     Ok(outcome)
+}
+
+/// Removes the link secrets (a Discord link's webhook token) of the links `condition`
+/// names with `id` as `$1`, in the transaction that deletes them: a deleted link keeps no
+/// secret behind.
+async fn forget_link_secrets(
+    txn: &DatabaseTransaction,
+    condition: &str,
+    id: String,
+) -> Result<(), DbErr> {
+    txn.execute_raw(crate::sync_engine::statement(
+        txn.get_database_backend(),
+        &format!("DELETE FROM chat_sync_link_secrets WHERE {condition}"),
+        vec![id.into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// An `INSERT … ON CONFLICT DO NOTHING` wrote a row, or found an equivalent one.

@@ -435,17 +435,17 @@ impl ChatOutbound for SlackProvider {
     async fn find_by_origin(
         &self,
         target: &OutboundTarget,
-        thread: Option<ThreadRef>,
-        origin: &OriginMarker,
+        message: &OutboundMessage,
         sent_at: Timestamp,
     ) -> Result<Option<ExternalRefs>, DeliveryError> {
-        match thread {
+        let origin = &message.origin;
+        match &message.thread {
             // Replies do not appear in the channel's history: the thread's replies are read.
-            Some(thread) => {
-                self.find_reply_by_origin(target, &thread, origin, sent_at)
+            ThreadTarget::Reply(thread) => {
+                self.find_reply_by_origin(target, thread, origin, sent_at)
                     .await
             }
-            None => {
+            ThreadTarget::TopLevel => {
                 self.search(target, "conversations.history", None, origin, sent_at)
                     .await
             }

@@ -358,7 +358,7 @@ async fn find_by_origin_reads_the_history_or_the_threads_replies_with_metadata_a
     let slack = provider(&server);
     let sent_at = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
     let found = slack
-        .find_by_origin(&target(), None, &origin(), sent_at)
+        .find_by_origin(&target(), &message("part 1"), sent_at)
         .await
         .unwrap();
     assert_eq!(
@@ -369,10 +369,10 @@ async fn find_by_origin_reads_the_history_or_the_threads_replies_with_metadata_a
         parent: ts("1699999000.000100"),
         channel: None,
     };
+    let mut reply = message("in the thread");
+    reply.thread = ThreadTarget::Reply(thread);
     assert_eq!(
-        slack
-            .find_by_origin(&target(), Some(thread), &origin(), sent_at)
-            .await,
+        slack.find_by_origin(&target(), &reply, sent_at).await,
         Ok(None)
     );
 }

@@ -453,10 +453,14 @@ impl ChatOutbound for FakeProvider {
     async fn find_by_origin(
         &self,
         target: &OutboundTarget,
-        thread: Option<ThreadRef>,
-        origin: &OriginMarker,
+        message: &OutboundMessage,
         _sent_at: Timestamp,
     ) -> Result<Option<ExternalRefs>, DeliveryError> {
+        let origin = &message.origin;
+        let thread = match &message.thread {
+            ThreadTarget::Reply(thread) => Some(thread),
+            ThreadTarget::TopLevel => None,
+        };
         let channel = target.channel.to_string();
         self.record(Call {
             op: Op::FindByOrigin,

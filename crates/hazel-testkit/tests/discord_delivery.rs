@@ -590,7 +590,7 @@ async fn an_ambiguous_send_is_found_before_it_is_sent_again() {
     let error = s.outbound.post(&target, &lost).await.unwrap_err();
     let found = s
         .outbound
-        .find_by_origin(&target, None, &lost.origin, sent_at)
+        .find_by_origin(&target, &lost, sent_at)
         .await
         .unwrap();
 
@@ -617,7 +617,7 @@ async fn an_ambiguous_send_is_found_before_it_is_sent_again() {
     let lost_reply = s.outbound.post(&target, &reply).await.unwrap_err();
     let found_reply = s
         .outbound
-        .find_by_origin(&target, Some(reply_thread.clone()), &reply.origin, sent_at)
+        .find_by_origin(&target, &reply, sent_at)
         .await
         .unwrap();
     let in_thread = s.sim.messages(&messages[1].id);
@@ -630,11 +630,70 @@ async fn an_ambiguous_send_is_found_before_it_is_sent_again() {
     let never = message("never sent", "Olive");
     assert_eq!(
         s.outbound
-            .find_by_origin(&target, None, &never.origin, sent_at)
+            .find_by_origin(&target, &never, sent_at)
             .await
             .unwrap(),
         None
     );
+    s.sim.assert_no_violations();
+}
+
+#[tokio::test]
+async fn a_restarted_process_finds_the_lost_send_of_the_one_before_and_completes_its_parts() {
+    let s = setup().await;
+    let target = s.target(GENERAL);
+    let long = format!("same-words-{}", "x".repeat(MAX_MESSAGE_CHARS + 10));
+    // An earlier message of the same persona with the same text is not the lost one.
+    let earlier = s
+        .outbound
+        .post(&target, &message(&long, "Olive"))
+        .await
+        .unwrap();
+    assert_eq!(earlier.parts().len(), 2);
+    let sent_at = time::OffsetDateTime::now_utc();
+    let lost = message(&long, "Olive");
+    // The first part goes out, its answer is lost, and the process stops there.
+    s.sim
+        .apply_then_drop("/webhooks/{webhook_id}/{webhook_token}");
+    let error = s.outbound.post(&target, &lost).await.unwrap_err();
+    assert_eq!(error.class(), "AMBIGUOUS", "{error:?}");
+    assert_eq!(s.sim.messages(GENERAL).len(), 3);
+
+    let restarted = DiscordOutbound::new(
+        &DiscordSettings {
+            api_url: s.sim.url(),
+        },
+        reqwest::Client::new(),
+    )
+    .with_timeout(Duration::from_secs(5));
+    let found = restarted
+        .find_by_origin(&target, &lost, sent_at)
+        .await
+        .unwrap()
+        .expect("the first part is found");
+
+    let messages = s.sim.messages(GENERAL);
+    assert_eq!(
+        messages.len(),
+        4,
+        "the missing part is posted, nothing twice"
+    );
+    let ids: Vec<String> = found
+        .parts()
+        .iter()
+        .map(|m| m.as_str().to_owned())
+        .collect();
+    assert_eq!(ids, vec![messages[2].id.clone(), messages[3].id.clone()]);
+    assert_ne!(ids[0], earlier.root().as_str());
+    let text: String = messages[2..].iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(text, long);
+    // Resolved again (another lost answer), nothing more is posted.
+    let again = restarted
+        .find_by_origin(&target, &lost, sent_at)
+        .await
+        .unwrap();
+    assert_eq!(again, Some(found));
+    assert_eq!(s.sim.messages(GENERAL).len(), 4);
     s.sim.assert_no_violations();
 }
 

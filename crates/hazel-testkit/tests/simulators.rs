@@ -1543,6 +1543,15 @@ mod socket_mode {
             self.catch_ups.fetch_add(1, Ordering::SeqCst);
             Ok(CatchUpReport::default())
         }
+
+        async fn synced_pins(
+            &self,
+            _channel: &hazel_domain::model::chat_sync::ExternalChannelId,
+        ) -> Result<Vec<hazel_domain::model::chat_sync::ExternalMessageId>, SessionSinkError>
+        {
+            // Slack reports each pin itself: its socket never asks.
+            Ok(Vec::new())
+        }
     }
 
     async fn until(what: &str, check: impl Fn() -> bool) {

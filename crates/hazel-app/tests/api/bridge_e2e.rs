@@ -444,6 +444,48 @@ async fn pins_cross_the_bridge_both_ways(app: TestApp) {
     app.slack.assert_no_violations();
 }
 
+async fn an_unpin_is_seen_as_the_first_change_a_restarted_process_hears_of(mut app: TestApp) {
+    let b = bridged_with(&app, json!({"syncPins": true})).await;
+    session_established(&app).await;
+    let id = discord_says(&app, "pinned before the restart");
+    let copy = eventually("the Discord message in Slack", || async {
+        slack_bot_messages(&app).into_iter().next()
+    })
+    .await;
+    app.discord.set_pinned(DISCORD_CHANNEL, &id, true);
+    pins_updated(&app);
+    eventually("the pin in Slack", || async {
+        (app.slack.pins(SLACK_CHANNEL) == [copy.ts.clone()]).then_some(())
+    })
+    .await;
+
+    // A new process holds no memory of the channel's pins: it compares with the pin state
+    // kept in the database, so the unpin it hears of first is not lost.
+    app.kill().await;
+    let restarted = app
+        .spawn_beside(Some(hazel_testkit::app::test_workers()))
+        .await;
+    eventually("the restarted process's session", || async {
+        let stats = app.discord_gateway.stats();
+        (stats.connections >= 2 && app.discord_gateway.connected()).then_some(())
+    })
+    .await;
+    app.discord.set_pinned(DISCORD_CHANNEL, &id, false);
+    pins_updated(&app);
+    eventually("the unpin in Slack", || async {
+        app.slack.pins(SLACK_CHANNEL).is_empty().then_some(())
+    })
+    .await;
+    // Read again with nothing changed, it relays nothing more.
+    pins_updated(&app);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(app.slack.pins(SLACK_CHANNEL).is_empty());
+    assert_eq!(hazel_messages(&b).await.len(), 1);
+    app.discord.assert_no_violations();
+    app.slack.assert_no_violations();
+    restarted.stop().await;
+}
+
 async fn slack_reactions_reach_discord_through_the_bot(app: TestApp) {
     let _b = bridged(&app).await;
     session_established(&app).await;
@@ -794,6 +836,71 @@ async fn an_invalid_session_identifies_anew_and_catches_up_what_was_missed(app: 
     app.slack.assert_no_violations();
 }
 
+async fn the_catch_up_reads_the_threads_replies_and_the_threads_started_meanwhile(app: TestApp) {
+    let b = bridged(&app).await;
+    session_established(&app).await;
+    let root = discord_says(&app, "a question");
+    let thread = app
+        .discord
+        .start_thread_as_user(DISCORD_CHANNEL, Some(&root), DAVE, "a question");
+    app.discord_gateway.dispatch("THREAD_CREATE", thread);
+    let reply = app
+        .discord
+        .post_as_user(&root, DAVE, "dave", "a live answer");
+    let mut in_thread = user_message(&reply, "a live answer");
+    in_thread["channel_id"] = json!(root);
+    app.discord_gateway.dispatch("MESSAGE_CREATE", in_thread);
+    eventually("the live answer in Slack", || async {
+        (slack_bot_messages(&app).len() == 2).then_some(())
+    })
+    .await;
+
+    // The session is lost and not resumed: the Gateway replays nothing of what follows.
+    app.discord_gateway.invalidate_session();
+    app.discord_gateway.drop_connection();
+    app.discord
+        .post_as_user(&root, DAVE, "dave", "an answer while away");
+    // The thread is archived meanwhile: it is read among the channel's archived threads.
+    app.discord.archive_thread(&root);
+    let planning =
+        app.discord
+            .start_thread_as_user(DISCORD_CHANNEL, None, DAVE, "release planning");
+    let planning = planning["id"].as_str().expect("a thread id").to_owned();
+    app.discord
+        .post_as_user(&planning, DAVE, "dave", "first in the new thread");
+
+    let in_slack = eventually("the missed replies in Slack", || async {
+        let posted = slack_bot_messages(&app);
+        (posted.len() == 5).then_some(posted)
+    })
+    .await;
+    let find = |text: &str| {
+        in_slack
+            .iter()
+            .find(|m| m.text == text)
+            .unwrap_or_else(|| panic!("{text:?} in Slack: {in_slack:?}"))
+    };
+    let question = find("a question");
+    assert_eq!(
+        find("an answer while away").thread_ts.as_deref(),
+        Some(question.ts.as_str())
+    );
+    let planned = find("release planning");
+    assert_eq!(planned.thread_ts, None);
+    assert_eq!(
+        find("first in the new thread").thread_ts.as_deref(),
+        Some(planned.ts.as_str())
+    );
+    let messages = hazel_messages(&b).await;
+    assert_eq!(messages.len(), 5, "{messages:?}");
+    // Nothing is read twice: the receipts absorb the thread and reply heard live.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(slack_bot_messages(&app).len(), 5);
+    assert_eq!(hazel_messages(&b).await.len(), 5);
+    app.discord.assert_no_violations();
+    app.slack.assert_no_violations();
+}
+
 async fn a_refused_message_content_intent_puts_the_connection_in_error(app: TestApp) {
     app.discord_gateway.refuse_message_content(true);
     let b = bridged(&app).await;
@@ -868,12 +975,14 @@ hazel_testkit::on_every_backend!(spawn spawn_bridge_simulated:
     edits_reactions_deletes_and_threads_cross_the_bridge,
     slack_thread_replies_arrive_in_the_discord_thread_of_the_parent_once,
     pins_cross_the_bridge_both_ways,
+    an_unpin_is_seen_as_the_first_change_a_restarted_process_hears_of,
     slack_reactions_reach_discord_through_the_bot,
     a_429_on_a_delivery_is_waited_out_and_the_message_delivered_once,
     a_restarted_process_posts_through_the_same_sealed_webhook,
     a_discord_thread_without_a_starter_message_becomes_a_hazel_thread,
     a_dropped_gateway_connection_resumes_without_loss_or_duplicate,
     an_invalid_session_identifies_anew_and_catches_up_what_was_missed,
+    the_catch_up_reads_the_threads_replies_and_the_threads_started_meanwhile,
     a_refused_message_content_intent_puts_the_connection_in_error,
     two_processes_hold_one_gateway_session_and_the_second_takes_over,
 );

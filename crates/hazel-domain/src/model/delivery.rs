@@ -387,17 +387,17 @@ impl EventReceipt {
     /// The delivery kind the event maps to; a thread start is a create (a thread without a
     /// starter message becomes a Hazel message of its own).
     #[must_use]
-    pub fn kind(&self) -> Option<DeliveryKind> {
+    pub fn kind(&self) -> DeliveryKind {
         use super::sync::InboundEventKind as K;
         match &self.event.kind {
-            K::MessageCreated(_) => Some(DeliveryKind::MessageCreate),
-            K::MessageEdited(_) => Some(DeliveryKind::MessageEdit),
-            K::MessageDeleted { .. } => Some(DeliveryKind::MessageDelete),
-            K::ReactionAdded { .. } => Some(DeliveryKind::ReactionAdd),
-            K::ReactionRemoved { .. } => Some(DeliveryKind::ReactionRemove),
-            K::PinAdded { .. } => Some(DeliveryKind::PinAdd),
-            K::PinRemoved { .. } => Some(DeliveryKind::PinRemove),
-            K::ThreadStarted { .. } => Some(DeliveryKind::MessageCreate),
+            K::MessageCreated(_) => DeliveryKind::MessageCreate,
+            K::MessageEdited(_) => DeliveryKind::MessageEdit,
+            K::MessageDeleted { .. } => DeliveryKind::MessageDelete,
+            K::ReactionAdded { .. } => DeliveryKind::ReactionAdd,
+            K::ReactionRemoved { .. } => DeliveryKind::ReactionRemove,
+            K::PinAdded { .. } => DeliveryKind::PinAdd,
+            K::PinRemoved { .. } => DeliveryKind::PinRemove,
+            K::ThreadStarted { .. } => DeliveryKind::MessageCreate,
         }
     }
 }

@@ -5,8 +5,7 @@ use async_trait::async_trait;
 use crate::model::Timestamp;
 use crate::model::chat_sync::{ExternalMessageId, Provider};
 use crate::model::sync::{
-    DeliveryError, ExternalRefs, OriginMarker, OutboundMessage, OutboundTarget, ReactionEmoji,
-    ThreadRef,
+    DeliveryError, ExternalRefs, OutboundMessage, OutboundTarget, ReactionEmoji, ThreadRef,
 };
 
 /// One chat platform's write side. Every method answers a [`DeliveryError`] that says what to
@@ -109,18 +108,20 @@ pub trait ChatOutbound: Send + Sync {
         name: &str,
     ) -> Result<ThreadRef, DeliveryError>;
 
-    /// Looks for messages carrying `origin` that were posted in the target channel, or among
-    /// the replies of `thread` when the lost send was a reply in it, around `sent_at`: how an
-    /// ambiguous send is resolved before it is retried. `None` when there are none, and the
-    /// message may be sent again.
+    /// Looks for what an earlier [`ChatOutbound::post`] of `message` left in the target
+    /// channel, or among the replies of its thread when it is a reply, around `sent_at`: how
+    /// an ambiguous send is resolved before it is retried. The adapter recognises it by the
+    /// message's origin marker where the platform carries one (Slack's metadata), else by
+    /// what the send wrote (Discord: the link's webhook, the persona and the parts), so a
+    /// restarted process finds it too. `None` when there is nothing, and the message may be
+    /// sent again.
     ///
     /// # Errors
     /// Any [`DeliveryError`].
     async fn find_by_origin(
         &self,
         target: &OutboundTarget,
-        thread: Option<ThreadRef>,
-        origin: &OriginMarker,
+        message: &OutboundMessage,
         sent_at: Timestamp,
     ) -> Result<Option<ExternalRefs>, DeliveryError>;
 }

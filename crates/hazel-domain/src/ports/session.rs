@@ -12,7 +12,8 @@ use super::RepoError;
 use crate::ids::{SyncConnectionId, WorkerId};
 use crate::model::Timestamp;
 use crate::model::chat_sync::{
-    BotIdentity, Credentials, ExternalWorkspaceId, Provider, ProviderError, SyncConnection,
+    BotIdentity, Credentials, ExternalChannelId, ExternalMessageId, ExternalWorkspaceId, Provider,
+    ProviderError, SyncConnection,
 };
 use crate::model::session::SessionLease;
 use crate::model::sync::InboundEvent;
@@ -99,6 +100,18 @@ pub trait SessionSink: Send + Sync {
     /// [`SessionSinkError`] when the links could not be read at all (a link whose read fails
     /// is named in the report and the others are read all the same).
     async fn catch_up(&self) -> Result<CatchUpReport, SessionSinkError>;
+
+    /// The messages of the linked external `channel` that the service holds pinned (thread
+    /// messages named as the adapter names them): the state a platform that reports only
+    /// "the pins changed" (Discord's `CHANNEL_PINS_UPDATE`) is compared with, so an unpin is
+    /// seen even as the first change a new session hears of.
+    ///
+    /// # Errors
+    /// [`SessionSinkError`] when the state could not be read.
+    async fn synced_pins(
+        &self,
+        channel: &ExternalChannelId,
+    ) -> Result<Vec<ExternalMessageId>, SessionSinkError>;
 }
 
 /// Events a session received could not be recorded.

@@ -190,6 +190,16 @@ pub trait SyncRepository: Send + Sync {
         externals: &[ExternalMessageId],
     ) -> Result<Vec<MessageLink>, RepoError>;
 
+    /// The message links of `link` whose message the service holds pinned on both sides
+    /// (the pin state a platform that reports only "the pins changed" is compared with).
+    ///
+    /// # Errors
+    /// [`RepoError::Unexpected`].
+    async fn pinned_message_links(
+        &self,
+        link: ChannelLinkId,
+    ) -> Result<Vec<MessageLink>, RepoError>;
+
     /// The messages among `messages` (deleted ones included) with their authors and
     /// reactions, read together whatever their number; ids that name no message are absent,
     /// and the answer is in no particular order.

@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use super::chat_sync::{ChatSyncService, StatusReport};
 use super::sync::{CatchUpReport, IngestService};
 use crate::ids::{SyncConnectionId, WorkerId};
-use crate::model::chat_sync::{ConnectionStatus, Provider, SyncConnection};
+use crate::model::chat_sync::{
+    ConnectionStatus, ExternalChannelId, ExternalMessageId, Provider, SyncConnection,
+};
 use crate::model::delivery::ReceiptSource;
 use crate::model::session::{LeaseTiming, SessionLease};
 use crate::model::sync::InboundEvent;
@@ -230,6 +232,16 @@ impl SessionSink for ReceiptSink {
     async fn catch_up(&self) -> Result<CatchUpReport, SessionSinkError> {
         self.ingest
             .catch_up_connection(self.connection)
+            .await
+            .map_err(|e| SessionSinkError(e.to_string()))
+    }
+
+    async fn synced_pins(
+        &self,
+        channel: &ExternalChannelId,
+    ) -> Result<Vec<ExternalMessageId>, SessionSinkError> {
+        self.ingest
+            .synced_pins(self.connection, channel)
             .await
             .map_err(|e| SessionSinkError(e.to_string()))
     }

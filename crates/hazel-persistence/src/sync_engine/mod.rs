@@ -344,7 +344,7 @@ pub(crate) fn receipt_insert(
 ) -> Result<Statement, DbErr> {
     let json = event::encode(&receipt.event).map_err(encode_error)?;
     let s = state_columns(&receipt.state);
-    let kind = receipt.kind().map(DeliveryKind::as_str);
+    let kind = receipt.kind().as_str();
     Ok(statement(
         backend,
         "INSERT INTO chat_sync_event_receipts (id, connection_id, source, dedupe_key, \
@@ -357,7 +357,7 @@ pub(crate) fn receipt_insert(
             receipt.connection_id.to_string().into(),
             receipt.source.as_str().into(),
             receipt.dedupe_key.as_str().into(),
-            kind.map(str::to_owned).into(),
+            kind.into(),
             json.into(),
             s.status.into(),
             s.reason.into(),

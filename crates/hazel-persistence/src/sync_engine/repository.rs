@@ -148,7 +148,7 @@ impl Database {
             id: DeliveryRef::Inbound(receipt.id),
             connection_id: receipt.connection_id,
             channel_link_id: receipt.channel_link_id,
-            kind: receipt.kind(),
+            kind: Some(receipt.kind()),
             hazel_message_id: receipt.hazel_message_id,
             external_message_id: external,
             state: receipt.state,
@@ -362,6 +362,26 @@ impl SyncRepository for Database {
             "finding message links by their external messages",
         )
         .await
+    }
+
+    async fn pinned_message_links(
+        &self,
+        link: ChannelLinkId,
+    ) -> Result<Vec<MessageLink>, RepoError> {
+        let rows = self
+            .read_rows(
+                &format!(
+                    "SELECT {MESSAGE_LINK_COLUMNS} FROM chat_sync_message_links \
+                     WHERE channel_link_id = $1 AND pinned = $2"
+                ),
+                vec![link.to_string().into(), true.into()],
+                "finding the pinned message links",
+            )
+            .await?;
+        rows.iter()
+            .map(message_link_of)
+            .collect::<anyhow::Result<_>>()
+            .map_err(unexpected)
     }
 
     async fn message_views(&self, messages: &[MessageId]) -> Result<Vec<MessageView>, RepoError> {

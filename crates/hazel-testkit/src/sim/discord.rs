@@ -87,6 +87,10 @@ fn implementation(verb: &str, template: &str) -> Option<RouteFn> {
             Some(State::start_thread)
         }
         ("GET", "/channels/{channel_id}/messages") => Some(State::list_messages),
+        ("GET", "/guilds/{guild_id}/threads/active") => Some(State::active_threads),
+        ("GET", "/channels/{channel_id}/threads/archived/public") => {
+            Some(State::archived_public_threads)
+        }
         ("GET", "/channels/{channel_id}/messages/{message_id}") => Some(State::get_message),
         _ => None,
     }
@@ -181,8 +185,8 @@ struct Live {
     webhooks: Vec<Webhook>,
     /// Messages by id.
     messages: BTreeMap<u64, Message>,
-    /// Threads (id = their starter message's id) → their parent channel.
-    threads: BTreeMap<String, (String, String)>,
+    /// Threads by id (a thread started from a message has the message's id).
+    threads: BTreeMap<String, SimThread>,
     /// Scripted bucket states by route template: (remaining, reset after seconds).
     buckets: HashMap<String, (u32, f64)>,
     /// Route templates whose next call is carried out and then left unanswered.
@@ -198,6 +202,37 @@ struct Live {
     next_id: u64,
 }
 
+impl Live {
+    /// A thread as Discord's thread channel object, with its last message's id.
+    fn thread_object(&self, guild_id: &str, id: &str) -> Value {
+        let thread = &self.threads[id];
+        let in_thread = self.messages.values().filter(|m| m.channel_id == id);
+        let last = in_thread.clone().next_back().map(|m| m.id.clone());
+        let count = in_thread.count();
+        json!({
+            "id": id,
+            "type": 11,
+            "flags": 0,
+            "guild_id": guild_id,
+            "parent_id": thread.parent,
+            "name": thread.name,
+            "owner_id": thread.owner,
+            "last_message_id": last,
+            "thread_metadata": {
+                "archived": thread.archived,
+                "archive_timestamp": "2024-01-01T00:00:00.000000+00:00",
+                "auto_archive_duration": 1440,
+                "locked": false,
+                "create_timestamp": "2024-01-01T00:00:00.000000+00:00",
+            },
+            "message_count": count,
+            "member_count": 1,
+            "total_message_sent": count,
+            "rate_limit_per_user": 0,
+        })
+    }
+}
+
 impl std::fmt::Debug for Live {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Live")
@@ -206,6 +241,15 @@ impl std::fmt::Debug for Live {
             .field("threads", &self.threads)
             .finish_non_exhaustive()
     }
+}
+
+/// A thread: its parent channel, name, owner and whether it is archived.
+#[derive(Clone, Debug)]
+struct SimThread {
+    parent: String,
+    name: String,
+    owner: String,
+    archived: bool,
 }
 
 /// A channel webhook (its token is a secret, never shown in `Debug`).
@@ -611,7 +655,58 @@ impl DiscordSimulator {
     pub fn thread(&self, message_id: &str) -> Option<String> {
         let shared = self.core.lock();
         let live = shared.state.live();
-        live.threads.get(message_id).map(|(_, name)| name.clone())
+        live.threads
+            .get(message_id)
+            .map(|thread| thread.name.clone())
+    }
+
+    /// Starts a public thread in `parent` as the person `owner` would in Discord: from the
+    /// message `starter` (the thread then has its id), or on its own (a new snowflake).
+    /// Answers the thread object, as the Gateway's `THREAD_CREATE` carries it (the caller
+    /// dispatches it when the session should hear of it).
+    ///
+    /// # Panics
+    /// When `parent` is no channel of a guild, or a thread of `starter` exists.
+    pub fn start_thread_as_user(
+        &self,
+        parent: &str,
+        starter: Option<&str>,
+        owner: &str,
+        name: &str,
+    ) -> Value {
+        let shared = self.core.lock();
+        let (guild_id, ..) = shared
+            .state
+            .find_channel(parent)
+            .unwrap_or_else(|| panic!("no channel {parent}"));
+        let guild_id = guild_id.to_owned();
+        let mut live = shared.state.live();
+        let id = starter.map_or_else(|| live.snowflake(), str::to_owned);
+        let thread = SimThread {
+            parent: parent.to_owned(),
+            name: name.to_owned(),
+            owner: owner.to_owned(),
+            archived: false,
+        };
+        assert!(
+            live.threads.insert(id.clone(), thread).is_none(),
+            "a thread {id} exists"
+        );
+        live.thread_object(&guild_id, &id)
+    }
+
+    /// Archives a thread (Discord does after its inactivity period): it leaves the guild's
+    /// active threads for its channel's archived ones.
+    ///
+    /// # Panics
+    /// When there is no such thread.
+    pub fn archive_thread(&self, thread_id: &str) {
+        let shared = self.core.lock();
+        let mut live = shared.state.live();
+        live.threads
+            .get_mut(thread_id)
+            .unwrap_or_else(|| panic!("no thread {thread_id}"))
+            .archived = true;
     }
 
     /// Answers calls of `route_template` with a bucket that has `remaining` requests left,
@@ -976,7 +1071,7 @@ impl State {
             .live()
             .threads
             .get(channel_id)
-            .map_or_else(|| channel_id.to_owned(), |(parent, _)| parent.clone());
+            .map_or_else(|| channel_id.to_owned(), |thread| thread.parent.clone());
         let (guild_id, guild, _, channel) =
             self.find_channel(&parent).ok_or(Refusal::UNKNOWN_CHANNEL)?;
         let roles = guild
@@ -1081,7 +1176,7 @@ impl State {
         match call.exchange.param("thread_id") {
             None => Ok(webhook.channel_id.clone()),
             Some(thread) => match self.live().threads.get(thread) {
-                Some((parent, _)) if *parent == webhook.channel_id => Ok(thread.to_owned()),
+                Some(found) if found.parent == webhook.channel_id => Ok(thread.to_owned()),
                 _ => Err(Refusal::UNKNOWN_CHANNEL),
             },
         }
@@ -1313,29 +1408,70 @@ impl State {
         if live.threads.contains_key(message_id) {
             return Err(Refusal::THREAD_EXISTS);
         }
-        live.threads
-            .insert(message_id.to_owned(), (channel_id.to_owned(), name.clone()));
-        Ok(Answer::Json(json!({
-            "id": message_id,
-            "type": 11,
-            "flags": 0,
-            "guild_id": guild_id,
-            "parent_id": channel_id,
-            "name": name,
-            "owner_id": bot.user_id,
-            "last_message_id": null,
-            "thread_metadata": {
-                "archived": false,
-                "archive_timestamp": "2024-01-01T00:00:00.000000+00:00",
-                "auto_archive_duration": 1440,
-                "locked": false,
-                "create_timestamp": "2024-01-01T00:00:00.000000+00:00",
+        live.threads.insert(
+            message_id.to_owned(),
+            SimThread {
+                parent: channel_id.to_owned(),
+                name,
+                owner: bot.user_id.clone(),
+                archived: false,
             },
-            "message_count": 0,
-            "member_count": 1,
-            "total_message_sent": 0,
-            "rate_limit_per_user": 0,
-        })))
+        );
+        Ok(Answer::Json(live.thread_object(&guild_id, message_id)))
+    }
+
+    /// `GET /guilds/{guild_id}/threads/active`: the guild's threads that are not archived,
+    /// in channels the bot may view.
+    fn active_threads(
+        &self,
+        bot: &Bot,
+        call: &Call<'_, Discord>,
+        _: &mut Vec<String>,
+    ) -> Result<Answer, Refusal> {
+        let guild_id = path_param(&call.params, "guild_id");
+        let guild = self.visible_guild(guild_id, bot)?;
+        let visible: Vec<String> = guild
+            .channels
+            .iter()
+            .filter(|channel| self.bot_channel(bot, &channel.id).is_ok())
+            .map(|channel| channel.id.clone())
+            .collect();
+        let live = self.live();
+        let threads: Vec<Value> = live
+            .threads
+            .iter()
+            .filter(|(_, thread)| !thread.archived && visible.contains(&thread.parent))
+            .map(|(id, _)| live.thread_object(guild_id, id))
+            .collect();
+        Ok(Answer::Json(
+            json!({"threads": threads, "members": [], "has_more": false}),
+        ))
+    }
+
+    /// `GET /channels/{channel_id}/threads/archived/public`: the channel's archived threads,
+    /// all on one page (the simulator archives no thread at a time of its own).
+    fn archived_public_threads(
+        &self,
+        bot: &Bot,
+        call: &Call<'_, Discord>,
+        _: &mut Vec<String>,
+    ) -> Result<Answer, Refusal> {
+        let channel_id = path_param(&call.params, "channel_id");
+        self.require(bot, channel_id, READ_MESSAGE_HISTORY)?;
+        let (guild_id, ..) = self
+            .find_channel(channel_id)
+            .ok_or(Refusal::UNKNOWN_CHANNEL)?;
+        let live = self.live();
+        let threads: Vec<Value> = live
+            .threads
+            .iter()
+            .rev()
+            .filter(|(_, thread)| thread.archived && thread.parent == channel_id)
+            .map(|(id, _)| live.thread_object(guild_id, id))
+            .collect();
+        Ok(Answer::Json(
+            json!({"threads": threads, "members": [], "has_more": false}),
+        ))
     }
 
     /// `GET /channels/{channel_id}/messages`: newest first, `after`/`before` and `limit`

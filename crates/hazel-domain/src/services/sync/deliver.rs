@@ -662,10 +662,7 @@ impl DeliveryService {
             ThreadTarget::TopLevel => None,
         };
         if let BeforeSending::LookUp(sent_at) = before_sending {
-            match adapter
-                .find_by_origin(target, thread.clone(), &message.origin, sent_at)
-                .await
-            {
+            match adapter.find_by_origin(target, &message, sent_at).await {
                 Ok(Some(refs)) => return Ok(Some(Ok(Effect::Posted { refs, thread, hash }))),
                 Ok(None) => {}
                 Err(error) => return Ok(Some(Err(error))),

@@ -11,7 +11,7 @@ use super::{SyncPorts, jitter, outbox_changes};
 use crate::ids::{ChannelLinkId, MemberId, MessageId, ReactionId, ReceiptId, SyncConnectionId};
 use crate::model::Timestamp;
 use crate::model::channel::Channel;
-use crate::model::chat_sync::{Provider, SyncConnection};
+use crate::model::chat_sync::{ExternalChannelId, ExternalMessageId, Provider, SyncConnection};
 use crate::model::delivery::{
     ContentHash, DeliveryKind, DeliveryState, EventReceipt, IgnoreReason, LastError, LinkSource,
     MessageLink, ReceiptLease, ReceiptSource, hazel_emoji,
@@ -673,9 +673,7 @@ impl IngestService {
         if let Some(reason) = own_echo(event, route.connection.bot.as_ref()) {
             return Ok(Decision::Ignore(reason, Some(link)));
         }
-        let Some(kind) = receipt.kind() else {
-            return Ok(Decision::Ignore(IgnoreReason::Unsupported, Some(link)));
-        };
+        let kind = receipt.kind();
         if let Some(reason) = inbound_refusal(kind, &route) {
             return Ok(Decision::Ignore(reason, Some(link)));
         }
@@ -928,6 +926,36 @@ impl IngestService {
         connection: SyncConnectionId,
     ) -> Result<CatchUpReport, CatchUpError> {
         self.catch_up_where(Some(connection)).await
+    }
+
+    /// The messages of the external `channel` of `connection` (its link's channel; thread
+    /// messages named as the adapter names them) that are synced as pinned: what a platform
+    /// that reports only "the pins changed" compares its pins with. Empty when no live link
+    /// names the channel.
+    ///
+    /// # Errors
+    /// [`crate::ports::RepoError::Unexpected`] when the database fails.
+    pub async fn synced_pins(
+        &self,
+        connection: SyncConnectionId,
+        channel: &ExternalChannelId,
+    ) -> Result<Vec<ExternalMessageId>, crate::ports::RepoError> {
+        let Some(route) = self
+            .ports
+            .sync
+            .route_for_external(connection, channel)
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .ports
+            .sync
+            .pinned_message_links(route.link.id)
+            .await?
+            .into_iter()
+            .map(|link| link.external.root().clone())
+            .collect())
     }
 
     async fn catch_up_where(

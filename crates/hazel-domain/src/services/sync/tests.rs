@@ -1825,9 +1825,11 @@ async fn a_lost_thread_reply_is_looked_for_among_the_threads_replies_and_not_pos
     outbound.expect_provider().return_const(Provider::Slack);
     outbound
         .expect_find_by_origin()
-        .withf(|_, thread, _, _| thread.as_ref().is_some_and(|t| t.parent.as_str() == "1.1"))
+        .withf(|_, message, _| {
+            matches!(&message.thread, crate::model::sync::ThreadTarget::Reply(t) if t.parent.as_str() == "1.1")
+        })
         .times(1)
-        .returning(|_, _, _, _| {
+        .returning(|_, _, _| {
             Ok(Some(ExternalRefs::single(
                 ExternalMessageId::parse("m", "1.2").unwrap(),
             )))

@@ -73,25 +73,14 @@ impl DiscordHistory {
         channel: &str,
         thread: bool,
     ) -> Result<Vec<hazel_domain::model::chat_sync::ExternalMessageId>, DeliveryError> {
-        let answer = self
-            .api
-            .exchange(RawCall {
-                method: Method::GET,
-                route: PINS_ROUTE,
-                segments: &["channels", channel, "messages", "pins"],
-                query: &[("limit", "50".to_owned())],
-                body: None,
-                token: Some(token),
-            })
-            .await
-            .map_err(|failure| classify_delivery(PINS_ROUTE, DiscordFailure::Transport(failure)))?;
-        if !(200..300).contains(&answer.status) {
-            return Err(failure(PINS_ROUTE, &answer));
-        }
-        let body: Value =
-            serde_json::from_slice(&answer.body).map_err(|_| DeliveryError::Transient {
-                reason: format!("Discord answered {PINS_ROUTE} with a body that is not JSON"),
-            })?;
+        let body = self
+            .get_json(
+                token,
+                PINS_ROUTE,
+                &["channels", channel, "messages", "pins"],
+                &[("limit", "50".to_owned())],
+            )
+            .await?;
         let items = body["items"].as_array().cloned().unwrap_or_default();
         items
             .iter()
@@ -138,25 +127,19 @@ impl DiscordHistory {
         let mut after = after.to_owned();
         for _ in 0..max_pages {
             let query = [("after", after.clone()), ("limit", PAGE.to_string())];
-            let answer = self
-                .api
-                .exchange(RawCall {
-                    method: Method::GET,
-                    route: ROUTE,
-                    segments: &["channels", channel.as_str(), "messages"],
-                    query: &query,
-                    body: None,
-                    token: Some(token),
-                })
-                .await
-                .map_err(|failure| classify_delivery(ROUTE, DiscordFailure::Transport(failure)))?;
-            if !(200..300).contains(&answer.status) {
-                return Err(failure(ROUTE, &answer));
-            }
-            let mut page: Vec<Value> =
-                serde_json::from_slice(&answer.body).map_err(|_| DeliveryError::Transient {
+            let Value::Array(mut page) = self
+                .get_json(
+                    token,
+                    ROUTE,
+                    &["channels", channel.as_str(), "messages"],
+                    &query,
+                )
+                .await?
+            else {
+                return Err(DeliveryError::Transient {
                     reason: format!("Discord answered {ROUTE} with a body that is not a list"),
-                })?;
+                });
+            };
             let id_of = |m: &Value| {
                 m["id"]
                     .as_str()
@@ -252,6 +235,21 @@ impl DiscordHistory {
         segments: &[&str],
         query: &[(&str, String)],
     ) -> Result<Vec<Value>, DeliveryError> {
+        match self.get_json(token, route, segments, query).await?["threads"].take() {
+            Value::Array(threads) => Ok(threads),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// A `GET` of `route` with the bot token, answered as JSON: a transport failure, a status
+    /// other than 2xx and a body that is not JSON are the read's [`DeliveryError`].
+    async fn get_json(
+        &self,
+        token: &SecretString,
+        route: &'static str,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Value, DeliveryError> {
         let answer = self
             .api
             .exchange(RawCall {
@@ -267,11 +265,9 @@ impl DiscordHistory {
         if !(200..300).contains(&answer.status) {
             return Err(failure(route, &answer));
         }
-        let body: Value =
-            serde_json::from_slice(&answer.body).map_err(|_| DeliveryError::Transient {
-                reason: format!("Discord answered {route} with a body that is not JSON"),
-            })?;
-        Ok(body["threads"].as_array().cloned().unwrap_or_default())
+        serde_json::from_slice(&answer.body).map_err(|_| DeliveryError::Transient {
+            reason: format!("Discord answered {route} with a body that is not JSON"),
+        })
     }
 
     /// The events of a channel's threads after `after`: for each thread (oldest first) its

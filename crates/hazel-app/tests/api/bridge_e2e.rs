@@ -386,22 +386,29 @@ fn pins_updated(app: &TestApp) {
     );
 }
 
+/// Dave says `content` in Discord and pins it once its copy is in Slack; answers its id
+/// once the pin reached Slack.
+async fn discord_pins_a_new_message(app: &TestApp, content: &str) -> String {
+    let id = discord_says(app, content);
+    let copy = eventually("the Discord message in Slack", || async {
+        slack_bot_messages(app).into_iter().next()
+    })
+    .await;
+    app.discord.set_pinned(DISCORD_CHANNEL, &id, true);
+    pins_updated(app);
+    eventually("the pin in Slack", || async {
+        (app.slack.pins(SLACK_CHANNEL) == [copy.ts.clone()]).then_some(())
+    })
+    .await;
+    id
+}
+
 async fn pins_cross_the_bridge_both_ways(app: TestApp) {
     let b = bridged_with(&app, json!({"syncPins": true})).await;
     session_established(&app).await;
 
     // Discord → Hazel → Slack: Dave pins his message, then unpins it.
-    let id = discord_says(&app, "pin me");
-    let copy = eventually("the Discord message in Slack", || async {
-        slack_bot_messages(&app).into_iter().next()
-    })
-    .await;
-    app.discord.set_pinned(DISCORD_CHANNEL, &id, true);
-    pins_updated(&app);
-    eventually("the pin in Slack", || async {
-        (app.slack.pins(SLACK_CHANNEL) == [copy.ts.clone()]).then_some(())
-    })
-    .await;
+    let id = discord_pins_a_new_message(&app, "pin me").await;
     app.discord.set_pinned(DISCORD_CHANNEL, &id, false);
     pins_updated(&app);
     eventually("the unpin in Slack", || async {
@@ -447,17 +454,7 @@ async fn pins_cross_the_bridge_both_ways(app: TestApp) {
 async fn an_unpin_is_seen_as_the_first_change_a_restarted_process_hears_of(mut app: TestApp) {
     let b = bridged_with(&app, json!({"syncPins": true})).await;
     session_established(&app).await;
-    let id = discord_says(&app, "pinned before the restart");
-    let copy = eventually("the Discord message in Slack", || async {
-        slack_bot_messages(&app).into_iter().next()
-    })
-    .await;
-    app.discord.set_pinned(DISCORD_CHANNEL, &id, true);
-    pins_updated(&app);
-    eventually("the pin in Slack", || async {
-        (app.slack.pins(SLACK_CHANNEL) == [copy.ts.clone()]).then_some(())
-    })
-    .await;
+    let id = discord_pins_a_new_message(&app, "pinned before the restart").await;
 
     // A new process holds no memory of the channel's pins: it compares with the pin state
     // kept in the database, so the unpin it hears of first is not lost.

@@ -203,6 +203,19 @@ struct Live {
 }
 
 impl Live {
+    /// A thread listing (`ThreadsResponse`, all on one page) of the threads `keep` keeps,
+    /// newest first.
+    fn thread_listing(&self, guild_id: &str, keep: impl Fn(&SimThread) -> bool) -> Value {
+        let threads: Vec<Value> = self
+            .threads
+            .iter()
+            .rev()
+            .filter(|(_, thread)| keep(thread))
+            .map(|(id, _)| self.thread_object(guild_id, id))
+            .collect();
+        json!({"threads": threads, "members": [], "has_more": false})
+    }
+
     /// A thread as Discord's thread channel object, with its last message's id.
     fn thread_object(&self, guild_id: &str, id: &str) -> Value {
         let thread = &self.threads[id];
@@ -1436,15 +1449,10 @@ impl State {
             .filter(|channel| self.bot_channel(bot, &channel.id).is_ok())
             .map(|channel| channel.id.clone())
             .collect();
-        let live = self.live();
-        let threads: Vec<Value> = live
-            .threads
-            .iter()
-            .filter(|(_, thread)| !thread.archived && visible.contains(&thread.parent))
-            .map(|(id, _)| live.thread_object(guild_id, id))
-            .collect();
         Ok(Answer::Json(
-            json!({"threads": threads, "members": [], "has_more": false}),
+            self.live().thread_listing(guild_id, |thread| {
+                !thread.archived && visible.contains(&thread.parent)
+            }),
         ))
     }
 
@@ -1461,16 +1469,10 @@ impl State {
         let (guild_id, ..) = self
             .find_channel(channel_id)
             .ok_or(Refusal::UNKNOWN_CHANNEL)?;
-        let live = self.live();
-        let threads: Vec<Value> = live
-            .threads
-            .iter()
-            .rev()
-            .filter(|(_, thread)| thread.archived && thread.parent == channel_id)
-            .map(|(id, _)| live.thread_object(guild_id, id))
-            .collect();
         Ok(Answer::Json(
-            json!({"threads": threads, "members": [], "has_more": false}),
+            self.live().thread_listing(guild_id, |thread| {
+                thread.archived && thread.parent == channel_id
+            }),
         ))
     }
 

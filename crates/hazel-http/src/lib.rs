@@ -14,12 +14,12 @@ mod sync_metrics;
 mod text;
 mod types;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use hazel_domain::services::Services;
 
-use poem::{EndpointExt as _, Route, get};
+use poem::{Endpoint as _, EndpointExt as _, Route, get};
 pub use sync_metrics::SyncMetrics;
 
 /// Everything the handlers need: the domain services the application built, and the
@@ -82,16 +82,24 @@ pub trait Readiness: Send + Sync {
 /// Never in practice: only if the constant metric definitions were invalid.
 pub fn app(state: ApiState) -> poem::endpoint::BoxEndpoint<'static> {
     let api = api::service();
-    let document = openapi_json();
-    let allowed = serde_json::from_str(&document)
-        .map(|spec| spec::AllowedMethods::from_spec(&spec))
-        .unwrap_or_default();
+    // The document and the Swagger UI are built by their first request: generating them
+    // touches most of the schema code and holds the document in memory, which a service that
+    // is never asked for them should not pay for at start.
+    let document: Arc<OnceLock<String>> = Arc::default();
     let spec = poem::endpoint::make_sync(move |_| {
         poem::Response::builder()
             .content_type("application/json; charset=utf-8")
-            .body(document.clone())
+            .body(document.get_or_init(openapi_json).clone())
     });
-    let docs = api.swagger_ui();
+    let ui: Arc<OnceLock<poem::endpoint::BoxEndpoint<'static>>> = Arc::default();
+    let docs = poem::endpoint::make(move |request| {
+        let ui = Arc::clone(&ui);
+        async move {
+            ui.get_or_init(|| api::service().swagger_ui().map_to_response().boxed())
+                .get_response(request)
+                .await
+        }
+    });
     // Start-up code: the metric definitions are constants, so this cannot fail at run time
     // (the metrics module's tests create them too).
     let metrics = metrics::HttpMetrics::new().expect("valid metric definitions");
@@ -108,7 +116,7 @@ pub fn app(state: ApiState) -> poem::endpoint::BoxEndpoint<'static> {
         .data(state)
         .data(metrics.clone())
         .data(ops::SyncMetricsData(sync_metrics));
-    observe::Observed::new(routes, metrics, allowed).boxed()
+    observe::Observed::new(routes, metrics).boxed()
 }
 
 /// The OpenAPI document of the API as pretty-printed JSON. Needs no state or database, so the

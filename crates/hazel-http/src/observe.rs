@@ -2,7 +2,7 @@
 //! and the translation of every error that reached the edge into the contract's JSON body.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use poem::PathPattern;
@@ -29,19 +29,28 @@ pub(crate) struct Observed<E> {
     inner: E,
     metrics: HttpMetrics,
     templates: Arc<HashMap<&'static str, String>>,
-    allowed: Arc<AllowedMethods>,
+    /// The methods and path parameters of each path, for 405 answers (`Allow`) and path
+    /// errors: read from the OpenAPI document when first needed, not at start.
+    allowed: Arc<OnceLock<AllowedMethods>>,
 }
 
 impl<E> Observed<E> {
     /// Wraps `inner`, recording into `metrics`.
-    /// `allowed` gives the `Allow` header of 405 answers.
-    pub(crate) fn new(inner: E, metrics: HttpMetrics, allowed: AllowedMethods) -> Self {
+    pub(crate) fn new(inner: E, metrics: HttpMetrics) -> Self {
         Self {
             inner,
             metrics,
             templates: Arc::new(operation_templates()),
-            allowed: Arc::new(allowed),
+            allowed: Arc::default(),
         }
+    }
+
+    fn allowed(&self) -> &AllowedMethods {
+        self.allowed.get_or_init(|| {
+            serde_json::from_str(&crate::openapi_json())
+                .map(|spec| AllowedMethods::from_spec(&spec))
+                .unwrap_or_default()
+        })
     }
 }
 
@@ -121,13 +130,13 @@ impl<E: Endpoint> Endpoint for Observed<E> {
                 if let Some(parse) = err.downcast_ref::<ParsePathError>()
                     && let Some(index) = parse.name.strip_prefix("param")
                     && let Ok(index) = index.parse::<usize>()
-                    && let Some(name) = self.allowed.path_parameter(&path, index)
+                    && let Some(name) = self.allowed().path_parameter(&path, index)
                 {
                     answer = answer.for_field(name);
                 }
                 let mut response = answer.as_response();
                 if response.status() == StatusCode::METHOD_NOT_ALLOWED
-                    && let Ok(allow) = HeaderValue::from_str(&self.allowed.allow(&path))
+                    && let Ok(allow) = HeaderValue::from_str(&self.allowed().allow(&path))
                 {
                     response.headers_mut().insert(ALLOW, allow);
                 }

@@ -35,13 +35,21 @@ const POSTGRES_CONNECTIONS: u32 = 24;
 /// How the pool is sized.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolSettings {
-    /// The most connections the pool opens (`HAZEL_DATABASE_MAX_CONNECTIONS`); `None` for
-    /// the default (8 for a SQLite file, 24 for PostgreSQL). An in-memory SQLite database
-    /// always has exactly one.
+    /// The most connections the process opens (`HAZEL_DATABASE_MAX_CONNECTIONS`), bookkeeping
+    /// included; `None` for the default (8 for a SQLite file, 24 for PostgreSQL). An
+    /// in-memory SQLite database always has exactly one.
     pub max_connections: Option<u32>,
 }
 
 impl PoolSettings {
+    /// How many of `max_connections` (PostgreSQL) go to bookkeeping writes (see
+    /// [`Database::bookkeeping`]): a sixth, at least one (4 of the default 24). On SQLite it
+    /// is one. A pool of one connection shares it.
+    #[must_use]
+    pub fn bookkeeping_connections(max_connections: u32) -> u32 {
+        (max_connections / 6).clamp(1, max_connections.saturating_sub(1).max(1))
+    }
+
     /// How many write transactions may hold a connection at once, out of `max_connections`:
     /// a quarter of the pool (at least one connection) stays for reads and token checks, so
     /// a burst of writes never starves them. A pool of one connection has to share it.
@@ -79,6 +87,8 @@ pub struct Database {
 
 struct Inner {
     connection: DatabaseConnection,
+    /// Where bookkeeping writes go: see [`Database::bookkeeping`].
+    bookkeeping: DatabaseConnection,
     backend: Backend,
     /// Held around every write transaction on SQLite, which allows one writer at a time:
     /// concurrent commits queue here instead of failing with `SQLITE_BUSY`.
@@ -197,12 +207,29 @@ impl Database {
         if pool.max_connections == Some(0) {
             anyhow::bail!("the database pool needs at least one connection");
         }
-        let (connection, backend, size) = if url.starts_with("sqlite:") {
+        let (connection, bookkeeping, backend, size) = if url.starts_with("sqlite:") {
             let size = pool.max_connections.unwrap_or(SQLITE_FILE_CONNECTIONS);
-            (connect_sqlite(url, size).await?, Backend::Sqlite, size)
+            // A private in-memory database is one connection's, and a pool of one has to be
+            // shared: bookkeeping then commits like the data.
+            if is_sqlite_memory(url) || size == 1 {
+                let connection = connect_sqlite(url, size, SqliteSynchronous::Full).await?;
+                (connection.clone(), connection, Backend::Sqlite, size)
+            } else {
+                let connection = connect_sqlite(url, size - 1, SqliteSynchronous::Full).await?;
+                let bookkeeping = connect_sqlite(url, 1, SqliteSynchronous::Normal).await?;
+                (connection, bookkeeping, Backend::Sqlite, size - 1)
+            }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let size = pool.max_connections.unwrap_or(POSTGRES_CONNECTIONS);
-            (connect_postgres(url, size).await?, Backend::Postgres, size)
+            if size == 1 {
+                let connection = connect_postgres(url, 1, true).await?;
+                (connection.clone(), connection, Backend::Postgres, 1)
+            } else {
+                let kept = PoolSettings::bookkeeping_connections(size);
+                let connection = connect_postgres(url, size - kept, true).await?;
+                let bookkeeping = connect_postgres(url, kept, false).await?;
+                (connection, bookkeeping, Backend::Postgres, size - kept)
+            }
         } else {
             anyhow::bail!("unsupported database URL: expected sqlite:… or postgres://…");
         };
@@ -210,6 +237,7 @@ impl Database {
         Ok(Self {
             inner: Arc::new(Inner {
                 connection,
+                bookkeeping,
                 backend,
                 write_gate: Arc::new(Mutex::new(())),
                 queue: std::sync::Mutex::new(Vec::new()),
@@ -373,18 +401,44 @@ impl Database {
             .map_err(|err| StoreError::Unexpected(anyhow::Error::new(err)))
     }
 
-    /// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`, which takes the write lock
-    /// up front, so that another process's writer makes it wait (busy timeout) rather than
-    /// fail halfway. On SQLite, call it while holding [`Self::lock_write_gate`].
-    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, sea_orm::DbErr> {
-        let options = TransactionOptions {
+    /// Where bookkeeping writes go: claims of links' queues, leases of receipts and their
+    /// renewals and releases. Those rows only say who works on what for the next seconds; a
+    /// lease lost in a crash is the same as one that expired. So their commits do not wait
+    /// for the disk: a connection of its own with `synchronous = NORMAL` on SQLite (the WAL is
+    /// synced by the next data commit or checkpoint), a small pool with
+    /// `synchronous_commit = off` on PostgreSQL (visible to every other session at once,
+    /// flushed within the WAL writer's delay). What a worker does under a lease that matters
+    /// is a data commit guarded by the lease: it reaches the disk, and the lease row before it
+    /// in the WAL with it. On a private in-memory database this is the one connection.
+    pub(crate) fn bookkeeping(&self) -> &DatabaseConnection {
+        &self.inner.bookkeeping
+    }
+
+    /// Begins a bookkeeping write transaction ([`Self::bookkeeping`]); on SQLite `BEGIN
+    /// IMMEDIATE`, taken while holding [`Self::lock_write_gate`] like every write.
+    pub(crate) async fn begin_bookkeeping(&self) -> Result<DatabaseTransaction, sea_orm::DbErr> {
+        self.bookkeeping()
+            .begin_with_options(self.write_options())
+            .await
+    }
+
+    fn write_options(&self) -> TransactionOptions {
+        TransactionOptions {
             sqlite_transaction_mode: match self.inner.backend {
                 Backend::Sqlite => Some(SqliteTransactionMode::Immediate),
                 Backend::Postgres => None,
             },
             ..TransactionOptions::default()
-        };
-        self.connection().begin_with_options(options).await
+        }
+    }
+
+    /// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`, which takes the write lock
+    /// up front, so that another process's writer makes it wait (busy timeout) rather than
+    /// fail halfway. On SQLite, call it while holding [`Self::lock_write_gate`].
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, sea_orm::DbErr> {
+        self.connection()
+            .begin_with_options(self.write_options())
+            .await
     }
 }
 
@@ -434,16 +488,22 @@ fn is_sqlite_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }
 
-async fn connect_sqlite(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
+/// Opens a pool to a SQLite file (or the private in-memory database). `synchronous`: FULL for
+/// the data, which syncs the WAL on every commit. With NORMAL, a power loss can roll back
+/// commits that were already acknowledged, and the transaction counter with them: their
+/// transaction ids would then be handed out again for different changes, breaking the
+/// promise that an id names one committed transaction. NORMAL only for bookkeeping (see
+/// [`Database::bookkeeping`]).
+async fn connect_sqlite(
+    url: &str,
+    max_connections: u32,
+    synchronous: SqliteSynchronous,
+) -> anyhow::Result<DatabaseConnection> {
     let options = SqliteConnectOptions::from_str(url)
         .context("parsing the SQLite URL")?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        // FULL syncs the WAL on every commit. With NORMAL, a power loss can roll back commits
-        // that were already acknowledged, and the transaction counter with them: their
-        // transaction ids would then be handed out again for different changes, breaking the
-        // promise that an id names one committed transaction.
-        .synchronous(SqliteSynchronous::Full)
+        .synchronous(synchronous)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
         .foreign_keys(true);
     let pool = if is_sqlite_memory(url) {
@@ -477,8 +537,18 @@ async fn create_parent_dir(file: &Path) -> anyhow::Result<()> {
     }
 }
 
-async fn connect_postgres(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
-    let options = PgConnectOptions::from_str(url).context("parsing the PostgreSQL URL")?;
+/// Opens a pool to PostgreSQL; `durable: false` for bookkeeping (see
+/// [`Database::bookkeeping`]), whose commits do not wait for the WAL flush
+/// (`synchronous_commit = off`).
+async fn connect_postgres(
+    url: &str,
+    max_connections: u32,
+    durable: bool,
+) -> anyhow::Result<DatabaseConnection> {
+    let mut options = PgConnectOptions::from_str(url).context("parsing the PostgreSQL URL")?;
+    if !durable {
+        options = options.options([("synchronous_commit", "off")]);
+    }
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         // sqlx pings every connection it hands out by default: a round trip per query, as
@@ -511,36 +581,55 @@ mod tests {
         assert!(!is_sqlite_memory("sqlite://./data/hazel.db"));
     }
 
+    /// The first column of the one row `sql` answers on `connection`, as text.
+    async fn setting(connection: &DatabaseConnection, sql: &str) -> String {
+        use sea_orm::{ConnectionTrait as _, Statement};
+        let row = connection
+            .query_one_raw(Statement::from_string(
+                connection.get_database_backend(),
+                sql.to_owned(),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<String>(0)
+            .or_else(|_| row.try_get_by_index::<i64>(0).map(|v| v.to_string()))
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn sqlite_files_use_wal_full_sync_a_busy_timeout_and_foreign_keys() {
-        use sea_orm::{ConnectionTrait as _, Statement};
-
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("hazel.db").display());
         let db = Database::connect(&url).await.unwrap();
-        let pragma = |name: &str| {
-            let db = db.clone();
-            let sql = format!("PRAGMA {name}");
-            async move {
-                let row = db
-                    .connection()
-                    .query_one_raw(Statement::from_string(
-                        db.connection().get_database_backend(),
-                        sql,
-                    ))
-                    .await
-                    .unwrap()
-                    .unwrap();
-                row.try_get_by_index::<String>(0)
-                    .or_else(|_| row.try_get_by_index::<i64>(0).map(|v| v.to_string()))
-                    .unwrap()
-            }
-        };
-        assert_eq!(pragma("journal_mode").await, "wal");
+        let data = db.connection();
+        assert_eq!(setting(data, "PRAGMA journal_mode").await, "wal");
         // 2 is FULL.
-        assert_eq!(pragma("synchronous").await, "2");
-        assert_eq!(pragma("foreign_keys").await, "1");
-        assert_eq!(pragma("busy_timeout").await, "5000");
+        assert_eq!(setting(data, "PRAGMA synchronous").await, "2");
+        assert_eq!(setting(data, "PRAGMA foreign_keys").await, "1");
+        assert_eq!(setting(data, "PRAGMA busy_timeout").await, "5000");
+        // Leases and claims only: 1 is NORMAL (no sync per commit), the rest alike.
+        let bookkeeping = db.bookkeeping();
+        assert_eq!(setting(bookkeeping, "PRAGMA synchronous").await, "1");
+        assert_eq!(setting(bookkeeping, "PRAGMA journal_mode").await, "wal");
+        assert_eq!(setting(bookkeeping, "PRAGMA busy_timeout").await, "5000");
+    }
+
+    #[tokio::test]
+    async fn postgres_bookkeeping_commits_without_waiting_for_the_flush_and_data_does() {
+        let Some(admin) = crate::testing::postgres_admin_url() else {
+            eprintln!("skipped: HAZEL_TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let db = Database::connect(&admin).await.unwrap();
+        assert_eq!(
+            setting(db.connection(), "SHOW synchronous_commit").await,
+            "on"
+        );
+        assert_eq!(
+            setting(db.bookkeeping(), "SHOW synchronous_commit").await,
+            "off"
+        );
     }
 
     /// The indexes of `db` as (name, definition), definitions lowercased.

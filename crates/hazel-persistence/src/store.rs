@@ -26,6 +26,7 @@ use sea_orm::{
 use tokio::sync::oneshot;
 
 use crate::Database;
+use crate::cache::{NotificationPages, NotificationsTouched};
 use crate::database::Pending;
 use crate::entity::{
     api_tokens, channel_links, channels, connections, members, messages, notifications,
@@ -90,6 +91,7 @@ impl Store for Database {
     async fn commit(&self, changeset: Changeset) -> Result<Committed, StoreError> {
         let changes_routes = changeset.as_slice().iter().any(changes_routes);
         let rings = crate::WorkNotices::rings_for(&changeset);
+        let notifications = NotificationsTouched::of(changeset.as_slice());
         let committed = if self.is_sqlite() {
             self.group_commit(changeset).await
         } else {
@@ -101,8 +103,9 @@ impl Store for Database {
         if changes_routes {
             // Whether it committed or not (a failure may be ambiguous): the next message
             // write reads its channel's routes afresh.
-            self.reads().routes.invalidate_all();
+            self.reads().forget_routes();
         }
+        NotificationPages::forget(&self.reads().notifications, &notifications);
         committed
     }
 }

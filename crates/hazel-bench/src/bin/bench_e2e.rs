@@ -64,6 +64,24 @@ struct RateRun {
     p95: Duration,
     p99: Duration,
     peak_rss_kib: u64,
+    /// When the first message was scheduled (µs since the Unix epoch, as the service's clock
+    /// writes its times), and the schedule's interval.
+    first_scheduled_micros: i64,
+    interval: Duration,
+    /// Where the time went, read back from the service's database.
+    stages: Option<Stages>,
+}
+
+/// p50 and p99 of each leg of a message's way, from the times the service wrote: the
+/// scheduled send to its receipt being recorded (HTTP, signature, decoding); the receipt to its
+/// processing (the intake's commit, the receipt worker's wake-up, lease and processing reads);
+/// the processing to the Discord post's answer (the processing commit, the delivery worker's
+/// wake-up, claim, reads and the post).
+#[derive(Clone, Copy, Debug)]
+struct Stages {
+    to_receipt: (Duration, Duration),
+    to_processed: (Duration, Duration),
+    to_delivered: (Duration, Duration),
 }
 
 impl RateRun {
@@ -260,7 +278,11 @@ async fn run_database(
     let mut next_fixed = 1;
     loop {
         eprintln!("{database}: {rate} messages/s for {} s", length.as_secs());
-        let run = offer(&sender, &service, &arrivals, run_number, rate, length).await?;
+        let mut run = offer(&sender, &service, &arrivals, run_number, rate, length).await?;
+        match stages(url, run_number, &run).await {
+            Ok(found) => run.stages = Some(found),
+            Err(error) => eprintln!("{database}: where the time went is unknown: {error:#}"),
+        }
         run_number += 1;
         eprintln!(
             "{database}: {rate}/s: {}/{} delivered, p50 {} p99 {}",
@@ -382,6 +404,9 @@ async fn run_database(
 
 /// When each message text arrived on Discord (more than once: a duplicate).
 type Arrivals = Arc<Mutex<HashMap<String, Vec<Instant>>>>;
+
+/// Notifications of the caller, listed by the notifications cells.
+const NOTIFICATIONS: usize = 20;
 
 /// Distinct Slack authors the events come from.
 const AUTHORS: usize = 20;
@@ -568,6 +593,28 @@ async fn seed(base: &str, token: &str) -> anyhow::Result<Seeded> {
             }
         }
     }
+    // The caller's notifications list is a page of real rows, not an empty one.
+    let members: Value = client
+        .get(format!("{base}/api/v1/organizations/{org}/members"))
+        .header("authorization", &auth)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let me = members["data"][0]["id"]
+        .as_str()
+        .context("no member in the seeded organization")?
+        .to_owned();
+    for i in 0..NOTIFICATIONS {
+        post(
+            "/notifications",
+            json!({"memberId": me, "targetedResourceId": format!("bench-{i}"),
+                   "targetedResourceType": "mention", "resourceId": format!("channel-{i}"),
+                   "resourceType": "channel"}),
+        )
+        .await?;
+    }
     Ok(Seeded {
         org,
         slack_link: slack_link.context("no Slack link seeded")?,
@@ -635,6 +682,11 @@ async fn offer(
     let offered = (u64::from(rate) * length.as_secs()) as usize;
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
     let start = Instant::now() + Duration::from_millis(100);
+    let first_scheduled_micros = i64::try_from(
+        (std::time::SystemTime::now() + Duration::from_millis(100))
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_micros(),
+    )?;
     let texts: Vec<String> = (0..offered).map(|i| format!("bench {run}-{i}")).collect();
     let mut sends = tokio::task::JoinSet::new();
     let mut peak_rss_kib = 0;
@@ -703,6 +755,67 @@ async fn offer(
         p95: at(0.95),
         p99: at(0.99),
         peak_rss_kib,
+        first_scheduled_micros,
+        interval,
+        stages: None,
+    })
+}
+
+/// Reads back, for the messages of run `run` of [`offer`], when the service recorded each
+/// receipt, processed it and had the Discord post answered: [`Stages`].
+async fn stages(url: &str, run: usize, offered: &RateRun) -> anyhow::Result<Stages> {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let db = sea_orm::Database::connect(url).await?;
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT r.dedupe_key, r.created_at, r.completed_at, o.completed_at AS delivered_at \
+             FROM chat_sync_event_receipts r \
+             JOIN chat_sync_outbox o ON o.hazel_message_id = r.hazel_message_id \
+             WHERE r.dedupe_key LIKE $1",
+            // The receipts of Slack creates are keyed `team:channel:ts:create`, and the
+            // bench's ts is `<run second>.<message index>` (see `EventSender::request`).
+            [format!("%:{}.%:create", 1_700_000_000 + run).into()],
+        ))
+        .await?;
+    db.close().await?;
+    let marker = format!(":{}.", 1_700_000_000 + run);
+    let (mut to_receipt, mut to_processed, mut to_delivered) = (Vec::new(), Vec::new(), Vec::new());
+    let span = |from: i64, to: i64| Duration::from_micros(u64::try_from(to - from).unwrap_or(0));
+    for row in rows {
+        let key: String = row.try_get("", "dedupe_key")?;
+        let i: u32 = key
+            .split_once(&marker)
+            .and_then(|(_, rest)| rest.split(':').next())
+            .context("a bench receipt key")?
+            .parse()?;
+        let scheduled =
+            offered.first_scheduled_micros + i64::try_from((offered.interval * i).as_micros())?;
+        let recorded: i64 = row.try_get("", "created_at")?;
+        let (Some(processed), Some(delivered)) = (
+            row.try_get::<Option<i64>>("", "completed_at")?,
+            row.try_get::<Option<i64>>("", "delivered_at")?,
+        ) else {
+            continue;
+        };
+        to_receipt.push(span(scheduled, recorded));
+        to_processed.push(span(recorded, processed));
+        to_delivered.push(span(processed, delivered));
+    }
+    anyhow::ensure!(
+        !to_receipt.is_empty(),
+        "no delivered message of run {run} was found"
+    );
+    let p50_p99 = |mut spans: Vec<Duration>| {
+        spans.sort_unstable();
+        let at = |q: f64| spans[((spans.len() - 1) as f64 * q).round() as usize];
+        (at(0.50), at(0.99))
+    };
+    Ok(Stages {
+        to_receipt: p50_p99(to_receipt),
+        to_processed: p50_p99(to_processed),
+        to_delivered: p50_p99(to_delivered),
     })
 }
 
@@ -959,6 +1072,26 @@ fn print_report(reports: &[Report]) {
                 latency(run.p99),
                 run.peak_rss_kib as f64 / 1024.0
             );
+        }
+    }
+    println!();
+    println!(
+        "| database | offered/s | scheduled → receipt recorded (p50 / p99) | → processed | → Discord post answered |"
+    );
+    println!("|---|---|---|---|---|");
+    for report in reports {
+        for run in &report.runs {
+            if let Some(stages) = &run.stages {
+                let pair = |(p50, p99): (Duration, Duration)| format!("{} / {}", ms(p50), ms(p99));
+                println!(
+                    "| {} | {} | {} | {} | {} |",
+                    report.database,
+                    run.rate,
+                    pair(stages.to_receipt),
+                    pair(stages.to_processed),
+                    pair(stages.to_delivered)
+                );
+            }
         }
     }
     println!();

@@ -54,9 +54,10 @@ impl SyncServices {
     /// Wires every sync use case to the same ports.
     #[must_use]
     pub fn new(ports: sync::SyncPorts) -> Self {
+        let touches = std::sync::Arc::<sync::RecentTouches>::default();
         Self {
-            ingest: sync::IngestService::new(ports.clone()),
-            delivery: sync::DeliveryService::new(ports.clone()),
+            ingest: sync::IngestService::sharing(ports.clone(), std::sync::Arc::clone(&touches)),
+            delivery: sync::DeliveryService::sharing(ports.clone(), touches),
             deliveries: sync::DeliveriesService::new(ports.clone()),
             observer: ports.observer.clone(),
             queue: ports.queue,

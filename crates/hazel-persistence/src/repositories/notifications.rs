@@ -7,8 +7,11 @@ use hazel_domain::model::page::{Page, PageRequest};
 use hazel_domain::ports::{NotificationFilter, NotificationRepository, RepoError};
 use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
 
+use std::sync::Arc;
+
 use super::{convert, convert_opt};
 use crate::Database;
+use crate::cache::NotificationPages;
 use crate::entity::notifications;
 use crate::error::ReadResultExt as _;
 use crate::page::{Order, page_of, to_page};
@@ -34,6 +37,15 @@ impl NotificationRepository for Database {
                 next_cursor: None,
             });
         }
+        // A member's first page (the list clients poll) may be answered from memory.
+        let cached = NotificationPages::key(filter, page);
+        let pages = &self.reads().notifications;
+        if let Some(key) = &cached
+            && let Some(page) = pages.get(key)
+        {
+            return Ok(Page::clone(&page));
+        }
+        let generation = pages.generation();
         let member_ids = filter.member_ids.iter().map(ToString::to_string);
         let mut select =
             notifications::Entity::find().filter(notifications::Column::MemberId.is_in(member_ids));
@@ -45,6 +57,10 @@ impl NotificationRepository for Database {
             .await
             .read("listing notifications")?;
         let notifications = convert(rows, notifications::Model::into_domain)?;
-        Ok(to_page(notifications, page, |n| n.id.to_string()))
+        let listed = to_page(notifications, page, |n| n.id.to_string());
+        if let Some(key) = cached {
+            pages.keep(key, generation, Arc::new(listed.clone()));
+        }
+        Ok(listed)
     }
 }

@@ -30,8 +30,10 @@ fn lease_end(now: Timestamp, lease: Duration) -> i64 {
 }
 
 impl Database {
-    /// Runs one bookkeeping write (with `$n` placeholders) in a transaction of its own and
-    /// answers the rows it returns. On SQLite it waits for the one writer like every write.
+    /// Runs one bookkeeping write (with `$n` placeholders) in a transaction of its own on the
+    /// [bookkeeping connection](Database::bookkeeping), which commits without waiting for the
+    /// disk, and answers the rows it returns. On SQLite it waits for the one writer like every
+    /// write.
     async fn write_rows(
         &self,
         sql: &str,
@@ -43,18 +45,9 @@ impl Database {
         } else {
             None
         };
-        let _permit = if self.is_sqlite() {
-            None
-        } else {
-            Some(
-                self.write_permit()
-                    .await
-                    .map_err(|e| QueueError::Unexpected(anyhow::Error::new(e)))?,
-            )
-        };
         let backend = self.connection().get_database_backend();
         let txn = self
-            .begin_write()
+            .begin_bookkeeping()
             .await
             .map_err(|e| db_error(e, "beginning a queue write"))?;
         let rows = match txn.query_all_raw(statement(backend, sql, values)).await {

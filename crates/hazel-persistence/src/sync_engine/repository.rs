@@ -184,9 +184,11 @@ impl Database {
 #[async_trait]
 impl SyncRepository for Database {
     async fn routes_for_channel(&self, channel: ChannelId) -> Result<Vec<Route>, RepoError> {
-        if let Some(routes) = self.reads().routes.get(&channel) {
+        let cache = &self.reads().routes;
+        if let Some(routes) = cache.get(&channel) {
             return Ok(routes.as_ref().clone());
         }
+        let generation = cache.generation();
         let routes = self
             .routes_where(
                 sea_orm::Condition::all()
@@ -194,20 +196,27 @@ impl SyncRepository for Database {
                 "finding a channel's routes",
             )
             .await?;
-        self.reads()
-            .routes
-            .insert(channel, std::sync::Arc::new(routes.clone()));
+        cache.keep(channel, generation, std::sync::Arc::new(routes.clone()));
         Ok(routes)
     }
 
     async fn route(&self, link: ChannelLinkId) -> Result<Option<Route>, RepoError> {
-        Ok(self
+        let cache = &self.reads().route_by_link;
+        if let Some(route) = cache.get(&link) {
+            return Ok(Some(route));
+        }
+        let generation = cache.generation();
+        let route = self
             .routes_where(
                 sea_orm::Condition::all().add(channel_links::Column::Id.eq(link.to_string())),
                 "finding a route",
             )
             .await?
-            .pop())
+            .pop();
+        if let Some(route) = &route {
+            cache.keep(link, generation, route.clone());
+        }
+        Ok(route)
     }
 
     async fn route_for_external(
@@ -215,7 +224,13 @@ impl SyncRepository for Database {
         connection: SyncConnectionId,
         channel: &ExternalChannelId,
     ) -> Result<Option<Route>, RepoError> {
-        Ok(self
+        let cache = &self.reads().route_by_external;
+        let key = (connection, channel.as_str().to_owned());
+        if let Some(route) = cache.get(&key) {
+            return Ok(Some(route));
+        }
+        let generation = cache.generation();
+        let route = self
             .routes_where(
                 sea_orm::Condition::all()
                     .add(channel_links::Column::ConnectionId.eq(connection.to_string()))
@@ -223,7 +238,11 @@ impl SyncRepository for Database {
                 "finding the route of an external channel",
             )
             .await?
-            .pop())
+            .pop();
+        if let Some(route) = &route {
+            cache.keep(key, generation, route.clone());
+        }
+        Ok(route)
     }
 
     async fn connections_for_workspace(
@@ -231,7 +250,13 @@ impl SyncRepository for Database {
         provider: Provider,
         workspace: &ExternalWorkspaceId,
     ) -> Result<Vec<SyncConnection>, RepoError> {
-        connections::Entity::find()
+        let cache = &self.reads().workspace_connections;
+        let key = (provider, workspace.as_str().to_owned());
+        if let Some(connections) = cache.get(&key) {
+            return Ok(connections.as_ref().clone());
+        }
+        let generation = cache.generation();
+        let found: Vec<SyncConnection> = connections::Entity::find()
             .filter(connections::Column::DeletedAt.is_null())
             .filter(connections::Column::Provider.eq(provider.as_str()))
             .filter(connections::Column::ExternalWorkspaceId.eq(workspace.as_str()))
@@ -241,7 +266,11 @@ impl SyncRepository for Database {
             .into_iter()
             .map(connections::Model::into_domain)
             .collect::<anyhow::Result<_>>()
-            .map_err(unexpected)
+            .map_err(unexpected)?;
+        if !found.is_empty() {
+            cache.keep(key, generation, std::sync::Arc::new(found.clone()));
+        }
+        Ok(found)
     }
 
     async fn connections_for_provider(

@@ -21,6 +21,7 @@ use hazel_domain::ports::{
     Change, ChangeOutcome, Changeset, DeliveryFilter, Store as _, StoreError, SyncChange,
     SyncQueue as _, SyncRepository as _, UniqueRule,
 };
+use hazel_domain::services::sync::Route;
 
 use crate::support::{World, commit, connection, each_backend, link, message, now};
 
@@ -484,6 +485,96 @@ async fn a_channels_routes_follow_link_changes_at_once_here_and_within_a_second_
         assert_eq!(
             routes.iter().map(|r| r.link.id).collect::<Vec<_>>(),
             vec![elsewhere.id]
+        );
+    })
+    .await;
+}
+
+/// A link's route (by id and by external channel) and a workspace's connections are answered
+/// from memory too, but the next read after this process changes the connection or the link
+/// sees the change, and a link or workspace not found is never remembered as missing.
+#[tokio::test]
+async fn routes_and_workspace_connections_follow_this_processs_changes_at_once() {
+    crate::support::each_backend(|db| async move {
+        let world = World::create(&db).await;
+        let conn = connection(world.organization.id, world.user.id, "T1");
+        let workspace = crate::support::workspace_id("T1");
+        let provider = conn.provider;
+        let external = ExternalChannelId::parse("c", "C1").unwrap();
+        // Missing, then added: seen at once.
+        assert!(
+            db.connections_for_workspace(provider, &workspace)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        commit(&db, vec![Change::InsertConnection(conn.clone())]).await;
+        assert_eq!(
+            db.connections_for_workspace(provider, &workspace)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let linked = link(conn.id, world.channel.id, "C1");
+        assert!(db.route(linked.id).await.unwrap().is_none());
+        assert!(
+            db.route_for_external(conn.id, &external)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        commit(&db, vec![Change::InsertChannelLink(linked.clone())]).await;
+        assert_eq!(db.route(linked.id).await.unwrap().unwrap().link, linked);
+
+        // Kept, then changed: the next reads see the change.
+        let status = |route: Option<Route>| route.unwrap().connection.status;
+        assert_eq!(
+            status(db.route_for_external(conn.id, &external).await.unwrap()),
+            ConnectionStatus::Connected
+        );
+        commit(
+            &db,
+            vec![Change::PatchConnection {
+                id: conn.id,
+                columns: hazel_domain::ports::ConnectionColumns {
+                    status: Some(ConnectionStatus::Disconnected),
+                    ..Default::default()
+                },
+                updated_at: now(),
+            }],
+        )
+        .await;
+        assert_eq!(
+            status(db.route(linked.id).await.unwrap()),
+            ConnectionStatus::Disconnected
+        );
+        assert_eq!(
+            status(db.route_for_external(conn.id, &external).await.unwrap()),
+            ConnectionStatus::Disconnected
+        );
+        assert_eq!(
+            db.connections_for_workspace(provider, &workspace)
+                .await
+                .unwrap()[0]
+                .status,
+            ConnectionStatus::Disconnected
+        );
+
+        commit(
+            &db,
+            vec![Change::DeleteChannelLink {
+                id: linked.id,
+                at: now(),
+            }],
+        )
+        .await;
+        assert!(db.route(linked.id).await.unwrap().is_none());
+        assert!(
+            db.route_for_external(conn.id, &external)
+                .await
+                .unwrap()
+                .is_none()
         );
     })
     .await;

@@ -7,13 +7,14 @@
 //! restart instead of posting it twice.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 
 use super::ingest::LAST_SYNC_COALESCE;
 use super::policy::{RetryDecision, Route, outbound_refusal};
-use super::{SyncPorts, jitter};
+use super::{RecentTouches, SyncPorts, jitter};
 use crate::ids::{DeliveryId, MessageId};
 use crate::model::Timestamp;
 use crate::model::chat_sync::{ConnectionStatus, Provider};
@@ -148,13 +149,19 @@ impl ReadAhead {
 #[derive(Clone)]
 pub struct DeliveryService {
     ports: SyncPorts,
+    touches: Arc<RecentTouches>,
 }
 
 impl DeliveryService {
     /// Wires the service.
     #[must_use]
     pub fn new(ports: SyncPorts) -> Self {
-        Self { ports }
+        Self::sharing(ports, Arc::default())
+    }
+
+    /// Wires the service, sharing the record of `lastSyncAt` touches with other services.
+    pub(crate) fn sharing(ports: SyncPorts, touches: Arc<RecentTouches>) -> Self {
+        Self { ports, touches }
     }
 
     /// Delivers the claimed link's queue in order, up to `max_steps` deliveries, stopping at
@@ -184,6 +191,10 @@ impl DeliveryService {
             if head.is_empty() {
                 break;
             }
+            // A head shorter than asked for was the whole queue: what was enqueued since is
+            // left to the next claim (the worker claims again at once), which saves reading
+            // an empty head after every look.
+            let whole_queue = head.len() < HEAD_BATCH as usize;
             // One read of the link per look at its queue, and one commit marking every due
             // create of it "sent, outcome unknown" before any is sent (instead of one commit
             // per create): a crash then costs a lookup of the origin marker per marked create,
@@ -253,6 +264,9 @@ impl DeliveryService {
             // The next look at the queue must see these outcomes.
             if !self.flush(claim, &mut deferred).await? {
                 report.steps.push((DeliveryStep::ClaimLost, Duration::ZERO));
+                break;
+            }
+            if whole_queue {
                 break;
             }
         }
@@ -342,8 +356,12 @@ impl DeliveryService {
         });
         let mut changeset = Changeset::new().with(self.guard(claim));
         changeset.extend(changes);
+        let touches = RecentTouches::of(changeset.iter());
         match self.ports.store.commit(changeset).await {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                self.touches.committed(&touches);
+                Ok(true)
+            }
             Err(err) if err.is_precondition_of(0) => Ok(false),
             Err(err) => Err(store_failure(err)),
         }
@@ -847,8 +865,12 @@ impl DeliveryService {
     ) -> anyhow::Result<DeliveryStep> {
         let mut changeset = Changeset::new().with(self.guard(claim));
         changeset.extend(changes);
+        let touches = RecentTouches::of(changeset.iter());
         match self.ports.store.commit(changeset).await {
-            Ok(_) => Ok(step),
+            Ok(_) => {
+                self.touches.committed(&touches);
+                Ok(step)
+            }
             Err(err) if err.is_precondition_of(0) => Ok(DeliveryStep::ClaimLost),
             Err(err) => Err(store_failure(err)),
         }
@@ -910,11 +932,14 @@ impl DeliveryService {
             },
             external_message_id: external.map(|refs| refs.root().clone()),
         };
-        let touch = SyncChange::TouchLastSync {
-            connection: route.connection.id,
-            at: now,
-            coalesce: LAST_SYNC_COALESCE,
-        };
+        let touch =
+            self.touches
+                .due(route.connection.id, now)
+                .then_some(SyncChange::TouchLastSync {
+                    connection: route.connection.id,
+                    at: now,
+                    coalesce: LAST_SYNC_COALESCE,
+                });
         let linked = match &effect {
             Effect::Posted { .. } | Effect::Skip(_) => None,
             Effect::Edited { .. } | Effect::Done | Effect::Reacted(_) | Effect::Pinned(_) => {
@@ -939,8 +964,10 @@ impl DeliveryService {
                     created_at: now,
                     updated_at: now,
                 })),
-                touch,
-            ],
+            ]
+            .into_iter()
+            .chain(touch)
+            .collect(),
             Effect::Edited { refs, hash } => {
                 let mut changes = vec![delivered(Some(&refs))];
                 if let Some(linked) = linked {
@@ -953,7 +980,7 @@ impl DeliveryService {
                         updated_at: now,
                     });
                 }
-                changes.push(touch);
+                changes.extend(touch);
                 changes
             }
             Effect::Reacted(reactions) => {
@@ -968,10 +995,12 @@ impl DeliveryService {
                         updated_at: now,
                     });
                 }
-                changes.push(touch);
+                changes.extend(touch);
                 changes
             }
-            Effect::Done => vec![delivered(linked.as_ref().map(|l| &l.external)), touch],
+            Effect::Done => std::iter::once(delivered(linked.as_ref().map(|l| &l.external)))
+                .chain(touch)
+                .collect(),
             Effect::Pinned(pinned) => {
                 let mut changes = vec![delivered(linked.as_ref().map(|l| &l.external))];
                 if let Some(linked) = linked {
@@ -981,7 +1010,7 @@ impl DeliveryService {
                         updated_at: now,
                     });
                 }
-                changes.push(touch);
+                changes.extend(touch);
                 changes
             }
         };

@@ -3,11 +3,12 @@
 //! link, the notifications, the receipt's status).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 
 use super::policy::{edit_is_echo, inbound_refusal, own_echo};
-use super::{SyncPorts, jitter, outbox_changes};
+use super::{RecentTouches, SyncPorts, jitter, outbox_changes};
 use crate::ids::{ChannelLinkId, MemberId, MessageId, ReactionId, ReceiptId, SyncConnectionId};
 use crate::model::Timestamp;
 use crate::model::channel::Channel;
@@ -136,13 +137,19 @@ enum Decision {
 #[derive(Clone)]
 pub struct IngestService {
     ports: SyncPorts,
+    touches: Arc<RecentTouches>,
 }
 
 impl IngestService {
     /// Wires the service.
     #[must_use]
     pub fn new(ports: SyncPorts) -> Self {
-        Self { ports }
+        Self::sharing(ports, Arc::default())
+    }
+
+    /// Wires the service, sharing the record of `lastSyncAt` touches with other services.
+    pub(crate) fn sharing(ports: SyncPorts, touches: Arc<RecentTouches>) -> Self {
+        Self { ports, touches }
     }
 
     /// Webhook and socket intake, stateless (any process may take it): finds the connections
@@ -506,13 +513,19 @@ impl IngestService {
             _ => 5,
         });
         changeset.extend(writes);
-        changeset.push(SyncChange::TouchLastSync {
-            connection: connection.id,
-            at: now,
-            coalesce: LAST_SYNC_COALESCE,
-        });
+        if self.touches.due(connection.id, now) {
+            changeset.push(SyncChange::TouchLastSync {
+                connection: connection.id,
+                at: now,
+                coalesce: LAST_SYNC_COALESCE,
+            });
+        }
+        let touches = RecentTouches::of(changeset.iter());
         match self.ports.store.commit(changeset).await {
-            Ok(_) => Ok(Some((connection.provider, written))),
+            Ok(_) => {
+                self.touches.committed(&touches);
+                Ok(Some((connection.provider, written)))
+            }
             // A lost lease, a concurrent receipt creating the same author, anything else:
             // nothing was written, and each receipt is decided again on its own.
             Err(_) => Ok(None),
@@ -576,13 +589,19 @@ impl IngestService {
                         hazel_message_id: message,
                         channel_link_id: Some(link),
                     });
-                    changeset.push(SyncChange::TouchLastSync {
-                        connection,
-                        at: now,
-                        coalesce: LAST_SYNC_COALESCE,
-                    });
+                    if self.touches.due(connection, now) {
+                        changeset.push(SyncChange::TouchLastSync {
+                            connection,
+                            at: now,
+                            coalesce: LAST_SYNC_COALESCE,
+                        });
+                    }
+                    let touches = RecentTouches::of(changeset.iter());
                     match self.ports.store.commit(changeset).await {
-                        Ok(_) => return Ok(ReceiptReport::Processed),
+                        Ok(_) => {
+                            self.touches.committed(&touches);
+                            return Ok(ReceiptReport::Processed);
+                        }
                         Err(err) if err.is_precondition_of(0) => {
                             return Ok(ReceiptReport::LeaseLost);
                         }

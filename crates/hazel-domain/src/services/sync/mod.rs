@@ -21,7 +21,7 @@ pub use ingest::{
 };
 pub use policy::{RetryDecision, RetryPolicy, Route};
 
-use crate::ids::{ChannelLinkId, DeliveryId, MessageId};
+use crate::ids::{ChannelLinkId, DeliveryId, MessageId, SyncConnectionId};
 use crate::model::Timestamp;
 use crate::model::delivery::{Delivery, DeliveryKind, DeliveryState};
 use crate::model::message::Emoji;
@@ -59,6 +59,57 @@ pub fn outbox_changes(
         .collect()
 }
 
+/// The `lastSyncAt` touches this process committed, by connection: a touch within
+/// [`ingest::LAST_SYNC_COALESCE`] of the last one committed here is not sent to the database
+/// at all (the database still coalesces touches from several processes). Shared by the
+/// services of one [`SyncServices`](crate::services::SyncServices).
+#[derive(Debug, Default)]
+pub(crate) struct RecentTouches(
+    std::sync::Mutex<std::collections::HashMap<SyncConnectionId, Timestamp>>,
+);
+
+impl RecentTouches {
+    fn touched(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<SyncConnectionId, Timestamp>> {
+        // A map of times, never left half written: usable after a panic elsewhere.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a touch of `connection` at `now` may change its `lastSyncAt`.
+    pub(crate) fn due(&self, connection: SyncConnectionId, now: Timestamp) -> bool {
+        self.touched()
+            .get(&connection)
+            .is_none_or(|last| now - *last >= ingest::LAST_SYNC_COALESCE)
+    }
+
+    /// Records the touches of a changeset that committed.
+    pub(crate) fn committed(&self, touches: &[(SyncConnectionId, Timestamp)]) {
+        let mut touched = self.touched();
+        for (connection, at) in touches {
+            let last = touched.entry(*connection).or_insert(*at);
+            *last = (*last).max(*at);
+        }
+    }
+
+    /// The touches in `changes`, to record once they committed.
+    pub(crate) fn of<'a>(
+        changes: impl IntoIterator<Item = &'a crate::ports::Change>,
+    ) -> Vec<(SyncConnectionId, Timestamp)> {
+        changes
+            .into_iter()
+            .filter_map(|change| match change {
+                crate::ports::Change::Sync(SyncChange::TouchLastSync {
+                    connection, at, ..
+                }) => Some((*connection, *at)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// The ports the sync engine's services use.
 #[derive(Clone)]
 pub struct SyncPorts {
@@ -91,4 +142,28 @@ pub struct SyncPorts {
 /// A number in `[0, 1)` for backoff jitter.
 fn jitter() -> f64 {
     rand::random::<f64>()
+}
+
+#[cfg(test)]
+mod recent_touches_tests {
+    use super::*;
+
+    #[test]
+    fn a_touch_within_the_window_of_one_committed_here_is_not_sent() {
+        let touches = RecentTouches::default();
+        let (a, b) = (SyncConnectionId::new(), SyncConnectionId::new());
+        let start = Timestamp::UNIX_EPOCH + time::Duration::days(20_000);
+        assert!(touches.due(a, start), "never touched: due");
+        // Deciding to touch is not touching: only a commit counts.
+        assert!(touches.due(a, start));
+        touches.committed(&[(a, start)]);
+        let within = start + time::Duration::seconds(1);
+        assert!(!touches.due(a, within));
+        assert!(touches.due(b, within), "other connections are apart");
+        let after = start + ingest::LAST_SYNC_COALESCE;
+        assert!(touches.due(a, after));
+        // An older touch committed late does not move the record back.
+        touches.committed(&[(a, after), (a, start)]);
+        assert!(!touches.due(a, after + time::Duration::seconds(1)));
+    }
 }

@@ -8,6 +8,7 @@ mod model;
 mod observe;
 mod ops;
 mod payload;
+mod rendered;
 mod responses;
 mod spec;
 mod sync_metrics;
@@ -35,6 +36,8 @@ pub struct ApiState {
     pub readiness: Arc<dyn Readiness>,
     /// The sync engine's metrics, rendered by `GET /metrics` beside the HTTP layer's.
     pub sync_metrics: Option<SyncMetrics>,
+    /// First pages of notifications as last rendered (`GET /api/v1/notifications`).
+    rendered_notifications: Arc<api::RenderedNotifications>,
 }
 
 impl ApiState {
@@ -45,6 +48,7 @@ impl ApiState {
             services: Arc::new(services),
             readiness,
             sync_metrics: None,
+            rendered_notifications: Arc::new(api::RenderedNotifications::new()),
         }
     }
 

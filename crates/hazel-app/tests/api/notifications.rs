@@ -444,6 +444,80 @@ async fn an_edit_notifies_only_whom_it_newly_mentions(app: TestApp) {
     assert!(notifications_of(&t.admin, "").await.is_empty());
 }
 
+/// The first page is what a client polls, and it is answered from a kept body while it is
+/// unchanged: every kind of change shows in the very next poll, for each filter.
+async fn a_polled_first_page_shows_every_change_at_once(app: TestApp) {
+    let t = team(&app).await;
+    let by_org = format!("?organizationId={}&limit=5", t.org);
+    let polls = ["", "?unread=true", by_org.as_str()];
+    let ids = |notes: Vec<Value>| -> Vec<String> {
+        notes
+            .iter()
+            .map(|n| n["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for poll in polls {
+        assert!(notifications_of(&t.bob, poll).await.is_empty());
+        assert!(notifications_of(&t.bob, poll).await.is_empty());
+    }
+    let msg = t
+        .owner
+        .post_message(&t.channel, &format!("one @[member:{}]", t.bob_id))
+        .await;
+    let first = ids(notifications_of(&t.bob, "").await);
+    assert_eq!(first.len(), 1);
+    for poll in polls {
+        assert_eq!(ids(notifications_of(&t.bob, poll).await), first, "{poll}");
+    }
+    let created = t
+        .owner
+        .post(
+            "/notifications",
+            json!({"memberId": t.bob_id, "resourceType": "x"}),
+        )
+        .await
+        .expect_status(201);
+    let second = created.data()["id"].as_str().unwrap().to_owned();
+    for poll in polls {
+        assert_eq!(
+            ids(notifications_of(&t.bob, poll).await),
+            [second.clone(), first[0].clone()],
+            "{poll}"
+        );
+    }
+    t.bob
+        .patch(
+            &format!("/notifications/{second}"),
+            json!({"readAt": "2026-01-02T03:04:05Z"}),
+        )
+        .await
+        .expect_status(200);
+    assert_eq!(ids(notifications_of(&t.bob, "?unread=true").await), first);
+    assert_eq!(
+        notifications_of(&t.bob, "").await[0]["readAt"],
+        "2026-01-02T03:04:05Z"
+    );
+    t.bob
+        .delete(&format!("/notifications/{second}"))
+        .await
+        .expect_status(200);
+    for poll in polls {
+        assert_eq!(ids(notifications_of(&t.bob, poll).await), first, "{poll}");
+    }
+    t.bob
+        .post(
+            "/notifications/delete-by-message-ids",
+            json!({"messageIds": [msg], "channelId": t.channel}),
+        )
+        .await
+        .expect_status(200);
+    for poll in polls {
+        assert!(notifications_of(&t.bob, poll).await.is_empty(), "{poll}");
+    }
+    // Another member's page is their own, however alike the requests.
+    assert!(notifications_of(&t.cy, "").await.is_empty());
+}
+
 hazel_testkit::on_every_backend!(
     a_mention_notifies_the_mentioned_member_only,
     channel_and_here_notify_everyone_but_the_author,
@@ -455,5 +529,6 @@ hazel_testkit::on_every_backend!(
     delete_by_message_ids_removes_only_the_callers_rows,
     reactions_notify_the_author_but_not_for_their_own,
     mentions_inside_code_and_urls_notify_nobody,
-    an_edit_notifies_only_whom_it_newly_mentions
+    an_edit_notifies_only_whom_it_newly_mentions,
+    a_polled_first_page_shows_every_change_at_once
 );

@@ -131,12 +131,14 @@ pub trait SyncRepository: Send + Sync {
         provider: Provider,
     ) -> Result<Vec<SyncConnection>, RepoError>;
 
-    /// Every live link (active or not) of the live connections of a provider, each with its
-    /// connection: the channels a catch-up reads.
+    /// The channels a catch-up reads: the live, active links that carry events in (direction
+    /// `both` or `inbound`) of a provider's live, connected connections, each with its
+    /// connection. Outbound-only, inactive and paused links are left in the database, however
+    /// many there are.
     ///
     /// # Errors
     /// [`RepoError::Unexpected`].
-    async fn routes_for_provider(&self, provider: Provider) -> Result<Vec<Route>, RepoError>;
+    async fn readable_routes(&self, provider: Provider) -> Result<Vec<Route>, RepoError>;
 
     /// The message link of `link` written last (either source): where a catch-up of the
     /// link's external channel starts reading.

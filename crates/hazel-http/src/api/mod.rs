@@ -18,7 +18,7 @@ pub(crate) use channels::ChannelsApi;
 pub(crate) use connections::ConnectionsApi;
 pub(crate) use deliveries::DeliveriesApi;
 pub(crate) use messages::MessagesApi;
-pub(crate) use notifications::NotificationsApi;
+pub(crate) use notifications::{NotificationsApi, RenderedNotifications};
 pub(crate) use organizations::OrganizationsApi;
 pub(crate) use webhooks::WebhooksApi;
 

@@ -2,8 +2,10 @@
 
 use hazel_domain::ValidationError;
 use hazel_domain::error::MembershipError;
-use hazel_domain::ids::{ChannelId, MemberId, MessageId, NotificationId, OrganizationId};
+use hazel_domain::ids::{ChannelId, MemberId, MessageId, NotificationId, OrganizationId, UserId};
 use hazel_domain::model::notification::MAX_RESOURCE_CHARS;
+use hazel_domain::model::notification::Notification as DomainNotification;
+use hazel_domain::model::page::Page as DomainPage;
 use hazel_domain::model::text::Opaque;
 use hazel_domain::services::notifications::{
     CreateNotificationError, DeleteByMessageIdsError, ManageNotificationError, NewNotification,
@@ -20,9 +22,23 @@ use crate::auth::BearerAuth;
 use crate::error::{ApiError, Resource};
 use crate::model::{Deleted, DeletedCount, Mutation, Notification, Page};
 use crate::payload::ApiJson;
+use crate::rendered::RenderedJson;
 use crate::responses::api_response;
 use crate::text::{CursorText, OpaqueText, UuidText};
 use crate::types::{Nullable, Rfc3339Input};
+
+/// Which first page of notifications a rendered body answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct FirstPage {
+    user: UserId,
+    organization: Option<OrganizationId>,
+    unread: bool,
+    limit: u32,
+}
+
+/// Rendered first pages of notifications, each answered again while its page is unchanged.
+pub(crate) type RenderedNotifications =
+    crate::rendered::RenderedPages<FirstPage, DomainPage<DomainNotification>>;
 
 /// Input of `notificationCreate`.
 #[derive(Object, Deserialize)]
@@ -105,7 +121,7 @@ api_response! {
     ListNotificationsResponse {
         /// The caller's notifications, newest first.
         #[oai(status = 200)]
-        Ok(Json<Page<Notification>>),
+        Ok(RenderedJson<Page<Notification>>),
     }
     errors [BadRequest, Unauthorized, NotFound, Internal]
     from MembershipError {
@@ -227,10 +243,21 @@ impl NotificationsApi {
                     .notifications
                     .list(&auth.0, organization, unread.0.unwrap_or(false), &page)
                     .await?;
-                Ok(ListNotificationsResponse::Ok(Json(Page::from_domain(
-                    found,
-                    Notification::from,
-                ))))
+                let render = |found: &DomainPage<DomainNotification>| {
+                    Page::from_domain(found.clone(), Notification::from)
+                };
+                // Only a first page is polled again and again; a later one is rendered anew
+                // each time rather than kept.
+                let key = page.after.is_none().then(|| FirstPage {
+                    user: auth.0.user.id,
+                    organization,
+                    unread: unread.0.unwrap_or(false),
+                    limit: page.limit,
+                });
+                Ok(ListNotificationsResponse::Ok(match key {
+                    Some(key) => state.rendered_notifications.answer(key, found, render),
+                    None => RenderedJson::now(&render(&found)),
+                }))
             }
             .await,
         )

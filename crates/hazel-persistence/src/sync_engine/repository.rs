@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use hazel_domain::ids::{
     ChannelId, ChannelLinkId, DeliveryId, MessageId, OrganizationId, ReceiptId, SyncConnectionId,
 };
-use hazel_domain::model::chat_sync::{ExternalChannelId, Provider, SyncConnection};
+use hazel_domain::model::chat_sync::{
+    ConnectionStatus, Direction, ExternalChannelId, Provider, SyncConnection,
+};
 use hazel_domain::model::delivery::MessageLink;
 use hazel_domain::model::external::{ExternalMessageId, ExternalUserId, ExternalWorkspaceId};
 use hazel_domain::model::identity::Member;
@@ -16,7 +18,7 @@ use hazel_domain::ports::{DeliveryFilter, DeliveryRecord, DeliveryRef, RepoError
 use hazel_domain::services::sync::Route;
 use sea_orm::{
     ColumnTrait as _, ConnectionTrait as _, EntityTrait as _, PaginatorTrait as _,
-    QueryFilter as _, QueryResult, Value,
+    QueryFilter as _, QueryResult, QuerySelect as _, Value,
 };
 
 use super::{
@@ -289,19 +291,26 @@ impl SyncRepository for Database {
             .map_err(unexpected)
     }
 
-    async fn routes_for_provider(&self, provider: Provider) -> Result<Vec<Route>, RepoError> {
-        let ids: Vec<String> = self
-            .connections_for_provider(provider)
-            .await?
-            .into_iter()
-            .map(|connection| connection.id.to_string())
-            .collect();
+    async fn readable_routes(&self, provider: Provider) -> Result<Vec<Route>, RepoError> {
+        let ids: Vec<String> = connections::Entity::find()
+            .select_only()
+            .column(connections::Column::Id)
+            .filter(connections::Column::DeletedAt.is_null())
+            .filter(connections::Column::Provider.eq(provider.as_str()))
+            .filter(connections::Column::Status.eq(ConnectionStatus::Connected.as_str()))
+            .into_tuple()
+            .all(self.connection())
+            .await
+            .read("finding a provider's connected connections")?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         self.routes_where(
-            sea_orm::Condition::all().add(channel_links::Column::ConnectionId.is_in(ids)),
-            "finding a provider's routes",
+            sea_orm::Condition::all()
+                .add(channel_links::Column::ConnectionId.is_in(ids))
+                .add(channel_links::Column::IsActive.eq(true))
+                .add(channel_links::Column::Direction.ne(Direction::Outbound.as_str())),
+            "finding a provider's readable routes",
         )
         .await
     }

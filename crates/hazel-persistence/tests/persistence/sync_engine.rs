@@ -6,8 +6,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use hazel_domain::ids::{DeliveryId, MessageLinkId, ReceiptId, WorkerId};
-use hazel_domain::model::chat_sync::ConnectionStatus;
 use hazel_domain::model::chat_sync::ExternalChannelId;
+use hazel_domain::model::chat_sync::{
+    ChannelLink, ConnectionStatus, Direction, Provider, SyncConnection,
+};
 use hazel_domain::model::delivery::{
     ContentHash, Delivery, DeliveryKind, DeliveryState, EventReceipt, IgnoreReason, LastError,
     LinkSource, MessageLink, ReceiptSource,
@@ -18,8 +20,8 @@ use hazel_domain::model::sync::{
     DedupeKey, ExternalRefs, InboundEvent, InboundEventKind, ReactionEmoji,
 };
 use hazel_domain::ports::{
-    Change, ChangeOutcome, Changeset, DeliveryFilter, Store as _, StoreError, SyncChange,
-    SyncQueue as _, SyncRepository as _, UniqueRule,
+    Change, ChangeOutcome, Changeset, DeliveryFilter, DeliveryRef, Store as _, StoreError,
+    SyncChange, SyncQueue as _, SyncRepository as _, UniqueRule,
 };
 use hazel_domain::services::sync::Route;
 
@@ -583,6 +585,134 @@ async fn routes_and_workspace_connections_follow_this_processs_changes_at_once()
 /// A batch of delivery outcomes (states in a row, message links in a row) is written with one
 /// statement per kind, answers each change's outcome, and reads back through the batched
 /// reads; a run with a conflicting row fails naming that change and writes nothing.
+/// A catch-up reads only what it can read, however many other links there are.
+#[tokio::test]
+async fn readable_routes_are_the_active_inbound_links_of_connected_connections() {
+    crate::support::each_backend(|db| async move {
+        let world = World::create(&db).await;
+        let mut changes = Vec::new();
+        let mut linked = |workspace: &str, edit: &dyn Fn(&mut SyncConnection, &mut ChannelLink)| {
+            let mut conn = connection(world.organization.id, world.user.id, workspace);
+            let mut l = link(conn.id, world.channel.id, "C1");
+            edit(&mut conn, &mut l);
+            changes.push(Change::InsertConnection(conn));
+            changes.push(Change::InsertChannelLink(l.clone()));
+            l.id
+        };
+        let both = linked("T1", &|_, _| {});
+        let inbound = linked("T2", &|_, l| l.direction = Direction::Inbound);
+        linked("T3", &|_, l| l.direction = Direction::Outbound);
+        linked("T4", &|_, l| l.is_active = false);
+        linked("T5", &|c, _| c.status = ConnectionStatus::Disconnected);
+        linked("T6", &|c, _| c.provider = Provider::Discord);
+        commit(&db, changes).await;
+        let mut read: Vec<_> = db
+            .readable_routes(Provider::Slack)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|route| route.link.id)
+            .collect();
+        read.sort();
+        let mut expected = vec![both, inbound];
+        expected.sort();
+        assert_eq!(read, expected);
+    })
+    .await;
+}
+
+/// Outcomes of several receipts and deliveries enqueued in one changeset (as a batch of
+/// receipts processed together writes them): each answers its own outcome, and a link's queue
+/// keeps the order the changeset gave.
+#[tokio::test]
+async fn receipt_outcomes_and_deliveries_written_together_keep_their_answers_and_order() {
+    each_backend(|db| async move {
+        let world = World::create(&db).await;
+        let conn = connection(world.organization.id, world.user.id, "T1");
+        let l = link(conn.id, world.channel.id, "C1");
+        let receipts: Vec<_> = (0..3).map(|i| receipt(conn.id, &format!("k{i}"))).collect();
+        let mut setup = vec![
+            Change::InsertConnection(conn.clone()),
+            Change::InsertChannelLink(l.clone()),
+        ];
+        setup.extend(
+            receipts
+                .iter()
+                .map(|r| Change::Sync(SyncChange::InsertReceipt(Box::new(r.clone())))),
+        );
+        commit(&db, setup).await;
+        let messages: Vec<_> = (0..4)
+            .map(|i| {
+                let mut m = message(world.channel.id, world.owner.id, &format!("hi {i}"));
+                m.id = hazel_domain::ids::MessageId::new();
+                m
+            })
+            .collect();
+        let mut batch = Changeset::new();
+        for m in &messages {
+            batch.push(Change::InsertMessage(m.clone()));
+        }
+        for m in &messages {
+            batch.push(SyncChange::EnqueueDelivery(Box::new(delivery(
+                conn.id,
+                l.id,
+                m.id,
+                DeliveryKind::MessageCreate,
+            ))));
+        }
+        let done = |id: ReceiptId, i: usize| SyncChange::SetReceiptState {
+            id,
+            state: DeliveryState::Delivered {
+                attempts: 1,
+                completed_at: now(),
+            },
+            hazel_message_id: Some(messages[i].id),
+            channel_link_id: Some(l.id),
+        };
+        batch.push(done(receipts[0].id, 0));
+        batch.push(done(ReceiptId::new(), 1));
+        batch.push(done(receipts[2].id, 2));
+        let committed = db.commit(batch).await.unwrap();
+        assert_eq!(
+            committed.outcomes[8..],
+            [
+                ChangeOutcome::Affected(1),
+                ChangeOutcome::Affected(0),
+                ChangeOutcome::Affected(1),
+            ]
+        );
+        // Only the receipt without an outcome is still pending.
+        let left = db
+            .claim_receipts(WorkerId::new(), 10, Duration::from_secs(30), now())
+            .await
+            .unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].receipt.id, receipts[1].id);
+        let listed = db
+            .list_deliveries(conn.id, DeliveryFilter::default(), &PageRequest::default())
+            .await
+            .unwrap();
+        let delivered: Vec<_> = listed
+            .items
+            .iter()
+            .filter(|r| r.id == DeliveryRef::Inbound(receipts[0].id))
+            .collect();
+        assert_eq!(delivered.len(), 1);
+        assert_eq!(delivered[0].hazel_message_id, Some(messages[0].id));
+        assert_eq!(delivered[0].channel_link_id, Some(l.id));
+        // The link's queue, head first, is in the changeset's order.
+        let head: Vec<_> = db
+            .queue_head(l.id, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|q| q.delivery.hazel_message_id)
+            .collect();
+        assert_eq!(head, messages.iter().map(|m| m.id).collect::<Vec<_>>());
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_batch_of_outcomes_is_written_together_and_a_conflict_names_its_change() {
     each_backend(|db| async move {

@@ -987,7 +987,7 @@ impl IngestService {
             let Some(reader) = self.ports.providers.reader(provider).cloned() else {
                 continue;
             };
-            let routes = self.ports.sync.routes_for_provider(provider).await?;
+            let routes = self.ports.sync.readable_routes(provider).await?;
             for route in routes
                 .into_iter()
                 .filter(|route| only.is_none_or(|id| route.connection.id == id))

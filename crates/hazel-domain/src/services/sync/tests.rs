@@ -1421,7 +1421,7 @@ async fn catch_up_reads_each_readable_link_after_its_last_synced_message() {
     let mut mocks = Mocks::new();
     mocks
         .sync
-        .expect_routes_for_provider()
+        .expect_readable_routes()
         .withf(|provider| *provider == Provider::Slack)
         .returning(move |_| Ok(routes.clone()));
     let link = readable.link.id;
@@ -1509,7 +1509,7 @@ async fn a_link_whose_history_cannot_be_read_is_reported_and_the_others_are_read
     let mut mocks = Mocks::new();
     mocks
         .sync
-        .expect_routes_for_provider()
+        .expect_readable_routes()
         .returning(move |_| Ok(routes.clone()));
     mocks
         .sync

@@ -41,16 +41,9 @@ impl Samples {
     #[must_use]
     pub fn cell(mut self) -> Cell {
         self.latencies.sort_unstable();
-        let latencies = &self.latencies;
-        let at = |q: f64| -> Duration {
-            if latencies.is_empty() {
-                return Duration::ZERO;
-            }
-            let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
-            latencies[index.min(latencies.len() - 1)]
-        };
+        let at = |q: f64| quantile(&self.latencies, q);
         Cell {
-            rate: latencies.len() as f64 / self.measured.as_secs_f64().max(f64::MIN_POSITIVE),
+            rate: self.latencies.len() as f64 / self.measured.as_secs_f64().max(f64::MIN_POSITIVE),
             p50: at(0.50),
             p99: at(0.99),
         }
@@ -192,4 +185,14 @@ pub fn cell_length(default: u64) -> anyhow::Result<Duration> {
 #[must_use]
 pub fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// The `q` quantile (0.0–1.0) of `sorted` (nearest rank); zero when there is none.
+#[must_use]
+pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
 }

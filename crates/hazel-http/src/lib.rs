@@ -89,11 +89,10 @@ pub fn app(state: ApiState) -> poem::endpoint::BoxEndpoint<'static> {
     // The document and the Swagger UI are built by their first request: generating them
     // touches most of the schema code and holds the document in memory, which a service that
     // is never asked for them should not pay for at start.
-    let document: Arc<OnceLock<String>> = Arc::default();
-    let spec = poem::endpoint::make_sync(move |_| {
+    let spec = poem::endpoint::make_sync(|_| {
         poem::Response::builder()
             .content_type("application/json; charset=utf-8")
-            .body(document.get_or_init(openapi_json).clone())
+            .body(document())
     });
     let ui: Arc<OnceLock<poem::endpoint::BoxEndpoint<'static>>> = Arc::default();
     let docs = poem::endpoint::make(move |request| {
@@ -130,6 +129,13 @@ pub fn openapi_json() -> String {
     let document = api::service().spec();
     // poem-openapi always produces a JSON object; keep its document should that ever change.
     spec::refine(&document).unwrap_or(document)
+}
+
+/// [`openapi_json`], built once per process on first use: served by `GET /openapi.json` and
+/// read for the methods and path parameters of 405 and path-error answers.
+pub(crate) fn document() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(openapi_json)
 }
 
 #[cfg(test)]

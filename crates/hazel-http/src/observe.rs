@@ -47,7 +47,7 @@ impl<E> Observed<E> {
 
     fn allowed(&self) -> &AllowedMethods {
         self.allowed.get_or_init(|| {
-            serde_json::from_str(&crate::openapi_json())
+            serde_json::from_str(crate::document())
                 .map(|spec| AllowedMethods::from_spec(&spec))
                 .unwrap_or_default()
         })

@@ -21,6 +21,7 @@
 //! most [`CAPACITY`] entries, evicting the least used.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
@@ -69,14 +70,14 @@ pub(crate) struct ReadCache {
     pub(crate) memberships: Cache<(OrganizationId, UserId), Member>,
     /// Channel id → its live links with their connections (also when there are none).
     pub(crate) routes: Guarded<ChannelId, Arc<Vec<Route>>>,
-    /// Link id → the live link with its connection.
-    pub(crate) route_by_link: Guarded<ChannelLinkId, Route>,
-    /// (connection, external channel) → the live link with its connection.
-    pub(crate) route_by_external: Guarded<(SyncConnectionId, String), Route>,
+    /// Link id → the live link with its connection (only when found).
+    pub(crate) route_by_link: Guarded<ChannelLinkId, Option<Route>>,
+    /// (connection, external channel) → the live link with its connection (only when found).
+    pub(crate) route_by_external: Guarded<(SyncConnectionId, String), Option<Route>>,
     /// (provider, external workspace) → its live connections (only when there are some).
     pub(crate) workspace_connections: Guarded<(Provider, String), Arc<Vec<SyncConnection>>>,
     /// Members' first pages of notifications (see [`NotificationPages`]).
-    pub(crate) notifications: Guarded<FirstPageKey, Arc<Page<Notification>>>,
+    pub(crate) notifications: NotificationPages,
 }
 
 impl ReadCache {
@@ -144,23 +145,26 @@ where
         }
     }
 
-    /// The value kept under `key`.
-    pub(crate) fn get(&self, key: &K) -> Option<V> {
-        self.values.get(key)
-    }
-
-    /// The generation to read a value under, before reading it (see [`Guarded::keep`]).
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// Keeps `value`, read from the database under `generation`, unless a change began
-    /// committing since.
-    pub(crate) fn keep(&self, key: K, generation: u64, value: V) {
-        let _keeping = self.keeping.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.generation.load(Ordering::Acquire) == generation {
-            self.values.insert(key, value);
+    /// The value kept under `key`, or else `read` (from the database), kept when `worth_keeping`
+    /// says so and no change began committing in this process meanwhile.
+    pub(crate) async fn read_through<E>(
+        &self,
+        key: K,
+        worth_keeping: impl FnOnce(&V) -> bool,
+        read: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E> {
+        if let Some(value) = self.values.get(&key) {
+            return Ok(value);
         }
+        let generation = self.generation.load(Ordering::Acquire);
+        let value = read.await?;
+        if worth_keeping(&value) {
+            let _keeping = self.keeping.lock().unwrap_or_else(PoisonError::into_inner);
+            if self.generation.load(Ordering::Acquire) == generation {
+                self.values.insert(key, value.clone());
+            }
+        }
+        Ok(value)
     }
 
     /// Forgets everything kept.
@@ -184,35 +188,18 @@ where
 /// Which first page of notifications: the member, unread only or all, and the page size.
 pub(crate) type FirstPageKey = (MemberId, bool, u32);
 
-/// A member's first pages of notifications (the list clients poll), kept until a change that
+/// Members' first pages of notifications (the list clients poll), kept until a change that
 /// can affect them commits in this process, or for [`NOTIFICATIONS_TIME_TO_LIVE`].
-pub(crate) struct NotificationPages;
+pub(crate) type NotificationPages = Guarded<FirstPageKey, Arc<Page<Notification>>>;
 
-impl NotificationPages {
-    /// The key of a cached page, when `filter` and `page` ask for one: a single member's first
-    /// page.
-    pub(crate) fn key(filter: &NotificationFilter, page: &PageRequest) -> Option<FirstPageKey> {
-        match (filter.member_ids.as_slice(), &page.after) {
-            ([member], None) => Some((*member, filter.unread_only, page.limit)),
-            _ => None,
-        }
-    }
-
-    /// Forgets the pages `touched` can affect. Called once a changeset's commit has ended,
-    /// committed or not (a failure may be ambiguous): until then its writer has no answer, so
-    /// a reader may still be answered the page from before it.
-    pub(crate) fn forget(
-        pages: &Guarded<FirstPageKey, Arc<Page<Notification>>>,
-        touched: &NotificationsTouched,
-    ) {
-        match touched {
-            NotificationsTouched::None => {}
-            NotificationsTouched::Any => pages.forget_all(),
-            NotificationsTouched::Members(members) => {
-                let members: HashSet<MemberId> = members.iter().copied().collect();
-                pages.forget_if(move |(member, _, _)| members.contains(member));
-            }
-        }
+/// The key of a kept page, when `filter` and `page` ask for one: a single member's first page.
+pub(crate) fn first_page_key(
+    filter: &NotificationFilter,
+    page: &PageRequest,
+) -> Option<FirstPageKey> {
+    match (filter.member_ids.as_slice(), &page.after) {
+        ([member], None) => Some((*member, filter.unread_only, page.limit)),
+        _ => None,
     }
 }
 
@@ -228,6 +215,20 @@ pub(crate) enum NotificationsTouched {
 }
 
 impl NotificationsTouched {
+    /// Forgets the kept `pages` this can affect. Called once a changeset's commit has ended,
+    /// committed or not (a failure may be ambiguous): until then its writer has no answer, so
+    /// a reader may still be answered the page from before it.
+    pub(crate) fn forget_from(&self, pages: &NotificationPages) {
+        match self {
+            Self::None => {}
+            Self::Any => pages.forget_all(),
+            Self::Members(members) => {
+                let members: HashSet<MemberId> = members.iter().copied().collect();
+                pages.forget_if(move |(member, _, _)| members.contains(member));
+            }
+        }
+    }
+
     /// What `changes` can affect, from their kinds alone (no database read).
     pub(crate) fn of(changes: &[Change]) -> Self {
         let mut members = Vec::new();

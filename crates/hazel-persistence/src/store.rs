@@ -26,7 +26,7 @@ use sea_orm::{
 use tokio::sync::oneshot;
 
 use crate::Database;
-use crate::cache::{NotificationPages, NotificationsTouched};
+use crate::cache::NotificationsTouched;
 use crate::database::Pending;
 use crate::entity::{
     api_tokens, channel_links, channels, connections, members, messages, notifications,
@@ -105,7 +105,7 @@ impl Store for Database {
             // write reads its channel's routes afresh.
             self.reads().forget_routes();
         }
-        NotificationPages::forget(&self.reads().notifications, &notifications);
+        notifications.forget_from(&self.reads().notifications);
         committed
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use bytes::Bytes;
-use hazel_bench::load::{Connection, Samples, drive_with, ms};
+use hazel_bench::load::{Connection, Samples, drive_with, ms, quantile};
 use hazel_bench::raw::RawDatabase;
 use hazel_testkit::sim::discord::{ChannelKind, DiscordSimulator};
 use hazel_testkit::sim::discord_gateway::DiscordGatewaySimulator;
@@ -745,7 +745,7 @@ async fn offer(
         }
     }
     latencies.sort_unstable();
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    let at = |q: f64| quantile(&latencies, q);
     Ok(RateRun {
         rate,
         offered,
@@ -809,8 +809,7 @@ async fn stages(url: &str, run: usize, offered: &RateRun) -> anyhow::Result<Stag
     );
     let p50_p99 = |mut spans: Vec<Duration>| {
         spans.sort_unstable();
-        let at = |q: f64| spans[((spans.len() - 1) as f64 * q).round() as usize];
-        (at(0.50), at(0.99))
+        (quantile(&spans, 0.50), quantile(&spans, 0.99))
     };
     Ok(Stages {
         to_receipt: p50_p99(to_receipt),
@@ -1040,7 +1039,7 @@ async fn open_loop_get(
         latencies.push(done??);
     }
     latencies.sort_unstable();
-    Ok(latencies[((latencies.len() - 1) as f64 * 0.99).round() as usize])
+    Ok(quantile(&latencies, 0.99))
 }
 
 fn latency(d: Duration) -> String {

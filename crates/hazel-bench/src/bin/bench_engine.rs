@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use hazel_bench::load::ms;
+use hazel_bench::load::{ms, quantile};
 use hazel_bench::raw::RawDatabase;
 use hazel_domain::ids::{MessageId, SyncConnectionId};
 use hazel_domain::model::chat_sync::{ExternalChannelId, ExternalWorkspaceId, Provider};
@@ -277,11 +277,5 @@ async fn latencies(
         }
     }
     latencies.sort_unstable();
-    let at = |q: f64| {
-        latencies
-            .get(((latencies.len().max(1) - 1) as f64 * q).round() as usize)
-            .copied()
-            .unwrap_or_default()
-    };
-    Ok((at(0.5), at(0.99)))
+    Ok((quantile(&latencies, 0.5), quantile(&latencies, 0.99)))
 }

@@ -239,19 +239,20 @@ impl NotificationsApi {
                     .map(|id| OrganizationId::parse("organizationId", id))
                     .transpose()?;
                 let page = page_request(limit.0, cursor.0.as_deref())?;
+                let unread = unread.0.unwrap_or(false);
                 let found = state
                     .notifications
-                    .list(&auth.0, organization, unread.0.unwrap_or(false), &page)
+                    .list(&auth.0, organization, unread, &page)
                     .await?;
                 let render = |found: &DomainPage<DomainNotification>| {
                     Page::from_domain(found.clone(), Notification::from)
                 };
                 // Only a first page is polled again and again; a later one is rendered anew
                 // each time rather than kept.
-                let key = page.after.is_none().then(|| FirstPage {
+                let key = page.after.is_none().then_some(FirstPage {
                     user: auth.0.user.id,
                     organization,
-                    unread: unread.0.unwrap_or(false),
+                    unread,
                     limit: page.limit,
                 });
                 Ok(ListNotificationsResponse::Ok(match key {

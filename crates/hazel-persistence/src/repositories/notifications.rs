@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::{convert, convert_opt};
 use crate::Database;
-use crate::cache::NotificationPages;
+use crate::cache::first_page_key;
 use crate::entity::notifications;
 use crate::error::ReadResultExt as _;
 use crate::page::{Order, page_of, to_page};
@@ -37,30 +37,30 @@ impl NotificationRepository for Database {
                 next_cursor: None,
             });
         }
+        let read = async {
+            let member_ids = filter.member_ids.iter().map(ToString::to_string);
+            let mut select = notifications::Entity::find()
+                .filter(notifications::Column::MemberId.is_in(member_ids));
+            if filter.unread_only {
+                select = select.filter(notifications::Column::ReadAt.is_null());
+            }
+            let rows = page_of(select, notifications::Column::Id, Order::NewestFirst, page)
+                .all(self.connection())
+                .await
+                .read("listing notifications")?;
+            let notifications = convert(rows, notifications::Model::into_domain)?;
+            Ok::<_, RepoError>(Arc::new(to_page(notifications, page, |n| n.id.to_string())))
+        };
         // A member's first page (the list clients poll) may be answered from memory.
-        let cached = NotificationPages::key(filter, page);
-        let pages = &self.reads().notifications;
-        if let Some(key) = &cached
-            && let Some(page) = pages.get(key)
-        {
-            return Ok(Page::clone(&page));
-        }
-        let generation = pages.generation();
-        let member_ids = filter.member_ids.iter().map(ToString::to_string);
-        let mut select =
-            notifications::Entity::find().filter(notifications::Column::MemberId.is_in(member_ids));
-        if filter.unread_only {
-            select = select.filter(notifications::Column::ReadAt.is_null());
-        }
-        let rows = page_of(select, notifications::Column::Id, Order::NewestFirst, page)
-            .all(self.connection())
-            .await
-            .read("listing notifications")?;
-        let notifications = convert(rows, notifications::Model::into_domain)?;
-        let listed = to_page(notifications, page, |n| n.id.to_string());
-        if let Some(key) = cached {
-            pages.keep(key, generation, Arc::new(listed.clone()));
-        }
-        Ok(listed)
+        let listed = match first_page_key(filter, page) {
+            Some(key) => {
+                self.reads()
+                    .notifications
+                    .read_through(key, |_| true, read)
+                    .await?
+            }
+            None => read.await?,
+        };
+        Ok(Arc::unwrap_or_clone(listed))
     }
 }

@@ -18,7 +18,7 @@ use hazel_domain::ports::{DeliveryFilter, DeliveryRecord, DeliveryRef, RepoError
 use hazel_domain::services::sync::Route;
 use sea_orm::{
     ColumnTrait as _, ConnectionTrait as _, EntityTrait as _, PaginatorTrait as _,
-    QueryFilter as _, QueryResult, QuerySelect as _, Value,
+    QueryFilter as _, QueryResult, Value,
 };
 
 use super::{
@@ -186,39 +186,36 @@ impl Database {
 #[async_trait]
 impl SyncRepository for Database {
     async fn routes_for_channel(&self, channel: ChannelId) -> Result<Vec<Route>, RepoError> {
-        let cache = &self.reads().routes;
-        if let Some(routes) = cache.get(&channel) {
-            return Ok(routes.as_ref().clone());
-        }
-        let generation = cache.generation();
         let routes = self
-            .routes_where(
-                sea_orm::Condition::all()
-                    .add(channel_links::Column::HazelChannelId.eq(channel.to_string())),
-                "finding a channel's routes",
-            )
+            .reads()
+            .routes
+            .read_through(channel, |_| true, async {
+                self.routes_where(
+                    sea_orm::Condition::all()
+                        .add(channel_links::Column::HazelChannelId.eq(channel.to_string())),
+                    "finding a channel's routes",
+                )
+                .await
+                .map(std::sync::Arc::new)
+            })
             .await?;
-        cache.keep(channel, generation, std::sync::Arc::new(routes.clone()));
-        Ok(routes)
+        Ok(routes.as_ref().clone())
     }
 
     async fn route(&self, link: ChannelLinkId) -> Result<Option<Route>, RepoError> {
-        let cache = &self.reads().route_by_link;
-        if let Some(route) = cache.get(&link) {
-            return Ok(Some(route));
-        }
-        let generation = cache.generation();
-        let route = self
-            .routes_where(
-                sea_orm::Condition::all().add(channel_links::Column::Id.eq(link.to_string())),
-                "finding a route",
-            )
-            .await?
-            .pop();
-        if let Some(route) = &route {
-            cache.keep(link, generation, route.clone());
-        }
-        Ok(route)
+        self.reads()
+            .route_by_link
+            .read_through(link, |route| route.is_some(), async {
+                Ok(self
+                    .routes_where(
+                        sea_orm::Condition::all()
+                            .add(channel_links::Column::Id.eq(link.to_string())),
+                        "finding a route",
+                    )
+                    .await?
+                    .pop())
+            })
+            .await
     }
 
     async fn route_for_external(
@@ -226,25 +223,21 @@ impl SyncRepository for Database {
         connection: SyncConnectionId,
         channel: &ExternalChannelId,
     ) -> Result<Option<Route>, RepoError> {
-        let cache = &self.reads().route_by_external;
         let key = (connection, channel.as_str().to_owned());
-        if let Some(route) = cache.get(&key) {
-            return Ok(Some(route));
-        }
-        let generation = cache.generation();
-        let route = self
-            .routes_where(
-                sea_orm::Condition::all()
-                    .add(channel_links::Column::ConnectionId.eq(connection.to_string()))
-                    .add(channel_links::Column::ExternalChannelId.eq(channel.as_str())),
-                "finding the route of an external channel",
-            )
-            .await?
-            .pop();
-        if let Some(route) = &route {
-            cache.keep(key, generation, route.clone());
-        }
-        Ok(route)
+        self.reads()
+            .route_by_external
+            .read_through(key, |route| route.is_some(), async {
+                Ok(self
+                    .routes_where(
+                        sea_orm::Condition::all()
+                            .add(channel_links::Column::ConnectionId.eq(connection.to_string()))
+                            .add(channel_links::Column::ExternalChannelId.eq(channel.as_str())),
+                        "finding the route of an external channel",
+                    )
+                    .await?
+                    .pop())
+            })
+            .await
     }
 
     async fn connections_for_workspace(
@@ -252,27 +245,26 @@ impl SyncRepository for Database {
         provider: Provider,
         workspace: &ExternalWorkspaceId,
     ) -> Result<Vec<SyncConnection>, RepoError> {
-        let cache = &self.reads().workspace_connections;
         let key = (provider, workspace.as_str().to_owned());
-        if let Some(connections) = cache.get(&key) {
-            return Ok(connections.as_ref().clone());
-        }
-        let generation = cache.generation();
-        let found: Vec<SyncConnection> = connections::Entity::find()
-            .filter(connections::Column::DeletedAt.is_null())
-            .filter(connections::Column::Provider.eq(provider.as_str()))
-            .filter(connections::Column::ExternalWorkspaceId.eq(workspace.as_str()))
-            .all(self.connection())
-            .await
-            .read("finding a workspace's connections")?
-            .into_iter()
-            .map(connections::Model::into_domain)
-            .collect::<anyhow::Result<_>>()
-            .map_err(unexpected)?;
-        if !found.is_empty() {
-            cache.keep(key, generation, std::sync::Arc::new(found.clone()));
-        }
-        Ok(found)
+        let found = self
+            .reads()
+            .workspace_connections
+            .read_through(key, |found| !found.is_empty(), async {
+                connections::Entity::find()
+                    .filter(connections::Column::DeletedAt.is_null())
+                    .filter(connections::Column::Provider.eq(provider.as_str()))
+                    .filter(connections::Column::ExternalWorkspaceId.eq(workspace.as_str()))
+                    .all(self.connection())
+                    .await
+                    .read("finding a workspace's connections")?
+                    .into_iter()
+                    .map(connections::Model::into_domain)
+                    .collect::<anyhow::Result<Vec<_>>>()
+                    .map(std::sync::Arc::new)
+                    .map_err(unexpected)
+            })
+            .await?;
+        Ok(found.as_ref().clone())
     }
 
     async fn connections_for_provider(
@@ -292,16 +284,13 @@ impl SyncRepository for Database {
     }
 
     async fn readable_routes(&self, provider: Provider) -> Result<Vec<Route>, RepoError> {
-        let ids: Vec<String> = connections::Entity::find()
-            .select_only()
-            .column(connections::Column::Id)
-            .filter(connections::Column::DeletedAt.is_null())
-            .filter(connections::Column::Provider.eq(provider.as_str()))
-            .filter(connections::Column::Status.eq(ConnectionStatus::Connected.as_str()))
-            .into_tuple()
-            .all(self.connection())
-            .await
-            .read("finding a provider's connected connections")?;
+        let ids: Vec<String> = self
+            .connections_for_provider(provider)
+            .await?
+            .into_iter()
+            .filter(|connection| connection.status == ConnectionStatus::Connected)
+            .map(|connection| connection.id.to_string())
+            .collect();
         if ids.is_empty() {
             return Ok(Vec::new());
         }

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use super::ingest::LAST_SYNC_COALESCE;
 use super::policy::{RetryDecision, Route, outbound_refusal};
 use super::{RecentTouches, SyncPorts, jitter};
 use crate::ids::{DeliveryId, MessageId};
@@ -356,12 +355,8 @@ impl DeliveryService {
         });
         let mut changeset = Changeset::new().with(self.guard(claim));
         changeset.extend(changes);
-        let touches = RecentTouches::of(changeset.iter());
-        match self.ports.store.commit(changeset).await {
-            Ok(_) => {
-                self.touches.committed(&touches);
-                Ok(true)
-            }
+        match self.touches.commit(&*self.ports.store, changeset).await {
+            Ok(_) => Ok(true),
             Err(err) if err.is_precondition_of(0) => Ok(false),
             Err(err) => Err(store_failure(err)),
         }
@@ -865,12 +860,8 @@ impl DeliveryService {
     ) -> anyhow::Result<DeliveryStep> {
         let mut changeset = Changeset::new().with(self.guard(claim));
         changeset.extend(changes);
-        let touches = RecentTouches::of(changeset.iter());
-        match self.ports.store.commit(changeset).await {
-            Ok(_) => {
-                self.touches.committed(&touches);
-                Ok(step)
-            }
+        match self.touches.commit(&*self.ports.store, changeset).await {
+            Ok(_) => Ok(step),
             Err(err) if err.is_precondition_of(0) => Ok(DeliveryStep::ClaimLost),
             Err(err) => Err(store_failure(err)),
         }
@@ -932,14 +923,7 @@ impl DeliveryService {
             },
             external_message_id: external.map(|refs| refs.root().clone()),
         };
-        let touch =
-            self.touches
-                .due(route.connection.id, now)
-                .then_some(SyncChange::TouchLastSync {
-                    connection: route.connection.id,
-                    at: now,
-                    coalesce: LAST_SYNC_COALESCE,
-                });
+        let touch = self.touches.touch(route.connection.id, now);
         let linked = match &effect {
             Effect::Posted { .. } | Effect::Skip(_) => None,
             Effect::Edited { .. } | Effect::Done | Effect::Reacted(_) | Effect::Pinned(_) => {

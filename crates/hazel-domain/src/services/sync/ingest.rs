@@ -513,19 +513,9 @@ impl IngestService {
             _ => 5,
         });
         changeset.extend(writes);
-        if self.touches.due(connection.id, now) {
-            changeset.push(SyncChange::TouchLastSync {
-                connection: connection.id,
-                at: now,
-                coalesce: LAST_SYNC_COALESCE,
-            });
-        }
-        let touches = RecentTouches::of(changeset.iter());
-        match self.ports.store.commit(changeset).await {
-            Ok(_) => {
-                self.touches.committed(&touches);
-                Ok(Some((connection.provider, written)))
-            }
+        changeset.extend(self.touches.touch(connection.id, now));
+        match self.touches.commit(&*self.ports.store, changeset).await {
+            Ok(_) => Ok(Some((connection.provider, written))),
             // A lost lease, a concurrent receipt creating the same author, anything else:
             // nothing was written, and each receipt is decided again on its own.
             Err(_) => Ok(None),
@@ -589,19 +579,9 @@ impl IngestService {
                         hazel_message_id: message,
                         channel_link_id: Some(link),
                     });
-                    if self.touches.due(connection, now) {
-                        changeset.push(SyncChange::TouchLastSync {
-                            connection,
-                            at: now,
-                            coalesce: LAST_SYNC_COALESCE,
-                        });
-                    }
-                    let touches = RecentTouches::of(changeset.iter());
-                    match self.ports.store.commit(changeset).await {
-                        Ok(_) => {
-                            self.touches.committed(&touches);
-                            return Ok(ReceiptReport::Processed);
-                        }
+                    changeset.extend(self.touches.touch(connection, now));
+                    match self.touches.commit(&*self.ports.store, changeset).await {
+                        Ok(_) => return Ok(ReceiptReport::Processed),
                         Err(err) if err.is_precondition_of(0) => {
                             return Ok(ReceiptReport::LeaseLost);
                         }

@@ -79,14 +79,37 @@ impl RecentTouches {
     }
 
     /// Whether a touch of `connection` at `now` may change its `lastSyncAt`.
-    pub(crate) fn due(&self, connection: SyncConnectionId, now: Timestamp) -> bool {
+    fn due(&self, connection: SyncConnectionId, now: Timestamp) -> bool {
         self.touched()
             .get(&connection)
             .is_none_or(|last| now - *last >= ingest::LAST_SYNC_COALESCE)
     }
 
+    /// The `lastSyncAt` touch of `connection` at `now`, when one is due.
+    pub(crate) fn touch(&self, connection: SyncConnectionId, now: Timestamp) -> Option<SyncChange> {
+        self.due(connection, now)
+            .then_some(SyncChange::TouchLastSync {
+                connection,
+                at: now,
+                coalesce: ingest::LAST_SYNC_COALESCE,
+            })
+    }
+
+    /// Commits `changeset` through `store` and, once it committed, records the touches it
+    /// carried.
+    pub(crate) async fn commit(
+        &self,
+        store: &dyn crate::ports::Store,
+        changeset: crate::ports::Changeset,
+    ) -> Result<crate::ports::Committed, crate::ports::StoreError> {
+        let touches = Self::of(changeset.iter());
+        let committed = store.commit(changeset).await?;
+        self.committed(&touches);
+        Ok(committed)
+    }
+
     /// Records the touches of a changeset that committed.
-    pub(crate) fn committed(&self, touches: &[(SyncConnectionId, Timestamp)]) {
+    fn committed(&self, touches: &[(SyncConnectionId, Timestamp)]) {
         let mut touched = self.touched();
         for (connection, at) in touches {
             let last = touched.entry(*connection).or_insert(*at);
@@ -95,7 +118,7 @@ impl RecentTouches {
     }
 
     /// The touches in `changes`, to record once they committed.
-    pub(crate) fn of<'a>(
+    fn of<'a>(
         changes: impl IntoIterator<Item = &'a crate::ports::Change>,
     ) -> Vec<(SyncConnectionId, Timestamp)> {
         changes

@@ -6,6 +6,7 @@
 //! changeset waiting in one transaction, each in its own savepoint ("group commit"), so a batch
 //! pays for one durable commit.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -14,8 +15,8 @@ use hazel_domain::ids::{ChannelLinkId, MemberId, MessageId, SyncConnectionId, Tr
 use hazel_domain::model::Timestamp;
 use hazel_domain::model::chat_sync::{ConnectionSettingsPatch, ConnectionStatus};
 use hazel_domain::ports::{
-    Change, ChangeOutcome, Changeset, Committed, ConnectionColumns, Guarded, LinkColumns,
-    PreconditionFailure, Store, StoreError, SyncChange,
+    Change, ChangeOutcome, Changeset, Committed, ConnectionColumns, Expectation, Guarded,
+    LinkColumns, PreconditionFailure, Store, StoreError, SyncChange,
 };
 use sea_orm::sea_query::{Expr, ExprTrait as _, Func, OnConflict, SimpleExpr};
 use sea_orm::{
@@ -350,7 +351,11 @@ impl Database {
         let mut results: Vec<Option<Result<Vec<ChangeOutcome>, StoreError>>> =
             (0..changesets.len()).map(|_| None).collect();
         let mut changesets: Vec<Option<Changeset>> = changesets.into_iter().map(Some).collect();
-        if let Err(err) = insert_messages_together(&txn, &mut changesets, &mut results).await {
+        let together = match insert_messages_together(&txn, &mut changesets, &mut results).await {
+            Ok(()) => insert_receipts_together(&txn, &mut changesets, &mut results).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = together {
             rollback(txn).await;
             return Err(err);
         }
@@ -482,6 +487,81 @@ async fn insert_messages_together(
     }
 }
 
+/// SQLite: writes every changeset of the batch that only records receipts (webhook intake:
+/// one event per changeset, usually) with one multi-row `INSERT … ON CONFLICT DO NOTHING
+/// RETURNING id`, and marks them applied: each receipt answers `Applied` when the statement
+/// wrote it and `Skipped` when its dedupe key was known (or repeated by an earlier changeset
+/// of the batch, which then wrote it), as one by one.
+///
+/// When the statement fails, SQLite undoes it alone and the changesets are left to the loop
+/// that applies each in turn; a busy or locked database fails the whole batch, to be run
+/// again.
+async fn insert_receipts_together(
+    txn: &DatabaseTransaction,
+    changesets: &mut [Option<Changeset>],
+    results: &mut [Option<Result<Vec<ChangeOutcome>, StoreError>>],
+) -> Result<(), (bool, anyhow::Error)> {
+    let mut indexes = Vec::new();
+    let mut receipts = Vec::new();
+    for (index, changeset) in changesets.iter().enumerate() {
+        let Some(changeset) = changeset else { continue };
+        let only_receipts = !changeset.is_empty()
+            && (0..changeset.len()).all(|i| changeset.expectation(i).is_none())
+            && changeset
+                .iter()
+                .all(|change| matches!(change, Change::Sync(SyncChange::InsertReceipt(_))));
+        if only_receipts {
+            indexes.push(index);
+            receipts.extend(changeset.iter().filter_map(|change| match change {
+                Change::Sync(SyncChange::InsertReceipt(receipt)) => Some(&**receipt),
+                _ => None,
+            }));
+        }
+    }
+    if receipts.len() < 2 {
+        return Ok(());
+    }
+    let count = receipts.len();
+    let written: Result<HashSet<String>, DbErr> = async {
+        let insert = crate::sync_engine::receipts_insert(DbBackend::Sqlite, &receipts, true)?;
+        txn.query_all_raw(insert)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String>("", "id"))
+            .collect()
+    }
+    .await;
+    match written {
+        Ok(written) => {
+            for index in indexes {
+                let Some(changeset) = changesets[index].take() else {
+                    continue;
+                };
+                let outcomes = changeset
+                    .iter()
+                    .map(|change| match change {
+                        Change::Sync(SyncChange::InsertReceipt(receipt))
+                            if written.contains(&receipt.id.to_string()) =>
+                        {
+                            ChangeOutcome::Applied
+                        }
+                        _ => ChangeOutcome::Skipped,
+                    })
+                    .collect();
+                results[index] = Some(Ok(outcomes));
+            }
+            Ok(())
+        }
+        Err(err) if classify(&err) == Refused::Retryable => {
+            Err((true, db_error(err, "inserting a batch's receipts")))
+        }
+        Err(err) => {
+            tracing::debug!(count, error = %err, "a combined insert failed; applying one by one");
+            Ok(())
+        }
+    }
+}
+
 /// Whether `change` can change which links a channel's messages are queued for, or how: links
 /// and connections (their status and settings) are what the cached routes hold.
 fn changes_routes(change: &Change) -> bool {
@@ -547,35 +627,32 @@ async fn apply_changeset(
     txn: &DatabaseTransaction,
     changeset: Changeset,
 ) -> Result<Vec<ChangeOutcome>, Refusal> {
+    let backend = txn.get_database_backend();
     let mut outcomes = Vec::with_capacity(changeset.len());
     let guarded: Vec<Guarded> = changeset.into_guarded().collect();
-    // Runs of unguarded changes of one kind (a batch of delivery outcomes) are written with
-    // one statement each; a run that fails is undone and applied change by change, so the
-    // failure names its change as it would otherwise.
-    let mut runs: Vec<Option<Vec<ChangeOutcome>>> = guarded.iter().map(|_| None).collect();
+    // Runs of changes of one kind (a batch of delivery outcomes, a channel's new messages
+    // with their receipts' guards and states) are written with one statement each; a run
+    // that fails is undone and applied change by change, so the failure names its change as
+    // it would otherwise. A guarded run's outcomes are checked like single changes' below.
+    let mut runs: Vec<Option<ChangeOutcome>> = guarded.iter().map(|_| None).collect();
     let mut start = 0;
     while start < guarded.len() {
-        let kind = run_of(&guarded[start]);
+        let kind = run_of(&guarded[start], backend);
         let mut end = start + 1;
-        while kind.is_some() && end < guarded.len() && run_of(&guarded[end]) == kind {
+        while kind.is_some() && end < guarded.len() && run_of(&guarded[end], backend) == kind {
             end += 1;
         }
-        if kind.is_some() && end - start >= 2 {
-            let changes: Vec<&SyncChange> = guarded[start..end]
-                .iter()
-                .filter_map(|g| match &g.change {
-                    Change::Sync(change) => Some(change),
-                    _ => None,
-                })
-                .collect();
+        if let Some(kind) = kind
+            && end - start >= 2
+        {
             let savepoint = format!("run{start}");
             txn.execute_unprepared(&format!("SAVEPOINT {savepoint}"))
                 .await
                 .map_err(|err| Refusal::from_db(err, "opening a savepoint"))?;
-            match crate::sync_engine::apply_run(txn, &changes).await {
+            match apply_run(txn, kind, &guarded[start..end]).await {
                 Ok(Some(answers)) => {
                     for (offset, answer) in answers.into_iter().enumerate() {
-                        runs[start + offset] = Some(vec![answer]);
+                        runs[start + offset] = Some(answer);
                     }
                 }
                 Ok(None) => {}
@@ -593,18 +670,17 @@ async fn apply_changeset(
         start = end;
     }
     for (change_index, (guarded, run)) in guarded.into_iter().zip(runs).enumerate() {
-        if let Some(mut answer) = run {
-            outcomes.append(&mut answer);
-            continue;
-        }
         let kind = kind_of(&guarded.change);
-        let outcome = match apply(txn, guarded.change).await {
-            Ok(outcome) => outcome,
-            Err(ApplyError::Db(err)) => return Err(refused_change(err, change_index, kind)),
-            Err(ApplyError::Encode(err)) => {
-                let err = err.context(format!("encoding change {change_index} ({kind})"));
-                return Err(Refusal::Answer(StoreError::Unexpected(err)));
-            }
+        let outcome = match run {
+            Some(outcome) => outcome,
+            None => match apply(txn, guarded.change).await {
+                Ok(outcome) => outcome,
+                Err(ApplyError::Db(err)) => return Err(refused_change(err, change_index, kind)),
+                Err(ApplyError::Encode(err)) => {
+                    let err = err.context(format!("encoding change {change_index} ({kind})"));
+                    return Err(Refusal::Answer(StoreError::Unexpected(err)));
+                }
+            },
         };
         if let Some(expected) = guarded.expectation
             && !expected.is_met_by(outcome)
@@ -620,13 +696,64 @@ async fn apply_changeset(
     Ok(outcomes)
 }
 
-/// The run of one-statement writes an unguarded change may join.
-fn run_of(guarded: &Guarded) -> Option<crate::sync_engine::RunKind> {
-    match &guarded.change {
-        Change::Sync(change) if guarded.expectation.is_none() => {
-            crate::sync_engine::run_kind(change)
+/// A run of changes of one kind that [`apply_run`] writes with one statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Run {
+    /// Unguarded [`Change::InsertMessage`]s: one multi-row `INSERT`.
+    Messages,
+    /// The sync engine's runs.
+    Sync(crate::sync_engine::RunKind),
+}
+
+/// The run `guarded` may join on `backend`, if any.
+fn run_of(guarded: &Guarded, backend: DbBackend) -> Option<Run> {
+    match (&guarded.change, guarded.expectation) {
+        (Change::InsertMessage(_), None) => Some(Run::Messages),
+        (Change::Sync(change), None) => {
+            crate::sync_engine::run_kind(change, backend).map(Run::Sync)
+        }
+        (Change::Sync(change), Some(Expectation::ExactlyOne)) => {
+            crate::sync_engine::guard_run_kind(change).map(Run::Sync)
         }
         _ => None,
+    }
+}
+
+/// Writes a run of changes of one kind, answering each change's outcome as [`apply`] would
+/// (before its expectation is checked); `None` when the run cannot be written as one.
+async fn apply_run(
+    txn: &DatabaseTransaction,
+    kind: Run,
+    guarded: &[Guarded],
+) -> Result<Option<Vec<ChangeOutcome>>, DbErr> {
+    match kind {
+        Run::Messages => {
+            let mut rows = Vec::with_capacity(guarded.len());
+            for g in guarded {
+                let Change::InsertMessage(message) = &g.change else {
+                    return Ok(None);
+                };
+                let Ok(row) = messages::Model::try_from(message) else {
+                    return Ok(None);
+                };
+                rows.push(row.into_active_model());
+            }
+            messages::Entity::insert_many(rows).exec(txn).await?;
+            Ok(Some(vec![ChangeOutcome::Applied; guarded.len()]))
+        }
+        Run::Sync(kind) => {
+            let changes: Vec<&SyncChange> = guarded
+                .iter()
+                .filter_map(|g| match &g.change {
+                    Change::Sync(change) => Some(change),
+                    _ => None,
+                })
+                .collect();
+            if changes.len() != guarded.len() {
+                return Ok(None);
+            }
+            crate::sync_engine::apply_run(txn, kind, &changes).await
+        }
     }
 }
 

@@ -342,17 +342,25 @@ pub(crate) fn receipt_insert(
     backend: DbBackend,
     receipt: &EventReceipt,
 ) -> Result<Statement, DbErr> {
-    let json = event::encode(&receipt.event).map_err(encode_error)?;
-    let s = state_columns(&receipt.state);
-    let kind = receipt.kind().as_str();
-    Ok(statement(
-        backend,
-        "INSERT INTO chat_sync_event_receipts (id, connection_id, source, dedupe_key, \
-         kind, event, status, reason, attempts, next_attempt_at, created_at, \
-         last_error_code, last_error_message, completed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-         ON CONFLICT (connection_id, source, dedupe_key) DO NOTHING",
-        vec![
+    receipts_insert(backend, &[receipt], false)
+}
+
+/// [`receipt_insert`] of several receipts in one statement; `returning`: it answers the `id`
+/// of each receipt it wrote (the others had a known dedupe key, or repeat an earlier one of
+/// the statement).
+pub(crate) fn receipts_insert(
+    backend: DbBackend,
+    receipts: &[&EventReceipt],
+    returning: bool,
+) -> Result<Statement, DbErr> {
+    let mut values: Vec<Value> = Vec::with_capacity(receipts.len() * 14);
+    let mut rows = Vec::with_capacity(receipts.len());
+    for receipt in receipts {
+        let json = event::encode(&receipt.event).map_err(encode_error)?;
+        let s = state_columns(&receipt.state);
+        let kind = receipt.kind().as_str();
+        let first = values.len();
+        values.extend([
             receipt.id.to_string().into(),
             receipt.connection_id.to_string().into(),
             receipt.source.as_str().into(),
@@ -367,7 +375,23 @@ pub(crate) fn receipt_insert(
             s.error_code.into(),
             s.error_message.into(),
             s.completed_at.into(),
-        ],
+        ]);
+        let cells: Vec<String> = (first + 1..=values.len())
+            .map(|n| format!("${n}"))
+            .collect();
+        rows.push(format!("({})", cells.join(", ")));
+    }
+    Ok(statement(
+        backend,
+        &format!(
+            "INSERT INTO chat_sync_event_receipts (id, connection_id, source, dedupe_key, \
+             kind, event, status, reason, attempts, next_attempt_at, created_at, \
+             last_error_code, last_error_message, completed_at) VALUES {} \
+             ON CONFLICT (connection_id, source, dedupe_key) DO NOTHING{}",
+            rows.join(", "),
+            if returning { " RETURNING id" } else { "" }
+        ),
+        values,
     ))
 }
 
@@ -378,23 +402,49 @@ pub(crate) enum RunKind {
     MessageLinks,
     /// [`SyncChange::SetDeliveryState`]: one `UPDATE … FROM (VALUES …)`.
     DeliveryStates,
+    /// [`SyncChange::SetReceiptState`]: one `UPDATE … FROM (VALUES …)`.
+    ReceiptStates,
+    /// [`SyncChange::EnqueueDelivery`]: one multi-row `INSERT` (on SQLite after one read of
+    /// the links' last sequences).
+    Deliveries,
+    /// [`SyncChange::HoldsReceiptLease`] guards of one worker at one time: one no-op
+    /// `UPDATE … WHERE id IN (…)` answering the ids it matched.
+    ReceiptLeases,
 }
 
-/// The run `change` may join, if any.
-pub(crate) fn run_kind(change: &SyncChange) -> Option<RunKind> {
+/// The run an unguarded `change` may join on `backend`, if any.
+pub(crate) fn run_kind(change: &SyncChange, backend: DbBackend) -> Option<RunKind> {
     match change {
         SyncChange::InsertMessageLink(_) => Some(RunKind::MessageLinks),
         SyncChange::SetDeliveryState { .. } => Some(RunKind::DeliveryStates),
+        // PostgreSQL answers a run of these no faster than one statement each (measured:
+        // the single-row statements are prepared once per connection, a run's shape
+        // differs with its length); SQLite pays a round trip to its thread per statement.
+        SyncChange::SetReceiptState { .. } if backend == DbBackend::Sqlite => {
+            Some(RunKind::ReceiptStates)
+        }
+        SyncChange::EnqueueDelivery(_) if backend == DbBackend::Sqlite => Some(RunKind::Deliveries),
         _ => None,
     }
 }
 
-/// Writes a run of changes of one [`RunKind`] with one statement, answering each change's
-/// outcome as [`apply`] would. A failing statement writes nothing (the caller rolls back to a
-/// savepoint and applies them one by one to find which failed). `None` when the run cannot
-/// be written as one (the same delivery twice).
+/// The run a guarded `change` may join, if any: its outcomes are checked against each
+/// change's expectation afterwards, as one by one.
+pub(crate) fn guard_run_kind(change: &SyncChange) -> Option<RunKind> {
+    match change {
+        SyncChange::HoldsReceiptLease { .. } => Some(RunKind::ReceiptLeases),
+        _ => None,
+    }
+}
+
+/// Writes a run of changes of `kind` with one statement (an outbox run on SQLite reads the
+/// links' last sequences first), answering each change's outcome as [`apply`] would. A
+/// failing statement writes nothing (the caller rolls back to a savepoint and applies them
+/// one by one to find which failed). `None` when the run cannot be written as one (the same
+/// row twice, guards of different holders, a change of another kind).
 pub(crate) async fn apply_run(
     txn: &DatabaseTransaction,
+    kind: RunKind,
     changes: &[&SyncChange],
 ) -> Result<Option<Vec<ChangeOutcome>>, DbErr> {
     let backend = txn.get_database_backend();
@@ -418,8 +468,8 @@ pub(crate) async fn apply_run(
             .collect();
         rows.push(format!("({})", cells.join(", ")));
     };
-    match changes.first().and_then(|c| run_kind(c)) {
-        Some(RunKind::MessageLinks) => {
+    match kind {
+        RunKind::MessageLinks => {
             for change in changes {
                 let SyncChange::InsertMessageLink(link) = change else {
                     return Ok(None);
@@ -462,7 +512,7 @@ pub(crate) async fn apply_run(
             .await?;
             Ok(Some(vec![ChangeOutcome::Applied; changes.len()]))
         }
-        Some(RunKind::DeliveryStates) => {
+        RunKind::DeliveryStates => {
             let mut ids = Vec::with_capacity(changes.len());
             for change in changes {
                 let SyncChange::SetDeliveryState {
@@ -498,12 +548,9 @@ pub(crate) async fn apply_run(
                     ],
                 );
             }
-            let distinct: std::collections::HashSet<&String> = ids.iter().collect();
-            if distinct.len() != ids.len() {
-                return Ok(None);
-            }
-            let updated: std::collections::HashSet<String> = txn
-                .query_all_raw(statement(
+            returned_ids(
+                txn,
+                statement(
                     backend,
                     &format!(
                         "UPDATE chat_sync_outbox AS o SET status = v.column2, reason = v.column3, \
@@ -515,19 +562,233 @@ pub(crate) async fn apply_run(
                         rows.join(", ")
                     ),
                     values,
-                ))
-                .await?
-                .iter()
-                .map(|row| row.try_get::<String>("", "id"))
-                .collect::<Result<_, _>>()?;
-            Ok(Some(
-                ids.iter()
-                    .map(|id| ChangeOutcome::Affected(u64::from(updated.contains(id))))
-                    .collect(),
-            ))
+                ),
+                &ids,
+            )
+            .await
         }
-        None => Ok(None),
+        RunKind::ReceiptStates => {
+            let mut ids = Vec::with_capacity(changes.len());
+            for change in changes {
+                let SyncChange::SetReceiptState {
+                    id,
+                    state,
+                    hazel_message_id,
+                    channel_link_id,
+                } = change
+                else {
+                    return Ok(None);
+                };
+                let s = state_columns(state);
+                ids.push(id.to_string());
+                row(
+                    &mut values,
+                    vec![
+                        id.to_string().into(),
+                        s.status.into(),
+                        s.reason.into(),
+                        s.attempts.into(),
+                        s.next_attempt_at.into(),
+                        s.error_code.into(),
+                        s.error_message.into(),
+                        s.completed_at.into(),
+                        hazel_message_id.map(|m| m.to_string()).into(),
+                        channel_link_id.map(|l| l.to_string()).into(),
+                    ],
+                    &[
+                        "text", "text", "text", "bigint", "bigint", "text", "text", "bigint",
+                        "text", "text",
+                    ],
+                );
+            }
+            returned_ids(
+                txn,
+                statement(
+                    backend,
+                    &format!(
+                        "UPDATE chat_sync_event_receipts AS r SET status = v.column2, \
+                         reason = v.column3, attempts = v.column4, next_attempt_at = v.column5, \
+                         last_error_code = v.column6, last_error_message = v.column7, \
+                         completed_at = v.column8, \
+                         hazel_message_id = COALESCE(v.column9, r.hazel_message_id), \
+                         channel_link_id = COALESCE(v.column10, r.channel_link_id), \
+                         lease_owner = NULL, lease_expires_at = NULL \
+                         FROM (VALUES {}) AS v WHERE r.id = v.column1 RETURNING id",
+                        rows.join(", ")
+                    ),
+                    values,
+                ),
+                &ids,
+            )
+            .await
+        }
+        RunKind::ReceiptLeases => {
+            let mut ids = Vec::with_capacity(changes.len());
+            let mut holder = None;
+            for change in changes {
+                let SyncChange::HoldsReceiptLease { id, worker, now } = change else {
+                    return Ok(None);
+                };
+                if *holder.get_or_insert((worker, now)) != (worker, now) {
+                    return Ok(None);
+                }
+                ids.push(id.to_string());
+            }
+            let Some((worker, now)) = holder else {
+                return Ok(None);
+            };
+            let mut values: Vec<Value> = vec![worker.to_string().into(), micros(*now).into()];
+            let placeholders: Vec<String> = ids
+                .iter()
+                .map(|id| {
+                    values.push(id.clone().into());
+                    format!("${}", values.len())
+                })
+                .collect();
+            // A no-op write, as one guard is: it takes the rows' locks (PostgreSQL).
+            returned_ids(
+                txn,
+                statement(
+                    backend,
+                    &format!(
+                        "UPDATE chat_sync_event_receipts SET lease_owner = lease_owner \
+                         WHERE lease_owner = $1 AND lease_expires_at > $2 AND id IN ({}) \
+                         RETURNING id",
+                        placeholders.join(", ")
+                    ),
+                    values,
+                ),
+                &ids,
+            )
+            .await
+        }
+        RunKind::Deliveries => {
+            let mut deliveries = Vec::with_capacity(changes.len());
+            for change in changes {
+                let SyncChange::EnqueueDelivery(delivery) = change else {
+                    return Ok(None);
+                };
+                deliveries.push(&**delivery);
+            }
+            let mut next = next_sequences(txn, &deliveries).await?;
+            for delivery in deliveries {
+                let sequence = next
+                    .get_mut(&delivery.channel_link_id.to_string())
+                    .map(|next| {
+                        let taken = *next;
+                        *next += 1;
+                        taken
+                    });
+                let s = state_columns(&delivery.state);
+                row(
+                    &mut values,
+                    vec![
+                        delivery.id.to_string().into(),
+                        delivery.connection_id.to_string().into(),
+                        delivery.channel_link_id.to_string().into(),
+                        sequence.into(),
+                        delivery.kind.as_str().into(),
+                        delivery.hazel_message_id.to_string().into(),
+                        delivery
+                            .emoji
+                            .as_ref()
+                            .map(|e| e.as_str().to_owned())
+                            .into(),
+                        s.status.into(),
+                        s.attempts.into(),
+                        s.next_attempt_at.into(),
+                        micros(delivery.created_at).into(),
+                        s.reason.into(),
+                        s.unresolved_since.into(),
+                        s.error_code.into(),
+                        s.error_message.into(),
+                        s.completed_at.into(),
+                    ],
+                    &[
+                        "text", "text", "text", "bigint", "text", "text", "text", "text", "bigint",
+                        "bigint", "bigint", "text", "bigint", "text", "text", "bigint",
+                    ],
+                );
+            }
+            txn.execute_raw(statement(
+                backend,
+                &format!(
+                    "INSERT INTO chat_sync_outbox (id, connection_id, channel_link_id, sequence, \
+                     kind, hazel_message_id, emoji, status, attempts, next_attempt_at, \
+                     created_at, reason, unresolved_since, last_error_code, last_error_message, \
+                     completed_at) VALUES {}",
+                    rows.join(", ")
+                ),
+                values,
+            ))
+            .await?;
+            Ok(Some(vec![ChangeOutcome::Applied; changes.len()]))
+        }
     }
+}
+
+/// Runs `statement`, which answers the `id` of each row it wrote, and answers for each of
+/// `ids` whether it was among them; `None` when `ids` names a row twice (a run cannot tell
+/// which of the two was meant).
+async fn returned_ids(
+    txn: &DatabaseTransaction,
+    statement: Statement,
+    ids: &[String],
+) -> Result<Option<Vec<ChangeOutcome>>, DbErr> {
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    if distinct.len() != ids.len() {
+        return Ok(None);
+    }
+    let written: std::collections::HashSet<String> = txn
+        .query_all_raw(statement)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<String>("", "id"))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(
+        ids.iter()
+            .map(|id| ChangeOutcome::Affected(u64::from(written.contains(id))))
+            .collect(),
+    ))
+}
+
+/// The next free outbox sequence of each link `deliveries` go to (SQLite, whose one writer
+/// makes the link's last sequence stable until this transaction commits).
+async fn next_sequences(
+    txn: &DatabaseTransaction,
+    deliveries: &[&Delivery],
+) -> Result<std::collections::HashMap<String, i64>, DbErr> {
+    let links: BTreeSet<String> = deliveries
+        .iter()
+        .map(|d| d.channel_link_id.to_string())
+        .collect();
+    let mut values: Vec<Value> = Vec::new();
+    let placeholders: Vec<String> = links
+        .iter()
+        .map(|link| {
+            values.push(link.clone().into());
+            format!("${}", values.len())
+        })
+        .collect();
+    let mut next: std::collections::HashMap<String, i64> =
+        links.into_iter().map(|link| (link, 1)).collect();
+    for row in txn
+        .query_all_raw(statement(
+            txn.get_database_backend(),
+            &format!(
+                "SELECT channel_link_id, MAX(sequence) AS last FROM chat_sync_outbox \
+                 WHERE channel_link_id IN ({}) GROUP BY channel_link_id",
+                placeholders.join(", ")
+            ),
+            values,
+        ))
+        .await?
+    {
+        let link: String = row.try_get("", "channel_link_id")?;
+        let last: i64 = row.try_get("", "last")?;
+        next.insert(link, last + 1);
+    }
+    Ok(next)
 }
 
 /// Applies one sync change inside the store's transaction.

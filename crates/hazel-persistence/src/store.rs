@@ -629,69 +629,70 @@ async fn apply_changeset(
 ) -> Result<Vec<ChangeOutcome>, Refusal> {
     let backend = txn.get_database_backend();
     let mut outcomes = Vec::with_capacity(changeset.len());
-    let guarded: Vec<Guarded> = changeset.into_guarded().collect();
+    let mut guarded = changeset.into_guarded().peekable();
     // Runs of changes of one kind (a batch of delivery outcomes, a channel's new messages
-    // with their receipts' guards and states) are written with one statement each; a run
-    // that fails is undone and applied change by change, so the failure names its change as
-    // it would otherwise. A guarded run's outcomes are checked like single changes' below.
-    let mut runs: Vec<Option<ChangeOutcome>> = guarded.iter().map(|_| None).collect();
-    let mut start = 0;
-    while start < guarded.len() {
-        let kind = run_of(&guarded[start], backend);
-        let mut end = start + 1;
-        while kind.is_some() && end < guarded.len() && run_of(&guarded[end], backend) == kind {
-            end += 1;
+    // with their receipts' guards and states) are written with one statement each, in the
+    // changeset's order; a run that fails is undone and applied change by change, so the
+    // failure names its change as it would otherwise. A guarded run's outcomes are checked
+    // like single changes'.
+    let mut change_index = 0;
+    while let Some(first) = guarded.next() {
+        let kind = run_of(&first, backend);
+        let mut segment = vec![first];
+        if kind.is_some() {
+            while let Some(next) = guarded.next_if(|g| run_of(g, backend) == kind) {
+                segment.push(next);
+            }
         }
+        let mut answers = None;
         if let Some(kind) = kind
-            && end - start >= 2
+            && segment.len() >= 2
         {
-            let savepoint = format!("run{start}");
+            let savepoint = format!("run{change_index}");
             txn.execute_unprepared(&format!("SAVEPOINT {savepoint}"))
                 .await
                 .map_err(|err| Refusal::from_db(err, "opening a savepoint"))?;
-            match apply_run(txn, kind, &guarded[start..end]).await {
-                Ok(Some(answers)) => {
-                    for (offset, answer) in answers.into_iter().enumerate() {
-                        runs[start + offset] = Some(answer);
-                    }
-                }
-                Ok(None) => {}
+            match apply_run(txn, kind, &segment).await {
+                Ok(written) => answers = written,
                 Err(err) if classify(&err) == Refused::Retryable => {
                     return Err(Refusal::from_db(err, "writing a run of changes"));
                 }
                 Err(err) => {
-                    tracing::debug!(start, error = %err, "a run of changes failed; applying one by one");
+                    tracing::debug!(change_index, error = %err, "a run of changes failed; applying one by one");
                     txn.execute_unprepared(&format!("ROLLBACK TO SAVEPOINT {savepoint}"))
                         .await
                         .map_err(|err| Refusal::from_db(err, "rolling back to a savepoint"))?;
                 }
             }
         }
-        start = end;
-    }
-    for (change_index, (guarded, run)) in guarded.into_iter().zip(runs).enumerate() {
-        let kind = kind_of(&guarded.change);
-        let outcome = match run {
-            Some(outcome) => outcome,
-            None => match apply(txn, guarded.change).await {
-                Ok(outcome) => outcome,
-                Err(ApplyError::Db(err)) => return Err(refused_change(err, change_index, kind)),
-                Err(ApplyError::Encode(err)) => {
-                    let err = err.context(format!("encoding change {change_index} ({kind})"));
-                    return Err(Refusal::Answer(StoreError::Unexpected(err)));
-                }
-            },
-        };
-        if let Some(expected) = guarded.expectation
-            && !expected.is_met_by(outcome)
-        {
-            tracing::debug!(change_index, kind, ?outcome, "changeset refused by a guard");
-            return Err(Refusal::Answer(StoreError::Precondition {
-                change_index,
-                failure: PreconditionFailure { expected, outcome },
-            }));
+        let mut answers = answers.map(Vec::into_iter);
+        for guarded in segment {
+            let kind = kind_of(&guarded.change);
+            let outcome = match answers.as_mut().and_then(Iterator::next) {
+                Some(outcome) => outcome,
+                None => match apply(txn, guarded.change).await {
+                    Ok(outcome) => outcome,
+                    Err(ApplyError::Db(err)) => {
+                        return Err(refused_change(err, change_index, kind));
+                    }
+                    Err(ApplyError::Encode(err)) => {
+                        let err = err.context(format!("encoding change {change_index} ({kind})"));
+                        return Err(Refusal::Answer(StoreError::Unexpected(err)));
+                    }
+                },
+            };
+            if let Some(expected) = guarded.expectation
+                && !expected.is_met_by(outcome)
+            {
+                tracing::debug!(change_index, kind, ?outcome, "changeset refused by a guard");
+                return Err(Refusal::Answer(StoreError::Precondition {
+                    change_index,
+                    failure: PreconditionFailure { expected, outcome },
+                }));
+            }
+            outcomes.push(outcome);
+            change_index += 1;
         }
-        outcomes.push(outcome);
     }
     Ok(outcomes)
 }

@@ -854,3 +854,156 @@ async fn a_batch_of_outcomes_is_written_together_and_a_conflict_names_its_change
     })
     .await;
 }
+
+/// A changeset guarded by several receipt leases (a batch of receipts processed together)
+/// checks every guard: when one lease was lost, the changeset refuses naming that guard and
+/// writes nothing, the others' states included.
+#[tokio::test]
+async fn a_batch_guarded_by_leases_refuses_whole_when_one_lease_is_lost() {
+    each_backend(|db| async move {
+        let world = World::create(&db).await;
+        let conn = connection(world.organization.id, world.user.id, "T1");
+        let receipts: Vec<_> = (0..3).map(|i| receipt(conn.id, &format!("g{i}"))).collect();
+        let mut setup = vec![Change::InsertConnection(conn.clone())];
+        setup.extend(
+            receipts
+                .iter()
+                .map(|r| Change::Sync(SyncChange::InsertReceipt(Box::new(r.clone())))),
+        );
+        commit(&db, setup).await;
+        let worker = WorkerId::new();
+        let leases = db
+            .claim_receipts(worker, 10, Duration::from_secs(30), now())
+            .await
+            .unwrap();
+        assert_eq!(leases.len(), 3);
+        let lost = leases
+            .iter()
+            .position(|l| l.receipt.id == receipts[1].id)
+            .unwrap();
+        db.release_receipt(&leases[lost]).await.unwrap();
+        let guarded = |ids: &[ReceiptId]| {
+            // One time for every guard, as a worker's batch has: the guards form one run.
+            let at = now();
+            let mut batch = Changeset::new();
+            for id in ids {
+                batch.push(
+                    SyncChange::HoldsReceiptLease {
+                        id: *id,
+                        worker,
+                        now: at,
+                    }
+                    .expect_one(),
+                );
+            }
+            for id in ids {
+                batch.push(SyncChange::SetReceiptState {
+                    id: *id,
+                    state: DeliveryState::Ignored {
+                        reason: IgnoreReason::OwnBot,
+                        completed_at: now(),
+                    },
+                    hazel_message_id: None,
+                    channel_link_id: None,
+                });
+            }
+            batch
+        };
+        let all: Vec<_> = receipts.iter().map(|r| r.id).collect();
+        let refused = db.commit(guarded(&all)).await;
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::Precondition {
+                    change_index: 1,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        let statuses = |listed: Vec<hazel_domain::ports::DeliveryRecord>| {
+            let mut found: Vec<_> = listed
+                .into_iter()
+                .map(|r| (r.id, r.state.status().as_str().to_owned()))
+                .collect();
+            found.sort_by_key(|(id, _)| format!("{id:?}"));
+            found
+        };
+        let listed = db
+            .list_deliveries(conn.id, DeliveryFilter::default(), &PageRequest::default())
+            .await
+            .unwrap();
+        assert!(
+            statuses(listed.items)
+                .iter()
+                .all(|(_, status)| status == "pending")
+        );
+        // The leases still held write their states.
+        let held = [receipts[0].id, receipts[2].id];
+        let committed = db.commit(guarded(&held)).await.unwrap();
+        assert_eq!(committed.outcomes.len(), 4);
+        let listed = db
+            .list_deliveries(conn.id, DeliveryFilter::default(), &PageRequest::default())
+            .await
+            .unwrap();
+        let found = statuses(listed.items);
+        let ignored: Vec<_> = found
+            .iter()
+            .filter(|(_, status)| status == "ignored")
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(ignored.len(), 2);
+        assert!(ignored.contains(&DeliveryRef::Inbound(receipts[0].id)));
+        assert!(ignored.contains(&DeliveryRef::Inbound(receipts[2].id)));
+    })
+    .await;
+}
+
+/// Receipts recorded by many concurrent changesets (webhook intake; SQLite writes a batch of
+/// them with one statement): each dedupe key is recorded once, the changeset that wrote it
+/// answers `Applied` and every other `Skipped`, however the batches fall.
+#[tokio::test]
+async fn concurrent_receipts_are_each_recorded_once_and_answer_who_wrote_them() {
+    each_backend(|db| async move {
+        let world = World::create(&db).await;
+        let conn = connection(world.organization.id, world.user.id, "T1");
+        commit(&db, vec![Change::InsertConnection(conn.clone())]).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..48 {
+            let db = db.clone();
+            // Sixteen keys, each sent three times.
+            let r = receipt(conn.id, &format!("dup{}", i % 16));
+            tasks.spawn(async move {
+                let committed = db
+                    .commit(Changeset::new().with(SyncChange::InsertReceipt(Box::new(r.clone()))))
+                    .await
+                    .unwrap();
+                (r, committed.outcomes)
+            });
+        }
+        let mut written = std::collections::BTreeMap::new();
+        while let Some(joined) = tasks.join_next().await {
+            let (r, outcomes) = joined.unwrap();
+            assert_eq!(outcomes.len(), 1);
+            match outcomes[0] {
+                ChangeOutcome::Applied => {
+                    let before = written.insert(r.dedupe_key.as_str().to_owned(), r.id);
+                    assert!(before.is_none(), "{:?} applied twice", r.dedupe_key);
+                }
+                ChangeOutcome::Skipped => {}
+                other => panic!("unexpected outcome {other:?}"),
+            }
+        }
+        assert_eq!(written.len(), 16);
+        let leases = db
+            .claim_receipts(WorkerId::new(), 100, Duration::from_secs(30), now())
+            .await
+            .unwrap();
+        let mut claimed: Vec<_> = leases.iter().map(|l| l.receipt.id).collect();
+        claimed.sort();
+        let mut applied: Vec<_> = written.into_values().collect();
+        applied.sort();
+        assert_eq!(claimed, applied);
+    })
+    .await;
+}
